@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what `npm start` / `npm test` need on a fresh clone, and nothing that is already there.
+# --npm-only: just the npm packages (synth, typecheck). --test: also what only the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-}
+cache=.cache
+mkdir -p "$cache"
+
+say() { printf 't2s setup: %s\n' "$*" >&2; }
+
+# npm packages, Node 24 among them (the "node" devDependency puts its binary first on npm scripts' PATH).
+stamp="$cache/npm.stamp"
+if [ ! -x node_modules/.bin/node ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+[ "$mode" = "--npm-only" ] && exit 0
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else
+  say "need root to run: $*"; return 1; fi; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || { say "apt-get not found; install these yourself: ${missing[*]}"; exit 1; }
+  say "installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Deluge: the seedbox's torrent engine.
+apt_install deluged deluge-web
+# Tests also need a real tracker.
+[ "$mode" = "--test" ] && apt_install opentracker
+
+# moto server, the local AWS endpoint, in a project venv.
+venv="$cache/venv"
+moto_version=5.2.5
+if [ ! -x "$venv/bin/moto_server" ] || ! grep -qx "$moto_version" "$venv/moto.version" 2>/dev/null; then
+  say "installing moto[server]==$moto_version into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+  echo "$moto_version" > "$venv/moto.version"
+fi
+
+command -v terraform >/dev/null || { say "terraform not found on PATH: install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"; exit 1; }
