@@ -1,0 +1,72 @@
+// How facts from the seedbox and manifests from S3 change a job record. Pure: ingest persists the result.
+import { isTerminal, type Job } from "./job.ts";
+import type { Fact, Manifest } from "./messages.ts";
+
+export interface StoredFile {
+  /** The original path, for display. */
+  path: string;
+  /** The safe path under files/<id>/data/. */
+  key: string;
+  size: number;
+}
+
+/** What ingest stores at jobs/<id>.json: the job and what it needs to order facts and serve links. */
+export interface JobRecord {
+  job: Job;
+  lastFactAt: string | null;
+  files: StoredFile[];
+}
+
+/** The record after a fact, or null when the fact changes nothing (stale, or the job has ended). */
+export function applyFact(rec: JobRecord, fact: Fact, now: string): JobRecord | null {
+  const job = rec.job;
+  if (isTerminal(job.status)) return null;
+  if (rec.lastFactAt && fact.at < rec.lastFactAt) return null;
+  let next: Job;
+  switch (fact.type) {
+    case "progress":
+      next = {
+        ...job,
+        status: fact.status,
+        name: fact.name || job.name,
+        progress: fact.progress,
+        size: fact.size ?? job.size,
+        downloaded: fact.downloaded,
+        rate: fact.rate,
+        eta: fact.eta,
+      };
+      break;
+    case "failed":
+      next = { ...job, status: "failed", rate: 0, eta: null, error: fact.error };
+      break;
+    case "cancelled":
+      next = { ...job, status: "cancelled", rate: 0, eta: null };
+      break;
+  }
+  return { ...rec, job: { ...next, updatedAt: now }, lastFactAt: fact.at };
+}
+
+/** The record once its manifest exists: the job is complete, with its files. */
+export function applyManifest(rec: JobRecord, m: Manifest, now: string): JobRecord | null {
+  if (rec.job.status === "completed" || rec.job.status === "cancelled") return null;
+  const prefix = `files/${m.id}/data/`;
+  const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
+  const size = files.reduce((n, f) => n + f.size, 0);
+  return {
+    ...rec,
+    files,
+    job: {
+      ...rec.job,
+      name: m.name || rec.job.name,
+      status: "completed",
+      progress: 1,
+      size,
+      downloaded: size,
+      rate: 0,
+      eta: 0,
+      error: null,
+      files: files.map((f) => ({ path: f.path, size: f.size })),
+      updatedAt: now,
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// The project's bucket: JSON records, claim checks, listings and presigned links.
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+
+const isNotFound = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === "NoSuchKey" || e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404;
+};
+
+export class Bucket {
+  readonly s3: S3Client;
+  readonly name: string;
+  constructor(s3: S3Client, name: string) {
+    this.s3 = s3;
+    this.name = name;
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<Buffer | null> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, contentType: string): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  putJson(key: string, value: unknown): Promise<void> {
+    return this.put(key, JSON.stringify(value), "application/json");
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await this.s3.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }));
+      for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys = await this.list(prefix);
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
+      await this.s3.send(new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch, Quiet: true } }));
+    }
+    return keys.length;
+  }
+
+  /** Aborts multipart uploads left open under a prefix (a crash mid-upload), so no orphan parts cost money. */
+  async abortUploads(prefix: string): Promise<number> {
+    const out = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: prefix }));
+    let n = 0;
+    for (const u of out.Uploads ?? []) {
+      if (!u.Key || !u.UploadId) continue;
+      await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.Key, UploadId: u.UploadId }));
+      n++;
+    }
+    return n;
+  }
+
+  presignGet(key: string, ttlSeconds: number): Promise<string> {
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.name, Key: key }), { expiresIn: ttlSeconds });
+  }
+}

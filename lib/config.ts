@@ -1,0 +1,55 @@
+// Reading configuration from the environment, with one clear error per missing or malformed value.
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function str(env: Env, name: string, fallback?: string): string {
+  const v = env[name];
+  if (v !== undefined && v !== "") return v;
+  if (fallback !== undefined) return fallback;
+  throw new ConfigError(`${name} is not set`);
+}
+
+export function optional(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === "" ? undefined : v;
+}
+
+export function num(env: Env, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a non-negative number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function list(env: Env, name: string): string[] {
+  return (env[name] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** The AWS side, shared by every service. */
+export interface AwsConfig {
+  region: string;
+  endpoint: string | undefined;
+  bucket: string;
+  requestsTopicArn: string;
+  requestsQueueUrl: string;
+  factsTopicArn: string;
+  factsQueueUrl: string;
+  updatesTopicArn: string;
+}
+
+export function awsConfig(env: Env): AwsConfig {
+  return {
+    region: str(env, "AWS_REGION", str(env, "AWS_DEFAULT_REGION", "us-east-1")),
+    endpoint: optional(env, "AWS_ENDPOINT_URL"),
+    bucket: str(env, "T2S_BUCKET"),
+    requestsTopicArn: str(env, "T2S_REQUESTS_TOPIC_ARN"),
+    requestsQueueUrl: str(env, "T2S_REQUESTS_QUEUE_URL"),
+    factsTopicArn: str(env, "T2S_FACTS_TOPIC_ARN"),
+    factsQueueUrl: str(env, "T2S_FACTS_QUEUE_URL"),
+    updatesTopicArn: str(env, "T2S_UPDATES_TOPIC_ARN"),
+  };
+}
