@@ -1,0 +1,130 @@
+// Local mode: moto, the stack applied by terraform, Deluge, and the services, all on loopback,
+// all state under one data folder. Used by `npm start` and by the tests.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { buildWeb } from "../build-web.ts";
+import { startDeluge, type DelugeHandle } from "./deluge.ts";
+import { startMoto, type Moto } from "./moto.ts";
+import { freePort, waitFor } from "./net.ts";
+import { repoRoot } from "./paths.ts";
+import { startProc, type Proc } from "./proc.ts";
+import { localSecrets } from "./secrets.ts";
+import { applyLocalStack, type StackOutputs } from "./terraform.ts";
+
+export interface LocalOptions {
+  dataDir: string;
+  /** No DHT/LSD/UPnP/NAT-PMP, BitTorrent on loopback only. */
+  offline: boolean;
+  port?: number;
+  apiToken?: string;
+  /** Extra environment for each service (tests shorten timeouts, allow loopback fetches). */
+  ingestEnv?: Record<string, string>;
+  seedboxEnv?: Record<string, string>;
+  /** Each JSON log line of a service. */
+  onLog?: (line: string) => void;
+  onStep?: (step: string) => void;
+}
+
+export interface LocalStack {
+  url: string;
+  apiToken: string;
+  moto: Moto;
+  outputs: StackOutputs;
+  deluge: DelugeHandle;
+  dataDir: string;
+  logDir: string;
+  ingest: Proc;
+  seedbox: Proc;
+  startIngest(): Promise<Proc>;
+  startSeedbox(): Promise<Proc>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
+  const step = o.onStep ?? (() => {});
+  const logDir = join(o.dataDir, "logs");
+  await mkdir(logDir, { recursive: true, mode: 0o700 });
+  const secrets = await localSecrets(o.dataDir);
+  const apiToken = o.apiToken ?? secrets.apiToken;
+  const port = o.port ?? (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const started: { stop(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop().catch(() => {});
+    started.length = 0;
+  };
+
+  try {
+    step("building the page");
+    const webDir = await buildWeb(repoRoot, join(o.dataDir, "web"));
+    step("starting moto (local AWS endpoint)");
+    const moto = await startMoto({ logDir });
+    started.push({ stop: () => moto.proc.stop() });
+    step("starting deluged and deluge-web");
+    const delugeReady = startDeluge({
+      dir: join(o.dataDir, "deluge"),
+      logDir,
+      name: "deluge",
+      downloadDir: join(o.dataDir, "downloading"),
+      offline: o.offline,
+    });
+    step("applying stacks/ to moto with terraform");
+    const [outputs, deluge] = await Promise.all([applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint }), delugeReady]);
+    started.push(deluge);
+
+    const common = {
+      ...process.env,
+      AWS_ENDPOINT_URL: moto.endpoint,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "test",
+      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_SESSION_TOKEN: "",
+      T2S_BUCKET: outputs.bucket,
+      T2S_REQUESTS_TOPIC_ARN: outputs.requests_topic_arn,
+      T2S_REQUESTS_QUEUE_URL: outputs.requests_queue_url,
+      T2S_FACTS_TOPIC_ARN: outputs.facts_topic_arn,
+      T2S_FACTS_QUEUE_URL: outputs.facts_queue_url,
+      T2S_UPDATES_TOPIC_ARN: outputs.updates_topic_arn,
+      T2S_DATA_DIR: o.dataDir,
+    };
+    const service = (name: string, env: NodeJS.ProcessEnv) =>
+      startProc(name, process.execPath, [join(repoRoot, name, "main.ts")], {
+        env: { ...common, ...env },
+        logFile: join(logDir, `${name}.log`),
+        onLine: o.onLog,
+      });
+
+    const stack: LocalStack = {
+      url, apiToken, moto, outputs, deluge, dataDir: o.dataDir, logDir,
+      ingest: undefined as unknown as Proc,
+      seedbox: undefined as unknown as Proc,
+      startIngest: async () => {
+        stack.ingest = service("ingest", {
+          T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv,
+        });
+        await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited);
+        return stack.ingest;
+      },
+      startSeedbox: async () => {
+        let running = false;
+        const seedbox = service("seedbox", {
+          T2S_DELUGE_URL: deluge.webUrl, T2S_DELUGE_PASSWORD: deluge.password, T2S_DELUGE_DAEMON_PORT: String(deluge.daemonPort), ...o.seedboxEnv,
+        });
+        seedbox.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"seedbox running"')) running = true; });
+        stack.seedbox = seedbox;
+        await waitFor("seedbox", async () => running, 30_000, seedbox.exited);
+        return seedbox;
+      },
+      stop: async () => {
+        await Promise.all([stack.ingest?.stop(), stack.seedbox?.stop()]);
+        await stopAll();
+      },
+    };
+    step("starting ingest and seedbox");
+    await Promise.all([stack.startIngest(), stack.startSeedbox()]);
+    return stack;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
