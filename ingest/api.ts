@@ -1,0 +1,205 @@
+// The HTTP API of DESIGN.md as one request handler, independent of node:http or Lambda.
+import type { JobRecord } from "../lib/apply-fact.ts";
+import type { Bucket } from "../lib/aws/bucket.ts";
+import type { Publish } from "../lib/aws/topic.ts";
+import { AppError, errorBody } from "../lib/errors.ts";
+import { isJobId, isTerminal, type Requester } from "../lib/job.ts";
+import { dataPrefix } from "../lib/layout.ts";
+import type { Logger } from "../lib/log.ts";
+import type { RequestMessage } from "../lib/messages.ts";
+import type { Auth } from "./auth.ts";
+import { jobEvents } from "./events.ts";
+import type { FetchGuard } from "./fetch-guard.ts";
+import { presentJob } from "./present.ts";
+import type { JobRegistry } from "./registry.ts";
+import { submit, type Submission } from "./submit.ts";
+import type { WebFiles } from "./web.ts";
+
+export const maxBodyBytes = 16 * 1024 * 1024;
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | undefined>;
+  body: Buffer;
+  signal: AbortSignal;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  /** A text/event-stream body, written as it comes. */
+  events?: AsyncIterable<string>;
+}
+
+export interface ApiDeps {
+  registry: JobRegistry;
+  bucket: Bucket;
+  auth: Auth;
+  guard: FetchGuard;
+  publishRequest: Publish;
+  publicUrl: string;
+  linkTtlS: number;
+  web: WebFiles;
+  log: Logger;
+  now: () => string;
+}
+
+/** public: anyone; caller: token or session; link: caller or a signed link. */
+export type Access = "public" | "caller" | "link";
+
+interface Ctx {
+  req: ApiRequest;
+  params: string[];
+  caller: Requester | null;
+}
+
+export interface Route {
+  method: string;
+  pattern: RegExp;
+  access: Access;
+  run: (ctx: Ctx) => Promise<ApiResponse>;
+}
+
+const pageCsp =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const baseHeaders = { "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): ApiResponse {
+  return { status, headers: { ...baseHeaders, "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body: JSON.stringify(value) };
+}
+
+function errorResponse(err: AppError): ApiResponse {
+  const extra: Record<string, string> = err.code === "unauthorized" ? { "www-authenticate": 'Bearer realm="torrent2s3"' } : {};
+  return json(err.status, errorBody(err), extra);
+}
+
+function parseBody(req: ApiRequest): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(req.body.toString("utf8"));
+  } catch {
+    throw new AppError("invalid_request", "The request body is not valid JSON.");
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new AppError("invalid_request", "The request body must be a JSON object.");
+  return v as Record<string, unknown>;
+}
+
+/** A token holder (a service such as the bot) may name the person it acts for. */
+function requesterFor(caller: Requester, body: Record<string, unknown>): Requester {
+  const r = body.requester;
+  if (caller.via !== "api" || r === undefined) return caller;
+  const ok = typeof r === "object" && r !== null && ["api", "web", "discord"].includes((r as Requester).via) &&
+    typeof (r as Requester).user === "string" && (r as Requester).user.length > 0 && (r as Requester).user.length <= 200;
+  if (!ok) throw new AppError("invalid_request", '"requester" must be {"via": "api"|"web"|"discord", "user": "<id>"}.');
+  return { via: (r as Requester).via, user: (r as Requester).user };
+}
+
+export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiRequest) => Promise<ApiResponse> } {
+  const present = (rec: JobRecord) => presentJob(rec, d.publicUrl, d.auth);
+  const findJob = async (id: string | undefined) => {
+    const rec = id && isJobId(id) ? await d.registry.record(id) : null;
+    if (!rec) throw new AppError("not_found", "No job has that id.");
+    return rec;
+  };
+  const page = (route: string): Route["run"] => async () => {
+    const f = d.web.get(route)!;
+    return { status: 200, headers: { ...baseHeaders, "content-type": f.type, "cache-control": "no-cache", "content-security-policy": pageCsp }, body: f.body };
+  };
+
+  const routes: Route[] = [
+    { method: "GET", pattern: /^\/healthz$/, access: "public", run: async () => json(200, { ok: true }) },
+    ...[...d.web.keys()].map((r): Route => ({ method: "GET", pattern: new RegExp(`^${r.replace(".", "\\.")}$`), access: "public", run: page(r) })),
+    {
+      method: "POST", pattern: /^\/api\/session$/, access: "public",
+      run: async ({ req }) => {
+        const token = parseBody(req).token;
+        if (typeof token !== "string" || !d.auth.tokenValid(token)) throw new AppError("unauthorized", "That API token is not valid.");
+        return json(200, { ok: true }, { "set-cookie": d.auth.newSessionCookie() });
+      },
+    },
+    { method: "DELETE", pattern: /^\/api\/session$/, access: "public", run: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }) },
+    { method: "GET", pattern: /^\/api\/session$/, access: "caller", run: async ({ caller }) => json(200, { ok: true, via: caller!.via }) },
+    {
+      method: "POST", pattern: /^\/api\/jobs$/, access: "caller",
+      run: async ({ req, caller }) => {
+        const body = parseBody(req);
+        const { rec, created } = await submit(body as Submission, requesterFor(caller!, body), d, req.signal);
+        d.log.info(created ? "job created" : "job submitted again", { job: rec.job.id, via: caller!.via });
+        return json(created ? 202 : 200, { job: present(rec) });
+      },
+    },
+    { method: "GET", pattern: /^\/api\/jobs$/, access: "caller", run: async () => json(200, { jobs: (await d.registry.list()).map(present) }) },
+    { method: "GET", pattern: /^\/api\/jobs\/([^/]+)$/, access: "caller", run: async ({ params }) => json(200, { job: present(await findJob(params[0])) }) },
+    {
+      method: "DELETE", pattern: /^\/api\/jobs\/([^/]+)$/, access: "caller",
+      run: async ({ params }) => {
+        const cur = await findJob(params[0]);
+        const id = cur.job.id;
+        const rec = await d.registry.update(id, (r) =>
+          r && !isTerminal(r.job.status) ? { ...r, job: { ...r.job, status: "cancelled", rate: 0, eta: null, updatedAt: d.now() } } : null);
+        if (rec || cur.job.status === "cancelled") {
+          const msg: RequestMessage = { v: 1, type: "cancel", id };
+          await d.publishRequest(msg);
+          d.log.info("job cancelled", { job: id });
+        }
+        return json(200, { job: present(rec ?? (await findJob(id))) });
+      },
+    },
+    {
+      method: "GET", pattern: /^\/api\/events$/, access: "caller",
+      run: async ({ req }) => ({
+        status: 200,
+        headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+        events: jobEvents(d.registry, present, req.signal),
+      }),
+    },
+    {
+      method: "GET", pattern: /^\/d\/([0-9a-f]{40})\/(.+)$/, access: "link",
+      run: async ({ req, params, caller }) => {
+        const id = params[0]!;
+        let key: string;
+        try {
+          key = params[1]!.split("/").map(decodeURIComponent).join("/");
+        } catch {
+          throw new AppError("not_found", "No such file.");
+        }
+        const sig = req.query.get("sig");
+        if (!caller && !(sig && d.auth.linkValid(id, key, sig))) {
+          throw new AppError("unauthorized", "This link is not signed correctly; sign in or ask for a new link.");
+        }
+        const rec = await d.registry.record(id);
+        const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
+        if (!file) throw new AppError("not_found", "No such file in a completed job.");
+        const location = await d.bucket.presignGet(dataPrefix(id) + file.key, d.linkTtlS);
+        return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
+      },
+    },
+  ];
+
+  const handle = async (req: ApiRequest): Promise<ApiResponse> => {
+    try {
+      let pathMatched = false;
+      for (const r of routes) {
+        const m = r.pattern.exec(req.path);
+        if (!m) continue;
+        pathMatched = true;
+        if (r.method !== req.method && !(r.method === "GET" && req.method === "HEAD")) continue;
+        const caller = r.access === "public" ? null : d.auth.caller(req.headers);
+        if (r.access === "caller" && !caller) throw new AppError("unauthorized", "Sign in, or send an API token as \"Authorization: Bearer <token>\".");
+        return await r.run({ req, params: m.slice(1), caller });
+      }
+      if (pathMatched) throw new AppError("method_not_allowed", `${req.method} is not allowed on ${req.path}.`);
+      throw new AppError("not_found", "Nothing is here.");
+    } catch (err) {
+      if (err instanceof AppError) return errorResponse(err);
+      d.log.error("request failed", { method: req.method, path: req.path, err, stack: (err as Error)?.stack });
+      return errorResponse(new AppError("internal", "Internal error"));
+    }
+  };
+  return { routes, handle };
+}

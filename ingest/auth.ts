@@ -1,0 +1,81 @@
+// Who is calling: the API token (Bearer), the page's session cookie, or a signed download link.
+import { createHmac, createHash, timingSafeEqual } from "node:crypto";
+import type { Requester } from "../lib/job.ts";
+
+export const sessionCookie = "t2s_session";
+const sessionDays = 7;
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+export function secretEquals(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export class Auth {
+  private readonly token: string;
+  private readonly sessionKey: Buffer;
+  private readonly linkKey: Buffer;
+  private readonly secureCookie: boolean;
+
+  constructor(o: { apiToken: string; signingSecret: string; secureCookie: boolean }) {
+    this.token = o.apiToken;
+    // Separate keys per use, derived from one secret.
+    this.sessionKey = createHmac("sha256", o.signingSecret).update("t2s session").digest();
+    this.linkKey = createHmac("sha256", o.signingSecret).update("t2s link").digest();
+    this.secureCookie = o.secureCookie;
+  }
+
+  tokenValid(token: string): boolean {
+    return secretEquals(token, this.token);
+  }
+
+  /** The caller of an API request, or null. */
+  caller(headers: Record<string, string | undefined>, now = Date.now()): Requester | null {
+    const authz = headers["authorization"];
+    if (authz) {
+      const m = /^Bearer\s+(.+)$/i.exec(authz.trim());
+      return m?.[1] && this.tokenValid(m[1]) ? { via: "api", user: "api" } : null;
+    }
+    const cookie = parseCookies(headers["cookie"])[sessionCookie];
+    return cookie && this.sessionValid(cookie, now) ? { via: "web", user: "web" } : null;
+  }
+
+  private sign(key: Buffer, data: string): string {
+    return createHmac("sha256", key).update(data).digest("base64url");
+  }
+
+  newSessionCookie(now = Date.now()): string {
+    const exp = Math.floor(now / 1000) + sessionDays * 86400;
+    const value = `${exp}.${this.sign(this.sessionKey, String(exp))}`;
+    return `${sessionCookie}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${sessionDays * 86400}${this.secureCookie ? "; Secure" : ""}`;
+  }
+
+  clearedSessionCookie(): string {
+    return `${sessionCookie}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${this.secureCookie ? "; Secure" : ""}`;
+  }
+
+  private sessionValid(value: string, now: number): boolean {
+    const [exp, sig] = value.split(".");
+    if (!exp || !sig || !/^\d+$/.test(exp) || Number(exp) * 1000 < now) return false;
+    return secretEquals(sig, this.sign(this.sessionKey, exp));
+  }
+
+  /** The signature that lets a /d/ link open without a login. */
+  linkSignature(id: string, key: string): string {
+    return this.sign(this.linkKey, `${id}/${key}`).slice(0, 32);
+  }
+
+  linkValid(id: string, key: string, sig: string): boolean {
+    return secretEquals(sig, this.linkSignature(id, key));
+  }
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}

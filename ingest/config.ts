@@ -1,0 +1,40 @@
+// ingest's configuration, from the environment.
+import { join } from "node:path";
+import { awsConfig, list, num, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { levelFromEnv, type Level } from "../lib/log.ts";
+import { maxTorrentBytes } from "../lib/torrent.ts";
+
+export interface IngestConfig {
+  aws: AwsConfig;
+  host: string;
+  port: number;
+  apiToken: string;
+  signingSecret: string;
+  publicUrl: string;
+  webDir: string;
+  fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
+  linkTtlS: number;
+  logLevel: Level;
+}
+
+export function ingestConfig(env: Env): IngestConfig {
+  const host = str(env, "T2S_HOST", "127.0.0.1");
+  const port = num(env, "T2S_PORT", 8080);
+  return {
+    aws: awsConfig(env),
+    host,
+    port,
+    apiToken: str(env, "T2S_API_TOKEN"),
+    signingSecret: str(env, "T2S_SIGNING_SECRET"),
+    publicUrl: str(env, "T2S_PUBLIC_URL", `http://${host}:${port}`).replace(/\/+$/, ""),
+    webDir: str(env, "T2S_WEB_DIR", join(import.meta.dirname, "..", "dist", "web")),
+    fetch: {
+      allowHosts: new Set(list(env, "T2S_FETCH_ALLOW_HOSTS")),
+      timeoutMs: num(env, "T2S_FETCH_TIMEOUT_MS", 15_000),
+      maxRedirects: num(env, "T2S_FETCH_MAX_REDIRECTS", 5),
+      maxBytes: maxTorrentBytes,
+    },
+    linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
+    logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
+  };
+}

@@ -1,0 +1,67 @@
+// Consumes the facts queue: seedbox facts and S3 manifest notifications become job changes.
+import { applyFact, applyManifest } from "../lib/apply-fact.ts";
+import type { QueueMessage } from "../lib/aws/queue.ts";
+import type { Bucket } from "../lib/aws/bucket.ts";
+import type { Publish } from "../lib/aws/topic.ts";
+import { newJob } from "../lib/job.ts";
+import { manifestKey } from "../lib/layout.ts";
+import type { Logger } from "../lib/log.ts";
+import { parseFactsQueueMessage, parseManifest, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
+import type { JobRegistry } from "./registry.ts";
+
+export interface FactsDeps {
+  registry: JobRegistry;
+  bucket: Bucket;
+  publishRequest: Publish;
+  log: Logger;
+  now: () => string;
+}
+
+export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void> {
+  const failPoison = async (err: PoisonMessage) => {
+    if (!err.id) return;
+    await d.registry.update(err.id, (r) => {
+      if (!r || r.job.status === "completed" || r.job.status === "failed") return null;
+      return { ...r, job: { ...r.job, status: "failed", error: { code: "poison_message", message: "A malformed message about this job could not be handled." }, updatedAt: d.now() } };
+    });
+  };
+
+  return async (msg) => {
+    try {
+      const m = parseFactsQueueMessage(msg.body);
+      if (m.kind === "ignore") return void d.log.debug("ignored message", { why: m.why });
+      if (m.kind === "manifest") {
+        const raw = await d.bucket.get(manifestKey(m.id));
+        if (!raw) throw new Error(`manifest of ${m.id} is not readable yet`);
+        const manifest = parseManifest(raw.toString("utf8"), m.id);
+        const rec = await d.registry.update(m.id, (r) => {
+          const now = d.now();
+          // A manifest for a job ingest does not know (its record was lost) still becomes a job.
+          const base = r ?? { job: newJob({ id: m.id, name: manifest.name, size: null, requester: { via: "api", user: "unknown" }, now }), lastFactAt: null, files: [] };
+          return applyManifest(base, manifest, now);
+        });
+        if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
+        return;
+      }
+      const fact = m.fact;
+      let cancelAgain = false;
+      const rec = await d.registry.update(fact.id, (r) => {
+        if (!r) {
+          d.log.warn("fact for an unknown job", { job: fact.id, type: fact.type });
+          return null;
+        }
+        // The seedbox still works on a job that was cancelled: tell it again (cancels are idempotent).
+        cancelAgain = r.job.status === "cancelled" && fact.type === "progress";
+        return applyFact(r, fact, d.now());
+      });
+      if (cancelAgain) {
+        const cancel: RequestMessage = { v: 1, type: "cancel", id: fact.id };
+        await d.publishRequest(cancel);
+      }
+      if (rec) d.log.debug("job updated", { job: fact.id, status: rec.job.status });
+    } catch (err) {
+      if (err instanceof PoisonMessage) await failPoison(err);
+      throw err;
+    }
+  };
+}

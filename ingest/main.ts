@@ -1,0 +1,63 @@
+// ingest: wires config, AWS clients, the registry, the API over node:http, and the facts consumer.
+import { once } from "node:events";
+import { awsClients, destroyClients } from "../lib/aws/clients.ts";
+import { Bucket } from "../lib/aws/bucket.ts";
+import { consumeQueue } from "../lib/aws/queue.ts";
+import { topicPublisher } from "../lib/aws/topic.ts";
+import { createLogger } from "../lib/log.ts";
+import type { UpdateMessage } from "../lib/messages.ts";
+import { nowIso } from "../lib/time.ts";
+import { createApi } from "./api.ts";
+import { Auth } from "./auth.ts";
+import { ingestConfig } from "./config.ts";
+import { factsHandler } from "./facts.ts";
+import { FetchGuard } from "./fetch-guard.ts";
+import { serveHttp } from "./http.ts";
+import { presentJob } from "./present.ts";
+import { JobRegistry } from "./registry.ts";
+import { loadWebFiles } from "./web.ts";
+
+const cfg = ingestConfig(process.env);
+const log = createLogger("ingest", { level: cfg.logLevel });
+const shutdown = new AbortController();
+for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdown.abort());
+
+const clients = awsClients(cfg.aws);
+const bucket = new Bucket(clients.s3, cfg.aws.bucket);
+const registry = new JobRegistry(bucket);
+const auth = new Auth({ apiToken: cfg.apiToken, signingSecret: cfg.signingSecret, secureCookie: cfg.publicUrl.startsWith("https:") });
+const guard = new FetchGuard(cfg.fetch);
+const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
+const publishUpdate = topicPublisher(clients.sns, cfg.aws.updatesTopicArn);
+
+registry.subscribe((rec) => {
+  const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth) };
+  publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err }));
+});
+
+const api = createApi({
+  registry, bucket, auth, guard, publishRequest,
+  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), log, now: nowIso,
+});
+const server = serveHttp(api.handle, log);
+server.listen(cfg.port, cfg.host);
+await once(server, "listening");
+log.info("ingest listening", { url: cfg.publicUrl });
+
+const consumer = consumeQueue({
+  sqs: clients.sqs,
+  queueUrl: cfg.aws.factsQueueUrl,
+  handler: factsHandler({ registry, bucket, publishRequest, log, now: nowIso }),
+  log: log.with({ queue: "facts" }),
+  signal: shutdown.signal,
+  concurrency: 8,
+});
+
+await once(shutdown.signal, "abort");
+log.info("ingest stopping");
+server.close();
+server.closeAllConnections();
+await consumer;
+await guard.close();
+destroyClients(clients);
+log.info("ingest stopped");

@@ -1,0 +1,91 @@
+// Turns a submission (magnet, base64 .torrent, or URL) into a job: validate, claim-check, record, request.
+import { AppError } from "../lib/errors.ts";
+import type { Bucket } from "../lib/aws/bucket.ts";
+import type { Publish } from "../lib/aws/topic.ts";
+import type { JobRecord } from "../lib/apply-fact.ts";
+import { newJob, requeued, withRequester, type Requester } from "../lib/job.ts";
+import { incomingKey } from "../lib/layout.ts";
+import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
+import type { RequestMessage, Source } from "../lib/messages.ts";
+import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
+import type { FetchGuard } from "./fetch-guard.ts";
+import type { JobRegistry } from "./registry.ts";
+
+export interface Submission {
+  magnet?: unknown;
+  torrent?: unknown;
+  url?: unknown;
+}
+
+interface Resolved {
+  id: string;
+  name: string;
+  size: number | null;
+  source: Source;
+  torrent?: Buffer;
+}
+
+export interface SubmitDeps {
+  bucket: Bucket;
+  registry: JobRegistry;
+  guard: FetchGuard;
+  publishRequest: Publish;
+  now: () => string;
+}
+
+const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+function fromTorrent(bytes: Buffer): Resolved {
+  const t = parseTorrent(bytes);
+  return { id: t.infoHash, name: t.name, size: t.size, source: { kind: "torrent", key: incomingKey(t.infoHash) }, torrent: bytes };
+}
+
+async function resolve(body: Submission, deps: SubmitDeps, signal: AbortSignal): Promise<Resolved> {
+  const given = (["magnet", "torrent", "url"] as const).filter((k) => body[k] !== undefined && body[k] !== null);
+  if (given.length !== 1) {
+    throw new AppError("invalid_request", 'Send exactly one of "magnet", "torrent" (base64) or "url".');
+  }
+  const kind = given[0]!;
+  const value = body[kind];
+  if (typeof value !== "string" || value.trim() === "") throw new AppError("invalid_request", `"${kind}" must be a non-empty string.`);
+  switch (kind) {
+    case "magnet": {
+      const m = parseMagnet(value.trim());
+      return { id: m.infoHash, name: m.name ?? m.infoHash, size: null, source: { kind: "magnet", uri: formatMagnet(m) } };
+    }
+    case "torrent": {
+      const b64 = value.replace(/\s+/g, "");
+      if (!base64Pattern.test(b64)) throw new AppError("invalid_torrent", '"torrent" must be the .torrent file encoded as base64.');
+      if ((b64.length * 3) / 4 > maxTorrentBytes + 3) throw new AppError("too_large", "The .torrent file is larger than 10 MiB.");
+      return fromTorrent(Buffer.from(b64, "base64"));
+    }
+    case "url":
+      return fromTorrent(await deps.guard.fetch(value.trim(), signal));
+  }
+}
+
+export async function submit(body: Submission, requester: Requester, deps: SubmitDeps, signal: AbortSignal): Promise<{ rec: JobRecord; created: boolean }> {
+  const r = await resolve(body, deps, signal);
+  // The claim check goes first: the seedbox must find the torrent once the request is out.
+  if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
+  let created = false;
+  let request = false;
+  const rec = await deps.registry.update(r.id, (cur) => {
+    const now = deps.now();
+    if (!cur) {
+      created = request = true;
+      return { job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [] };
+    }
+    const again = requeued(cur.job, now);
+    request = again !== cur.job;
+    const job = withRequester(again, requester);
+    if (job === cur.job) return null;
+    return { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [] } : {}) };
+  });
+  const current = rec ?? (await deps.registry.record(r.id))!;
+  if (request) {
+    const msg: RequestMessage = { v: 1, type: "add", id: r.id, name: r.name, source: r.source };
+    await deps.publishRequest(msg);
+  }
+  return { rec: current, created };
+}
