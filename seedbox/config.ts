@@ -1,0 +1,47 @@
+// The seedbox's configuration, from the environment.
+import { join } from "node:path";
+import { awsConfig, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { levelFromEnv, type Level } from "../lib/log.ts";
+
+export interface SeedboxConfig {
+  aws: AwsConfig;
+  deluge: { url: string; password: string; daemonPort: number | undefined; timeoutMs: number };
+  downloadDir: string;
+  completedDir: string;
+  magnetTimeoutS: number;
+  diskReserveBytes: number;
+  /** Seed after upload until this ratio or this time, whichever comes first; 0 and 0 remove at once. */
+  seedRatio: number;
+  seedTimeS: number;
+  progressIntervalMs: number;
+  pollMs: number;
+  upload: { partSizeMin: number; queueSize: number };
+  maxDownloadKiBs: number | undefined;
+  logLevel: Level;
+}
+
+export function seedboxConfig(env: Env): SeedboxConfig {
+  const dataDir = str(env, "T2S_DATA_DIR", join(process.cwd(), ".t2s"));
+  const daemonPort = optional(env, "T2S_DELUGE_DAEMON_PORT");
+  const maxDown = optional(env, "T2S_MAX_DOWNLOAD_KIBS");
+  return {
+    aws: awsConfig(env),
+    deluge: {
+      url: str(env, "T2S_DELUGE_URL", "http://127.0.0.1:8112/json"),
+      password: str(env, "T2S_DELUGE_PASSWORD"),
+      daemonPort: daemonPort ? num(env, "T2S_DELUGE_DAEMON_PORT", 0) : undefined,
+      timeoutMs: num(env, "T2S_DELUGE_TIMEOUT_MS", 15_000),
+    },
+    downloadDir: str(env, "T2S_DOWNLOAD_DIR", join(dataDir, "downloading")),
+    completedDir: str(env, "T2S_COMPLETED_DIR", join(dataDir, "completed")),
+    magnetTimeoutS: num(env, "T2S_MAGNET_TIMEOUT_S", 600),
+    diskReserveBytes: num(env, "T2S_DISK_RESERVE_MB", 1024) * 1024 * 1024,
+    seedRatio: num(env, "T2S_SEED_RATIO", 0),
+    seedTimeS: num(env, "T2S_SEED_TIME_S", 0),
+    progressIntervalMs: num(env, "T2S_PROGRESS_INTERVAL_MS", 2000),
+    pollMs: num(env, "T2S_POLL_MS", 1000),
+    upload: { partSizeMin: num(env, "T2S_UPLOAD_PART_MB", 8) * 1024 * 1024, queueSize: num(env, "T2S_UPLOAD_QUEUE_SIZE", 4) },
+    maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
+    logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
+  };
+}

@@ -1,0 +1,190 @@
+// The Deluge adapter: deluge-web's JSON-RPC API with a session, reconnects, and a timeout on every call.
+import { request } from "undici";
+import type { Logger } from "../lib/log.ts";
+import { sleep } from "../lib/time.ts";
+
+export class DelugeError extends Error {
+  readonly code: number;
+  constructor(message: string, code: number) {
+    super(message);
+    this.name = "DelugeError";
+    this.code = code;
+  }
+}
+
+/** What the seedbox reads of a torrent (core.get_torrent_status keys). */
+export interface TorrentStatus {
+  name: string;
+  state: string;
+  progress: number;
+  total_wanted: number;
+  total_done: number;
+  download_payload_rate: number;
+  eta: number;
+  is_finished: boolean;
+  save_path: string;
+  time_added: number;
+  message: string;
+  files: { index: number; path: string; size: number }[];
+  ratio: number;
+  seeding_time: number;
+}
+
+export const statusKeys = [
+  "name", "state", "progress", "total_wanted", "total_done", "download_payload_rate", "eta",
+  "is_finished", "save_path", "time_added", "message", "files", "ratio", "seeding_time",
+] as const;
+
+export interface AddOptions {
+  download_location: string;
+  move_completed: boolean;
+  move_completed_path: string;
+  add_paused?: boolean;
+  sequential_download?: boolean;
+  max_download_speed?: number;
+}
+
+export interface DelugeOptions {
+  url: string;
+  password: string;
+  /** The daemon to connect deluge-web to, when it knows several. */
+  daemonPort?: number;
+  timeoutMs?: number;
+  log: Logger;
+}
+
+const duplicatePattern = /already (in session|being added)/i;
+
+export class Deluge {
+  private readonly o: DelugeOptions;
+  private cookie: string | null = null;
+  private seq = 0;
+  private ready: Promise<void> | null = null;
+
+  constructor(o: DelugeOptions) {
+    this.o = o;
+  }
+
+  private async rpc<T>(method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
+    const timeout = AbortSignal.timeout(this.o.timeoutMs ?? 15_000);
+    const res = await request(this.o.url, {
+      method: "POST",
+      // deluge-web 2.0 refuses any other Content-Type, even with a charset.
+      headers: { "content-type": "application/json", ...(this.cookie ? { cookie: this.cookie } : {}) },
+      body: JSON.stringify({ method, params, id: ++this.seq }),
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+    const setCookie = res.headers["set-cookie"];
+    for (const c of Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []) {
+      const m = /(_session_id=[^;]+)/.exec(c);
+      if (m?.[1]) this.cookie = m[1];
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new DelugeError(`deluge-web answered HTTP ${res.statusCode} to ${method}`, 0);
+    }
+    const body = (await res.body.json()) as { result: T; error: { message: string; code: number } | null };
+    if (body.error) throw new DelugeError(body.error.message, body.error.code);
+    return body.result;
+  }
+
+  /** Logs in and connects deluge-web to the daemon; shared by concurrent callers. */
+  connect(signal?: AbortSignal): Promise<void> {
+    this.ready ??= this.doConnect(signal).catch((err) => {
+      this.ready = null;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  private async doConnect(signal?: AbortSignal): Promise<void> {
+    this.cookie = null;
+    const ok = await this.rpc<boolean>("auth.login", [this.o.password], signal);
+    if (!ok) throw new DelugeError("deluge-web refused the password", 1);
+    if (await this.rpc<boolean>("web.connected", [], signal)) return;
+    const hosts = await this.rpc<[string, string, number, string][]>("web.get_hosts", [], signal);
+    const host = hosts.find((h) => this.o.daemonPort === undefined || h[2] === this.o.daemonPort) ?? hosts[0];
+    if (!host) throw new DelugeError("deluge-web knows no daemon", 0);
+    await this.rpc("web.connect", [host[0]], signal);
+    for (let i = 0; i < 50; i++) {
+      if (await this.rpc<boolean>("web.connected", [], signal)) return;
+      await sleep(100, signal);
+    }
+    throw new DelugeError("deluge-web could not connect to deluged", 0);
+  }
+
+  /** A call with one reconnect: code 1 is a lost session, code 2 on core.* a lost daemon connection. */
+  async call<T>(method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
+    await this.connect(signal);
+    try {
+      return await this.rpc<T>(method, params, signal);
+    } catch (err) {
+      const lost = err instanceof DelugeError && (err.code === 1 || (err.code === 2 && method.startsWith("core.")));
+      const down = !(err instanceof DelugeError) && !signal?.aborted;
+      if (!lost && !down) throw err;
+      this.o.log.warn("deluge connection lost; reconnecting", { method, err });
+      this.ready = null;
+      await this.connect(signal);
+      return await this.rpc<T>(method, params, signal);
+    }
+  }
+
+  /** True when deluge-web answers and is connected to the daemon. */
+  async healthy(signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.connect(signal);
+      const ok = await this.rpc<boolean>("web.connected", [], signal);
+      if (!ok) this.ready = null;
+      return ok;
+    } catch {
+      this.ready = null;
+      return false;
+    }
+  }
+
+  private async add(method: string, params: unknown[], signal?: AbortSignal): Promise<string | null> {
+    try {
+      return await this.call<string | null>(method, params, signal);
+    } catch (err) {
+      // A torrent that is already there is what we wanted.
+      if (err instanceof DelugeError && err.code === 4 && duplicatePattern.test(err.message)) return null;
+      throw err;
+    }
+  }
+
+  /** Adds a .torrent; resolves to its info-hash, or null when Deluge already had it. */
+  addTorrentFile(filename: string, torrent: Uint8Array, options: AddOptions, signal?: AbortSignal): Promise<string | null> {
+    return this.add("core.add_torrent_file", [filename, Buffer.from(torrent).toString("base64"), options], signal);
+  }
+
+  addMagnet(uri: string, options: AddOptions, signal?: AbortSignal): Promise<string | null> {
+    return this.add("core.add_torrent_magnet", [uri, options], signal);
+  }
+
+  remove(id: string, removeData: boolean, signal?: AbortSignal): Promise<boolean> {
+    return this.call<boolean>("core.remove_torrent", [id, removeData], signal);
+  }
+
+  /** Status of one torrent, or null when Deluge does not have it. */
+  async status(id: string, signal?: AbortSignal): Promise<TorrentStatus | null> {
+    const s = await this.call<Partial<TorrentStatus>>("core.get_torrent_status", [id, statusKeys], signal);
+    return s && Object.keys(s).length > 0 ? (s as TorrentStatus) : null;
+  }
+
+  /** Every torrent Deluge holds, by info-hash. */
+  statuses(signal?: AbortSignal): Promise<Record<string, TorrentStatus>> {
+    return this.call<Record<string, TorrentStatus>>("core.get_torrents_status", [{}, statusKeys], signal);
+  }
+
+  setConfig(config: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+    return this.call("core.set_config", [config], signal);
+  }
+
+  setTorrentOptions(id: string, options: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+    return this.call("core.set_torrent_options", [[id], options], signal);
+  }
+
+  connectPeer(id: string, host: string, port: number, signal?: AbortSignal): Promise<void> {
+    return this.call("core.connect_peer", [id, host, port], signal);
+  }
+}

@@ -1,0 +1,38 @@
+// The facts the seedbox reports to ingest, stamped with the time they were observed.
+import type { Publish } from "../lib/aws/topic.ts";
+import type { JobErrorCode } from "../lib/job.ts";
+import type { Fact, ProgressStatus } from "../lib/messages.ts";
+
+export interface Progress {
+  status: ProgressStatus;
+  name: string;
+  progress: number;
+  size: number | null;
+  downloaded: number;
+  rate: number;
+  eta: number | null;
+}
+
+export class Facts {
+  private readonly publish: Publish;
+  private readonly now: () => string;
+  constructor(publish: Publish, now: () => string) {
+    this.publish = publish;
+    this.now = now;
+  }
+
+  progress(id: string, p: Progress): Promise<void> {
+    const fact: Fact = { v: 1, type: "progress", id, at: this.now(), ...p };
+    return this.publish(fact);
+  }
+
+  failed(id: string, code: JobErrorCode, message: string): Promise<void> {
+    const fact: Fact = { v: 1, type: "failed", id, at: this.now(), error: { code, message } };
+    return this.publish(fact);
+  }
+
+  cancelled(id: string): Promise<void> {
+    const fact: Fact = { v: 1, type: "cancelled", id, at: this.now() };
+    return this.publish(fact);
+  }
+}

@@ -1,0 +1,224 @@
+// Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
+// enforces the magnet timeout, the disk guard and the seeding policy. Its first pass is the start-up reconcile.
+import { isJobId, type JobErrorCode } from "../lib/job.ts";
+import type { Logger } from "../lib/log.ts";
+import type { ProgressStatus } from "../lib/messages.ts";
+import type { Deluge, TorrentStatus } from "./deluge.ts";
+import type { Facts, Progress } from "./facts.ts";
+import type { Uploader } from "./uploader.ts";
+
+export interface MonitorOptions {
+  deluge: Deluge;
+  facts: Facts;
+  uploader: Uploader;
+  log: Logger;
+  freeBytes: () => Promise<number>;
+  magnetTimeoutS: number;
+  diskReserveBytes: number;
+  seedRatio: number;
+  seedTimeS: number;
+  progressIntervalMs: number;
+  pollMs: number;
+  /** Upload attempts before a job fails. */
+  maxUploadAttempts?: number;
+}
+
+interface Uploading {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+const busyStates = new Set(["Moving", "Error"]);
+
+export function isDone(s: Pick<TorrentStatus, "is_finished" | "state">): boolean {
+  return s.is_finished && !busyStates.has(s.state);
+}
+
+const hasMetadata = (s: TorrentStatus) => s.total_wanted > 0 || s.files.length > 0;
+
+export class Monitor {
+  private readonly o: MonitorOptions;
+  private readonly published = new Map<string, { at: number; status: ProgressStatus; progress: number }>();
+  /** Remaining bytes of each torrent let past the disk guard. */
+  private readonly admitted = new Map<string, number>();
+  private readonly uploading = new Map<string, Uploading>();
+  private readonly uploaded = new Set<string>();
+  private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  private wake: (() => void) | null = null;
+  private kicked = false;
+
+  constructor(o: MonitorOptions) {
+    this.o = o;
+  }
+
+  /** Looks again now rather than at the next poll (a file appeared, a torrent was added). */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    let down = false;
+    while (!signal.aborted) {
+      this.kicked = false;
+      try {
+        await this.tick(signal);
+        if (down) this.o.log.info("deluge reachable again");
+        down = false;
+      } catch (err) {
+        if (signal.aborted) break;
+        if (!down) this.o.log.error("cannot read torrents from deluge; retrying", { err });
+        down = true;
+      }
+      if (this.kicked) continue;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, down ? 2000 : this.o.pollMs);
+        this.wake = () => (clearTimeout(t), resolve());
+        signal.addEventListener("abort", this.wake, { once: true });
+      });
+      this.wake = null;
+    }
+    for (const u of this.uploading.values()) u.abort.abort();
+    await Promise.allSettled([...this.uploading.values()].map((u) => u.done));
+  }
+
+  async tick(signal: AbortSignal): Promise<void> {
+    const all = await this.o.deluge.statuses(signal);
+    for (const [id, s] of Object.entries(all)) {
+      if (!isJobId(id)) continue;
+      try {
+        await this.check(id, s, signal);
+      } catch (err) {
+        this.o.log.warn("could not handle torrent", { job: id, err });
+      }
+    }
+    for (const id of this.published.keys()) if (!(id in all) && !this.uploading.has(id)) this.forget(id);
+  }
+
+  /**
+   * Whether a torrent of `remaining` bytes fits: free space, less the reserve, less what torrents already
+   * admitted still need.
+   */
+  async admit(id: string, remaining: number): Promise<boolean> {
+    if (this.admitted.has(id)) return true;
+    let owed = 0;
+    for (const [other, n] of this.admitted) if (other !== id) owed += n;
+    const fits = remaining <= (await this.o.freeBytes()) - this.o.diskReserveBytes - owed;
+    if (fits) this.admitted.set(id, remaining);
+    return fits;
+  }
+
+  private async check(id: string, s: TorrentStatus, signal: AbortSignal): Promise<void> {
+    if (s.state === "Error") return this.fail(id, "deluge_error", `Deluge could not download this torrent: ${s.message || "unknown error"}.`);
+    if (isDone(s)) {
+      this.admitted.delete(id);
+      if (this.uploaded.has(id)) return this.applySeedingPolicy(id, s);
+      const f = this.failures.get(id);
+      if (!this.uploading.has(id) && (!f || f.retryAt <= Date.now())) this.startUpload(id, s, signal);
+      return;
+    }
+    if (!hasMetadata(s)) {
+      if (Date.now() / 1000 - s.time_added > this.o.magnetTimeoutS) {
+        return this.fail(id, "no_peers", `No peer sent this torrent's metadata within ${this.o.magnetTimeoutS} s; check that it is still seeded.`);
+      }
+    } else if (!(await this.admit(id, Math.max(0, s.total_wanted - s.total_done)))) {
+      return this.fail(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
+    }
+    const status: ProgressStatus = s.state === "Queued" ? "queued" : "downloading";
+    await this.report(id, {
+      status,
+      name: s.name,
+      progress: s.progress / 100,
+      size: s.total_wanted > 0 ? s.total_wanted : null,
+      downloaded: s.total_done,
+      rate: s.download_payload_rate,
+      eta: s.eta > 0 ? s.eta : null,
+    });
+  }
+
+  /** Publishes progress at most once per interval, but at once when the status changes. */
+  private async report(id: string, p: Progress, force = false): Promise<void> {
+    const last = this.published.get(id);
+    const now = Date.now();
+    if (!force && last && last.status === p.status && (now - last.at < this.o.progressIntervalMs || last.progress === p.progress)) return;
+    this.published.set(id, { at: now, status: p.status, progress: p.progress });
+    await this.o.facts.progress(id, p);
+  }
+
+  private startUpload(id: string, s: TorrentStatus, signal: AbortSignal): void {
+    const abort = new AbortController();
+    const stop = () => abort.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    const log = this.o.log.with({ job: id });
+    const total = s.files.reduce((n, f) => n + f.size, 0);
+    const progress = (uploaded: number): Progress => ({
+      status: "uploading", name: s.name, progress: total > 0 ? uploaded / total : 1, size: total, downloaded: total, rate: 0, eta: null,
+    });
+    const done = (async () => {
+      await this.report(id, progress(0), true);
+      const result = await this.o.uploader.upload(
+        { id, name: s.name, saveRoot: s.save_path, files: s.files.map((f) => ({ path: f.path, size: f.size })) },
+        (n) => void this.report(id, progress(n)).catch(() => {}),
+        abort.signal,
+      );
+      if (result === "exists") log.info("already uploaded");
+      this.uploaded.add(id);
+      this.failures.delete(id);
+      this.kick();
+    })()
+      .catch(async (err) => {
+        if (abort.signal.aborted) return;
+        const count = (this.failures.get(id)?.count ?? 0) + 1;
+        const max = this.o.maxUploadAttempts ?? 5;
+        log.warn("upload failed", { err, attempt: count, of: max });
+        if (count >= max) {
+          this.failures.delete(id);
+          await this.fail(id, "upload_failed", "Uploading the files to S3 failed repeatedly.");
+        } else {
+          this.failures.set(id, { count, retryAt: Date.now() + Math.min(60_000, 2000 * 2 ** count) });
+        }
+      })
+      .finally(() => {
+        signal.removeEventListener("abort", stop);
+        this.uploading.delete(id);
+      });
+    this.uploading.set(id, { abort, done });
+  }
+
+  private async applySeedingPolicy(id: string, s: TorrentStatus): Promise<void> {
+    const ratio = s.ratio ?? 0;
+    const seeded = s.seeding_time ?? 0;
+    const met = (this.o.seedRatio === 0 && this.o.seedTimeS === 0) ||
+      (this.o.seedRatio > 0 && ratio >= this.o.seedRatio) || (this.o.seedTimeS > 0 && seeded >= this.o.seedTimeS);
+    if (!met) return;
+    await this.o.deluge.remove(id, true);
+    this.forget(id);
+    this.o.log.info("removed after seeding", { job: id, ratio, seedingTimeS: seeded });
+  }
+
+  private forget(id: string): void {
+    this.published.delete(id);
+    this.admitted.delete(id);
+    this.uploaded.delete(id);
+    this.failures.delete(id);
+  }
+
+  /** Removes the torrent and its data, and reports why. */
+  async fail(id: string, code: JobErrorCode, message: string): Promise<void> {
+    this.o.log.warn("job failed", { job: id, code, reason: message });
+    await this.o.deluge.remove(id, true).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
+    this.forget(id);
+    await this.o.facts.failed(id, code, message);
+  }
+
+  /** Stops any upload, removes the torrent and its data; resolves once nothing more will be written. */
+  async cancel(id: string, signal: AbortSignal): Promise<void> {
+    const u = this.uploading.get(id);
+    u?.abort.abort();
+    await u?.done;
+    await this.o.deluge.remove(id, true, signal).catch((err) => {
+      if (!/not found|invalid torrent/i.test(String(err?.message))) throw err;
+    });
+    this.forget(id);
+  }
+}

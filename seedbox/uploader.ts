@@ -1,0 +1,110 @@
+// Streams a finished torrent's files into S3 (multipart via lib-storage), then writes the manifest last.
+import { createReadStream } from "node:fs";
+import { lstat, realpath } from "node:fs/promises";
+import { basename, resolve, sep } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { create as contentDisposition } from "content-disposition";
+import mime from "mime-types";
+import type { Bucket } from "../lib/aws/bucket.ts";
+import { dataPrefix, manifestKey } from "../lib/layout.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Manifest } from "../lib/messages.ts";
+import { safeRelativePaths } from "../lib/safepath.ts";
+
+export interface UploadJob {
+  id: string;
+  name: string;
+  /** Where Deluge keeps the files (its save_path). */
+  saveRoot: string;
+  /** Paths relative to saveRoot, as Deluge lists them. */
+  files: { path: string; size: number }[];
+}
+
+export interface UploaderOptions {
+  s3: S3Client;
+  bucket: Bucket;
+  /** Folders a save_path may lie in; anything else is refused. */
+  roots: string[];
+  partSizeMin: number;
+  queueSize: number;
+  log: Logger;
+}
+
+const maxParts = 10_000;
+
+/** Part size for a file: at least the minimum, and large enough to stay within S3's 10 000 parts. */
+export function partSizeFor(size: number, min: number): number {
+  return Math.max(min, Math.ceil(size / maxParts));
+}
+
+/** libtorrent's padding files in hybrid torrents are not payload. */
+const isPadding = (path: string) => path.split("/").some((p) => p === ".pad");
+
+const within = (root: string, p: string) => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+
+export class Uploader {
+  private readonly o: UploaderOptions;
+  constructor(o: UploaderOptions) {
+    this.o = o;
+  }
+
+  /** Resolves a file Deluge names to a real file inside the torrent's folder, refusing links and escapes. */
+  private async diskPath(root: string, rel: string): Promise<string> {
+    const p = resolve(root, rel);
+    if (!within(root, p)) throw new Error(`file path escapes the torrent folder: ${JSON.stringify(rel)}`);
+    const st = await lstat(p);
+    if (!st.isFile()) throw new Error(`not a regular file: ${JSON.stringify(rel)}`);
+    if (!within(root, await realpath(p))) throw new Error(`file path escapes the torrent folder: ${JSON.stringify(rel)}`);
+    return p;
+  }
+
+  /** Uploads every file, then the manifest. "exists" when the manifest was already there. */
+  async upload(job: UploadJob, onProgress: (uploadedBytes: number) => void, signal: AbortSignal): Promise<"uploaded" | "exists"> {
+    const { bucket, log } = this.o;
+    if (await bucket.exists(manifestKey(job.id))) return "exists";
+    const root = await realpath(job.saveRoot);
+    const roots = await Promise.all(this.o.roots.map((r) => realpath(r).catch(() => r)));
+    if (!roots.some((r) => within(r, root))) throw new Error(`save path is outside the seedbox folders: ${root}`);
+
+    const files = job.files.filter((f) => !isPadding(f.path));
+    const keys = safeRelativePaths(files.map((f) => f.path.split("/")));
+    const manifest: Manifest = { id: job.id, name: job.name, files: [] };
+    let done = 0;
+    for (const [i, f] of files.entries()) {
+      signal.throwIfAborted();
+      const disk = await this.diskPath(root, f.path);
+      const key = dataPrefix(job.id) + keys[i]!;
+      const upload = new Upload({
+        client: this.o.s3,
+        params: {
+          Bucket: bucket.name,
+          Key: key,
+          Body: createReadStream(disk, { highWaterMark: 1 << 20 }),
+          ContentLength: f.size,
+          ContentType: mime.lookup(f.path) || "application/octet-stream",
+          ContentDisposition: contentDisposition(basename(f.path)),
+        },
+        partSize: partSizeFor(f.size, this.o.partSizeMin),
+        queueSize: this.o.queueSize,
+        leavePartsOnError: false,
+      });
+      const base = done;
+      upload.on("httpUploadProgress", (p) => onProgress(base + (p.loaded ?? 0)));
+      const abort = () => void upload.abort().catch(() => {});
+      signal.addEventListener("abort", abort, { once: true });
+      try {
+        await upload.done();
+      } finally {
+        signal.removeEventListener("abort", abort);
+      }
+      done += f.size;
+      onProgress(done);
+      manifest.files.push({ path: f.path, key, size: f.size });
+    }
+    // Written last: its existence is what makes the job complete.
+    await bucket.putJson(manifestKey(job.id), manifest);
+    log.info("uploaded", { job: job.id, files: files.length, bytes: done });
+    return "uploaded";
+  }
+}
