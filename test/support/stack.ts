@@ -1,0 +1,142 @@
+// The whole local stack for integration tests, started once per test process through the project's
+// own scripts, plus what only tests need: a seeding Deluge, a tracker, and a loopback file server.
+import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { createLogger } from "../../lib/log.ts";
+import type { Job } from "../../lib/job.ts";
+import { sleep } from "../../lib/time.ts";
+import { startDeluge, type DelugeHandle } from "../../scripts/local/deluge.ts";
+import { startLocalStack, type LocalStack } from "../../scripts/local/stack.ts";
+import { startTracker, type Tracker } from "../../scripts/local/tracker.ts";
+import { Deluge } from "../../seedbox/deluge.ts";
+import { startFileServer, type FileServer } from "./files.ts";
+import { makeTorrent, type MadeTorrent, type MakeOptions } from "./torrents.ts";
+
+export interface TestStack extends LocalStack {
+  tmp: string;
+  seeder: DelugeHandle;
+  seederClient: Deluge;
+  /** The seedbox's own Deluge, to look at what it holds. */
+  boxClient: Deluge;
+  tracker: Tracker;
+  files: FileServer;
+  /** Every JSON log line the services wrote. */
+  logs: Record<string, unknown>[];
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Makes a torrent, announces it on the tracker and has the seeder seed it. */
+  seed(o: Omit<MakeOptions, "dir" | "announce">, opts?: { announce?: boolean }): Promise<MadeTorrent>;
+  waitForJob(id: string, done: (j: Job) => boolean, timeoutMs?: number): Promise<Job>;
+  /** Fetches every file of a completed job through its /d/ link and checks its sha256. */
+  checkLinks(job: Job, made: MadeTorrent): Promise<void>;
+}
+
+let shared: Promise<TestStack> | null = null;
+
+async function start(): Promise<TestStack> {
+  const tmp = await mkdtemp(join(tmpdir(), "t2s-test-"));
+  const log = createLogger("test", { level: "warn" });
+  const logs: Record<string, unknown>[] = [];
+  const [tracker, files, seeder] = await Promise.all([
+    startTracker({ logDir: tmp }),
+    startFileServer(),
+    startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1 }),
+  ]);
+  let local: LocalStack;
+  try {
+    local = await startLocalStack({
+      dataDir: join(tmp, "stack"),
+      offline: true,
+      ingestEnv: { T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug" },
+      seedboxEnv: { T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
+      onLog: (line) => {
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          /* not a log line */
+        }
+      },
+    });
+  } catch (err) {
+    await Promise.all([tracker.stop(), files.close(), seeder.stop()]);
+    throw err;
+  }
+  const seederClient = new Deluge({ url: seeder.webUrl, password: seeder.password, daemonPort: seeder.daemonPort, log });
+  const boxClient = new Deluge({ url: local.deluge.webUrl, password: local.deluge.password, daemonPort: local.deluge.daemonPort, log });
+  const payloadDir = join(tmp, "payload");
+
+  const stack: TestStack = {
+    ...local,
+    tmp, seeder, seederClient, boxClient, tracker, files, logs,
+    // LocalStack's processes may be replaced by restarts: read them through it.
+    get ingest() { return local.ingest; },
+    get seedbox() { return local.seedbox; },
+    call: async (method, path, body, headers = {}) => {
+      const res = await fetch(local.url + path, {
+        method,
+        headers: { authorization: `Bearer ${local.apiToken}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+        redirect: "manual",
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    seed: async (o, opts = {}) => {
+      const made = await makeTorrent({ ...o, dir: payloadDir, ...(opts.announce === false ? {} : { announce: tracker.announceUrl }) });
+      if (opts.announce !== false) await tracker.allow(made.infoHash);
+      await seederClient.addTorrentFile(`${made.infoHash}.torrent`, made.torrent, { download_location: payloadDir, move_completed: false, move_completed_path: payloadDir });
+      for (let i = 0; i < 300; i++) {
+        const s = await seederClient.status(made.infoHash);
+        if (s?.state === "Seeding") return made;
+        await sleep(100);
+      }
+      throw new Error(`seeder did not start seeding ${made.name}`);
+    },
+    waitForJob: async (id, done, timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      let last: Job | undefined;
+      while (Date.now() < deadline) {
+        const r = await stack.call("GET", `/api/jobs/${id}`);
+        last = r.body?.job as Job | undefined;
+        if (last && done(last)) return last;
+        await sleep(200);
+      }
+      throw new Error(`job ${id} did not reach the expected state; last seen: ${JSON.stringify(last)}`);
+    },
+    checkLinks: async (job, made) => {
+      if (job.files.length !== made.files.length) throw new Error(`job has ${job.files.length} files, torrent has ${made.files.length}`);
+      for (const f of job.files) {
+        if (!f.url) throw new Error(`file ${f.path} has no link`);
+        // No credentials: the signed link alone must open it.
+        const res = await fetch(f.url);
+        if (!res.ok) throw new Error(`link of ${f.path} answered ${res.status}`);
+        const digest = createHash("sha256").update(Buffer.from(await res.arrayBuffer())).digest("hex");
+        if (digest !== made.sha256.get(f.path)) throw new Error(`file ${f.path} differs from what was seeded`);
+      }
+    },
+    stop: async () => {
+      await local.stop();
+      await Promise.all([tracker.stop(), files.close(), seeder.stop()]);
+      if (process.env.T2S_TEST_KEEP !== "1") await rm(tmp, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** The one stack of this test process; stopped when every test has run. */
+export function testStack(): Promise<TestStack> {
+  shared ??= start();
+  return shared;
+}
+
+after(async () => {
+  if (shared) await (await shared).stop();
+});

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { App, Testing } from "cdktf";
+import { LocalStack } from "../../stacks/local.ts";
+
+const json = Testing.synth(new LocalStack(Testing.app() as App, "local"));
+const parsed = JSON.parse(json) as { resource: Record<string, Record<string, Record<string, unknown>>> };
+const all = (type: string) => Object.values(parsed.resource[type] ?? {});
+
+describe("local stack (synthesized)", () => {
+  it("has the requests, facts and updates topics, each queue with a DLQ", () => {
+    assert.equal(all("aws_sns_topic").length, 3);
+    const queues = all("aws_sqs_queue");
+    assert.equal(queues.length, 6);
+    assert.equal(queues.filter((q) => q.redrive_policy).length, 3);
+    assert.equal(all("aws_sns_topic_subscription").filter((s) => s.raw_message_delivery === true).length, 3);
+  });
+
+  it("lets each queue receive only from its topic", () => {
+    for (const q of all("aws_sqs_queue").filter((q) => q.policy)) assert.match(String(q.policy), /aws:SourceArn/);
+  });
+
+  it("notifies the facts topic of manifests, after the topic policy exists", () => {
+    const n = all("aws_s3_bucket_notification")[0]!;
+    const topic = (n.topic as Record<string, unknown>[])[0]!;
+    assert.deepEqual(topic.events, ["s3:ObjectCreated:*"]);
+    assert.equal(topic.filter_prefix, "files/");
+    assert.equal(topic.filter_suffix, "/manifest.json");
+    assert.match(String(topic.topic_arn), /aws_sns_topic\.core_facts-topic/);
+    assert.ok((n.depends_on as string[]).some((d) => d.startsWith("aws_sns_topic_policy.")));
+  });
+
+  it("keeps the bucket private, encrypted and expiring", () => {
+    assert.equal(all("aws_s3_bucket_public_access_block").length, 1);
+    assert.ok(Testing.toHaveResourceWithProperties(json, "aws_s3_bucket_public_access_block", {
+      block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true,
+    }));
+    assert.equal(all("aws_s3_bucket_server_side_encryption_configuration").length, 1);
+    const rules = all("aws_s3_bucket_lifecycle_configuration")[0]!.rule as { filter: { prefix: string }[] }[];
+    assert.deepEqual(rules.map((r) => r.filter[0]!.prefix).sort(), ["files/", "incoming/"]);
+  });
+});
