@@ -50,6 +50,7 @@ const consumer = consumeQueue({
   handler: factsHandler({ registry, bucket, publishRequest, log, now: nowIso }),
   log: log.with({ queue: "facts" }),
   signal: shutdown.signal,
+  waitTimeS: cfg.aws.queueWaitS,
   concurrency: 8,
 });
 

@@ -39,6 +39,8 @@ export interface AwsConfig {
   factsTopicArn: string;
   factsQueueUrl: string;
   updatesTopicArn: string;
+  /** SQS long-poll wait; also the longest a service waits on shutdown for a poll to return. */
+  queueWaitS: number;
 }
 
 export function awsConfig(env: Env): AwsConfig {
@@ -51,5 +53,6 @@ export function awsConfig(env: Env): AwsConfig {
     factsTopicArn: str(env, "T2S_FACTS_TOPIC_ARN"),
     factsQueueUrl: str(env, "T2S_FACTS_QUEUE_URL"),
     updatesTopicArn: str(env, "T2S_UPDATES_TOPIC_ARN"),
+    queueWaitS: Math.min(20, num(env, "T2S_SQS_WAIT_S", 20)),
   };
 }

@@ -26,7 +26,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: false });
 const text = (v: unknown): string | null => (v instanceof Uint8Array ? utf8.decode(v) : null);
 const isLength = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
-/** Where the last bencode.decode call stopped (the package keeps it on the function). */
+/** Where the last bencode.decode call stopped, relative to its start (the package keeps it on the function). */
 const decodedTo = () => (bencode.decode as typeof bencode.decode & { position: number }).position;
 
 const bad = (why: string) => new AppError("invalid_torrent", `This is not a valid .torrent file: ${why}.`);
@@ -35,12 +35,16 @@ const bad = (why: string) => new AppError("invalid_torrent", `This is not a vali
 function infoSpan(buf: Uint8Array): [number, number] | null {
   if (buf[0] !== 0x64 /* d */) return null;
   let pos = 1;
+  // decode() with a start offset reports its position relative to that offset.
+  const next = () => {
+    const value: unknown = bencode.decode(buf, pos, buf.length);
+    pos += decodedTo();
+    return value;
+  };
   while (pos < buf.length && buf[pos] !== 0x65 /* e */) {
-    const key = bencode.decode(buf, pos, buf.length);
-    pos = decodedTo();
+    const key = next();
     const start = pos;
-    bencode.decode(buf, pos, buf.length);
-    pos = decodedTo();
+    next();
     if (text(key) === "info") return [start, pos];
   }
   return null;

@@ -33,8 +33,8 @@ apt_install() {
 
 # Deluge: the seedbox's torrent engine.
 apt_install deluged deluge-web
-# Tests also need a real tracker.
-[ "$mode" = "--test" ] && apt_install opentracker
+
+
 
 # moto server, the local AWS endpoint, in a project venv.
 venv="$cache/venv"

@@ -62,6 +62,7 @@ const consuming = consumeQueue({
   handler: requestsHandler({ deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, log }),
   log: log.with({ queue: "requests" }),
   signal: shutdown.signal,
+  waitTimeS: cfg.aws.queueWaitS,
   ready: delugeReady,
 });
 log.info("seedbox running", { downloadDir: cfg.downloadDir, completedDir: cfg.completedDir });

@@ -81,6 +81,8 @@ export async function consumeQueue(o: ConsumerOptions): Promise<void> {
     try {
       if (o.ready) await o.ready(o.signal);
       while (inflight.size >= concurrency) await Promise.race(inflight);
+      // Not aborted on shutdown: a long poll cut short client-side can still take messages server-side,
+      // hiding them for a whole visibility timeout. Let it finish and hand back what it brought.
       const out = await o.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: o.queueUrl,
@@ -89,8 +91,11 @@ export async function consumeQueue(o: ConsumerOptions): Promise<void> {
           VisibilityTimeout: visibility,
           MessageSystemAttributeNames: ["ApproximateReceiveCount"],
         }),
-        { abortSignal: o.signal },
       );
+      if (o.signal.aborted) {
+        await Promise.all((out.Messages ?? []).map((m) => m.ReceiptHandle && setVisibility(m.ReceiptHandle, 0).catch(() => {})));
+        break;
+      }
       if (outage) {
         o.log.info("queue reachable again", { downForMs: Date.now() - outage.since });
         outage = null;

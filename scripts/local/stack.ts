@@ -36,7 +36,8 @@ export interface LocalStack {
   ingest: Proc;
   seedbox: Proc;
   startIngest(): Promise<Proc>;
-  startSeedbox(): Promise<Proc>;
+  /** Starts the seedbox; `env` adds to (or overrides) its environment for this run only. */
+  startSeedbox(env?: Record<string, string>): Promise<Proc>;
   stop(): Promise<void>;
 }
 
@@ -105,10 +106,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited);
         return stack.ingest;
       },
-      startSeedbox: async () => {
+      startSeedbox: async (env = {}) => {
         let running = false;
         const seedbox = service("seedbox", {
-          T2S_DELUGE_URL: deluge.webUrl, T2S_DELUGE_PASSWORD: deluge.password, T2S_DELUGE_DAEMON_PORT: String(deluge.daemonPort), ...o.seedboxEnv,
+          T2S_DELUGE_URL: deluge.webUrl, T2S_DELUGE_PASSWORD: deluge.password, T2S_DELUGE_DAEMON_PORT: String(deluge.daemonPort), ...o.seedboxEnv, ...env,
         });
         seedbox.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"seedbox running"')) running = true; });
         stack.seedbox = seedbox;

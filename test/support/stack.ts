@@ -1,5 +1,9 @@
 // The whole local stack for integration tests, started once per test process through the project's
-// own scripts, plus what only tests need: a seeding Deluge, a tracker, and a loopback file server.
+// own scripts, plus what only tests need: a seeding Deluge, explicit peers, and a loopback file server.
+//
+// Peers are introduced explicitly (x.pe in magnets, connect_peer for .torrent files) rather than by a
+// tracker: both Deluges share 127.0.0.1, and libtorrent keeps one peer per IP, so a tracker that hands the
+// seedbox its own address makes it ban 127.0.0.1 as a self-connection and never reach the seeder.
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +14,6 @@ import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
 import { startDeluge, type DelugeHandle } from "../../scripts/local/deluge.ts";
 import { startLocalStack, type LocalStack } from "../../scripts/local/stack.ts";
-import { startTracker, type Tracker } from "../../scripts/local/tracker.ts";
 import { Deluge } from "../../seedbox/deluge.ts";
 import { startFileServer, type FileServer } from "./files.ts";
 import { makeTorrent, type MadeTorrent, type MakeOptions } from "./torrents.ts";
@@ -21,13 +24,14 @@ export interface TestStack extends LocalStack {
   seederClient: Deluge;
   /** The seedbox's own Deluge, to look at what it holds. */
   boxClient: Deluge;
-  tracker: Tracker;
   files: FileServer;
   /** Every JSON log line the services wrote. */
   logs: Record<string, unknown>[];
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
-  /** Makes a torrent, announces it on the tracker and has the seeder seed it. */
-  seed(o: Omit<MakeOptions, "dir" | "announce">, opts?: { announce?: boolean }): Promise<MadeTorrent>;
+  /** Makes a torrent and has the seeder seed it. */
+  seed(o: Omit<MakeOptions, "dir">): Promise<MadeTorrent>;
+  /** A magnet for a seeded torrent, naming the seeder as its peer. */
+  magnet(made: MadeTorrent): string;
   waitForJob(id: string, done: (j: Job) => boolean, timeoutMs?: number): Promise<Job>;
   /** Fetches every file of a completed job through its /d/ link and checks its sha256. */
   checkLinks(job: Job, made: MadeTorrent): Promise<void>;
@@ -35,12 +39,30 @@ export interface TestStack extends LocalStack {
 
 let shared: Promise<TestStack> | null = null;
 
+/** Connects the seeder to every torrent the seedbox downloads without peers (also after a Deluge restart). */
+function introducePeers(box: Deluge, seederPort: number): AbortController {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        const all = await box.call<Record<string, { state: string; num_peers: number }>>("core.get_torrents_status", [{}, ["state", "num_peers"]], stop.signal);
+        for (const [id, t] of Object.entries(all)) {
+          if (t.state === "Downloading" && t.num_peers === 0) await box.connectPeer(id, "127.0.0.1", seederPort, stop.signal);
+        }
+      } catch {
+        /* Deluge restarting or stopping: try again */
+      }
+      await sleep(300).catch(() => {});
+    }
+  })();
+  return stop;
+}
+
 async function start(): Promise<TestStack> {
   const tmp = await mkdtemp(join(tmpdir(), "t2s-test-"));
-  const log = createLogger("test", { level: "warn" });
+  const log = createLogger("test", { level: "error" });
   const logs: Record<string, unknown>[] = [];
-  const [tracker, files, seeder] = await Promise.all([
-    startTracker({ logDir: tmp }),
+  const [files, seeder] = await Promise.all([
     startFileServer(),
     startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1 }),
   ]);
@@ -49,8 +71,9 @@ async function start(): Promise<TestStack> {
     local = await startLocalStack({
       dataDir: join(tmp, "stack"),
       offline: true,
-      ingestEnv: { T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug" },
-      seedboxEnv: { T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
+      // Short long-polls keep each service restart in the tests quick (shutdown waits for the poll).
+      ingestEnv: { T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug" },
+      seedboxEnv: { T2S_SQS_WAIT_S: "5", T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
       onLog: (line) => {
         try {
           logs.push(JSON.parse(line) as Record<string, unknown>);
@@ -60,16 +83,17 @@ async function start(): Promise<TestStack> {
       },
     });
   } catch (err) {
-    await Promise.all([tracker.stop(), files.close(), seeder.stop()]);
+    await Promise.all([files.close(), seeder.stop()]);
     throw err;
   }
   const seederClient = new Deluge({ url: seeder.webUrl, password: seeder.password, daemonPort: seeder.daemonPort, log });
   const boxClient = new Deluge({ url: local.deluge.webUrl, password: local.deluge.password, daemonPort: local.deluge.daemonPort, log });
   const payloadDir = join(tmp, "payload");
+  const introducer = introducePeers(boxClient, seeder.listenPort);
 
   const stack: TestStack = {
     ...local,
-    tmp, seeder, seederClient, boxClient, tracker, files, logs,
+    tmp, seeder, seederClient, boxClient, files, logs,
     // LocalStack's processes may be replaced by restarts: read them through it.
     get ingest() { return local.ingest; },
     get seedbox() { return local.seedbox; },
@@ -89,10 +113,19 @@ async function start(): Promise<TestStack> {
       }
       return { status: res.status, body: parsed, headers: res.headers };
     },
-    seed: async (o, opts = {}) => {
-      const made = await makeTorrent({ ...o, dir: payloadDir, ...(opts.announce === false ? {} : { announce: tracker.announceUrl }) });
-      if (opts.announce !== false) await tracker.allow(made.infoHash);
-      await seederClient.addTorrentFile(`${made.infoHash}.torrent`, made.torrent, { download_location: payloadDir, move_completed: false, move_completed_path: payloadDir });
+    magnet: (made) => `magnet:?xt=urn:btih:${made.infoHash}&dn=${encodeURIComponent(made.name)}&x.pe=127.0.0.1:${seeder.listenPort}`,
+    seed: async (o) => {
+      const made = await makeTorrent({ ...o, dir: payloadDir });
+      await seederClient.addTorrentFile(`${made.infoHash}.torrent`, made.torrent, {
+        download_location: payloadDir, move_completed: false, move_completed_path: payloadDir, add_paused: made.diskPaths !== undefined,
+      });
+      if (made.diskPaths) {
+        await seederClient.call("core.rename_files", [made.infoHash, made.diskPaths.map((p, i) => [i, p])]);
+        const want = made.diskPaths.join("\n");
+        for (let i = 0; i < 100 && (await seederClient.status(made.infoHash))?.files.map((f) => f.path).join("\n") !== want; i++) await sleep(100);
+        await seederClient.call("core.force_recheck", [[made.infoHash]]);
+        await seederClient.call("core.resume_torrent", [[made.infoHash]]);
+      }
       for (let i = 0; i < 300; i++) {
         const s = await seederClient.status(made.infoHash);
         if (s?.state === "Seeding") return made;
@@ -123,8 +156,9 @@ async function start(): Promise<TestStack> {
       }
     },
     stop: async () => {
+      introducer.abort();
       await local.stop();
-      await Promise.all([tracker.stop(), files.close(), seeder.stop()]);
+      await Promise.all([files.close(), seeder.stop()]);
       if (process.env.T2S_TEST_KEEP !== "1") await rm(tmp, { recursive: true, force: true });
     },
   };

@@ -22,6 +22,8 @@ export interface MadeTorrent {
   /** sha256 of each file, by its path as Deluge shows it (name/...). */
   sha256: Map<string, string>;
   files: { path: string; size: number }[];
+  /** Set with `placeholders`: the disk path of each file, relative to seedDir. */
+  diskPaths?: string[];
 }
 
 export interface MakeOptions {
@@ -30,10 +32,14 @@ export interface MakeOptions {
   files?: PayloadFile[];
   single?: PayloadFile;
   dir: string;
-  announce?: string;
   pieceLength?: number;
   /** Extra keys merged into the info dict (e.g. to make hostile torrents). */
   infoExtra?: Record<string, unknown>;
+  /**
+   * Write each file at <name>/f<index> instead of its own path: for names that cannot be written as
+   * they are (".." and the like). The seeder renames its files to match before seeding.
+   */
+  placeholders?: boolean;
 }
 
 async function hashPieces(paths: string[], pieceLength: number): Promise<Buffer> {
@@ -91,7 +97,7 @@ export async function makeTorrent(o: MakeOptions): Promise<MadeTorrent> {
   if (o.files) {
     const list: { length: number; path: string[] }[] = [];
     for (const f of o.files) {
-      const disk = join(seedDir, o.name, ...f.path);
+      const disk = o.placeholders ? join(seedDir, o.name, `f${list.length}`) : join(seedDir, o.name, ...f.path);
       const digest = await writePayload(disk, f);
       const size = f.data?.length ?? f.size ?? 0;
       const shown = [o.name, ...f.path].join("/");
@@ -114,8 +120,8 @@ export async function makeTorrent(o: MakeOptions): Promise<MadeTorrent> {
   info.pieces = await hashPieces(diskPaths, pieceLength);
   Object.assign(info, o.infoExtra);
   const meta: Record<string, unknown> = { info, "created by": "torrent2s3 tests" };
-  if (o.announce) meta.announce = o.announce;
   const torrent = Buffer.from(bencode.encode(meta));
   const infoHash = createHash("sha1").update(bencode.encode(info)).digest("hex");
-  return { name: o.name, infoHash, torrent, seedDir, sha256, files };
+  const placeholderPaths = o.placeholders ? diskPaths.map((p) => p.slice(seedDir.length + 1)) : undefined;
+  return { name: o.name, infoHash, torrent, seedDir, sha256, files, ...(placeholderPaths ? { diskPaths: placeholderPaths } : {}) };
 }

@@ -1,0 +1,126 @@
+// Bad input through the real ingest: every case gets a coded 4xx, and nothing is lost or crashed.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { before, describe, it } from "node:test";
+import bencode from "bencode";
+import { testStack, type TestStack } from "../support/stack.ts";
+
+let s: TestStack;
+let jobsBefore: number;
+const b64 = (b: Buffer) => b.toString("base64");
+const info = { name: "x.bin", "piece length": 16384, length: 10, pieces: Buffer.alloc(20, 7) };
+const enc = (v: unknown) => Buffer.from(bencode.encode(v));
+
+before(async () => {
+  s = await testStack();
+  s.files.put("/not-a-torrent", Buffer.from("<html>hello</html>"));
+  jobsBefore = (await s.call("GET", "/api/jobs")).body.jobs.length;
+});
+
+async function expectError(body: unknown, status: number, code: string) {
+  const r = await s.call("POST", "/api/jobs", body);
+  assert.equal(r.status, status, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, code);
+  assert.ok(typeof r.body.error.message === "string" && r.body.error.message.length > 10, "a plain message");
+}
+
+describe("bad input", () => {
+  const torrents: [string, Buffer, string][] = [
+    ["not bencode", Buffer.from("definitely not bencode"), "invalid_torrent"],
+    ["truncated", enc({ info }).subarray(0, 25), "invalid_torrent"],
+    ["a length prefix beyond the buffer", Buffer.from("d4:info99999999:xe"), "invalid_torrent"],
+    ["nested 100 000 deep", Buffer.from("l".repeat(100_000) + "e".repeat(100_000)), "invalid_torrent"],
+    ["no info dict", enc({ announce: "http://x/a" }), "invalid_torrent"],
+    ["v2-only", enc({ info: { name: "x", "piece length": 16384, "meta version": 2, "file tree": { x: { "": { length: 1 } } } } }), "unsupported_torrent"],
+  ];
+  for (const [what, buf, code] of torrents) it(`torrent: ${what} → ${code}`, () => expectError({ torrent: b64(buf) }, 400, code));
+  it("torrent: not base64 → invalid_torrent", () => expectError({ torrent: "%%% not base64 %%%" }, 400, "invalid_torrent"));
+
+  const magnets: [string, string, string][] = [
+    ["no xt", "magnet:?dn=hello", "invalid_magnet"],
+    ["a wrong hash length", `magnet:?xt=urn:btih:${"a".repeat(39)}`, "invalid_magnet"],
+    ["bad base32", `magnet:?xt=urn:btih:${"1".repeat(32)}`, "invalid_magnet"],
+    ["a non-magnet scheme", `https://example.com/?xt=urn:btih:${"a".repeat(40)}`, "invalid_magnet"],
+    ["btmh only", `magnet:?xt=urn:btmh:1220${"ab".repeat(32)}`, "unsupported_torrent"],
+  ];
+  for (const [what, magnet, code] of magnets) it(`magnet: ${what} → ${code}`, () => expectError({ magnet }, 400, code));
+
+  const port = () => s.files.host.split(":")[1];
+  const urls: [string, () => string, number, string][] = [
+    ["a non-http(s) scheme", () => "ftp://example.com/x.torrent", 400, "invalid_url"],
+    ...["localhost", "127.1", "2130706433", "0x7f000001", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0"].map(
+      (h): [string, () => string, number, string] => [`loopback in disguise: ${h}`, () => `http://${h}:${port()}/x.torrent`, 403, "url_blocked"]),
+    ["a redirect to loopback", () => `${s.files.base}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${s.moto.port}/`)}`, 403, "url_blocked"],
+    ["too big", () => `${s.files.base}/huge`, 413, "too_large"],
+    ["too slow", () => `${s.files.base}/slow`, 502, "fetch_failed"],
+    ["not a torrent", () => `${s.files.base}/not-a-torrent`, 400, "invalid_torrent"],
+  ];
+  for (const [what, url, status, code] of urls) it(`url: ${what} → ${code}`, () => expectError({ url: url() }, status, code));
+
+  it("body: malformed JSON → invalid_request", () => expectError("{ nope", 400, "invalid_request"));
+  it("body: a JSON array → invalid_request", () => expectError([1, 2], 400, "invalid_request"));
+  it("body: no source → invalid_request", () => expectError({}, 400, "invalid_request"));
+  it("body: two sources → invalid_request", () => expectError({ magnet: `magnet:?xt=urn:btih:${"a".repeat(40)}`, url: "https://example.com/x.torrent" }, 400, "invalid_request"));
+  it("body: a source that is not a string → invalid_request", () => expectError({ magnet: 42 }, 400, "invalid_request"));
+  it("body: more than 16 MiB → too_large", () => expectError({ torrent: "A".repeat(17 * 1024 * 1024) }, 413, "too_large"));
+  it("body: a requester of the wrong shape → invalid_request", () =>
+    expectError({ magnet: `magnet:?xt=urn:btih:${"b".repeat(40)}`, requester: { via: "carrier-pigeon", user: "x" } }, 400, "invalid_request"));
+
+  it("unknown job ids → 404 not_found", async () => {
+    for (const id of ["f".repeat(40), "not-an-id", "..%2F..%2Fetc"]) {
+      const r = await s.call("GET", `/api/jobs/${id}`);
+      assert.equal(r.status, 404);
+      assert.equal(r.body.error.code, "not_found");
+    }
+  });
+});
+
+describe("auth", () => {
+  const id = "e".repeat(40);
+  const routes: [string, string][] = [
+    ["GET", "/api/jobs"], ["POST", "/api/jobs"], ["GET", `/api/jobs/${id}`], ["DELETE", `/api/jobs/${id}`],
+    ["GET", "/api/events"], ["GET", "/api/session"], ["GET", `/d/${id}/file.bin`],
+  ];
+  for (const [method, path] of routes) {
+    for (const [what, headers] of [["no token", { authorization: "" }], ["a wrong token", { authorization: "Bearer wrong-token" }]] as const) {
+      it(`${method} ${path} with ${what} → 401`, async () => {
+        const r = await s.call(method, path, method === "POST" ? { magnet: "x" } : undefined, headers);
+        assert.equal(r.status, 401);
+        assert.equal(r.body.error.code, "unauthorized");
+      });
+    }
+  }
+  it("a forged link signature → 401", async () => {
+    const r = await s.call("GET", `/d/${id}/file.bin?sig=${"A".repeat(32)}`, undefined, { authorization: "" });
+    assert.equal(r.status, 401);
+  });
+  it("/healthz and the page need no token, and the page has a strict CSP", async () => {
+    assert.equal((await s.call("GET", "/healthz", undefined, { authorization: "" })).status, 200);
+    const page = await s.call("GET", "/", undefined, { authorization: "" });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+  });
+  it("signing in with the token sets an HttpOnly session cookie that works for the API", async () => {
+    const bad = await s.call("POST", "/api/session", { token: "nope" }, { authorization: "" });
+    assert.equal(bad.status, 401);
+    const ok = await s.call("POST", "/api/session", { token: s.apiToken }, { authorization: "" });
+    assert.equal(ok.status, 200);
+    const cookie = ok.headers.get("set-cookie") ?? "";
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    const r = await s.call("GET", "/api/jobs", undefined, { authorization: "", cookie: cookie.split(";")[0]! });
+    assert.equal(r.status, 200);
+  });
+});
+
+describe("after the bad input", () => {
+  it("lost nothing and crashed nothing", async () => {
+    assert.equal(s.ingest.child.exitCode, null, "ingest is still running");
+    assert.equal(s.seedbox.child.exitCode, null, "seedbox is still running");
+    assert.equal((await s.call("GET", "/healthz")).status, 200);
+    assert.equal((await s.call("GET", "/api/jobs")).body.jobs.length, jobsBefore);
+    const good = randomBytes(20).toString("hex");
+    assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${good}` })).status, 202);
+    assert.equal((await s.call("DELETE", `/api/jobs/${good}`)).body.job.status, "cancelled");
+  });
+});
