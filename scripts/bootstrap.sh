@@ -42,7 +42,11 @@ moto_version=5.2.5
 if [ ! -x "$venv/bin/moto_server" ] || ! grep -qx "$moto_version" "$venv/moto.version" 2>/dev/null; then
   say "installing moto[server]==$moto_version into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
+  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version" > "$cache/pip.log" 2>&1; then
+    grep -v '^WARNING: Location' "$cache/pip.log" >&2
+    say "pip could not install moto (full log: $cache/pip.log)"
+    exit 1
+  fi
   echo "$moto_version" > "$venv/moto.version"
 fi
 

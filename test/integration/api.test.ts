@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { before, describe, it } from "node:test";
 import bencode from "bencode";
-import { testStack, type TestStack } from "../support/stack.ts";
+import { testStack } from "../support/shared.ts";
+import type { TestStack } from "../support/stack.ts";
 
 let s: TestStack;
 let jobsBefore: number;

@@ -8,7 +8,8 @@ import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/cl
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
-import { testStack, type TestStack } from "../support/stack.ts";
+import { testStack } from "../support/shared.ts";
+import type { TestStack } from "../support/stack.ts";
 
 let s: TestStack;
 let sqs: SQSClient;
@@ -94,6 +95,7 @@ describe("end to end", () => {
         { path: ["..", "..", "escape.txt"], data: Buffer.from("one") },
         { path: ["back\\slash.txt"], data: Buffer.from("two") },
         { path: ["ctl\u0001char.txt"], data: Buffer.from("three") },
+        { path: ["/etc", "/absolute.txt"], data: Buffer.from("five") },
         { path: Array.from({ length: 6 }, (_, i) => `${i}${"d".repeat(200)}`).concat(["long.txt"]), data: Buffer.from("four") },
       ],
       placeholders: true,

@@ -8,7 +8,6 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after } from "node:test";
 import { createLogger } from "../../lib/log.ts";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
@@ -37,8 +36,6 @@ export interface TestStack extends LocalStack {
   checkLinks(job: Job, made: MadeTorrent): Promise<void>;
 }
 
-let shared: Promise<TestStack> | null = null;
-
 /** Connects the seeder to every torrent the seedbox downloads without peers (also after a Deluge restart). */
 function introducePeers(box: Deluge, seederPort: number): AbortController {
   const stop = new AbortController();
@@ -58,7 +55,8 @@ function introducePeers(box: Deluge, seederPort: number): AbortController {
   return stop;
 }
 
-async function start(): Promise<TestStack> {
+/** Starts the stack with a seeder and a file server, in a temporary folder removed by stop(). */
+export async function startTestStack(): Promise<TestStack> {
   const tmp = await mkdtemp(join(tmpdir(), "t2s-test-"));
   const log = createLogger("test", { level: "error" });
   const logs: Record<string, unknown>[] = [];
@@ -164,13 +162,3 @@ async function start(): Promise<TestStack> {
   };
   return stack;
 }
-
-/** The one stack of this test process; stopped when every test has run. */
-export function testStack(): Promise<TestStack> {
-  shared ??= start();
-  return shared;
-}
-
-after(async () => {
-  if (shared) await (await shared).stop();
-});
