@@ -12,20 +12,19 @@ export type RequestMessage =
 export type ProgressStatus = Extract<JobStatus, "queued" | "downloading" | "uploading">;
 
 /** seedbox → ingest, over the facts topic and queue. `at` orders facts that arrive out of order. */
+/** How far a job has got, as the seedbox sees it. */
+export interface Progress {
+  status: ProgressStatus;
+  name: string;
+  progress: number;
+  size: number | null;
+  downloaded: number;
+  rate: number;
+  eta: number | null;
+}
+
 export type Fact =
-  | {
-      v: 1;
-      type: "progress";
-      id: string;
-      at: string;
-      status: ProgressStatus;
-      name: string;
-      progress: number;
-      size: number | null;
-      downloaded: number;
-      rate: number;
-      eta: number | null;
-    }
+  | ({ v: 1; type: "progress"; id: string; at: string } & Progress)
   | { v: 1; type: "failed"; id: string; at: string; error: JobError }
   | { v: 1; type: "cancelled"; id: string; at: string };
 

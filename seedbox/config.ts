@@ -2,19 +2,14 @@
 import { join } from "node:path";
 import { awsConfig, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
+import type { MonitorPolicy } from "./monitor.ts";
 
 export interface SeedboxConfig {
   aws: AwsConfig;
   deluge: { url: string; password: string; daemonPort: number | undefined; timeoutMs: number };
   downloadDir: string;
   completedDir: string;
-  magnetTimeoutS: number;
-  diskReserveBytes: number;
-  /** Seed after upload until this ratio or this time, whichever comes first; 0 and 0 remove at once. */
-  seedRatio: number;
-  seedTimeS: number;
-  progressIntervalMs: number;
-  pollMs: number;
+  policy: MonitorPolicy;
   upload: { partSizeMin: number; queueSize: number };
   maxDownloadKiBs: number | undefined;
   logLevel: Level;
@@ -34,12 +29,14 @@ export function seedboxConfig(env: Env): SeedboxConfig {
     },
     downloadDir: str(env, "T2S_DOWNLOAD_DIR", join(dataDir, "downloading")),
     completedDir: str(env, "T2S_COMPLETED_DIR", join(dataDir, "completed")),
-    magnetTimeoutS: num(env, "T2S_MAGNET_TIMEOUT_S", 600),
-    diskReserveBytes: num(env, "T2S_DISK_RESERVE_MB", 1024) * 1024 * 1024,
-    seedRatio: num(env, "T2S_SEED_RATIO", 0),
-    seedTimeS: num(env, "T2S_SEED_TIME_S", 0),
-    progressIntervalMs: num(env, "T2S_PROGRESS_INTERVAL_MS", 2000),
-    pollMs: num(env, "T2S_POLL_MS", 1000),
+    policy: {
+      magnetTimeoutS: num(env, "T2S_MAGNET_TIMEOUT_S", 600),
+      diskReserveBytes: num(env, "T2S_DISK_RESERVE_MB", 1024) * 1024 * 1024,
+      seedRatio: num(env, "T2S_SEED_RATIO", 0),
+      seedTimeS: num(env, "T2S_SEED_TIME_S", 0),
+      progressIntervalMs: num(env, "T2S_PROGRESS_INTERVAL_MS", 2000),
+      pollMs: num(env, "T2S_POLL_MS", 1000),
+    },
     upload: { partSizeMin: num(env, "T2S_UPLOAD_PART_MB", 8) * 1024 * 1024, queueSize: num(env, "T2S_UPLOAD_QUEUE_SIZE", 4) },
     maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),

@@ -1,17 +1,7 @@
 // The facts the seedbox reports to ingest, stamped with the time they were observed.
 import type { Publish } from "../lib/aws/topic.ts";
 import type { JobErrorCode } from "../lib/job.ts";
-import type { Fact, ProgressStatus } from "../lib/messages.ts";
-
-export interface Progress {
-  status: ProgressStatus;
-  name: string;
-  progress: number;
-  size: number | null;
-  downloaded: number;
-  rate: number;
-  eta: number | null;
-}
+import type { Fact, Progress } from "../lib/messages.ts";
 
 export class Facts {
   private readonly publish: Publish;

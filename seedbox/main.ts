@@ -30,12 +30,7 @@ const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir,
 const monitor = new Monitor({
   deluge, facts, uploader, log,
   freeBytes: () => freeBytes(cfg.downloadDir),
-  magnetTimeoutS: cfg.magnetTimeoutS,
-  diskReserveBytes: cfg.diskReserveBytes,
-  seedRatio: cfg.seedRatio,
-  seedTimeS: cfg.seedTimeS,
-  progressIntervalMs: cfg.progressIntervalMs,
-  pollMs: cfg.pollMs,
+  policy: cfg.policy,
 });
 
 /** Takes no work while Deluge is unreachable, so requests wait in the queue rather than burn retries. */

@@ -2,10 +2,21 @@
 // enforces the magnet timeout, the disk guard and the seeding policy. Its first pass is the start-up reconcile.
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
-import type { ProgressStatus } from "../lib/messages.ts";
+import type { Progress, ProgressStatus } from "../lib/messages.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
-import type { Facts, Progress } from "./facts.ts";
+import type { Facts } from "./facts.ts";
 import type { Uploader } from "./uploader.ts";
+
+/** The rules the monitor applies, from config. */
+export interface MonitorPolicy {
+  magnetTimeoutS: number;
+  diskReserveBytes: number;
+  /** Seed after upload until this ratio or this time, whichever comes first; 0 and 0 remove at once. */
+  seedRatio: number;
+  seedTimeS: number;
+  progressIntervalMs: number;
+  pollMs: number;
+}
 
 export interface MonitorOptions {
   deluge: Deluge;
@@ -13,12 +24,7 @@ export interface MonitorOptions {
   uploader: Uploader;
   log: Logger;
   freeBytes: () => Promise<number>;
-  magnetTimeoutS: number;
-  diskReserveBytes: number;
-  seedRatio: number;
-  seedTimeS: number;
-  progressIntervalMs: number;
-  pollMs: number;
+  policy: MonitorPolicy;
   /** Upload attempts before a job fails. */
   maxUploadAttempts?: number;
 }
@@ -72,7 +78,7 @@ export class Monitor {
       }
       if (this.kicked) continue;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, down ? 2000 : this.o.pollMs);
+        const t = setTimeout(resolve, down ? 2000 : this.o.policy.pollMs);
         this.wake = () => (clearTimeout(t), resolve());
         signal.addEventListener("abort", this.wake, { once: true });
       });
@@ -103,7 +109,7 @@ export class Monitor {
     if (this.admitted.has(id)) return true;
     let owed = 0;
     for (const [other, n] of this.admitted) if (other !== id) owed += n;
-    const fits = remaining <= (await this.o.freeBytes()) - this.o.diskReserveBytes - owed;
+    const fits = remaining <= (await this.o.freeBytes()) - this.o.policy.diskReserveBytes - owed;
     if (fits) this.admitted.set(id, remaining);
     return fits;
   }
@@ -118,8 +124,8 @@ export class Monitor {
       return;
     }
     if (!hasMetadata(s)) {
-      if (Date.now() / 1000 - s.time_added > this.o.magnetTimeoutS) {
-        return this.fail(id, "no_peers", `No peer sent this torrent's metadata within ${this.o.magnetTimeoutS} s; check that it is still seeded.`);
+      if (Date.now() / 1000 - s.time_added > this.o.policy.magnetTimeoutS) {
+        return this.fail(id, "no_peers", `No peer sent this torrent's metadata within ${this.o.policy.magnetTimeoutS} s; check that it is still seeded.`);
       }
     } else if (!(await this.admit(id, Math.max(0, s.total_wanted - s.total_done)))) {
       return this.fail(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
@@ -140,7 +146,7 @@ export class Monitor {
   private async report(id: string, p: Progress, force = false): Promise<void> {
     const last = this.published.get(id);
     const now = Date.now();
-    if (!force && last && last.status === p.status && (now - last.at < this.o.progressIntervalMs || last.progress === p.progress)) return;
+    if (!force && last && last.status === p.status && (now - last.at < this.o.policy.progressIntervalMs || last.progress === p.progress)) return;
     this.published.set(id, { at: now, status: p.status, progress: p.progress });
     await this.o.facts.progress(id, p);
   }
@@ -188,8 +194,8 @@ export class Monitor {
   private async applySeedingPolicy(id: string, s: TorrentStatus): Promise<void> {
     const ratio = s.ratio ?? 0;
     const seeded = s.seeding_time ?? 0;
-    const met = (this.o.seedRatio === 0 && this.o.seedTimeS === 0) ||
-      (this.o.seedRatio > 0 && ratio >= this.o.seedRatio) || (this.o.seedTimeS > 0 && seeded >= this.o.seedTimeS);
+    const met = (this.o.policy.seedRatio === 0 && this.o.policy.seedTimeS === 0) ||
+      (this.o.policy.seedRatio > 0 && ratio >= this.o.policy.seedRatio) || (this.o.policy.seedTimeS > 0 && seeded >= this.o.policy.seedTimeS);
     if (!met) return;
     await this.o.deluge.remove(id, true);
     this.forget(id);
