@@ -126,3 +126,33 @@ describe("after the bad input", () => {
     assert.equal((await s.call("DELETE", `/api/jobs/${good}`)).body.job.status, "cancelled");
   });
 });
+
+describe("events", () => {
+  it("streams every job on connect and each change after, over SSE", async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${s.url}/api/events`, { headers: { authorization: `Bearer ${s.apiToken}` }, signal: ac.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+    const id = randomBytes(20).toString("hex");
+    const seen: string[] = [];
+    const reader = (async () => {
+      const decoder = new TextDecoder();
+      let buf = "";
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        for (const m of buf.matchAll(/^data: (.*)$/gm)) {
+          const job = JSON.parse(m[1]!).job;
+          if (job.id === id) seen.push(job.status);
+        }
+        buf = buf.slice(buf.lastIndexOf("\n") + 1);
+        if (seen.includes("cancelled")) return;
+      }
+    })();
+    assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${id}&dn=sse` })).status, 202);
+    assert.equal((await s.call("DELETE", `/api/jobs/${id}`)).status, 200);
+    await Promise.race([reader, new Promise((_, reject) => setTimeout(() => reject(new Error(`events seen: ${seen}`)), 10_000))]);
+    ac.abort();
+    assert.equal(seen[0], "queued");
+    assert.equal(seen.at(-1), "cancelled");
+  });
+});
