@@ -123,7 +123,8 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
       },
     },
     { method: "DELETE", pattern: /^\/api\/session$/, access: "public", run: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }) },
-    { method: "GET", pattern: /^\/api\/session$/, access: "caller", run: async ({ caller }) => json(200, { ok: true, via: caller!.via }) },
+    // Public so the page can ask without a 401 (browsers log those as errors); it tells nothing else.
+    { method: "GET", pattern: /^\/api\/session$/, access: "public", run: async ({ req }) => json(200, { signedIn: d.auth.caller(req.headers) !== null }) },
     {
       method: "POST", pattern: /^\/api\/jobs$/, access: "caller",
       run: async ({ req, caller }) => {

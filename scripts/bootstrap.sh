@@ -33,6 +33,8 @@ apt_install() {
 
 # Deluge: the seedbox's torrent engine.
 apt_install deluged deluge-web
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+[ "$mode" = "--test" ] && apt_install chromium
 
 
 

@@ -1,12 +1,20 @@
-// The page: sign in, add a torrent three ways, and watch jobs live over SSE. Names render as text only.
+// The page: sign in, add a torrent three ways, and follow jobs live over SSE.
+// Every name from a torrent is set as text (textContent), never as HTML.
 interface JobFile { path: string; size: number; url?: string }
 interface Job {
   id: string; name: string; status: string; progress: number; size: number | null; downloaded: number;
   rate: number; eta: number | null; files: JobFile[]; error: { code: string; message: string } | null; createdAt: string;
 }
+interface ApiResult { status: number; body: { job?: Job; signedIn?: boolean; error?: { code: string; message: string } } }
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const jobs = new Map<string, Job>();
+const maxTorrentBytes = 10 * 1024 * 1024;
+const live = new Set(["queued", "downloading", "uploading"]);
+const statusWords: Record<string, string> = {
+  queued: "Queued", downloading: "Downloading", uploading: "Uploading to S3", completed: "Done", failed: "Failed", cancelled: "Cancelled",
+};
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const rows = new Map<string, { job: Job; li: HTMLLIElement }>();
 let events: EventSource | null = null;
 
 function bytes(n: number | null): string {
@@ -17,6 +25,12 @@ function bytes(n: number | null): string {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+function duration(s: number): string {
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (text !== undefined) e.textContent = text;
@@ -24,130 +38,183 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: 
   return e;
 }
 
-function render(): void {
-  const list = $("jobs");
-  const sorted = [...jobs.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  $("empty").hidden = sorted.length > 0;
-  list.replaceChildren(...sorted.map((j) => {
-    const li = el("li", undefined, "job");
-    li.dataset.status = j.status;
-    li.dataset.id = j.id;
-    li.append(el("strong", j.name), el("div", `${j.status}`, "status"));
-    const bar = el("progress");
-    bar.max = 1;
-    bar.value = j.progress;
-    bar.setAttribute("aria-label", `${j.name} progress`);
-    li.append(bar);
-    const eta = j.eta !== null ? `, ${Math.round(j.eta)} s left` : "";
-    li.append(el("div", `${bytes(j.size)} · ${Math.round(j.progress * 100)}% · ${bytes(j.rate)}/s${eta}`, "meta"));
-    if (j.error) li.append(el("div", j.error.message, "error"));
-    if (j.status === "completed") {
-      const files = el("ul");
-      for (const f of j.files) {
-        const a = el("a", f.path);
-        if (f.url) a.href = f.url;
-        const item = el("li");
-        item.append(a, el("span", ` (${bytes(f.size)})`, "meta"));
-        files.append(item);
-      }
-      li.append(files);
-    }
-    if (["queued", "downloading", "uploading"].includes(j.status)) {
-      const b = el("button", "Cancel");
-      b.type = "button";
-      b.addEventListener("click", () => void cancel(j));
-      li.append(b);
-    }
-    return li;
-  }));
+function button(text: string, label: string, onClick: () => void): HTMLButtonElement {
+  const b = el("button", text, "secondary");
+  b.type = "button";
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
 }
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; data: any }> {
+function fileList(j: Job): HTMLUListElement {
+  const ul = el("ul", undefined, "files");
+  for (const f of j.files) {
+    const li = el("li");
+    const a = el("a", f.path);
+    if (f.url) a.href = f.url;
+    li.append(a, el("span", ` (${bytes(f.size)})`, "meta"));
+    if (f.url) {
+      const url = f.url;
+      const copy = button("Copy link", `Copy link to ${f.path}`, () => {
+        navigator.clipboard.writeText(url).then(() => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; });
+      });
+      li.append(copy);
+    }
+    ul.append(li);
+  }
+  return ul;
+}
+
+/** Builds a job's row anew; rows are replaced only when their job changed, so focus elsewhere stays put. */
+function jobRow(j: Job): HTMLLIElement {
+  const li = el("li", undefined, "job");
+  li.dataset.id = j.id;
+  li.dataset.status = j.status;
+  const bar = el("progress");
+  bar.max = 1;
+  bar.value = j.progress;
+  bar.setAttribute("aria-label", `Progress of ${j.name}`);
+  const parts = [bytes(j.size), `${Math.round(j.progress * 100)} %`];
+  if (live.has(j.status) && j.rate > 0) parts.push(`${bytes(j.rate)}/s`);
+  if (live.has(j.status) && j.eta !== null) parts.push(`${duration(j.eta)} left`);
+  li.append(el("div", j.name, "name"), el("div", `Status: ${statusWords[j.status] ?? j.status}`, "status"), bar, el("div", parts.join(" · "), "meta"));
+  if (j.error) li.append(el("div", `Why: ${j.error.message}`, "error"));
+  if (j.status === "completed") li.append(fileList(j));
+  if (live.has(j.status)) li.append(button("Cancel", `Cancel ${j.name}`, () => void cancel(j)));
+  return li;
+}
+
+function show(j: Job): void {
+  const old = rows.get(j.id);
+  if (old && JSON.stringify(old.job) === JSON.stringify(j)) return;
+  const li = jobRow(j);
+  const hadFocus = old?.li.contains(document.activeElement) ?? false;
+  if (old) old.li.replaceWith(li);
+  rows.set(j.id, { job: j, li });
+  const list = $("jobs");
+  const sorted = [...rows.values()].sort((a, b) => b.job.createdAt.localeCompare(a.job.createdAt));
+  sorted.forEach((r, i) => { if (list.children[i] !== r.li) list.insertBefore(r.li, list.children[i] ?? null); });
+  if (hadFocus) (li.querySelector("button, a") as HTMLElement | null)?.focus();
+  $("empty").hidden = rows.size > 0;
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<ApiResult> {
   const res = await fetch(path, {
     method,
     headers: body ? { "content-type": "application/json" } : {},
     body: body ? JSON.stringify(body) : undefined,
     credentials: "same-origin",
   });
-  const data = await res.json().catch(() => ({}));
-  return { status: res.status, data };
+  return { status: res.status, body: await res.json().catch(() => ({})) };
 }
 
 async function cancel(j: Job): Promise<void> {
-  if (!confirm(`Cancel "${j.name}"?`)) return;
+  if (!confirm(`Cancel “${j.name}”? Its download stops and its files are removed.`)) return;
   const r = await api("DELETE", `/api/jobs/${j.id}`);
-  if (r.data.job) { jobs.set(j.id, r.data.job); render(); }
+  if (r.body.job) show(r.body.job);
+}
+
+function setConn(state: "live" | "down" | "", text: string): void {
+  const c = $("conn");
+  c.dataset.state = state;
+  c.textContent = text;
 }
 
 function connect(): void {
   events?.close();
-  events = new EventSource("/api/events");
-  events.onopen = () => { $("conn").textContent = "Live"; };
-  events.onerror = () => { $("conn").textContent = "Reconnecting…"; };
-  events.onmessage = (e) => {
-    const { job } = JSON.parse(e.data) as { job: Job };
-    jobs.set(job.id, job);
-    render();
+  const es = new EventSource("/api/events");
+  events = es;
+  es.onopen = () => setConn("live", "Live");
+  es.onerror = () => {
+    setConn("down", "Reconnecting…");
+    // The browser retries by itself, unless the server refused the stream (signed out, say).
+    if (es.readyState === EventSource.CLOSED) {
+      void api("GET", "/api/session").then((r) => (r.body.signedIn ? setTimeout(() => events === es && connect(), 3000) : signedIn(false)));
+    }
   };
+  es.onmessage = (e) => show((JSON.parse(e.data) as { job: Job }).job);
 }
 
-function show(signedIn: boolean): void {
-  $("signin").hidden = signedIn;
-  $("app").hidden = !signedIn;
-  $("signout").hidden = !signedIn;
-  if (signedIn) connect();
-  else { events?.close(); $("conn").textContent = ""; }
+function signedIn(yes: boolean): void {
+  $("signin").hidden = yes;
+  $("app").hidden = !yes;
+  $("signout").hidden = !yes;
+  if (yes) return connect();
+  events?.close();
+  events = null;
+  setConn("", "");
+  rows.clear();
+  $("jobs").replaceChildren();
+  $("empty").hidden = false;
 }
 
 function fileToBase64(file: File): Promise<string> {
   return new Promise((resolve, reject) => {
     const r = new FileReader();
     r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ""));
-    r.onerror = () => reject(r.error);
+    r.onerror = () => reject(r.error ?? new Error("could not read the file"));
     r.readAsDataURL(file);
   });
 }
 
+/** The submission for the form's content, or a message saying what is wrong with it. */
+async function submission(file: File | undefined, link: string): Promise<Record<string, string> | string> {
+  if (file && link) return "Choose a file or paste a link, not both.";
+  if (file) {
+    if (!/\.torrent$/i.test(file.name)) return "That file is not a .torrent file.";
+    if (file.size > maxTorrentBytes) return "That file is larger than 10 MiB; a .torrent file is much smaller.";
+    return { torrent: await fileToBase64(file) };
+  }
+  if (/^magnet:\?/i.test(link)) return /xt=urn:bt(ih|mh):/i.test(link) ? { magnet: link } : "That magnet link has no info-hash (xt=urn:btih:…).";
+  if (/^https?:\/\/\S+$/i.test(link)) return { url: link };
+  if (link) return "Paste a magnet link (magnet:?…) or an http(s) URL of a .torrent file.";
+  return "Choose a .torrent file, or paste a magnet link or URL.";
+}
+
 $("signin-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const r = await api("POST", "/api/session", { token: $<HTMLInputElement>("token").value });
-  $("signin-error").textContent = r.status === 200 ? "" : r.data.error?.message ?? "Sign-in failed.";
-  if (r.status === 200) { $<HTMLInputElement>("token").value = ""; show(true); }
+  const token = $<HTMLInputElement>("token");
+  if (!token.value) return void ($("signin-error").textContent = "Enter your API token.");
+  const r = await api("POST", "/api/session", { token: token.value });
+  $("signin-error").textContent = r.status === 200 ? "" : r.body.error?.message ?? "Sign-in failed.";
+  if (r.status === 200) { token.value = ""; signedIn(true); }
 });
 
 $("signout").addEventListener("click", async () => {
   await api("DELETE", "/api/session");
-  jobs.clear();
-  render();
-  show(false);
+  signedIn(false);
+  $<HTMLInputElement>("token").focus();
 });
 
 $("add-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const file = $<HTMLInputElement>("file").files?.[0];
-  const link = $<HTMLInputElement>("link").value.trim();
+  const form = e.target as HTMLFormElement;
   const err = $("add-error");
-  let body: Record<string, string>;
-  if (file && link) { err.textContent = "Choose a file or paste a link, not both."; return; }
-  if (file) {
-    if (file.size > 10 * 1024 * 1024) { err.textContent = "That file is larger than 10 MiB; it is not a .torrent."; return; }
-    body = { torrent: await fileToBase64(file) };
-  } else if (/^magnet:\?/i.test(link)) body = { magnet: link };
-  else if (/^https?:\/\//i.test(link)) body = { url: link };
-  else { err.textContent = "Paste a magnet link (magnet:?…) or an http(s) URL of a .torrent, or choose a file."; return; }
-  const button = $<HTMLButtonElement>("add");
-  button.disabled = true;
+  const add = $<HTMLButtonElement>("add");
+  add.disabled = true;
   try {
+    const body = await submission($<HTMLInputElement>("file").files?.[0], $<HTMLInputElement>("link").value.trim());
+    if (typeof body === "string") return void (err.textContent = body);
     const r = await api("POST", "/api/jobs", body);
-    if (r.data.job) {
-      jobs.set(r.data.job.id, r.data.job);
-      render();
-      err.textContent = "";
-      (e.target as HTMLFormElement).reset();
-    } else err.textContent = r.data.error?.message ?? `The server answered ${r.status}.`;
+    if (!r.body.job) return void (err.textContent = r.body.error?.message ?? `The server answered ${r.status}.`);
+    err.textContent = "";
+    form.reset();
+    show(r.body.job);
+  } catch {
+    err.textContent = "Could not reach the server; try again.";
   } finally {
-    button.disabled = false;
+    add.disabled = false;
   }
 });
 
-void api("GET", "/api/session").then((r) => show(r.status === 200));
+// A .torrent dropped anywhere on the page goes into the file field.
+document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
+document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.body.classList.remove("dragging"); });
+document.addEventListener("drop", (e) => {
+  e.preventDefault();
+  document.body.classList.remove("dragging");
+  const files = e.dataTransfer?.files;
+  if (files && files.length > 0 && !$("app").hidden) $<HTMLInputElement>("file").files = files;
+});
+
+void api("GET", "/api/session").then((r) => signedIn(r.body.signedIn === true));

@@ -103,7 +103,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         stack.ingest = service("ingest", {
           T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv,
         });
-        await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited);
+        await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited).catch(async (err) => {
+          await stack.ingest.stop();
+          throw err;
+        });
         return stack.ingest;
       },
       startSeedbox: async (env = {}) => {
@@ -113,7 +116,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         });
         seedbox.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"seedbox running"')) running = true; });
         stack.seedbox = seedbox;
-        await waitFor("seedbox", async () => running, 30_000, seedbox.exited);
+        await waitFor("seedbox", async () => running, 30_000, seedbox.exited).catch(async (err) => {
+          await seedbox.stop();
+          throw err;
+        });
         return seedbox;
       },
       stop: async () => {

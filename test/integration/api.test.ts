@@ -81,7 +81,7 @@ describe("auth", () => {
   const id = "e".repeat(40);
   const routes: [string, string][] = [
     ["GET", "/api/jobs"], ["POST", "/api/jobs"], ["GET", `/api/jobs/${id}`], ["DELETE", `/api/jobs/${id}`],
-    ["GET", "/api/events"], ["GET", "/api/session"], ["GET", `/d/${id}/file.bin`],
+    ["GET", "/api/events"], ["GET", `/d/${id}/file.bin`],
   ];
   for (const [method, path] of routes) {
     for (const [what, headers] of [["no token", { authorization: "" }], ["a wrong token", { authorization: "Bearer wrong-token" }]] as const) {
@@ -112,6 +112,8 @@ describe("auth", () => {
     assert.match(cookie, /SameSite=Strict/);
     const r = await s.call("GET", "/api/jobs", undefined, { authorization: "", cookie: cookie.split(";")[0]! });
     assert.equal(r.status, 200);
+    assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "", cookie: cookie.split(";")[0]! })).body, { signedIn: true });
+    assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "" })).body, { signedIn: false });
   });
 });
 
