@@ -89,14 +89,21 @@ function parseBody(req: ApiRequest): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** A token holder (a service such as the bot) may name the person it acts for. */
+const snowflake = /^\d{1,25}$/;
+
+/** A token holder (a service such as the bot) may name the person it acts for, and where it shows the job. */
 function requesterFor(caller: Requester, body: Record<string, unknown>): Requester {
-  const r = body.requester;
+  const r = body.requester as Partial<Requester> | undefined;
   if (caller.via !== "api" || r === undefined) return caller;
-  const ok = typeof r === "object" && r !== null && ["api", "web", "discord"].includes((r as Requester).via) &&
-    typeof (r as Requester).user === "string" && (r as Requester).user.length > 0 && (r as Requester).user.length <= 200;
-  if (!ok) throw new AppError("invalid_request", '"requester" must be {"via": "api"|"web"|"discord", "user": "<id>"}.');
-  return { via: (r as Requester).via, user: (r as Requester).user };
+  const ok = typeof r === "object" && r !== null && ["api", "web", "discord"].includes(r.via as string) &&
+    typeof r.user === "string" && r.user.length > 0 && r.user.length <= 200 &&
+    (r.channelId === undefined || (typeof r.channelId === "string" && snowflake.test(r.channelId))) &&
+    (r.messageId === undefined || (typeof r.messageId === "string" && snowflake.test(r.messageId)));
+  if (!ok) throw new AppError("invalid_request", '"requester" must be {"via": "api"|"web"|"discord", "user": "<id>"}, with optional numeric "channelId" and "messageId".');
+  return {
+    via: r.via as Requester["via"], user: r.user as string,
+    ...(r.channelId ? { channelId: r.channelId } : {}), ...(r.messageId ? { messageId: r.messageId } : {}),
+  };
 }
 
 export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiRequest) => Promise<ApiResponse> } {
@@ -149,6 +156,24 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
           d.log.info("job cancelled", { job: id });
         }
         return json(200, { job: present(rec ?? (await findJob(id))) });
+      },
+    },
+    {
+      // The bot keeps where it shows a job (channel and message ids) in the job's requester entry.
+      method: "PATCH", pattern: /^\/api\/jobs\/([^/]+)\/requester$/, access: "caller",
+      run: async ({ req, params, caller }) => {
+        const body = parseBody(req);
+        if (caller!.via !== "api" || body.requester === undefined) throw new AppError("invalid_request", 'Send {"requester": {...}} with the API token.');
+        const r = requesterFor(caller!, body);
+        const cur = await findJob(params[0]);
+        const rec = await d.registry.update(cur.job.id, (x) => {
+          if (!x) return null;
+          const i = x.job.requesters.findIndex((q) => q.via === r.via && q.user === r.user);
+          if (i < 0) throw new AppError("not_found", "That requester has not asked for this job.");
+          const requesters = x.job.requesters.map((q, j) => (j === i ? { ...q, ...r } : q));
+          return { ...x, job: { ...x.job, requesters, updatedAt: d.now() } };
+        });
+        return json(200, { job: present(rec ?? cur) });
       },
     },
     {

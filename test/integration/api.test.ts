@@ -81,12 +81,12 @@ describe("auth", () => {
   const id = "e".repeat(40);
   const routes: [string, string][] = [
     ["GET", "/api/jobs"], ["POST", "/api/jobs"], ["GET", `/api/jobs/${id}`], ["DELETE", `/api/jobs/${id}`],
-    ["GET", "/api/events"], ["GET", `/d/${id}/file.bin`],
+    ["GET", "/api/events"], ["GET", `/d/${id}/file.bin`], ["PATCH", `/api/jobs/${id}/requester`],
   ];
   for (const [method, path] of routes) {
     for (const [what, headers] of [["no token", { authorization: "" }], ["a wrong token", { authorization: "Bearer wrong-token" }]] as const) {
       it(`${method} ${path} with ${what} → 401`, async () => {
-        const r = await s.call(method, path, method === "POST" ? { magnet: "x" } : undefined, headers);
+        const r = await s.call(method, path, method === "POST" || method === "PATCH" ? { magnet: "x" } : undefined, headers);
         assert.equal(r.status, 401);
         assert.equal(r.body.error.code, "unauthorized");
       });
@@ -156,5 +156,21 @@ describe("events", () => {
     ac.abort();
     assert.equal(seen[0], "queued");
     assert.equal(seen.at(-1), "cancelled");
+  });
+});
+
+describe("requester entries", () => {
+  it("lets the token holder record where it shows a job, for a requester of that job only", async () => {
+    const id = randomBytes(20).toString("hex");
+    const requester = { via: "discord", user: "111", channelId: "222" };
+    assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${id}`, requester })).status, 202);
+    const r = await s.call("PATCH", `/api/jobs/${id}/requester`, { requester: { ...requester, messageId: "333" } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.job.requesters, [{ via: "discord", user: "111", channelId: "222", messageId: "333" }]);
+    const stranger = await s.call("PATCH", `/api/jobs/${id}/requester`, { requester: { via: "discord", user: "999", messageId: "1" } });
+    assert.equal(stranger.status, 404);
+    const bad = await s.call("PATCH", `/api/jobs/${id}/requester`, { requester: { via: "discord", user: "111", messageId: "not-a-snowflake" } });
+    assert.equal(bad.status, 400);
+    assert.equal((await s.call("DELETE", `/api/jobs/${id}`)).status, 200);
   });
 });
