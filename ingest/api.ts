@@ -11,6 +11,7 @@ import type { Auth } from "./auth.ts";
 import { jobEvents } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import { presentJob } from "./present.ts";
+import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
@@ -43,6 +44,7 @@ export interface ApiDeps {
   publicUrl: string;
   linkTtlS: number;
   web: WebFiles;
+  limiter: RateLimiter;
   log: Logger;
   now: () => string;
 }
@@ -58,9 +60,15 @@ interface Ctx {
 
 export interface Route {
   method: string;
-  pattern: RegExp;
+  /** "/api/jobs/:id": ":name" is one path segment, "*" the rest of the path. */
+  path: string;
   access: Access;
   run: (ctx: Ctx) => Promise<ApiResponse>;
+}
+
+export function routePattern(path: string): RegExp {
+  const body = path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[a-z]+/g, "([^/]+)").replace(/\*/g, "(.+)");
+  return new RegExp(`^${body}$`);
 }
 
 const pageCsp =
@@ -119,32 +127,39 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
   };
 
   const routes: Route[] = [
-    { method: "GET", pattern: /^\/healthz$/, access: "public", run: async () => json(200, { ok: true }) },
-    ...[...d.web.keys()].map((r): Route => ({ method: "GET", pattern: new RegExp(`^${r.replace(".", "\\.")}$`), access: "public", run: page(r) })),
+    { method: "GET", path: "/healthz", access: "public", run: async () => json(200, { ok: true }) },
+    ...[...d.web.keys()].map((r): Route => ({ method: "GET", path: r, access: "public", run: page(r) })),
     {
-      method: "POST", pattern: /^\/api\/session$/, access: "public",
+      method: "POST", path: "/api/session", access: "public",
       run: async ({ req }) => {
         const token = parseBody(req).token;
         if (typeof token !== "string" || !d.auth.tokenValid(token)) throw new AppError("unauthorized", "That API token is not valid.");
         return json(200, { ok: true }, { "set-cookie": d.auth.newSessionCookie() });
       },
     },
-    { method: "DELETE", pattern: /^\/api\/session$/, access: "public", run: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }) },
+    { method: "DELETE", path: "/api/session", access: "public", run: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }) },
     // Public so the page can ask without a 401 (browsers log those as errors); it tells nothing else.
-    { method: "GET", pattern: /^\/api\/session$/, access: "public", run: async ({ req }) => json(200, { signedIn: d.auth.caller(req.headers) !== null }) },
+    { method: "GET", path: "/api/session", access: "public", run: async ({ req }) => json(200, { signedIn: d.auth.caller(req.headers) !== null }) },
     {
-      method: "POST", pattern: /^\/api\/jobs$/, access: "caller",
+      method: "POST", path: "/api/jobs", access: "caller",
       run: async ({ req, caller }) => {
         const body = parseBody(req);
-        const { rec, created } = await submit(body as Submission, requesterFor(caller!, body), d, req.signal);
+        const requester = requesterFor(caller!, body);
+        // Per person: the bot submits for many Discord users with one token.
+        const slot = d.limiter.take(`${requester.via}:${requester.user}`);
+        if (!slot.ok) {
+          const e = new AppError("rate_limited", `Too many submissions; try again in ${slot.retryAfterS} s.`);
+          return json(e.status, errorBody(e), { "retry-after": String(slot.retryAfterS) });
+        }
+        const { rec, created } = await submit(body as Submission, requester, d, req.signal);
         d.log.info(created ? "job created" : "job submitted again", { job: rec.job.id, via: caller!.via });
         return json(created ? 202 : 200, { job: present(rec) });
       },
     },
-    { method: "GET", pattern: /^\/api\/jobs$/, access: "caller", run: async () => json(200, { jobs: (await d.registry.list()).map(present) }) },
-    { method: "GET", pattern: /^\/api\/jobs\/([^/]+)$/, access: "caller", run: async ({ params }) => json(200, { job: present(await findJob(params[0])) }) },
+    { method: "GET", path: "/api/jobs", access: "caller", run: async () => json(200, { jobs: (await d.registry.list()).map(present) }) },
+    { method: "GET", path: "/api/jobs/:id", access: "caller", run: async ({ params }) => json(200, { job: present(await findJob(params[0])) }) },
     {
-      method: "DELETE", pattern: /^\/api\/jobs\/([^/]+)$/, access: "caller",
+      method: "DELETE", path: "/api/jobs/:id", access: "caller",
       run: async ({ params }) => {
         const cur = await findJob(params[0]);
         const id = cur.job.id;
@@ -160,7 +175,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     },
     {
       // The bot keeps where it shows a job (channel and message ids) in the job's requester entry.
-      method: "PATCH", pattern: /^\/api\/jobs\/([^/]+)\/requester$/, access: "caller",
+      method: "PATCH", path: "/api/jobs/:id/requester", access: "caller",
       run: async ({ req, params, caller }) => {
         const body = parseBody(req);
         if (caller!.via !== "api" || body.requester === undefined) throw new AppError("invalid_request", 'Send {"requester": {...}} with the API token.');
@@ -177,7 +192,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
       },
     },
     {
-      method: "GET", pattern: /^\/api\/events$/, access: "caller",
+      method: "GET", path: "/api/events", access: "caller",
       run: async ({ req }) => ({
         status: 200,
         headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
@@ -185,9 +200,10 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
       }),
     },
     {
-      method: "GET", pattern: /^\/d\/([0-9a-f]{40})\/(.+)$/, access: "link",
+      method: "GET", path: "/d/:id/*", access: "link",
       run: async ({ req, params, caller }) => {
         const id = params[0]!;
+        if (!isJobId(id)) throw new AppError("not_found", "No such file.");
         let key: string;
         try {
           key = params[1]!.split("/").map(decodeURIComponent).join("/");
@@ -207,10 +223,11 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     },
   ];
 
+  const compiled = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));
   const handle = async (req: ApiRequest): Promise<ApiResponse> => {
     try {
       let pathMatched = false;
-      for (const r of routes) {
+      for (const r of compiled) {
         const m = r.pattern.exec(req.path);
         if (!m) continue;
         pathMatched = true;

@@ -14,6 +14,7 @@ export interface IngestConfig {
   webDir: string;
   fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
   linkTtlS: number;
+  rate: { perMinute: number; burst: number };
   logLevel: Level;
 }
 
@@ -35,6 +36,7 @@ export function ingestConfig(env: Env): IngestConfig {
       maxBytes: maxTorrentBytes,
     },
     linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
+    rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
   };
 }

@@ -14,6 +14,7 @@ import { factsHandler } from "./facts.ts";
 import { FetchGuard } from "./fetch-guard.ts";
 import { serveHttp } from "./http.ts";
 import { presentJob } from "./present.ts";
+import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles } from "./web.ts";
 
@@ -37,7 +38,7 @@ registry.subscribe((rec) => {
 
 const api = createApi({
   registry, bucket, auth, guard, publishRequest,
-  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), log, now: nowIso,
+  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso,
 });
 const server = serveHttp(api.handle, log);
 server.listen(cfg.port, cfg.host);

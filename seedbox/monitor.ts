@@ -65,6 +65,8 @@ export class Monitor {
 
   async run(signal: AbortSignal): Promise<void> {
     let down = false;
+    const onAbort = () => this.wake?.();
+    signal.addEventListener("abort", onAbort, { once: true });
     while (!signal.aborted) {
       this.kicked = false;
       try {
@@ -80,10 +82,10 @@ export class Monitor {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, down ? 2000 : this.o.policy.pollMs);
         this.wake = () => (clearTimeout(t), resolve());
-        signal.addEventListener("abort", this.wake, { once: true });
       });
       this.wake = null;
     }
+    signal.removeEventListener("abort", onAbort);
     for (const u of this.uploading.values()) u.abort.abort();
     await Promise.allSettled([...this.uploading.values()].map((u) => u.done));
   }

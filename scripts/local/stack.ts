@@ -35,9 +35,15 @@ export interface LocalStack {
   logDir: string;
   ingest: Proc;
   seedbox: Proc;
+  /** The Discord bot, once startBot() has run. */
+  bot?: Proc;
   startIngest(): Promise<Proc>;
+  /** Starts ingest with extra environment for this run only. */
+  startIngestWith(env: Record<string, string>): Promise<Proc>;
   /** Starts the seedbox; `env` adds to (or overrides) its environment for this run only. */
   startSeedbox(env?: Record<string, string>): Promise<Proc>;
+  /** Starts the Discord bot against this stack; `env` carries DISCORD_* and any overrides. */
+  startBot(env?: Record<string, string>): Promise<Proc>;
   stop(): Promise<void>;
 }
 
@@ -99,9 +105,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       url, apiToken, moto, outputs, deluge, dataDir: o.dataDir, logDir,
       ingest: undefined as unknown as Proc,
       seedbox: undefined as unknown as Proc,
-      startIngest: async () => {
+      startIngest: () => stack.startIngestWith({}),
+      startIngestWith: async (env) => {
         stack.ingest = service("ingest", {
-          T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv,
+          T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv, ...env,
         });
         await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited).catch(async (err) => {
           await stack.ingest.stop();
@@ -122,8 +129,21 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         });
         return seedbox;
       },
+      startBot: async (env = {}) => {
+        let running = false;
+        const bot = service("bot", {
+          T2S_API_URL: url, T2S_API_TOKEN: apiToken, T2S_UPDATES_BOT_QUEUE_URL: outputs.updates_bot_queue_url, ...env,
+        });
+        bot.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"bot running"')) running = true; });
+        stack.bot = bot;
+        await waitFor("bot", async () => running, 30_000, bot.exited).catch(async (err) => {
+          await bot.stop();
+          throw err;
+        });
+        return bot;
+      },
       stop: async () => {
-        await Promise.all([stack.ingest?.stop(), stack.seedbox?.stop()]);
+        await Promise.all([stack.ingest?.stop(), stack.seedbox?.stop(), stack.bot?.stop()]);
         await stopAll();
       },
     };
