@@ -141,7 +141,9 @@ export async function startTestStack(): Promise<TestStack> {
         if (last && done(last)) return last;
         await sleep(200);
       }
-      throw new Error(`job ${id} did not reach the expected state; last seen: ${JSON.stringify(last)}`);
+      // What Deluge holds says where it got stuck.
+      const inDeluge = await boxClient.status(id).catch((err: Error) => `unreadable: ${err.message}`);
+      throw new Error(`job ${id} did not reach the expected state; last seen: ${JSON.stringify(last)}; in Deluge: ${JSON.stringify(inDeluge)}`);
     },
     checkLinks: async (job, made) => {
       if (job.files.length !== made.files.length) throw new Error(`job has ${job.files.length} files, torrent has ${made.files.length}`);
