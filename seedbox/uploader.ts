@@ -38,6 +38,9 @@ export function partSizeFor(size: number, min: number): number {
   return Math.max(min, Math.ceil(size / maxParts));
 }
 
+/** Content-Disposition with the file's own name, encoded so no name (quotes, CR/LF) can break the header. */
+export const dispositionFor = (path: string) => contentDisposition(basename(path));
+
 /** libtorrent's padding files in hybrid torrents are not payload. */
 const isPadding = (path: string) => path.split("/").some((p) => p === ".pad");
 
@@ -83,7 +86,7 @@ export class Uploader {
           Body: createReadStream(disk, { highWaterMark: 1 << 20 }),
           ContentLength: f.size,
           ContentType: mime.lookup(f.path) || "application/octet-stream",
-          ContentDisposition: contentDisposition(basename(f.path)),
+          ContentDisposition: dispositionFor(f.path),
         },
         partSize: partSizeFor(f.size, this.o.partSizeMin),
         queueSize: this.o.queueSize,
