@@ -1,8 +1,10 @@
 // Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
 // enforces the magnet timeout, the disk guard and the seeding policy. Its first pass is the start-up reconcile.
+import { join } from "node:path";
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Progress, ProgressStatus } from "../lib/messages.ts";
+import { sleep } from "../lib/time.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
 import type { Uploader } from "./uploader.ts";
@@ -24,6 +26,8 @@ export interface MonitorOptions {
   uploader: Uploader;
   log: Logger;
   freeBytes: () => Promise<number>;
+  /** Finished torrents move to <completedDir>/<id> (the add options say so). */
+  completedDir: string;
   policy: MonitorPolicy;
   /** Upload attempts before a job fails. */
   maxUploadAttempts?: number;
@@ -36,8 +40,15 @@ interface Uploading {
 
 const busyStates = new Set(["Moving", "Error"]);
 
-export function isDone(s: Pick<TorrentStatus, "is_finished" | "state">): boolean {
-  return s.is_finished && !busyStates.has(s.state);
+/**
+ * Whether the torrent's data is complete. Deluge 2.0's own is_finished can stay false when several
+ * torrents finish at once (its finished alert races the add), so a fully downloaded Seeding torrent
+ * counts too. Its save_path can be wrong in the same race, which is why files are looked for in the
+ * job's own completed folder instead.
+ */
+export function isDone(s: Pick<TorrentStatus, "is_finished" | "state" | "progress">): boolean {
+  if (busyStates.has(s.state)) return false;
+  return s.is_finished || (s.state === "Seeding" && s.progress >= 100);
 }
 
 const hasMetadata = (s: TorrentStatus) => s.total_wanted > 0 || s.files.length > 0;
@@ -50,6 +61,8 @@ export class Monitor {
   private readonly uploading = new Map<string, Uploading>();
   private readonly uploaded = new Set<string>();
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  /** When a done torrent was first seen with its files not yet in its completed folder. */
+  private readonly unmoved = new Map<string, number>();
   private wake: (() => void) | null = null;
   private kicked = false;
 
@@ -122,7 +135,11 @@ export class Monitor {
       this.admitted.delete(id);
       if (this.uploaded.has(id)) return this.applySeedingPolicy(id, s);
       const f = this.failures.get(id);
-      if (!this.uploading.has(id) && (!f || f.retryAt <= Date.now())) this.startUpload(id, s, signal);
+      if (this.uploading.has(id) || (f && f.retryAt > Date.now())) return;
+      const root = join(this.o.completedDir, id);
+      if (!(await this.o.uploader.filesReady(root, s.files))) return this.awaitMove(id, root, signal);
+      this.unmoved.delete(id);
+      this.startUpload(id, { ...s, save_path: root }, signal);
       return;
     }
     if (!hasMetadata(s)) {
@@ -142,6 +159,35 @@ export class Monitor {
       rate: s.download_payload_rate,
       eta: s.eta > 0 ? s.eta : null,
     });
+  }
+
+  /**
+   * Removes a torrent and its data. Deluge 2.0 corrupts its own state (and later crashes) when asked to
+   * remove a complete torrent it has not yet marked finished, so such a torrent is first moved to its
+   * completed folder, which makes Deluge mark it, and removed after.
+   */
+  private async removeTorrent(id: string, signal?: AbortSignal): Promise<void> {
+    let s = await this.o.deluge.status(id, signal);
+    if (!s) return;
+    if (!s.is_finished && s.progress >= 100) {
+      await this.o.deluge.call("core.move_storage", [[id], join(this.o.completedDir, id)], signal);
+      for (let i = 0; i < 15 && s && !s.is_finished; i++) {
+        await sleep(200, signal);
+        s = await this.o.deluge.status(id, signal);
+      }
+      if (s && !s.is_finished) throw new Error("Deluge has not marked the torrent finished; not removing it yet");
+    }
+    await this.o.deluge.remove(id, true, signal);
+  }
+
+  /** Gives Deluge a few seconds to move a finished torrent, then asks it to (it may have missed the finish). */
+  private async awaitMove(id: string, root: string, signal: AbortSignal): Promise<void> {
+    const since = this.unmoved.get(id);
+    if (since === undefined) return void this.unmoved.set(id, Date.now());
+    if (Date.now() - since < 5000) return;
+    this.o.log.warn("deluge did not move a finished torrent; moving it", { job: id });
+    this.unmoved.set(id, Date.now());
+    await this.o.deluge.call("core.move_storage", [[id], root], signal);
   }
 
   /** Publishes progress at most once per interval, but at once when the status changes. */
@@ -199,7 +245,7 @@ export class Monitor {
     const met = (this.o.policy.seedRatio === 0 && this.o.policy.seedTimeS === 0) ||
       (this.o.policy.seedRatio > 0 && ratio >= this.o.policy.seedRatio) || (this.o.policy.seedTimeS > 0 && seeded >= this.o.policy.seedTimeS);
     if (!met) return;
-    await this.o.deluge.remove(id, true);
+    await this.removeTorrent(id);
     this.forget(id);
     this.o.log.info("removed after seeding", { job: id, ratio, seedingTimeS: seeded });
   }
@@ -209,12 +255,13 @@ export class Monitor {
     this.admitted.delete(id);
     this.uploaded.delete(id);
     this.failures.delete(id);
+    this.unmoved.delete(id);
   }
 
   /** Removes the torrent and its data, and reports why. */
   async fail(id: string, code: JobErrorCode, message: string): Promise<void> {
     this.o.log.warn("job failed", { job: id, code, reason: message });
-    await this.o.deluge.remove(id, true).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
+    await this.removeTorrent(id).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
     this.forget(id);
     await this.o.facts.failed(id, code, message);
   }
@@ -224,7 +271,7 @@ export class Monitor {
     const u = this.uploading.get(id);
     u?.abort.abort();
     await u?.done;
-    await this.o.deluge.remove(id, true, signal).catch((err) => {
+    await this.removeTorrent(id, signal).catch((err) => {
       if (!/not found|invalid torrent/i.test(String(err?.message))) throw err;
     });
     this.forget(id);

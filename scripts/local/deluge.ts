@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { sleep } from "../../lib/time.ts";
 import { freePort, waitFor } from "./net.ts";
 import { startProc, type Proc } from "./proc.ts";
 
@@ -30,6 +31,10 @@ export interface DelugeHandle {
   daemon: Proc;
   web: Proc;
   startDaemon(): Promise<void>;
+  /** Stops deluged on purpose (no restart) until startDaemon(). */
+  stopDaemon(): Promise<void>;
+  /** How often deluged died and was started again. */
+  restarts: number;
   stop(): Promise<void>;
 }
 
@@ -124,6 +129,7 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
   });
 
   const bindPeers = o.offline ? "127.0.0.1" : "0.0.0.0";
+  let wanted = true;
   const handle: DelugeHandle = {
     name: o.name,
     webUrl: `http://127.0.0.1:${webPort}/json`,
@@ -131,15 +137,30 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
     daemonPort,
     webPort,
     listenPort,
+    restarts: 0,
     daemon: undefined as unknown as Proc,
     web: undefined as unknown as Proc,
     startDaemon: async () => {
-      handle.daemon = startProc(`${o.name}-deluged`, "deluged", ["-d", "-c", o.dir, "-p", String(daemonPort), "-u", "127.0.0.1", "-i", bindPeers, "-q"], {
+      wanted = true;
+      const daemon = startProc(`${o.name}-deluged`, "deluged", ["-d", "-c", o.dir, "-p", String(daemonPort), "-u", "127.0.0.1", "-i", bindPeers, "-q"], {
         logFile: join(o.logDir, `${o.name}-deluged.log`),
       });
-      await waitFor(`${o.name} deluged`, () => tcpOpen(daemonPort), 30_000, handle.daemon.exited);
+      handle.daemon = daemon;
+      // Supervise like systemd does on the EC2 host: deluged 2.0 can die under load; start it again.
+      void daemon.exited.then(async () => {
+        if (!wanted || handle.daemon !== daemon) return;
+        handle.restarts++;
+        await sleep(1000);
+        if (wanted && handle.daemon === daemon) await handle.startDaemon().catch(() => {});
+      });
+      await waitFor(`${o.name} deluged`, () => tcpOpen(daemonPort), 30_000, daemon.exited);
+    },
+    stopDaemon: async () => {
+      wanted = false;
+      await handle.daemon.stop(15_000);
     },
     stop: async () => {
+      wanted = false;
       await Promise.all([handle.web?.stop(), handle.daemon?.stop(10_000)]);
     },
   };

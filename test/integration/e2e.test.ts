@@ -182,7 +182,7 @@ describe("end to end", () => {
 
   it("keeps a request while Deluge is down and completes it once Deluge is back", async () => {
     const made = await s.seed({ name: `deluge-down-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 1_000_000 } });
-    await s.deluge.daemon.stop(15_000);
+    await s.deluge.stopDaemon();
     try {
       assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) })).status, 202);
       await sleep(4000);
