@@ -78,6 +78,7 @@ export class CoreResources extends Construct {
   readonly requests: SubscribedQueue;
   readonly facts: SubscribedQueue;
   readonly updatesBot: SubscribedQueue;
+  readonly tlsPolicy: S3BucketPolicy | undefined;
 
   constructor(scope: Construct, id: string, props: CoreProps) {
     super(scope, id);
@@ -108,22 +109,20 @@ export class CoreResources extends Construct {
       bucket: this.bucket.id,
       rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }],
     });
-    if (props.tlsOnly ?? true) {
-      new S3BucketPolicy(this, "bucket-tls-only", {
-        bucket: this.bucket.id,
-        policy: Fn.jsonencode({
-          Version: "2012-10-17",
-          Statement: [{
-            Sid: "TlsOnly",
-            Effect: "Deny",
-            Principal: "*",
-            Action: "s3:*",
-            Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
-            Condition: { Bool: { "aws:SecureTransport": "false" } },
-          }],
-        }),
-      });
-    }
+    this.tlsPolicy = !(props.tlsOnly ?? true) ? undefined : new S3BucketPolicy(this, "bucket-tls-only", {
+      bucket: this.bucket.id,
+      policy: Fn.jsonencode({
+        Version: "2012-10-17",
+        Statement: [{
+          Sid: "TlsOnly",
+          Effect: "Deny",
+          Principal: "*",
+          Action: "s3:*",
+          Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        }],
+      }),
+    });
     new S3BucketLifecycleConfiguration(this, "bucket-lifecycle", {
       bucket: this.bucket.id,
       rule: ["incoming/", "files/"].map((prefix) => ({

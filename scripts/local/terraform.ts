@@ -48,7 +48,8 @@ async function cliConfig(dataDir: string): Promise<NodeJS.ProcessEnv> {
 export async function synth(outDir: string): Promise<string> {
   await run(process.execPath, [join(repoRoot, "stacks", "main.ts")], {
     cwd: repoRoot,
-    env: { ...process.env, CDKTF_OUTDIR: outDir, CHECKPOINT_DISABLE: "1" },
+    // Local mode needs only the local stack; building the AWS Lambda bundle would be wasted work.
+    env: { ...process.env, CDKTF_OUTDIR: outDir, CHECKPOINT_DISABLE: "1", T2S_SKIP_AWS_STACK: "1" },
   });
   return join(outDir, "stacks", "local");
 }

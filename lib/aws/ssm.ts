@@ -1,0 +1,19 @@
+// Reads secrets from SSM Parameter Store (SecureString, decrypted), naming any parameter that is missing.
+import { GetParametersCommand, type SSMClient } from "@aws-sdk/client-ssm";
+
+export class MissingParameter extends Error {
+  override name = "MissingParameter";
+  readonly parameter: string;
+  constructor(parameter: string) {
+    super(`SSM parameter ${parameter} is missing; set it with: aws ssm put-parameter --type SecureString --name ${parameter} --value ...`);
+    this.parameter = parameter;
+  }
+}
+
+/** Reads parameters by name (at most 10); throws MissingParameter naming the first one absent. */
+export async function getParameters(ssm: SSMClient, names: string[]): Promise<Record<string, string>> {
+  const out = await ssm.send(new GetParametersCommand({ Names: names, WithDecryption: true }));
+  const found = Object.fromEntries((out.Parameters ?? []).map((p) => [p.Name ?? "", p.Value ?? ""]));
+  for (const n of names) if (found[n] === undefined) throw new MissingParameter(n);
+  return found;
+}

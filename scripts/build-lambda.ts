@@ -1,0 +1,46 @@
+// Builds what the AWS stack uploads: the ingest Lambda bundle (index.mjs + web/) and the app
+// release for the seedbox host (the runtime sources with package.json and package-lock.json).
+import { cp, mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { buildWeb } from "./build-web.ts";
+
+export interface AwsBuild {
+  lambdaDir: string;
+  releaseDir: string;
+}
+
+const releaseEntries = ["package.json", "package-lock.json", "lib", "seedbox", "bot", "deploy"];
+
+export async function buildLambda(root: string, outDir: string): Promise<string> {
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  await build({
+    entryPoints: [join(root, "ingest", "lambda.ts")],
+    outfile: join(outDir, "index.mjs"),
+    bundle: true,
+    platform: "node",
+    target: "node22",
+    format: "esm",
+    minify: true,
+    legalComments: "none",
+    // Some bundled CommonJS dependencies call require().
+    banner: { js: "import { createRequire as __t2sRequire } from 'node:module'; const require = __t2sRequire(import.meta.url);" },
+    logLevel: "warning",
+  });
+  await buildWeb(root, join(outDir, "web"));
+  return outDir;
+}
+
+export async function stageRelease(root: string, outDir: string): Promise<string> {
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  for (const e of releaseEntries) await cp(join(root, e), join(outDir, e), { recursive: true });
+  return outDir;
+}
+
+export async function buildAws(root: string, outDir = join(root, "dist", "aws")): Promise<AwsBuild> {
+  return { lambdaDir: await buildLambda(root, join(outDir, "lambda")), releaseDir: await stageRelease(root, join(outDir, "release")) };
+}
+
+if (import.meta.main) console.log(await buildAws(join(import.meta.dirname, "..")));

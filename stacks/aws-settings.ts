@@ -1,0 +1,74 @@
+// The AWS-mode settings: defaults, plain-value checks at synth time, and the same checks as
+// terraform variable validations (for values passed with -var at deploy time).
+
+export type Arch = "arm64" | "x86_64";
+
+export interface AwsSettings {
+  /** Prefix of every resource name and of the SSM parameters (/<name>/...). */
+  name: string;
+  region: string;
+  arch: Arch;
+  /** Empty: t4g.small on arm64, t3.small on x86_64. */
+  instanceType: string;
+  volumeGiB: number;
+  retentionDays: number;
+  /** Discord user or role ids allowed to use the bot; empty allows nobody. */
+  discordAllowList: string[];
+}
+
+export const awsDefaults: AwsSettings = {
+  name: "t2s",
+  region: "us-east-1",
+  arch: "arm64",
+  instanceType: "",
+  volumeGiB: 50,
+  retentionDays: 7,
+  discordAllowList: [],
+};
+
+export const archs: readonly Arch[] = ["arm64", "x86_64"];
+export const minVolumeGiB = 8;
+const namePattern = /^[a-z][a-z0-9-]{1,20}$/;
+
+export class SettingsError extends Error {
+  override name = "SettingsError";
+}
+
+/** Throws one clear error naming the setting, its value and what is allowed. */
+export function validateSettings(s: AwsSettings): AwsSettings {
+  const bad = (what: string) => {
+    throw new SettingsError(`aws stack: ${what}`);
+  };
+  if (!namePattern.test(s.name)) bad(`name ${JSON.stringify(s.name)} must be 2-21 characters: lowercase letters, digits, "-", starting with a letter`);
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(s.region)) bad(`region ${JSON.stringify(s.region)} is not an AWS region name such as "us-east-1"`);
+  if (!archs.includes(s.arch)) bad(`arch ${JSON.stringify(s.arch)} is unknown; use "arm64" (t4g) or "x86_64"`);
+  if (s.instanceType && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(s.instanceType)) bad(`instance type ${JSON.stringify(s.instanceType)} is not an EC2 instance type such as "t4g.small"`);
+  if (!Number.isInteger(s.volumeGiB) || s.volumeGiB < minVolumeGiB || s.volumeGiB > 16384) bad(`volume size ${s.volumeGiB} GiB must be a whole number from ${minVolumeGiB} to 16384`);
+  if (!Number.isInteger(s.retentionDays) || s.retentionDays < 1) bad(`retention ${s.retentionDays} days must be a whole number of at least 1 (S3 lifecycle expiry needs >= 1 day)`);
+  for (const id of s.discordAllowList) if (!/^\d{5,25}$/.test(id)) bad(`Discord allow-list entry ${JSON.stringify(id)} is not a Discord id (digits only)`);
+  return s;
+}
+
+/** Settings from T2S_AWS_* environment variables over the defaults, validated. */
+export function settingsFromEnv(env: Record<string, string | undefined>): AwsSettings {
+  const pick = (k: string) => (env[k] !== undefined && env[k] !== "" ? env[k] : undefined);
+  const num = (k: string, d: number) => (pick(k) === undefined ? d : Number(pick(k)));
+  return validateSettings({
+    name: pick("T2S_AWS_NAME") ?? awsDefaults.name,
+    region: pick("T2S_AWS_REGION") ?? awsDefaults.region,
+    arch: (pick("T2S_AWS_ARCH") ?? awsDefaults.arch) as Arch,
+    instanceType: pick("T2S_AWS_INSTANCE_TYPE") ?? awsDefaults.instanceType,
+    volumeGiB: num("T2S_AWS_VOLUME_GIB", awsDefaults.volumeGiB),
+    retentionDays: num("T2S_AWS_RETENTION_DAYS", awsDefaults.retentionDays),
+    discordAllowList: (pick("T2S_AWS_DISCORD_ALLOW") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+  });
+}
+
+/** The SSM parameter names the owner sets (values never pass through terraform). */
+export function secretNames(name: string) {
+  return {
+    apiToken: `/${name}/api-token`,
+    signingSecret: `/${name}/signing-secret`,
+    discordToken: `/${name}/discord-token`,
+  };
+}

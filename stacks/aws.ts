@@ -1,0 +1,94 @@
+// AWS mode: the core resources, the seedbox host and the ingest Lambda, in the owner's account.
+import { Fn, LocalBackend, Op, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
+import type { Construct } from "constructs";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
+import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
+import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
+import { archs, minVolumeGiB, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
+import { CoreResources } from "./core.ts";
+import { IngestLambda } from "./ingest-lambda.ts";
+import { SeedboxHost } from "./seedbox-host.ts";
+
+export interface AwsStackProps {
+  settings: AwsSettings;
+  /** Output of scripts/build-lambda.ts. */
+  build: { lambdaDir: string; releaseDir: string };
+  /** Tests only: a local AWS endpoint (moto), with fake keys and skip flags. */
+  localEndpoint?: string;
+  /** Tests only: where the state goes (by default cdktf keeps terraform.aws.tfstate in the project folder). */
+  statePath?: string;
+}
+
+export class AwsStack extends TerraformStack {
+  constructor(scope: Construct, id: string, props: AwsStackProps) {
+    super(scope, id);
+    const s = validateSettings(props.settings);
+    if (props.statePath) new LocalBackend(this, { path: props.statePath });
+    const v = {
+      name: new TerraformVariable(this, "name", {
+        type: "string", default: s.name, description: "Prefix of resource names and of the SSM parameters /<name>/...",
+        validation: [{ condition: '${can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))}', errorMessage: "name must be 2-21 characters: lowercase letters, digits and -, starting with a letter." }],
+      }),
+      region: new TerraformVariable(this, "region", { type: "string", default: s.region, description: "AWS region" }),
+      arch: new TerraformVariable(this, "arch", {
+        type: "string", default: s.arch, description: "Seedbox CPU: arm64 (t4g) or x86_64",
+        validation: [{ condition: `\${contains(${JSON.stringify(archs)}, var.arch)}`, errorMessage: 'arch must be "arm64" or "x86_64".' }],
+      }),
+      instanceType: new TerraformVariable(this, "instance_type", { type: "string", default: s.instanceType, description: "Empty: t4g.small (arm64) or t3.small (x86_64)" }),
+      volumeGiB: new TerraformVariable(this, "volume_size_gib", {
+        type: "number", default: s.volumeGiB, description: "Size of the gp3 data volume for Deluge, GiB",
+        validation: [{ condition: `\${var.volume_size_gib >= ${minVolumeGiB}}`, errorMessage: `volume_size_gib must be at least ${minVolumeGiB}.` }],
+      }),
+      retentionDays: new TerraformVariable(this, "retention_days", {
+        type: "number", default: s.retentionDays, description: "Days before incoming/ and files/ expire",
+        validation: [{ condition: "${var.retention_days >= 1}", errorMessage: "retention_days must be at least 1." }],
+      }),
+      discordAllowList: new TerraformVariable(this, "discord_allow_list", { type: "list(string)", default: s.discordAllowList, description: "Discord user or role ids allowed to use the bot" }),
+    };
+    const name = v.name.stringValue;
+    const region = v.region.stringValue;
+    const arch = v.arch.stringValue;
+    // coalesce skips the empty default.
+    const instanceType = Fn.coalesce([v.instanceType.stringValue, Fn.conditional(Op.eq(arch, "arm64"), "t4g.small", "t3.small")]);
+
+    const e = props.localEndpoint;
+    new AwsProvider(this, "aws", {
+      region,
+      defaultTags: [{ tags: { app: "torrent2s3", stack: name } }],
+      ...(e ? {
+        // A local endpoint takes any keys; these are not secrets.
+        accessKey: "test", secretKey: "test",
+        skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: "true", s3UsePathStyle: true,
+        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e }],
+      } : {}),
+    });
+
+    const partition = new DataAwsPartition(this, "partition").partition;
+    const account = new DataAwsCallerIdentity(this, "account").accountId;
+    const core = new CoreResources(this, "core", { name, retentionDays: v.retentionDays.numberValue, tlsOnly: true });
+    const secrets = secretNames(name);
+    const host = new SeedboxHost(this, "seedbox", {
+      name, region, core, partition, account, arch, instanceType,
+      volumeGiB: v.volumeGiB.numberValue,
+      releaseDir: props.build.releaseDir,
+      apiTokenParam: secrets.apiToken,
+      discordTokenParam: secrets.discordToken,
+      discordAllowList: Fn.join(",", v.discordAllowList.listValue),
+    });
+    // moto cannot evaluate aws:SecureTransport and denies every object request under the TLS-only
+    // policy: against it, the release goes up before the policy (and the policy goes first on destroy).
+    if (e && core.tlsPolicy) core.tlsPolicy.dependsOn = [`${host.releaseObject.terraformResourceType}.${host.releaseObject.friendlyUniqueId}`];
+    const ingest = new IngestLambda(this, "ingest", {
+      name, region, partition, account, core,
+      bundleDir: props.build.lambdaDir,
+      apiTokenParam: secrets.apiToken,
+      signingSecretParam: secrets.signingSecret,
+    });
+
+    const out = (id: string, value: string, description: string) => new TerraformOutput(this, id, { value, description, staticId: true });
+    out("page_url", ingest.url.functionUrl, "The web page and API (the Lambda function URL)");
+    out("bucket", core.bucket.bucket, "The S3 bucket");
+    out("instance_id", host.instance.id, "The seedbox host; reach it with: aws ssm start-session --target <id>");
+    out("parameters", `${secrets.apiToken} ${secrets.signingSecret} ${secrets.discordToken}`, "The SSM SecureString parameters the owner sets");
+  }
+}

@@ -1,0 +1,119 @@
+// ingest on Lambda, as two functions from one bundle: "ingest" serves the API behind a function URL
+// (the app checks its own tokens), "ingest-facts" consumes the facts queue through an SQS event source
+// mapping with partial batch failures. They are split because a function URL created since October
+// 2025 also needs a public lambda:InvokeFunction grant, and provider 5.100 cannot limit that grant to
+// URL calls (InvokedViaFunctionUrl): anyone may then invoke "ingest" directly, which is harmless only
+// because it accepts nothing but HTTP events and authenticates them like the URL does.
+import { AssetType, Fn, TerraformAsset } from "cdktf";
+import { Construct } from "constructs";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
+import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
+import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
+import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
+import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
+import type { CoreResources } from "./core.ts";
+import { ServiceRole, ssmParameterArn, type Grant } from "./iam.ts";
+
+export const lambdaRuntime = "nodejs22.x";
+
+export interface IngestLambdaProps {
+  name: string;
+  region: string;
+  partition: string;
+  account: string;
+  core: CoreResources;
+  /** A folder with index.mjs and web/ (scripts/build-lambda.ts). */
+  bundleDir: string;
+  apiTokenParam: string;
+  signingSecretParam: string;
+}
+
+export class IngestLambda extends Construct {
+  readonly http: LambdaFunction;
+  readonly facts: LambdaFunction;
+  readonly url: LambdaFunctionUrl;
+
+  constructor(scope: Construct, id: string, p: IngestLambdaProps) {
+    super(scope, id);
+    const { core } = p;
+    const bucketArn = core.bucket.arn;
+    const ssmArn = (param: string) => ssmParameterArn(p, param);
+    // The URL is known only after the function exists, so it reaches the functions through SSM (not a secret).
+    const publicUrlParam = `/${p.name}/public-url`;
+    const bundle = new TerraformAsset(this, "bundle", { path: p.bundleDir, type: AssetType.ARCHIVE });
+
+    const shared: Grant[] = [
+      { sid: "JobRecords", actions: ["s3:GetObject", "s3:PutObject"], resources: [`${bucketArn}/jobs/*`] },
+      // Manifests are read; download links are presigned GETs under files/.
+      { sid: "Files", actions: ["s3:GetObject"], resources: [`${bucketArn}/files/*`] },
+      // Listing job records; it also makes a missing key a 404 rather than a 403.
+      { sid: "ListJobs", actions: ["s3:ListBucket"], resources: [bucketArn] },
+      { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn, core.updatesTopic.arn] },
+      { sid: "Parameters", actions: ["ssm:GetParameters"], resources: [ssmArn(p.apiTokenParam), ssmArn(p.signingSecretParam), ssmArn(publicUrlParam)] },
+    ];
+    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[]) => {
+      const logs = new CloudwatchLogGroup(this, `${id}-logs`, { name: `/aws/lambda/${fnName}`, retentionInDays: 30 });
+      const role = new ServiceRole(this, `${id}-role`, {
+        name: fnName,
+        service: "lambda.amazonaws.com",
+        grants: [{ sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logs.arn}:*`] }, ...shared, ...grants],
+      });
+      return new LambdaFunction(this, id, {
+        functionName: fnName,
+        role: role.role.arn,
+        runtime: lambdaRuntime,
+        architectures: ["arm64"],
+        handler,
+        filename: bundle.path,
+        sourceCodeHash: Fn.filebase64sha256(bundle.path),
+        memorySize: 512,
+        timeout,
+        environment: {
+          variables: {
+            T2S_BUCKET: core.bucket.bucket,
+            T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
+            T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
+            T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
+            T2S_FACTS_QUEUE_URL: core.facts.queue.url,
+            T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
+            T2S_API_TOKEN_PARAM: p.apiTokenParam,
+            T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
+            T2S_PUBLIC_URL_PARAM: publicUrlParam,
+          },
+        },
+        dependsOn: [logs],
+      });
+    };
+
+    this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
+      { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },
+    ]);
+    // The facts queue's visibility timeout (60 s) must stay above this timeout.
+    this.facts = fn("facts-function", `${p.name}-ingest-facts`, "index.sqsHandler", 30, [
+      { sid: "FactsQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources: [core.facts.queue.arn] },
+    ]);
+
+    this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "NONE" });
+    new LambdaPermission(this, "url-permission", {
+      statementId: "FunctionUrlPublic",
+      action: "lambda:InvokeFunctionUrl",
+      functionName: this.http.functionName,
+      principal: "*",
+      functionUrlAuthType: "NONE",
+    });
+    new LambdaPermission(this, "url-invoke-permission", {
+      statementId: "FunctionUrlPublicInvoke",
+      action: "lambda:InvokeFunction",
+      functionName: this.http.functionName,
+      principal: "*",
+    });
+    new SsmParameter(this, "public-url", { name: publicUrlParam, type: "String", value: Fn.trimsuffix(this.url.functionUrl, "/") });
+    new LambdaEventSourceMapping(this, "facts", {
+      eventSourceArn: core.facts.queue.arn,
+      functionName: this.facts.arn,
+      batchSize: 10,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+    });
+  }
+}

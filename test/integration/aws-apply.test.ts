@@ -1,0 +1,232 @@
+// AWS mode for real: synthesizes the aws stack, `terraform apply`s it to moto through the offline
+// provider mirror, checks every resource in moto, runs the deployed ingest config through the Lambda
+// adapter (moto cannot invoke Lambdas), then `terraform destroy`s it.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { App } from "cdktf";
+import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { GetSubscriptionAttributesCommand, ListSubscriptionsCommand, ListTopicsCommand, SNSClient } from "@aws-sdk/client-sns";
+import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
+import { startMoto, type Moto } from "../../scripts/local/moto.ts";
+import { run } from "../../scripts/local/proc.ts";
+import { awsDefaults } from "../../stacks/aws-settings.ts";
+import { AwsStack } from "../../stacks/aws.ts";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { SqsBatchResult, UrlResult } from "../../ingest/lambda.ts";
+import { createLogger } from "../../lib/log.ts";
+import { terraformPreflight } from "../support/preflight.ts";
+
+const root = join(import.meta.dirname, "..", "..");
+const name = "t2stest";
+const region = "us-east-1";
+const credentials = { accessKeyId: "test", secretAccessKey: "test" };
+
+
+/** Ubuntu 24.04 images as Canonical publishes them; moto ships none, so it loads these. */
+const amis = (["arm64", "x86_64"] as const).map((arch, i) => ({
+  ami_id: `ami-0noble${i}0000000000`, state: "available", public: true, owner_id: "099720109477",
+  image_location: "amazon/ubuntu", root_device_type: "ebs", root_device_name: "/dev/sda1",
+  description: "Canonical, Ubuntu, 24.04, test image", image_type: "machine", architecture: arch,
+  name: `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${arch === "arm64" ? "arm64" : "amd64"}-server-20251101`,
+  virtualization_type: "hvm", hypervisor: "xen",
+}));
+
+describe("aws stack applied to moto", { timeout: 900_000 }, () => {
+  let dir: string;
+  let moto: Moto;
+  let build: AwsBuild;
+  let stackDir: string;
+  let outputs: Record<string, string>;
+  let tf: (...args: string[]) => Promise<string>;
+  const timings: Record<string, number> = {};
+  const saved = { amis: process.env.MOTO_AMIS_PATH, policies: process.env.MOTO_IAM_LOAD_MANAGED_POLICIES };
+  const api = async (service: string, method: string, path: string, body = "", contentType?: string) => {
+    const url = new URL(path, moto.endpoint);
+    // moto reads the service and region from the Authorization header but does not check signatures.
+    const headers: Record<string, string> = {
+      authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/20260101/${region}/${service}/aws4_request, SignedHeaders=host, Signature=0`,
+      ...(contentType ? { "content-type": contentType } : {}),
+    };
+    const res = await fetch(url, { method, headers, ...(method === "GET" ? {} : { body }) });
+    return { status: res.status, text: await res.text() };
+  };
+  const query = (service: string, params: Record<string, string>) =>
+    api(service, "POST", "/", new URLSearchParams(params).toString(), "application/x-www-form-urlencoded; charset=utf-8");
+  const clientOpts = () => ({ region, endpoint: moto.endpoint, credentials });
+
+  before(async () => {
+    const mirror = terraformPreflight("the AWS-mode apply test", { moto: true });
+    dir = await mkdtemp(join(tmpdir(), "t2s-aws-apply-"));
+    await writeFile(join(dir, "amis.json"), JSON.stringify(amis));
+    process.env.MOTO_AMIS_PATH = join(dir, "amis.json");
+    // AmazonSSMManagedInstanceCore must exist for the role attachment.
+    process.env.MOTO_IAM_LOAD_MANAGED_POLICIES = "true";
+    moto = await startMoto({ logDir: dir });
+    build = await buildAws(root, join(dir, "build"));
+    const app = new App({ outdir: join(dir, "out") });
+    new AwsStack(app, "aws", { settings: { ...awsDefaults, name }, build, localEndpoint: moto.endpoint, statePath: join(dir, "terraform.tfstate") });
+    app.synth();
+    stackDir = join(dir, "out", "stacks", "aws");
+    await writeFile(join(dir, "terraformrc"), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(mirror)}\n  }\n}\n`);
+    const env = {
+      ...process.env, TF_CLI_CONFIG_FILE: join(dir, "terraformrc"), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_PLUGIN_CACHE_DIR: "",
+      AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_SESSION_TOKEN: "", AWS_PROFILE: "",
+    };
+    tf = (...args) => run("terraform", [`-chdir=${stackDir}`, ...args, "-no-color"], { env, timeoutMs: 600_000 });
+    await tf("init", "-input=false");
+    const t0 = Date.now();
+    await tf("apply", "-auto-approve", "-input=false");
+    timings.applyS = (Date.now() - t0) / 1000;
+    const raw = JSON.parse(await tf("output", "-json")) as Record<string, { value: string }>;
+    outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.value]));
+  });
+
+  after(async () => {
+    process.env.MOTO_AMIS_PATH = saved.amis;
+    process.env.MOTO_IAM_LOAD_MANAGED_POLICIES = saved.policies;
+    if (saved.amis === undefined) delete process.env.MOTO_AMIS_PATH;
+    if (saved.policies === undefined) delete process.env.MOTO_IAM_LOAD_MANAGED_POLICIES;
+    await moto?.proc.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    if (timings.applyS) console.log(`# aws stack against moto: apply ${timings.applyS.toFixed(1)} s, destroy ${timings.destroyS?.toFixed(1) ?? "n/a"} s`);
+  });
+
+  it("outputs the page URL, the bucket and the instance id", () => {
+    assert.match(outputs.page_url!, /^https?:\/\/.+/);
+    assert.match(outputs.bucket!, new RegExp(`^${name}-`));
+    assert.match(outputs.instance_id!, /^i-[0-9a-f]+$/);
+    assert.equal(outputs.parameters, `/${name}/api-token /${name}/signing-secret /${name}/discord-token`);
+  });
+
+  it("created the six queues, each work queue with a DLQ", async () => {
+    const sqs = new SQSClient(clientOpts());
+    const urls = (await sqs.send(new ListQueuesCommand({ QueueNamePrefix: name }))).QueueUrls ?? [];
+    assert.deepEqual(urls.map((u) => u.split("/").pop()).sort(), ["facts-ingest", "facts-ingest-dlq", "requests", "requests-dlq", "updates-bot", "updates-bot-dlq"].map((q) => `${name}-${q}`));
+    for (const url of urls.filter((u) => !u.endsWith("-dlq"))) {
+      const a = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["RedrivePolicy", "Policy"] }))).Attributes ?? {};
+      assert.match(a.RedrivePolicy ?? "", /-dlq"/, `${url} has no DLQ`);
+      assert.match(a.Policy ?? "", /aws:SourceArn/);
+    }
+    sqs.destroy();
+  });
+
+  it("created the three topics with raw-delivery subscriptions", async () => {
+    const sns = new SNSClient(clientOpts());
+    const topics = ((await sns.send(new ListTopicsCommand({}))).Topics ?? []).map((t) => t.TopicArn!.split(":").pop()).sort();
+    assert.deepEqual(topics, ["facts", "requests", "updates"].map((t) => `${name}-${t}`));
+    const subs = (await sns.send(new ListSubscriptionsCommand({}))).Subscriptions ?? [];
+    assert.equal(subs.length, 3);
+    for (const s of subs) {
+      const a = (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: s.SubscriptionArn }))).Attributes ?? {};
+      assert.equal(a.RawMessageDelivery, "true");
+    }
+    sns.destroy();
+  });
+
+  it("created the bucket: public access blocked, TLS-only policy, manifest notification", async () => {
+    const s3 = new S3Client({ ...clientOpts(), forcePathStyle: true });
+    const block = (await s3.send(new GetPublicAccessBlockCommand({ Bucket: outputs.bucket }))).PublicAccessBlockConfiguration;
+    assert.deepEqual(block, { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true });
+    const policy = (await s3.send(new GetBucketPolicyCommand({ Bucket: outputs.bucket }))).Policy ?? "";
+    assert.match(policy, /aws:SecureTransport/);
+    const n = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: outputs.bucket }));
+    assert.equal(n.TopicConfigurations?.length, 1);
+    assert.match(n.TopicConfigurations![0]!.TopicArn!, new RegExp(`:${name}-facts$`));
+    s3.destroy();
+  });
+
+  it("created the seedbox instance with IMDSv2 required and its profile", async () => {
+    const r = await query("ec2", { Action: "DescribeInstances", Version: "2016-11-15", "InstanceId.1": outputs.instance_id! });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.text, /<httpTokens>required<\/httpTokens>/);
+    assert.match(r.text, /<httpPutResponseHopLimit>1<\/httpPutResponseHopLimit>/);
+    assert.match(r.text, new RegExp(`instance-profile/${name}-seedbox`));
+    assert.match(r.text, /<instanceType>t4g\.small<\/instanceType>/);
+    const sg = await query("ec2", { Action: "DescribeSecurityGroups", Version: "2016-11-15", "Filter.1.Name": "group-name", "Filter.1.Value.1": `${name}-seedbox` });
+    assert.match(sg.text, /<ipPermissions\s*\/>|<ipPermissions>\s*<\/ipPermissions>/, "the security group has an ingress rule");
+    const vols = await query("ec2", { Action: "DescribeVolumes", Version: "2016-11-15", "Filter.1.Name": "attachment.instance-id", "Filter.1.Value.1": outputs.instance_id! });
+    assert.match(vols.text, /<volumeType>gp3<\/volumeType>/);
+  });
+
+  it("created the three roles, the SSM managed policy on the host role", async () => {
+    for (const role of [`${name}-seedbox`, `${name}-ingest`, `${name}-ingest-facts`]) {
+      const r = await query("iam", { Action: "GetRole", Version: "2010-05-08", RoleName: role });
+      assert.equal(r.status, 200, `${role}: ${r.text}`);
+    }
+    const att = await query("iam", { Action: "ListAttachedRolePolicies", Version: "2010-05-08", RoleName: `${name}-seedbox` });
+    assert.match(att.text, /AmazonSSMManagedInstanceCore/);
+  });
+
+  it("created both Lambdas, the function URL and the facts-queue mapping (moto cannot invoke them without Docker)", async () => {
+    const conf = async (fn: string) => {
+      const r = await api("lambda", "GET", `/2015-03-31/functions/${fn}`);
+      assert.equal(r.status, 200, `${fn}: ${r.text}`);
+      return JSON.parse(r.text).Configuration as { Runtime: string; FunctionArn: string; Handler: string };
+    };
+    const http = await conf(`${name}-ingest`);
+    const facts = await conf(`${name}-ingest-facts`);
+    assert.deepEqual([http.Runtime, http.Handler, facts.Runtime, facts.Handler], ["nodejs22.x", "index.httpHandler", "nodejs22.x", "index.sqsHandler"]);
+    const url = await api("lambda", "GET", `/2021-10-31/functions/${name}-ingest/url`);
+    assert.ok(url.status === 200 || url.status === 201, url.text); // moto answers this GET with 201
+    assert.equal(JSON.parse(url.text).AuthType, "NONE");
+    const queueArn = `arn:aws:sqs:${region}:123456789012:${name}-facts-ingest`;
+    const maps = await api("lambda", "GET", `/2015-03-31/event-source-mappings/?EventSourceArn=${encodeURIComponent(queueArn)}`);
+    const m = JSON.parse(maps.text).EventSourceMappings as { FunctionArn: string; FunctionResponseTypes?: string[] }[];
+    assert.equal(m.length, 1, maps.text);
+    assert.equal(m[0]!.FunctionArn, facts.FunctionArn);
+    assert.deepEqual(m[0]!.FunctionResponseTypes, ["ReportBatchItemFailures"]);
+    const policy = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest/policy`);
+    assert.match(policy.text, /lambda:InvokeFunctionUrl/);
+  });
+
+  it("runs the uploaded Lambda bundle with the deployed config in-process: a missing parameter is named, then the API answers", async (t) => {
+    const fn = JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest`)).text).Configuration;
+    const env = { ...fn.Environment.Variables, AWS_REGION: region, AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", T2S_WEB_DIR: join(build.lambdaDir, "web") } as Record<string, string>;
+    const lines: string[] = [];
+    const log = createLogger("ingest", { write: (l) => lines.push(l) });
+    // The SDK clients take credentials from the process environment, as they do in Lambda.
+    const savedKeys = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = "test";
+    process.env.AWS_SECRET_ACCESS_KEY = "test";
+    t.after(() => {
+      if (savedKeys.id === undefined) delete process.env.AWS_ACCESS_KEY_ID; else process.env.AWS_ACCESS_KEY_ID = savedKeys.id;
+      if (savedKeys.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY; else process.env.AWS_SECRET_ACCESS_KEY = savedKeys.secret;
+    });
+    // The bundle that was uploaded, not the sources.
+    const { coldStart } = (await import(join(build.lambdaDir, "index.mjs"))) as typeof import("../../ingest/lambda.ts");
+    await assert.rejects(coldStart(env, log), (err: Error) => err.name === "MissingParameter" && err.message.includes(`SSM parameter /${name}/api-token is missing`));
+    const ssm = new SSMClient(clientOpts());
+    const put = (n: string, v: string) => ssm.send(new PutParameterCommand({ Name: n, Value: v, Type: "SecureString", Overwrite: true }));
+    await put(`/${name}/api-token`, "test-api-token");
+    await put(`/${name}/signing-secret`, "test-signing-secret");
+    const app = await coldStart(env, log);
+    const get = (path: string, headers: Record<string, string> = {}) => app.http({ version: "2.0", rawPath: path, headers, requestContext: { http: { method: "GET" } } });
+    assert.equal((await get("/healthz")).statusCode, 200);
+    assert.equal((await get("/api/jobs")).statusCode, 401);
+    const jobs = await get("/api/jobs", { authorization: "Bearer test-api-token" });
+    assert.equal(jobs.statusCode, 200, `${jobs.body}\n${lines.join("\n")}`);
+    assert.deepEqual(JSON.parse(jobs.body), { jobs: [] });
+    const events: UrlResult = await get("/api/events", { authorization: "Bearer test-api-token" });
+    assert.equal(events.statusCode, 200);
+    assert.match(events.body, /^retry: 10000/);
+    const batch: SqsBatchResult = await app.sqs({ Records: [{ messageId: "m1", body: "not json" }, { messageId: "m2", body: JSON.stringify({ Event: "s3:TestEvent" }) }] });
+    assert.deepEqual(batch.batchItemFailures, [{ itemIdentifier: "m1" }]);
+    assert.ok(!lines.some((l) => l.includes("test-api-token") || l.includes("test-signing-secret")), "a secret reached the logs");
+  });
+
+  it("destroys everything it created", async () => {
+    const t0 = Date.now();
+    // No refresh: moto would refuse the release object's HeadObject under the TLS-only policy.
+    await tf("destroy", "-auto-approve", "-input=false", "-refresh=false");
+    timings.destroyS = (Date.now() - t0) / 1000;
+    const sqs = new SQSClient(clientOpts());
+    assert.deepEqual((await sqs.send(new ListQueuesCommand({ QueueNamePrefix: name }))).QueueUrls ?? [], []);
+    sqs.destroy();
+    const fn = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest`);
+    assert.equal(fn.status, 404);
+  });
+});

@@ -1,0 +1,60 @@
+// AWS mode offline: `terraform validate` of the synthesized production stack through the provider
+// mirror, and terraform's own variable checks refusing bad -var values at plan time.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { App } from "cdktf";
+import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
+import { freePort } from "../../scripts/local/net.ts";
+import { run } from "../../scripts/local/proc.ts";
+import { awsDefaults } from "../../stacks/aws-settings.ts";
+import { AwsStack } from "../../stacks/aws.ts";
+import { terraformPreflight } from "../support/preflight.ts";
+
+describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => {
+  let dir: string;
+  let build: AwsBuild;
+  let env: NodeJS.ProcessEnv;
+
+  const synth = (out: string, localEndpoint?: string) => {
+    const app = new App({ outdir: join(dir, out) });
+    new AwsStack(app, "aws", { settings: awsDefaults, build, statePath: join(dir, out, "terraform.tfstate"), ...(localEndpoint ? { localEndpoint } : {}) });
+    app.synth();
+    return join(dir, out, "stacks", "aws");
+  };
+  const tf = (stackDir: string, ...args: string[]) => run("terraform", [`-chdir=${stackDir}`, ...args, "-no-color"], { env, timeoutMs: 120_000 });
+
+  before(async () => {
+    const mirror = terraformPreflight("terraform validate");
+    dir = await mkdtemp(join(tmpdir(), "t2s-aws-validate-"));
+    await writeFile(join(dir, "terraformrc"), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(mirror)}\n  }\n}\n`);
+    // No real credentials and no network: everything stays on this machine.
+    env = { ...process.env, TF_CLI_CONFIG_FILE: join(dir, "terraformrc"), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_PLUGIN_CACHE_DIR: "", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_PROFILE: "" };
+    build = await buildAws(join(import.meta.dirname, "..", ".."), join(dir, "build"));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("passes terraform validate with the pinned AWS provider 5.100.0", async () => {
+    const stackDir = synth("prod");
+    const init = await tf(stackDir, "init", "-input=false", "-backend=false");
+    assert.match(init, /hashicorp\/aws v5\.100\.0/);
+    assert.match(await tf(stackDir, "validate"), /The configuration is valid/);
+  });
+
+  it("refuses an unknown arch, a volume under 8 GiB and a retention of 0 at plan time", async () => {
+    // Pointed at a closed loopback port: the plan stops at the variable checks, before any API call matters.
+    const stackDir = synth("local", `http://127.0.0.1:${await freePort()}`);
+    await tf(stackDir, "init", "-input=false");
+    const plan = await tf(stackDir, "plan", "-input=false", "-refresh=false", "-var=arch=sparc", "-var=volume_size_gib=4", "-var=retention_days=0").then(
+      () => assert.fail("terraform plan accepted bad variables"),
+      (err: Error) => err.message,
+    );
+    assert.match(plan, /arch must be "arm64" or "x86_64"/);
+    assert.match(plan, /volume_size_gib must be at least 8/);
+    assert.match(plan, /retention_days must be at least 1/);
+  });
+});

@@ -1,0 +1,193 @@
+// AWS mode, synthesized: one assertion per security and wiring property of the issue.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { App, Testing } from "cdktf";
+import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
+import { awsDefaults, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
+import { AwsStack } from "../../stacks/aws.ts";
+
+type Block = Record<string, unknown>;
+interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block> }
+
+const canary = { apiToken: "canary-api-token-5d41402a", discord: "canary-discord-token-7d793037", signing: "canary-signing-secret-6f1ed002" };
+
+describe("aws stack (synthesized)", () => {
+  let dir: string;
+  let build: AwsBuild;
+  let json: string;
+  let s: Synth;
+  const all = (type: string) => Object.values(s.resource[type] ?? {});
+  const one = (type: string) => {
+    const r = all(type);
+    assert.equal(r.length, 1, `expected one ${type}, found ${r.length}`);
+    return r[0]!;
+  };
+  const synth = (settings: AwsSettings) => Testing.synth(new AwsStack(Testing.app() as App, "aws", { settings, build }));
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "t2s-aws-synth-"));
+    build = await buildAws(join(import.meta.dirname, "..", ".."), join(dir, "build"));
+    // Secrets in the environment of the synth must not leak into the JSON.
+    const saved = { ...process.env };
+    Object.assign(process.env, { T2S_API_TOKEN: canary.apiToken, DISCORD_TOKEN: canary.discord, T2S_SIGNING_SECRET: canary.signing });
+    try {
+      json = synth(settingsFromEnv(process.env));
+    } finally {
+      for (const k of ["T2S_API_TOKEN", "DISCORD_TOKEN", "T2S_SIGNING_SECRET"]) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
+    }
+    s = JSON.parse(json) as Synth;
+    const count = Object.values(s.resource).reduce((n, r) => n + Object.keys(r).length, 0);
+    console.log(`# aws stack: ${count} resources, ${Object.values(s.data).reduce((n, r) => n + Object.keys(r).length, 0)} data sources`);
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("requires IMDSv2 with a hop limit of 1", () => {
+    assert.deepEqual(one("aws_instance").metadata_options, { http_endpoint: "enabled", http_tokens: "required", http_put_response_hop_limit: 1 });
+  });
+
+  it("opens no inbound port: the security group has no ingress rule and no rule resources exist", () => {
+    assert.deepEqual(one("aws_security_group").ingress, []);
+    for (const t of ["aws_security_group_rule", "aws_vpc_security_group_ingress_rule"]) assert.equal(all(t).length, 0, t);
+  });
+
+  it("blocks public access to the bucket", () => {
+    assert.ok(Testing.toHaveResourceWithProperties(json, "aws_s3_bucket_public_access_block", {
+      block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true,
+    }));
+  });
+
+  it("encrypts the bucket and both EBS volumes", () => {
+    const rule = (one("aws_s3_bucket_server_side_encryption_configuration").rule as Block[])[0]!;
+    assert.deepEqual(rule.apply_server_side_encryption_by_default, { sse_algorithm: "AES256" });
+    assert.equal(one("aws_ebs_volume").encrypted, true);
+    assert.equal((one("aws_instance").root_block_device as Block).encrypted, true);
+  });
+
+  it("denies every non-TLS request with the bucket policy", () => {
+    const policy = String(one("aws_s3_bucket_policy").policy);
+    assert.match(policy, /"Effect" *[:=] *"Deny"/);
+    assert.match(policy, /"aws:SecureTransport" *[:=] *"false"/);
+  });
+
+  it("expires incoming/ and files/ after the retention variable", () => {
+    const rules = one("aws_s3_bucket_lifecycle_configuration").rule as { filter: { prefix: string }[]; expiration: { days: unknown }[] }[];
+    assert.deepEqual(rules.map((r) => r.filter[0]!.prefix).sort(), ["files/", "incoming/"]);
+    for (const r of rules) assert.equal(r.expiration[0]!.days, "${var.retention_days}");
+  });
+
+  it("gives every work queue a DLQ", () => {
+    const queues = all("aws_sqs_queue");
+    const work = queues.filter((q) => !String(q.name).endsWith("-dlq"));
+    assert.equal(work.length, 3);
+    for (const q of work) assert.match(String(q.redrive_policy), /deadLetterTargetArn/, String(q.name));
+    assert.equal(queues.length, 6);
+  });
+
+  it("delivers SNS to SQS raw", () => {
+    const subs = all("aws_sns_topic_subscription");
+    assert.equal(subs.length, 3);
+    for (const sub of subs) assert.deepEqual([sub.protocol, sub.raw_message_delivery], ["sqs", true]);
+  });
+
+  it("makes the manifest notification depend on the facts topic policy", () => {
+    const n = one("aws_s3_bucket_notification");
+    assert.ok((n.depends_on as string[]).some((d) => d.startsWith("aws_sns_topic_policy.")));
+  });
+
+  it("has no IAM statement with Action \"*\" and none with Resource \"*\"", () => {
+    const docs = Object.values(s.data.aws_iam_policy_document ?? {});
+    assert.ok(docs.length >= 4);
+    for (const d of docs) {
+      for (const st of d.statement as { actions: string[]; resources?: string[] }[]) {
+        assert.ok(!st.actions.some((a) => a === "*" || a.endsWith(":*")), `wildcard action in ${JSON.stringify(st)}`);
+        assert.ok(!(st.resources ?? []).includes("*"), `Resource "*" in ${JSON.stringify(st)}`);
+      }
+    }
+    // Policies written inline (queues, topic, bucket) carry no wildcard action or resource either;
+    // the bucket's deny-non-TLS statement is the one place "s3:*" belongs.
+    for (const p of [...all("aws_sqs_queue").map((q) => q.policy), one("aws_sns_topic_policy").policy]) {
+      if (p) assert.doesNotMatch(String(p), /"(Action|Resource)" *[:=] *"\*"/);
+    }
+    // The only managed policy is the one Session Manager requires.
+    assert.deepEqual(all("aws_iam_role_policy_attachment").map((a) => String(a.policy_arn).split(":policy/")[1]), ["AmazonSSMManagedInstanceCore"]);
+  });
+
+  it("limits the host to its queues, topic, bucket prefixes and parameters", () => {
+    const host = Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith("seedbox_role_policy-document"))![1];
+    const bySid = Object.fromEntries((host.statement as { sid: string; actions: string[]; resources: string[] }[]).map((st) => [st.sid, st]));
+    assert.deepEqual(bySid.RequestsQueue!.actions, ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]);
+    assert.deepEqual(bySid.FactsTopic!.actions, ["sns:Publish"]);
+    assert.ok(bySid.Files!.resources[0]!.endsWith("/files/*") && bySid.Files!.actions.includes("s3:AbortMultipartUpload"));
+    assert.deepEqual(bySid.Incoming!.actions, ["s3:GetObject"]);
+    assert.ok(bySid.OwnParameters!.resources.every((r) => r.includes(":parameter/${var.name}/")));
+  });
+
+  it("gives the Lambda a function URL and an SQS mapping with partial batch failures", () => {
+    const fns = s.resource.aws_lambda_function!;
+    const http = Object.entries(fns).find(([k]) => k.startsWith("ingest_function_"))![1];
+    const facts = Object.entries(fns).find(([k]) => k.startsWith("ingest_facts-function_"))![1];
+    for (const f of [http, facts]) assert.equal(f.runtime, "nodejs22.x");
+    assert.deepEqual([http.handler, facts.handler], ["index.httpHandler", "index.sqsHandler"]);
+    const url = one("aws_lambda_function_url");
+    assert.equal(url.authorization_type, "NONE");
+    assert.match(String(url.function_name), /aws_lambda_function\.ingest_function_/);
+    const m = one("aws_lambda_event_source_mapping");
+    assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
+    assert.match(String(m.event_source_arn), /aws_sqs_queue\.core_facts-ingest_queue/);
+    assert.match(String(m.function_name), /aws_lambda_function\.ingest_facts-function_/);
+  });
+
+  it("lets the public invoke only the HTTP function; the queue consumer has no resource policy", () => {
+    const perms = all("aws_lambda_permission");
+    assert.deepEqual(perms.map((p) => p.action).sort(), ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]);
+    for (const p of perms) assert.match(String(p.function_name), /aws_lambda_function\.ingest_function_/);
+    assert.equal(perms.find((p) => p.action === "lambda:InvokeFunctionUrl")!.function_url_auth_type, "NONE");
+  });
+
+  it("outputs the page URL, the bucket and the instance id", () => {
+    for (const o of ["page_url", "bucket", "instance_id"]) assert.ok(s.output[o], `output ${o} is missing`);
+    assert.match(String(s.output.page_url!.value), /aws_lambda_function_url\./);
+  });
+
+  it("declares the variables: name, region, instance type, arch, volume size, retention, Discord allow-list", () => {
+    assert.deepEqual(Object.keys(s.variable).sort(), ["arch", "discord_allow_list", "instance_type", "name", "region", "retention_days", "volume_size_gib"]);
+  });
+
+  it("keeps every secret value out of the JSON: only parameter names", () => {
+    for (const v of Object.values(canary)) assert.ok(!json.includes(v), "a secret value is in the synthesized JSON");
+    assert.ok(all("aws_ssm_parameter").every((p) => p.type === "String"), "the stack holds a SecureString value");
+    for (const f of all("aws_lambda_function")) {
+      const env = (f.environment as { variables: Record<string, string> }).variables;
+      assert.ok(Object.keys(env).every((k) => !/TOKEN$|SECRET$/.test(k)), "a secret is passed by value to the Lambda");
+      assert.equal(env.T2S_API_TOKEN_PARAM, "/${var.name}/api-token");
+    }
+    assert.doesNotMatch(String(one("aws_instance").user_data), /PASSWORD=(?!%s|\$\(openssl rand )/, "a fixed password is written into the user data");
+  });
+
+  it("rolls the host when the release or setup changes", () => {
+    const i = one("aws_instance");
+    assert.equal(i.user_data_replace_on_change, true);
+    assert.match(String(i.user_data), /aws_s3_object\.seedbox_release-object/);
+  });
+
+  it("rejects bad settings at synth with a clear message", () => {
+    assert.throws(() => synth({ ...awsDefaults, arch: "sparc" as never }), (e: Error) => e instanceof SettingsError && /arch "sparc" is unknown; use "arm64" \(t4g\) or "x86_64"/.test(e.message));
+    assert.throws(() => synth({ ...awsDefaults, volumeGiB: 4 }), (e: Error) => e instanceof SettingsError && /volume size 4 GiB must be a whole number from 8/.test(e.message));
+    assert.throws(() => synth({ ...awsDefaults, retentionDays: 0 }), (e: Error) => e instanceof SettingsError && /retention 0 days must be a whole number of at least 1/.test(e.message));
+    assert.throws(() => settingsFromEnv({ T2S_AWS_ARCH: "mips" }), /arch "mips" is unknown/);
+  });
+
+  it("uses x86 when asked: the AMI filter and default instance type follow the arch variable", () => {
+    const x = JSON.parse(synth({ ...awsDefaults, arch: "x86_64" })) as Synth;
+    assert.equal(x.variable.arch!.default, "x86_64");
+    const ami = Object.values(x.data.aws_ami!)[0]!;
+    assert.match(JSON.stringify(ami.filter), /ubuntu-noble-24\.04-\$\{\(var\.arch == \\"arm64\\"\) \? \\"arm64\\" : \\"amd64\\"\}-server-\*/);
+    assert.deepEqual(ami.owners, ["099720109477"]);
+    assert.match(String(Object.values(x.resource.aws_instance!)[0]!.instance_type), /"t3\.small"/);
+  });
+});

@@ -1,0 +1,122 @@
+// The seedbox host's user data: valid bash, the four units with restart policies, Deluge bound to
+// loopback, and the passwords generated on the host.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { deployDir, renderUserData } from "../../stacks/user-data.ts";
+
+const values = {
+  region: "eu-west-1",
+  bucket: "t2s-abc123",
+  releaseKey: "releases/0123ABCD.zip",
+  dataVolumeId: "vol-0123456789abcdef0",
+  serviceEnv: { AWS_REGION: "eu-west-1", T2S_BUCKET: "t2s-abc123", T2S_API_TOKEN_PARAM: "/t2s/api-token", T2S_DISCORD_TOKEN_PARAM: "/t2s/discord-token" },
+};
+
+/** The file a heredoc in the script writes to `target`. */
+function embedded(script: string, target: string): string {
+  const m = new RegExp(`cat > ${target.replaceAll(".", "\\.")} <<'T2S_EOF'\\n([\\s\\S]*?)\\nT2S_EOF`).exec(script);
+  assert.ok(m, `${target} is not written by the user data`);
+  return m[1]!;
+}
+
+describe("seedbox user data", () => {
+  let dir: string;
+  let script: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "t2s-userdata-"));
+    script = renderUserData(values, { forTerraform: false });
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("passes bash -n, as do the embedded scripts", async () => {
+    const file = join(dir, "user-data.sh");
+    await writeFile(file, script);
+    execFileSync("bash", ["-n", file]);
+    for (const f of ["deluge-init.sh", "ssm-env.sh"]) execFileSync("bash", ["-n", join(deployDir, f)]);
+    assert.ok(Buffer.byteLength(script) < 16 * 1024, `user data is ${Buffer.byteLength(script)} bytes; EC2 allows 16 KiB`);
+  });
+
+  it("fills every placeholder", () => {
+    assert.doesNotMatch(script, /@[A-Z_]+@/);
+    assert.match(script, /^REGION='eu-west-1'$/m);
+    assert.match(script, /^RELEASE_KEY='releases\/0123ABCD\.zip'$/m);
+    assert.match(script, /^DATA_VOLUME_ID='vol-0123456789abcdef0'$/m);
+    assert.match(embedded(script, "/etc/t2s/t2s.env"), /^T2S_BUCKET=t2s-abc123$/m);
+  });
+
+  it("installs Deluge 2.2 with the libtorrent binding, Node 24 and the release from S3", () => {
+    assert.match(script, /apt-get install [^\n]*python3-libtorrent/);
+    assert.match(script, /pip install -q 'deluge>=2\.2,<2\.3'/);
+    assert.match(script, /latest-v24\.x/);
+    assert.match(script, /sha256sum -c/);
+    assert.match(script, /aws s3 cp [^\n]*"s3:\/\/\$BUCKET\/\$RELEASE_KEY"/);
+    assert.match(script, /npm ci --omit=dev/);
+  });
+
+  it("writes the four units, each restarting on failure, and enables them", () => {
+    for (const unit of ["t2s-deluged", "t2s-deluge-web", "t2s-seedbox", "t2s-bot"]) {
+      const body = embedded(script, `/etc/systemd/system/${unit}.service`);
+      assert.match(body, /^Restart=(always|on-failure)$/m, unit);
+      assert.match(body, /^RestartSec=\d+$/m, unit);
+      assert.match(body, /^User=t2s$/m, unit);
+      assert.match(script, new RegExp(`systemctl enable --now [^\\n]*${unit}\\.service`), unit);
+    }
+  });
+
+  it("binds deluged's RPC and deluge-web to 127.0.0.1 only", () => {
+    const daemon = embedded(script, "/etc/systemd/system/t2s-deluged.service");
+    assert.match(daemon, /^ExecStart=\S*deluged -d [^\n]*-u 127\.0\.0\.1/m);
+    const web = embedded(script, "/etc/systemd/system/t2s-deluge-web.service");
+    assert.match(web, /^ExecStart=\S*deluge-web -d [^\n]*-i 127\.0\.0\.1/m);
+    const init = embedded(script, "/usr/local/lib/t2s/deluge-init.sh");
+    assert.match(init, /"interface": "127\.0\.0\.1"/);
+    assert.match(init, /"allow_remote": false/);
+  });
+
+  it("generates the Deluge passwords on the host at first boot, readable only there", () => {
+    const init = embedded(script, "/usr/local/lib/t2s/deluge-init.sh");
+    assert.match(init, /\[ -s "\$SECRETS" \] && exit 0/, "passwords must be made once, not at every boot");
+    assert.match(init, /^LOCALCLIENT=\$\(openssl rand -hex \d+\)$/m);
+    assert.match(init, /^WEB_PASSWORD=\$\(openssl rand -hex \d+\)$/m);
+    assert.match(init, /umask 077/);
+    assert.match(init, /chmod 0640 "\$SECRETS\.tmp"/);
+    const seedbox = embedded(script, "/etc/systemd/system/t2s-seedbox.service");
+    assert.match(seedbox, /^EnvironmentFile=\/etc\/t2s\/deluge\.env$/m);
+    assert.doesNotMatch(script, /^\s*aws (ssm put-parameter|s3 cp [^\n]*deluge)/m, "a Deluge password leaves the host");
+  });
+
+  it("makes deluge-init.sh write a working web password hash", async () => {
+    // Run the init script against a temp folder (paths rewritten; chown to the current user).
+    const conf = join(dir, "deluge");
+    execFileSync("mkdir", ["-p", conf]);
+    const me = execFileSync("id", ["-un"]).toString().trim();
+    const src = embedded(script, "/usr/local/lib/t2s/deluge-init.sh")
+      .replaceAll("/var/lib/t2s/deluge", conf).replaceAll("/etc/t2s/deluge.env", join(dir, "deluge.env")).replaceAll("t2s:t2s", `${me}:`).replaceAll("root:t2s", `${me}:`);
+    await writeFile(join(dir, "init.sh"), src);
+    execFileSync("bash", [join(dir, "init.sh")]);
+    const env = execFileSync("cat", [join(dir, "deluge.env")]).toString();
+    const password = /^T2S_DELUGE_PASSWORD=([0-9a-f]{48})$/m.exec(env)?.[1];
+    assert.ok(password, env);
+    const web = execFileSync("cat", [join(conf, "web.conf")]).toString();
+    const cfg = JSON.parse(web.slice(web.indexOf("}{") + 1)) as { pwd_salt: string; pwd_sha1: string; interface: string };
+    const { createHash } = await import("node:crypto");
+    assert.equal(cfg.pwd_sha1, createHash("sha1").update(cfg.pwd_salt + password).digest("hex"));
+    assert.equal(cfg.interface, "127.0.0.1");
+    // A second boot keeps the same password.
+    execFileSync("bash", [join(dir, "init.sh")]);
+    assert.equal(execFileSync("cat", [join(dir, "deluge.env")]).toString(), env);
+  });
+
+  it("escapes the shell's own ${...} for terraform, and only those", () => {
+    const tf = renderUserData({ ...values, bucket: "${aws_s3_bucket.b.bucket}" }, { forTerraform: true });
+    assert.match(tf, /BUCKET='\$\{aws_s3_bucket\.b\.bucket\}'/);
+    assert.match(tf, /DISCORD_TOKEN=\$\$\{T2S_DISCORD_TOKEN_PARAM\}/);
+    assert.match(tf, /VAR=\$\$\{pair%%=\*\}/);
+  });
+});
