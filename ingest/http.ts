@@ -51,7 +51,10 @@ export function serveHttp(handle: (req: ApiRequest) => Promise<ApiResponse>, log
         const e = err instanceof BodyTooLarge
           ? new AppError("too_large", "The request body is larger than 16 MiB.")
           : new AppError("invalid_request", "The request body could not be read.");
-        res.writeHead(e.status, { "content-type": "application/json; charset=utf-8", connection: "close" });
+        // Answer, and let the rest of the body drain: closing mid-upload would make the client see a
+        // reset instead of the 413.
+        req.resume();
+        res.writeHead(e.status, { "content-type": "application/json; charset=utf-8" });
         res.end(JSON.stringify(errorBody(e)));
         return;
       }
