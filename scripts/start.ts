@@ -2,7 +2,6 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { repoRoot } from "./local/paths.ts";
-import { startProc } from "./local/proc.ts";
 import { startLocalStack } from "./local/stack.ts";
 
 const env = process.env;
@@ -19,9 +18,10 @@ const stack = await startLocalStack({
   onLog: (line) => process.stdout.write(line + "\n"),
 });
 
-let bot: ReturnType<typeof startProc> | null = null;
 if (env.DISCORD_TOKEN) {
-  bot = startProc("bot", process.execPath, [join(repoRoot, "bot", "main.ts")], { logFile: "inherit", env: { ...env, T2S_API_URL: stack.url, T2S_API_TOKEN: stack.apiToken } });
+  say("starting the Discord bot");
+  // Its environment is this one (DISCORD_*) plus the stack's: ingest URL and token, AWS, the updates queue.
+  await stack.startBot().catch((err: Error) => say(`the Discord bot did not start: ${err.message} (see ${join(stack.logDir, "bot.log")})`));
 } else {
   say("the Discord bot is off (set DISCORD_TOKEN to start it)");
 }
@@ -33,7 +33,6 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   say("stopping");
-  await bot?.stop();
   await stack.stop();
   process.exit(0);
 };

@@ -132,7 +132,7 @@ export class SeedboxHost extends Construct {
         T2S_UPDATES_BOT_QUEUE_URL: core.updatesBot.queue.url,
         T2S_API_TOKEN_PARAM: p.apiTokenParam,
         T2S_DISCORD_TOKEN_PARAM: p.discordTokenParam,
-        T2S_DISCORD_ALLOW: p.discordAllowList,
+        DISCORD_ALLOWED_USERS: p.discordAllowList,
       },
     }, { forTerraform: true });
 

@@ -1,0 +1,24 @@
+// The slash commands, as registered with Discord (`npm run bot:register`).
+import { SlashCommandBuilder, type RESTPostAPIChatInputApplicationCommandsJSONBody } from "discord.js";
+
+export const commands: RESTPostAPIChatInputApplicationCommandsJSONBody[] = [
+  new SlashCommandBuilder()
+    .setName("torrent")
+    .setDescription("Download a torrent to storage and get links")
+    .addSubcommand((s) =>
+      s.setName("magnet").setDescription("Add a magnet link")
+        .addStringOption((o) => o.setName("uri").setDescription("The magnet link (magnet:?xt=urn:btih:…)").setRequired(true).setMaxLength(6000)))
+    .addSubcommand((s) =>
+      s.setName("file").setDescription("Add an attached .torrent file")
+        .addAttachmentOption((o) => o.setName("torrent").setDescription("The .torrent file (at most 10 MiB)").setRequired(true)))
+    .addSubcommand((s) =>
+      s.setName("url").setDescription("Add the web address of a .torrent file")
+        .addStringOption((o) => o.setName("url").setDescription("https://… address of the .torrent").setRequired(true).setMaxLength(2000)))
+    .toJSON(),
+  new SlashCommandBuilder().setName("jobs").setDescription("List your torrents and their status").toJSON(),
+  new SlashCommandBuilder()
+    .setName("cancel")
+    .setDescription("Cancel one of your torrents")
+    .addStringOption((o) => o.setName("job").setDescription("The job to cancel").setRequired(true).setAutocomplete(true))
+    .toJSON(),
+];

@@ -1,0 +1,38 @@
+// The Discord side the bot writes through with its own token (not the 15-minute interaction token):
+// status messages and pings in a channel. @discordjs/rest queues rate limits (429) itself.
+import { DiscordAPIError, MessageFlags, Routes, type REST } from "discord.js";
+
+export interface Chat {
+  /** Posts a message; `ping` is the one user it may mention. Returns the message id. */
+  post(channelId: string, content: string, ping?: string): Promise<string>;
+  edit(channelId: string, messageId: string, content: string): Promise<void>;
+  /** Opens (or finds) the direct-message channel with a user; returns its id. */
+  openDm(userId: string): Promise<string>;
+}
+
+/** Discord refused for good (unknown message or channel, no access): retrying will not help. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof DiscordAPIError && err.status >= 400 && err.status < 500 && err.status !== 429;
+}
+
+/** The message (or its channel) is gone: post a new one. */
+export function isUnknownMessage(err: unknown): boolean {
+  return err instanceof DiscordAPIError && (err.code === 10008 || err.status === 404);
+}
+
+export function restChat(rest: REST): Chat {
+  return {
+    post: async (channelId, content, ping) => {
+      const msg = (await rest.post(Routes.channelMessages(channelId), {
+        body: { content, flags: MessageFlags.SuppressEmbeds, allowed_mentions: ping ? { parse: [], users: [ping] } : { parse: [] } },
+      })) as { id: string };
+      return msg.id;
+    },
+    edit: async (channelId, messageId, content) => {
+      await rest.patch(Routes.channelMessage(channelId, messageId), {
+        body: { content, flags: MessageFlags.SuppressEmbeds, allowed_mentions: { parse: [] } },
+      });
+    },
+    openDm: async (userId) => ((await rest.post(Routes.userChannels(), { body: { recipient_id: userId } })) as { id: string }).id,
+  };
+}

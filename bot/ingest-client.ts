@@ -1,0 +1,93 @@
+// ingest's HTTP API as the bot uses it, with the service token. Errors carry ingest's plain message.
+import type { Job, Requester } from "../lib/job.ts";
+
+export type Submission = { magnet: string } | { torrent: string } | { url: string };
+
+/** An answer of ingest that the bot can show as it is (`message`) or a failure to reach it. */
+export class IngestError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, message: string, status: number) {
+    super(message);
+    this.name = "IngestError";
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export interface DiscordRequester extends Requester {
+  via: "discord";
+}
+
+export class IngestClient {
+  readonly #base: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(o: { apiUrl: string; apiToken: string; timeoutMs?: number }) {
+    this.#base = o.apiUrl.replace(/\/+$/, "");
+    this.#token = o.apiToken;
+    this.#timeoutMs = o.timeoutMs ?? 30_000;
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.#request<T>(method, path, body)).body;
+  }
+
+  async #request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    let res: Response;
+    try {
+      res = await fetch(this.#base + path, {
+        method,
+        headers: { authorization: `Bearer ${this.#token}`, accept: "application/json", ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        redirect: "error",
+      });
+    } catch {
+      throw new IngestError("unavailable", "The torrent service is not reachable right now; try again in a minute.", 0);
+    }
+    const text = await res.text().catch(() => "");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const e = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      if (e && typeof e.code === "string" && typeof e.message === "string") throw new IngestError(e.code, e.message, res.status);
+      throw new IngestError("internal", "The torrent service had a problem; try again later.", res.status);
+    }
+    if (parsed === undefined) throw new IngestError("internal", "The torrent service gave an answer I could not read.", res.status);
+    return { status: res.status, body: parsed as T };
+  }
+
+  /** Submits a torrent for a Discord user; `created` is false when the torrent was already known. */
+  async submit(s: Submission, requester: DiscordRequester): Promise<{ job: Job; created: boolean }> {
+    const res = await this.#request<{ job: Job }>("POST", "/api/jobs", { ...s, requester });
+    return { job: res.body.job, created: res.status === 202 };
+  }
+
+  async list(): Promise<Job[]> {
+    return (await this.#call<{ jobs: Job[] }>("GET", "/api/jobs")).jobs;
+  }
+
+  async get(id: string): Promise<Job> {
+    return (await this.#call<{ job: Job }>("GET", `/api/jobs/${encodeURIComponent(id)}`)).job;
+  }
+
+  async cancel(id: string): Promise<Job> {
+    return (await this.#call<{ job: Job }>("DELETE", `/api/jobs/${encodeURIComponent(id)}`)).job;
+  }
+
+  /** Keeps where the bot shows a job in the requester's entry, so a restarted bot edits the same message. */
+  async setRequester(id: string, requester: DiscordRequester): Promise<Job> {
+    return (await this.#call<{ job: Job }>("PATCH", `/api/jobs/${encodeURIComponent(id)}/requester`, { requester })).job;
+  }
+}
+
+/** The jobs a Discord user asked for. */
+export function jobsOf(jobs: Job[], userId: string): Job[] {
+  return jobs.filter((j) => j.requesters.some((r) => r.via === "discord" && r.user === userId));
+}

@@ -1,0 +1,214 @@
+// Slash command handlers. Each answers within Discord's 3 s: a refusal at once, otherwise a deferral
+// before any slow work. Replies are ephemeral; the status message goes to the channel (updates.ts).
+import {
+  GuildMember, MessageFlags,
+  type Attachment, type AutocompleteInteraction, type ChatInputCommandInteraction, type Interaction,
+} from "discord.js";
+import { AppError } from "../lib/errors.ts";
+import { isJobId, isTerminal, type Job } from "../lib/job.ts";
+import type { Logger } from "../lib/log.ts";
+import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
+import { isAllowed, refusal, type AccessList } from "./access.ts";
+import { IngestError, jobsOf, type IngestClient, type Submission } from "./ingest-client.ts";
+import { displayName, formatBytes, jobsText } from "./status.ts";
+import type { StatusBoard } from "./updates.ts";
+
+export interface HandlerDeps {
+  ingest: Pick<IngestClient, "submit" | "list" | "cancel">;
+  board: Pick<StatusBoard, "show">;
+  access: AccessList;
+  publicUrl: string;
+  log: Logger;
+  attachmentTimeoutMs?: number;
+}
+
+const ephemeral = MessageFlags.Ephemeral;
+const sorry = "Something went wrong on my side; please try again in a minute.";
+
+/** A problem with what the user gave: shown to them as it is. */
+class UserError extends Error {}
+
+function roleIdsOf(i: Interaction): string[] {
+  const m = i.member;
+  if (!m) return [];
+  if (m instanceof GuildMember) return [...m.roles.cache.keys()];
+  return Array.isArray(m.roles) ? m.roles : [];
+}
+
+/** Fetches an attachment at once (its URL expires), capped at 10 MiB, and checks it is a torrent. */
+export async function fetchTorrentAttachment(url: string, timeoutMs: number): Promise<Buffer> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch {
+    throw new UserError("I could not download the attachment from Discord; please try again.");
+  }
+  if (!res.ok || !res.body) throw new UserError("I could not download the attachment from Discord; please try again.");
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (declared > maxTorrentBytes) {
+    await res.body.cancel().catch(() => {});
+    throw new UserError("That file is larger than 10 MiB, the most a .torrent may be.");
+  }
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value: chunk } = await reader.read();
+      if (done) break;
+      n += chunk.byteLength;
+      if (n > maxTorrentBytes) {
+        await reader.cancel().catch(() => {});
+        throw new UserError("That file is larger than 10 MiB, the most a .torrent may be.");
+      }
+      parts.push(Buffer.from(chunk));
+    }
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError("I could not download the attachment from Discord; please try again.");
+  }
+  const buf = Buffer.concat(parts);
+  try {
+    parseTorrent(buf);
+  } catch (err) {
+    if (err instanceof AppError) throw new UserError(err.message);
+    throw new UserError("That file is not a valid .torrent file.");
+  }
+  return buf;
+}
+
+export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<void> {
+  const attachmentTimeoutMs = d.attachmentTimeoutMs ?? 20_000;
+  const allowed = (i: Interaction) => isAllowed({ userId: i.user.id, roleIds: roleIdsOf(i) }, d.access);
+
+  const torrent = async (i: ChatInputCommandInteraction) => {
+    const sub = i.options.getSubcommand(true);
+    let att: Attachment | null = null;
+    if (sub === "file") {
+      att = i.options.getAttachment("torrent", true);
+      // Known at once, so answered at once.
+      if (att.size > maxTorrentBytes) {
+        await i.reply({ content: `That file is ${formatBytes(att.size)}; a .torrent may be at most 10 MiB.`, flags: ephemeral });
+        return;
+      }
+    }
+    await i.deferReply({ flags: ephemeral });
+    let submission: Submission;
+    try {
+      if (sub === "magnet") submission = { magnet: i.options.getString("uri", true).trim() };
+      else if (sub === "url") submission = { url: i.options.getString("url", true).trim() };
+      else if (att) submission = { torrent: (await fetchTorrentAttachment(att.url, attachmentTimeoutMs)).toString("base64") };
+      else throw new UserError("Use /torrent magnet, /torrent file or /torrent url.");
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      await i.editReply(err.message);
+      return;
+    }
+    let job: Job;
+    let created: boolean;
+    try {
+      ({ job, created } = await d.ingest.submit(submission, { via: "discord", user: i.user.id, channelId: i.channelId }));
+    } catch (err) {
+      if (!(err instanceof IngestError)) throw err;
+      d.log.info("submission refused", { user: i.user.id, code: err.code });
+      await i.editReply(err.message);
+      return;
+    }
+    d.log.info(created ? "job submitted" : "known job submitted again", { job: job.id, user: i.user.id });
+    let shown = true;
+    try {
+      await d.board.show(job);
+    } catch (err) {
+      shown = false;
+      d.log.warn("could not post the status message", { job: job.id, err });
+    }
+    const name = `**${displayName(job.name)}** (${formatBytes(job.size)})`;
+    const where = shown ? "I posted its status (in this channel, or by direct message if I may not write here) and will ping you" : "I could not post its status yet; I will try again and ping you";
+    const text = job.status === "completed"
+      ? `${name} was already downloaded: the links are in this channel.`
+      : created ? `Added ${name}. ${where} when it is done.` : `${name} was already asked for; I added you to it. ${where} when it is done.`;
+    await i.editReply(text);
+  };
+
+  const jobs = async (i: ChatInputCommandInteraction) => {
+    await i.deferReply({ flags: ephemeral });
+    const mine = jobsOf(await d.ingest.list(), i.user.id);
+    await i.editReply(jobsText(mine, d.publicUrl));
+  };
+
+  const cancel = async (i: ChatInputCommandInteraction) => {
+    await i.deferReply({ flags: ephemeral });
+    const want = i.options.getString("job", true).trim();
+    const mine = jobsOf(await d.ingest.list(), i.user.id);
+    const lower = want.toLowerCase();
+    const job = mine.find((j) => j.id === lower) ??
+      (lower.length >= 6 && /^[0-9a-f]+$/.test(lower) ? mine.find((j) => j.id.startsWith(lower)) : undefined) ??
+      mine.find((j) => j.name === want);
+    if (!job) {
+      await i.editReply(isJobId(lower) ? "That job is not one of yours, or it does not exist." : "I found no job of yours by that name; pick one from the list.");
+      return;
+    }
+    if (isTerminal(job.status)) {
+      await i.editReply(`**${displayName(job.name)}** has already ended (${job.status}); there is nothing to cancel.`);
+      return;
+    }
+    try {
+      await d.ingest.cancel(job.id);
+    } catch (err) {
+      if (!(err instanceof IngestError)) throw err;
+      await i.editReply(err.message);
+      return;
+    }
+    d.log.info("job cancelled", { job: job.id, user: i.user.id });
+    await i.editReply(`Cancelled **${displayName(job.name)}**.`);
+  };
+
+  const autocomplete = async (i: AutocompleteInteraction) => {
+    if (i.commandName !== "cancel" || !allowed(i)) {
+      await i.respond([]);
+      return;
+    }
+    const typed = String(i.options.getFocused()).trim().toLowerCase();
+    let choices: { name: string; value: string }[] = [];
+    try {
+      choices = jobsOf(await d.ingest.list(), i.user.id)
+        .filter((j) => !isTerminal(j.status))
+        .filter((j) => !typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed))
+        .slice(0, 25)
+        .map((j) => {
+          const label = `${j.name.replace(/[\u0000-\u001f]/g, " ")} · ${j.status}`;
+          return { name: label.length > 100 ? label.slice(0, 99) + "…" : label, value: j.id };
+        });
+    } catch (err) {
+      d.log.warn("autocomplete could not list jobs", { err });
+    }
+    await i.respond(choices);
+  };
+
+  return async (i: Interaction) => {
+    const command = i.isCommand() || i.isAutocomplete() ? i.commandName : i.type;
+    try {
+      if (i.isAutocomplete()) return await autocomplete(i);
+      if (!i.isChatInputCommand()) return;
+      if (!allowed(i)) {
+        d.log.info("refused a user who is not allowed", { user: i.user.id, command });
+        await i.reply({ content: refusal, flags: ephemeral });
+        return;
+      }
+      if (i.commandName === "torrent") await torrent(i);
+      else if (i.commandName === "jobs") await jobs(i);
+      else if (i.commandName === "cancel") await cancel(i);
+      else await i.reply({ content: "I do not know that command.", flags: ephemeral });
+    } catch (err) {
+      d.log.error("interaction failed", { command, err });
+      try {
+        if (i.isRepliable()) {
+          if (i.deferred || i.replied) await i.editReply(err instanceof IngestError ? err.message : sorry);
+          else await i.reply({ content: sorry, flags: ephemeral });
+        }
+      } catch {
+        /* the interaction expired: nothing more to do */
+      }
+    }
+  };
+}

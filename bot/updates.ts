@@ -1,0 +1,183 @@
+// Job updates → Discord: one status message per job per Discord requester, edited at most once per
+// interval (completion and failure at once), and a ping with the links when the job ends.
+// What it keeps in memory is a cache: the message id also lives in the job's requester entry.
+import { isTerminal, type Job, type Requester } from "../lib/job.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Chat } from "./discord.ts";
+import { isPermanent, isUnknownMessage } from "./discord.ts";
+import type { IngestClient } from "./ingest-client.ts";
+import { pingText, statusText } from "./status.ts";
+
+interface Shown {
+  channelId: string;
+  messageId: string | null;
+  lastContent: string;
+  lastEditAt: number;
+  updatedAt: string;
+  pinged: boolean;
+  /** Shown in a direct message because the channel refused the bot. */
+  dm: boolean;
+  pending: Job | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface BoardOptions {
+  chat: Chat;
+  ingest: Pick<IngestClient, "setRequester">;
+  publicUrl: string;
+  editIntervalMs: number;
+  log: Logger;
+  now?: () => number;
+  /** Entries kept in memory; the oldest go first (they are rebuilt from the requester entries). */
+  maxEntries?: number;
+}
+
+type DiscordRequester = Requester & { via: "discord"; channelId: string };
+
+export class StatusBoard {
+  readonly #o: BoardOptions;
+  readonly #now: () => number;
+  readonly #shown = new Map<string, Shown>();
+  readonly #locks = new Map<string, Promise<void>>();
+
+  constructor(o: BoardOptions) {
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** Shows a job to each of its Discord requesters. Throws only for failures worth retrying. */
+  async show(job: Job): Promise<void> {
+    const rs = job.requesters.filter((r): r is DiscordRequester => r.via === "discord" && typeof r.channelId === "string");
+    const results = await Promise.allSettled(rs.map((r) => this.#serial(`${job.id}:${r.user}`, () => this.#showOne(job, r))));
+    const failed = results.find((x) => x.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** Stops pending edits (on shutdown). */
+  close(): void {
+    for (const s of this.#shown.values()) if (s.timer) clearTimeout(s.timer);
+  }
+
+  #serial(key: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.#locks.get(key) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    const tail = next.catch(() => {});
+    this.#locks.set(key, tail);
+    void tail.then(() => { if (this.#locks.get(key) === tail) this.#locks.delete(key); });
+    return next;
+  }
+
+  #remember(key: string, s: Shown): void {
+    this.#shown.delete(key);
+    this.#shown.set(key, s);
+    const max = this.#o.maxEntries ?? 5000;
+    for (const [k, old] of this.#shown) {
+      if (this.#shown.size <= max) break;
+      if (old.timer) clearTimeout(old.timer);
+      this.#shown.delete(k);
+    }
+  }
+
+  async #showOne(job: Job, r: DiscordRequester): Promise<void> {
+    const key = `${job.id}:${r.user}`;
+    const log = this.#o.log.with({ job: job.id });
+    let s = this.#shown.get(key);
+    if (s && job.updatedAt < s.updatedAt) return; // an older update delivered late
+    const content = statusText(job, this.#o.publicUrl);
+    const terminal = isTerminal(job.status);
+    try {
+      if (!s) {
+        s = { channelId: r.channelId, messageId: r.messageId ?? null, lastContent: "", lastEditAt: Number.NEGATIVE_INFINITY, updatedAt: job.updatedAt, pinged: false, dm: false, pending: null, timer: null };
+        this.#remember(key, s);
+      }
+      s.updatedAt = job.updatedAt;
+      if (s.messageId === null) {
+        await this.#post(job, r, s, content);
+      } else if (content !== s.lastContent) {
+        const wait = s.lastEditAt + this.#o.editIntervalMs - this.#now();
+        if (terminal || wait <= 0) {
+          await this.#edit(job, r, s, content);
+        } else {
+          s.pending = job;
+          s.timer ??= setTimeout(() => {
+            const cur = this.#shown.get(key);
+            if (!cur) return;
+            cur.timer = null;
+            const j = cur.pending;
+            cur.pending = null;
+            if (j) this.#serial(key, () => this.#showOne(j, r)).catch((err) => log.warn("could not edit the status message", { err }));
+          }, wait);
+          s.timer.unref();
+          return;
+        }
+      }
+      if (terminal) {
+        if (s.timer) clearTimeout(s.timer);
+        s.timer = null;
+        s.pending = null;
+        if (!s.pinged && job.status !== "cancelled") {
+          await this.#o.chat.post(s.channelId, pingText(job, r.user, this.#o.publicUrl), r.user);
+          s.pinged = true;
+          log.info("requester pinged", { status: job.status });
+        }
+      }
+    } catch (err) {
+      if (isPermanent(err)) {
+        // No access to the channel, or it is gone: nothing a retry would fix.
+        log.warn("Discord refused a status message; giving up on it", { err });
+        return;
+      }
+      throw err;
+    }
+  }
+
+  async #post(job: Job, r: DiscordRequester, s: Shown, content: string): Promise<void> {
+    try {
+      s.messageId = await this.#o.chat.post(s.channelId, content);
+    } catch (err) {
+      if (!isPermanent(err) || s.dm) throw err;
+      // The bot may not write in that channel: fall back to a direct message (pings go there too).
+      this.#o.log.info("cannot post in the channel; sending the status by direct message", { job: job.id, err });
+      s.channelId = await this.#o.chat.openDm(r.user);
+      s.dm = true;
+      s.messageId = await this.#o.chat.post(s.channelId, content);
+    }
+    s.lastContent = content;
+    s.lastEditAt = this.#now();
+    this.#o.log.info("status message posted", { job: job.id });
+    try {
+      await this.#o.ingest.setRequester(job.id, { via: "discord", user: r.user, channelId: s.channelId, messageId: s.messageId });
+    } catch (err) {
+      // The message still works while this process runs; only a restart would post a new one.
+      this.#o.log.warn("could not keep the status message id with the job", { job: job.id, err });
+    }
+  }
+
+  async #edit(job: Job, r: DiscordRequester, s: Shown, content: string): Promise<void> {
+    try {
+      await this.#o.chat.edit(s.channelId, s.messageId!, content);
+      s.lastContent = content;
+      s.lastEditAt = this.#now();
+    } catch (err) {
+      if (!isUnknownMessage(err)) throw err;
+      this.#o.log.info("status message was deleted; posting a new one", { job: job.id });
+      await this.#post(job, r, s, content);
+    }
+  }
+}
+
+/** Reads an update from the queue; anything else is skipped (null). */
+export function parseUpdate(body: string): Job | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  const u = m as { v?: unknown; type?: unknown; job?: Partial<Job> } | null;
+  if (!u || u.v !== 1 || u.type !== "job" || typeof u.job !== "object" || u.job === null) return null;
+  const j = u.job;
+  if (typeof j.id !== "string" || typeof j.name !== "string" || typeof j.status !== "string" || !Array.isArray(j.requesters) || !Array.isArray(j.files)) return null;
+  if (typeof j.updatedAt !== "string") return null;
+  return j as Job;
+}

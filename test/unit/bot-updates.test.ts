@@ -1,0 +1,106 @@
+// The status board: one message per job and requester, edits throttled, completion at once, one ping.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Job } from "../../lib/job.ts";
+import { createLogger } from "../../lib/log.ts";
+import type { Chat } from "../../bot/discord.ts";
+import { parseUpdate, StatusBoard } from "../../bot/updates.ts";
+
+const id = "c".repeat(40);
+let clock = 0;
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+const job = (o: Partial<Job> & { t: number }): Job => {
+  const { t, ...rest } = o;
+  return {
+    id, name: "thing", status: "downloading", progress: 0, size: 1000, downloaded: 0, rate: 0, eta: null, files: [], error: null,
+    requesters: [{ via: "discord", user: "7", channelId: "55" }], createdAt: at(0), updatedAt: at(t), ...rest,
+  };
+};
+
+function fakes() {
+  const log: string[] = [];
+  let n = 0;
+  const chat: Chat = {
+    post: async (ch, content, ping) => { log.push(`post ${ch} ${ping ?? "-"} ${content.split("\n")[0]}`); return String(++n); },
+    edit: async (ch, mid, content) => { log.push(`edit ${ch}/${mid} ${content.split("\n")[1] ?? ""}`); },
+    openDm: async (user) => `dm${user}`,
+  };
+  const persisted: string[] = [];
+  const board = new StatusBoard({
+    chat, ingest: { setRequester: async (jid, r) => { persisted.push(`${jid}:${r.user}:${r.messageId}`); return job({ t: 0 }); } },
+    publicUrl: "http://x", editIntervalMs: 10_000, log: createLogger("test", { level: "error" }), now: () => clock,
+  });
+  return { log, board, persisted };
+}
+
+describe("bot status board", () => {
+  it("posts once, throttles edits, edits completion at once and pings once", async () => {
+    clock = 0;
+    const { log, board, persisted } = fakes();
+    await board.show(job({ t: 1, status: "queued" }));
+    assert.deepEqual(persisted, [`${id}:7:1`]);
+    clock = 2000;
+    await board.show(job({ t: 2, progress: 0.2 })); // within 10 s: held back
+    clock = 4000;
+    await board.show(job({ t: 3, progress: 0.4 }));
+    assert.equal(log.filter((l) => l.startsWith("edit")).length, 0);
+    clock = 5000;
+    await board.show(job({ t: 4, status: "completed", progress: 1, files: [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }] }));
+    await board.show(job({ t: 5, status: "completed", progress: 1, files: [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }] }));
+    await board.show(job({ t: 2, progress: 0.2 })); // late and old: ignored
+    board.close();
+    assert.equal(log.length, 3, log.join("\n"));
+    assert.match(log[0]!, /^post 55 - ⏳/);
+    assert.match(log[1]!, /^edit 55\/1 Done: 1 file\./);
+    assert.match(log[2]!, /^post 55 7 <@7> \*\*thing\*\* is ready/);
+  });
+
+  it("edits again once the interval has passed, and sends the held-back edit later", async () => {
+    clock = 0;
+    const { log, board } = fakes();
+    await board.show(job({ t: 1, requesters: [{ via: "discord", user: "7", channelId: "55", messageId: "99" }] }));
+    // A known message id (from the requester entry, e.g. after a restart) is edited, not posted again.
+    assert.equal(log.length, 1);
+    assert.match(log[0]!, /^edit 55\/99/);
+    clock = 10_000;
+    await board.show(job({ t: 2, progress: 0.5, requesters: [{ via: "discord", user: "7", channelId: "55", messageId: "99" }] }));
+    assert.equal(log.length, 2);
+    clock = 12_000; // 2 s after the last edit: held back
+    await board.show(job({ t: 3, progress: 0.6, requesters: [{ via: "discord", user: "7", channelId: "55", messageId: "99" }] }));
+    assert.equal(log.length, 2);
+    // The trailing edit fires on a real timer after the rest of the interval (~8 s with this fake clock); don't wait here.
+    board.close();
+  });
+
+  it("sends the held-back edit once the interval has passed", async () => {
+    const { log } = fakes();
+    const board = new StatusBoard({
+      chat: { post: async () => "1", openDm: async () => "2", edit: async (_c, _m, content) => { log.push(`edit ${content.split("\n")[1]}`); } },
+      ingest: { setRequester: async () => job({ t: 0 }) }, publicUrl: "http://x", editIntervalMs: 100, log: createLogger("test", { level: "error" }),
+    });
+    await board.show(job({ t: 1 }));
+    await board.show(job({ t: 2, progress: 0.25 }));
+    await board.show(job({ t: 3, progress: 0.75 }));
+    assert.equal(log.length, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(log.length, 1, "one edit, with the latest progress");
+    assert.match(log[0]!, /75%/);
+    board.close();
+  });
+
+  it("shows a job to every Discord requester, and skips others", async () => {
+    clock = 0;
+    const { log, board } = fakes();
+    await board.show(job({ t: 1, status: "completed", requesters: [{ via: "web", user: "web" }, { via: "discord", user: "7", channelId: "55" }, { via: "discord", user: "8", channelId: "56" }] }));
+    assert.equal(log.filter((l) => l.startsWith("post 55 7")).length, 1);
+    assert.equal(log.filter((l) => l.startsWith("post 56 8")).length, 1);
+    assert.equal(log.length, 4);
+  });
+
+  it("reads job updates and skips anything else", () => {
+    assert.equal(parseUpdate("not json"), null);
+    assert.equal(parseUpdate(JSON.stringify({ v: 2, type: "job", job: {} })), null);
+    assert.equal(parseUpdate(JSON.stringify({ v: 1, type: "job", job: { id } })), null);
+    assert.equal(parseUpdate(JSON.stringify({ v: 1, type: "job", job: job({ t: 1 }) }))?.id, id);
+  });
+});
