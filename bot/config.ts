@@ -4,7 +4,6 @@ import { levelFromEnv, type Level } from "../lib/log.ts";
 
 export interface BotConfig {
   token: string;
-  appId: string;
   /** Commands go to this guild when set (instant), else they are global. */
   guildId: string | undefined;
   /** Discord's REST base, including /api. */
@@ -28,20 +27,26 @@ export interface BotConfig {
 
 const trimSlash = (s: string) => s.replace(/\/+$/, "");
 
-/** What `npm run bot:register` needs: no ingest, no queue. */
-export function registerConfig(env: Env): Pick<BotConfig, "token" | "appId" | "guildId" | "discordApiUrl"> {
+type DiscordConfig = Pick<BotConfig, "token" | "guildId" | "discordApiUrl">;
+
+function discordConfig(env: Env): DiscordConfig {
   return {
     token: str(env, "DISCORD_TOKEN"),
-    appId: str(env, "DISCORD_APP_ID"),
     guildId: optional(env, "DISCORD_GUILD_ID"),
     discordApiUrl: trimSlash(str(env, "DISCORD_API_URL", "https://discord.com/api")),
   };
 }
 
+/** What `npm run bot:register` needs: the application id too, but no ingest and no queue. */
+export function registerConfig(env: Env): DiscordConfig & { appId: string } {
+  return { ...discordConfig(env), appId: str(env, "DISCORD_APP_ID") };
+}
+
 export function botConfig(env: Env): BotConfig {
   const apiUrl = trimSlash(str(env, "T2S_API_URL"));
   return {
-    ...registerConfig(env),
+    // The running bot learns its application id from the gateway; only registering needs DISCORD_APP_ID.
+    ...discordConfig(env),
     allowedUsers: list(env, "DISCORD_ALLOWED_USERS"),
     allowedRoles: list(env, "DISCORD_ALLOWED_ROLES"),
     publicUrl: trimSlash(str(env, "T2S_PUBLIC_URL", apiUrl)),
