@@ -61,6 +61,8 @@ export class Monitor {
   private readonly uploading = new Map<string, Uploading>();
   private readonly uploaded = new Set<string>();
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  /** The last error met per torrent, so a lasting one is logged once. */
+  private readonly troubles = new Map<string, string>();
   /** When a done torrent was first seen with its files not yet in its completed folder. */
   private readonly unmoved = new Map<string, number>();
   private wake: (() => void) | null = null;
@@ -109,8 +111,12 @@ export class Monitor {
       if (!isJobId(id)) continue;
       try {
         await this.check(id, s, signal);
+        this.troubles.delete(id);
       } catch (err) {
-        this.o.log.warn("could not handle torrent", { job: id, err });
+        // Once per torrent and kind of trouble, not once a second while it lasts (an AWS outage, say).
+        const what = String((err as Error)?.message ?? err);
+        if (this.troubles.get(id) !== what) this.o.log.warn("could not handle torrent", { job: id, err });
+        this.troubles.set(id, what);
       }
     }
     for (const id of this.published.keys()) if (!(id in all) && !this.uploading.has(id)) this.forget(id);
@@ -227,7 +233,8 @@ export class Monitor {
         log.warn("upload failed", { err, attempt: count, of: max });
         if (count >= max) {
           this.failures.delete(id);
-          await this.fail(id, "upload_failed", "Uploading the files to S3 failed repeatedly.");
+          // If even the failure cannot be reported, the next pass uploads again.
+          await this.fail(id, "upload_failed", "Uploading the files to S3 failed repeatedly.").catch((e) => log.warn("could not report the failure", { err: e }));
         } else {
           this.failures.set(id, { count, retryAt: Date.now() + Math.min(60_000, 2000 * 2 ** count) });
         }
@@ -256,14 +263,17 @@ export class Monitor {
     this.uploaded.delete(id);
     this.failures.delete(id);
     this.unmoved.delete(id);
+    this.troubles.delete(id);
   }
 
   /** Removes the torrent and its data, and reports why. */
   async fail(id: string, code: JobErrorCode, message: string): Promise<void> {
+    // The fact goes out first: if it cannot (AWS unreachable), the torrent stays, and the next pass,
+    // finding the same condition, tries again. Nothing is removed without the job hearing of it.
+    await this.o.facts.failed(id, code, message);
     this.o.log.warn("job failed", { job: id, code, reason: message });
     await this.removeTorrent(id).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
     this.forget(id);
-    await this.o.facts.failed(id, code, message);
   }
 
   /** Stops any upload, removes the torrent and its data; resolves once nothing more will be written. */

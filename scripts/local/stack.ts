@@ -22,6 +22,8 @@ export interface LocalOptions {
   seedboxEnv?: Record<string, string>;
   /** Each JSON log line of a service. */
   onLog?: (line: string) => void;
+  /** The AWS endpoint the services use, given moto's (tests put a cuttable proxy between them). */
+  serviceEndpoint?: (motoEndpoint: string) => Promise<string>;
   onStep?: (step: string) => void;
 }
 
@@ -79,9 +81,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
     const [outputs, deluge] = await Promise.all([applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint }), delugeReady]);
     started.push(deluge);
 
+    const serviceEndpoint = o.serviceEndpoint ? await o.serviceEndpoint(moto.endpoint) : moto.endpoint;
     const common = {
       ...process.env,
-      AWS_ENDPOINT_URL: moto.endpoint,
+      AWS_ENDPOINT_URL: serviceEndpoint,
       AWS_REGION: "us-east-1",
       AWS_ACCESS_KEY_ID: "test",
       AWS_SECRET_ACCESS_KEY: "test",

@@ -101,6 +101,35 @@ describe("faults", () => {
     await row("kill -9 ingest while facts flow", "SIGKILL mid-download, 1.5 s down, restart", 1, 0, 0, "record consistent, completed");
   });
 
+  it("rides out 15 s without the AWS endpoint: retries, logs the outage once, loses nothing", async () => {
+    await s.seedbox.stop();
+    await s.startSeedbox({ T2S_MAX_DOWNLOAD_KIBS: "2048" });
+    try {
+      const made = await s.seed({ name: `outage-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 12 * 1024 * 1024 } });
+      assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) })).status, 202);
+      await waitStatus(made.infoHash, (j) => j.status === "downloading" && j.progress > 0);
+      const mark = s.logs.length;
+      await s.awsProxy.cut();
+      await sleep(15_000);
+      await s.awsProxy.restore();
+      const job = await s.waitForJob(made.infoHash, ended, 120_000);
+      assert.equal(job.status, "completed", JSON.stringify(job.error));
+      await s.checkLinks(job, made);
+      const during = s.logs.slice(mark);
+      for (const service of ["ingest", "seedbox"]) {
+        const outages = during.filter((l) => l.service === service && l.msg === "cannot receive from queue; retrying with backoff").length;
+        assert.ok(outages <= 1, `${service} logged the queue outage ${outages} times`);
+      }
+      const noisy = during.filter((l) => l.level === "warn" || l.level === "error");
+      assert.ok(noisy.length < 40, `${noisy.length} warnings in 15 s: ${noisy.map((l) => l.msg).join(", ")}`);
+      await row("AWS endpoint unreachable", "all AWS traffic of the services cut for 15 s mid-download", 1, 0, 0,
+        `completed, bytes identical; ${noisy.length} warning lines, queue outage logged once per consumer`);
+    } finally {
+      await s.seedbox.stop();
+      await s.startSeedbox();
+    }
+  });
+
   it("20 concurrent submissions of 5 torrents make exactly 5 jobs with every requester", async () => {
     const made = await Promise.all([0, 1, 2, 3, 4].map((i) => s.seed({ name: `flood-${i}-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 100_000 } })));
     const calls = made.flatMap((m, i) => [0, 1, 2, 3].map((k) => s.call("POST", "/api/jobs", k % 2 === 0

@@ -15,6 +15,7 @@ import { startDeluge, type DelugeHandle } from "../../scripts/local/deluge.ts";
 import { startLocalStack, type LocalStack } from "../../scripts/local/stack.ts";
 import { Deluge } from "../../seedbox/deluge.ts";
 import { startFileServer, type FileServer } from "./files.ts";
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 import { makeTorrent, type MadeTorrent, type MakeOptions } from "./torrents.ts";
 
 export interface TestStack extends LocalStack {
@@ -24,6 +25,8 @@ export interface TestStack extends LocalStack {
   /** The seedbox's own Deluge, to look at what it holds. */
   boxClient: Deluge;
   files: FileServer;
+  /** Between the services and moto: cut() makes the AWS endpoint unreachable for them. */
+  awsProxy: TcpProxy;
   /** Every JSON log line the services wrote. */
   logs: Record<string, unknown>[];
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
@@ -65,8 +68,13 @@ export async function startTestStack(): Promise<TestStack> {
     startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1 }),
   ]);
   let local: LocalStack;
+  let awsProxy: TcpProxy | undefined;
   try {
     local = await startLocalStack({
+      serviceEndpoint: async (moto) => {
+        awsProxy = await startTcpProxy(Number(new URL(moto).port));
+        return awsProxy.url;
+      },
       dataDir: join(tmp, "stack"),
       offline: true,
       // Short long-polls keep each service restart in the tests quick (shutdown waits for the poll).
@@ -82,7 +90,7 @@ export async function startTestStack(): Promise<TestStack> {
       },
     });
   } catch (err) {
-    await Promise.all([files.close(), seeder.stop()]);
+    await Promise.all([files.close(), seeder.stop(), awsProxy?.close()]);
     throw err;
   }
   const seederClient = new Deluge({ url: seeder.webUrl, password: seeder.password, daemonPort: seeder.daemonPort, log });
@@ -92,7 +100,7 @@ export async function startTestStack(): Promise<TestStack> {
 
   const stack: TestStack = {
     ...local,
-    tmp, seeder, seederClient, boxClient, files, logs,
+    tmp, seeder, seederClient, boxClient, files, logs, awsProxy: awsProxy!,
     // LocalStack's processes may be replaced by restarts: read them through it.
     get ingest() { return local.ingest; },
     get seedbox() { return local.seedbox; },
@@ -159,7 +167,7 @@ export async function startTestStack(): Promise<TestStack> {
     stop: async () => {
       introducer.abort();
       await local.stop();
-      await Promise.all([files.close(), seeder.stop()]);
+      await Promise.all([files.close(), seeder.stop(), awsProxy?.close()]);
       if (process.env.T2S_TEST_KEEP !== "1") await rm(tmp, { recursive: true, force: true });
     },
   };

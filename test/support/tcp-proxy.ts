@@ -1,0 +1,51 @@
+// A loopback TCP proxy that can be cut: the services reach the AWS endpoint through it, and a test
+// makes that endpoint unreachable (refused connections, dropped sockets) and brings it back.
+import { createServer, connect, type Server, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+
+export interface TcpProxy {
+  port: number;
+  url: string;
+  /** Drops every connection and refuses new ones. */
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let server: Server;
+  const listen = (port: number) =>
+    new Promise<Server>((resolve, reject) => {
+      const srv = createServer((client) => {
+        const upstream = connect(targetPort, "127.0.0.1");
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on("close", () => sockets.delete(s));
+          s.on("error", () => { client.destroy(); upstream.destroy(); });
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      srv.once("error", reject);
+      srv.listen(port, "127.0.0.1", () => resolve(srv));
+    });
+  server = await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  const closeServer = () => new Promise<void>((r) => server.close(() => r()));
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    cut: async () => {
+      const closed = closeServer();
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    restore: async () => {
+      server = await listen(port);
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      if (server.listening) await closeServer();
+    },
+  };
+}
