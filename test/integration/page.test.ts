@@ -108,7 +108,8 @@ describe("the page", () => {
     await page.getByRole("button", { name: "Add" }).click();
     const row = job(made.name);
     await row.waitFor();
-    assert.equal(await page.getByLabel("Torrent file").inputValue(), "", "the form is cleared after adding");
+    // The row can arrive over SSE before the POST answers; the form clears once it has.
+    await page.waitForFunction(() => (document.getElementById("file") as HTMLInputElement).value === "", undefined, { timeout: 10_000 });
     // Rows are rebuilt on each change, so look the bar up afresh each time.
     await page.waitForFunction((name) => [...document.querySelectorAll("#jobs li")].some((li) => {
       const bar = li.querySelector("progress");

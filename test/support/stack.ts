@@ -5,9 +5,9 @@
 // tracker: both Deluges share 127.0.0.1, and libtorrent keeps one peer per IP, so a tracker that hands the
 // seedbox its own address makes it ban 127.0.0.1 as a self-connection and never reach the seeder.
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createLogger } from "../../lib/log.ts";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
@@ -127,9 +127,18 @@ export async function startTestStack(): Promise<TestStack> {
         download_location: payloadDir, move_completed: false, move_completed_path: payloadDir, add_paused: made.diskPaths !== undefined,
       });
       if (made.diskPaths) {
-        await seederClient.call("core.rename_files", [made.infoHash, made.diskPaths.map((p, i) => [i, p])]);
-        const want = made.diskPaths.join("\n");
-        for (let i = 0; i < 100 && (await seederClient.status(made.infoHash))?.files.map((f) => f.path).join("\n") !== want; i++) await sleep(100);
+        // Put each file where the seeder's libtorrent expects it (it sanitises hostile names its own way),
+        // then have it check them.
+        let files: { path: string }[] = [];
+        for (let i = 0; i < 100 && files.length === 0; i++) {
+          files = (await seederClient.status(made.infoHash))?.files ?? [];
+          if (files.length === 0) await sleep(100);
+        }
+        for (const [i, f] of files.entries()) {
+          const to = join(payloadDir, f.path);
+          await mkdir(dirname(to), { recursive: true });
+          await copyFile(join(payloadDir, made.diskPaths[i]!), to);
+        }
         await seederClient.call("core.force_recheck", [[made.infoHash]]);
         await seederClient.call("core.resume_torrent", [[made.infoHash]]);
       }

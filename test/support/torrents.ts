@@ -37,7 +37,7 @@ export interface MakeOptions {
   infoExtra?: Record<string, unknown>;
   /**
    * Write each file at <name>/f<index> instead of its own path: for names that cannot be written as
-   * they are (".." and the like). The seeder renames its files to match before seeding.
+   * they are (".." and the like). The test stack copies them to where the seeder expects them.
    */
   placeholders?: boolean;
 }
