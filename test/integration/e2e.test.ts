@@ -3,11 +3,12 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { before, describe, it } from "node:test";
-import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
+import { queueDepth } from "../support/queues.ts";
 import { testStack } from "../support/shared.ts";
 import type { TestStack } from "../support/stack.ts";
 
@@ -28,10 +29,7 @@ before(async () => {
   sns = new SNSClient(aws);
 });
 
-async function dlqDepth(url: string): Promise<number> {
-  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));
-  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-}
+const dlqDepth = (url: string) => queueDepth(sqs, url);
 
 describe("end to end", () => {
   it("downloads a magnet and links the seeded bytes", async () => {

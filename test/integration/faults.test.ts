@@ -6,15 +6,20 @@ import { appendFile, mkdir, readdir, readFile, writeFile } from "node:fs/promise
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
 import { repoRoot } from "../../scripts/local/paths.ts";
+import { queueDepth } from "../support/queues.ts";
 import { testStack } from "../support/shared.ts";
 import type { TestStack } from "../support/stack.ts";
 
 const report = join(repoRoot, "test-results", "reliability.md");
 let s: TestStack;
 let s3: S3Client;
+let sqs: SQSClient;
+let sns: SNSClient;
 const ended = (j: Job) => ["completed", "failed", "cancelled"].includes(j.status);
 const b64 = (b: Buffer) => b.toString("base64");
 const count = (service: string, msg: string, job: string) => s.logs.filter((l) => l.service === service && l.msg === msg && l.job === job).length;
@@ -40,11 +45,18 @@ async function waitStatus(id: string, ok: (j: Job) => boolean): Promise<Job> {
 describe("faults", () => {
   before(async () => {
     s = await testStack();
-    s3 = new S3Client({ endpoint: s.moto.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+    const aws = { endpoint: s.moto.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" } };
+    s3 = new S3Client({ ...aws, forcePathStyle: true });
+    sqs = new SQSClient(aws);
+    sns = new SNSClient(aws);
     await mkdir(join(repoRoot, "test-results"), { recursive: true });
     await writeFile(report, `Run of ${new Date().toISOString()}\n\n| case | what was done | runs | lost jobs | duplicates | outcome |\n|---|---|---|---|---|---|\n`);
   });
-  after(() => s3?.destroy());
+  after(() => {
+    s3?.destroy();
+    sqs?.destroy();
+    sns?.destroy();
+  });
 
   it("kill -9 the seedbox while it downloads: the job still completes, once, byte-identical", async () => {
     await s.seedbox.stop();
@@ -101,6 +113,25 @@ describe("faults", () => {
     await row("kill -9 ingest while facts flow", "SIGKILL mid-download, 1.5 s down, restart", 1, 0, 0, "record consistent, completed");
   });
 
+  it("restarts deluged mid-download: the seedbox reconnects and the job completes", async () => {
+    await s.seedbox.stop();
+    await s.startSeedbox({ T2S_MAX_DOWNLOAD_KIBS: "2048" });
+    try {
+      const made = await s.seed({ name: `deluge-restart-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 12 * 1024 * 1024 } });
+      assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) })).status, 202);
+      await waitStatus(made.infoHash, (j) => j.status === "downloading" && j.progress > 0.1);
+      await s.deluge.stopDaemon();
+      await s.deluge.startDaemon();
+      const job = await s.waitForJob(made.infoHash, ended, 120_000);
+      assert.equal(job.status, "completed", JSON.stringify(job.error));
+      await s.checkLinks(job, made);
+      await row("restart deluged mid-download", "deluged stopped and started at >10 % downloaded", 1, 0, 0, "seedbox reconnected; completed, bytes identical");
+    } finally {
+      await s.seedbox.stop();
+      await s.startSeedbox();
+    }
+  });
+
   it("rides out 15 s without the AWS endpoint: retries, logs the outage once, loses nothing", async () => {
     await s.seedbox.stop();
     await s.startSeedbox({ T2S_MAX_DOWNLOAD_KIBS: "2048" });
@@ -130,21 +161,56 @@ describe("faults", () => {
     }
   });
 
-  it("20 concurrent submissions of 5 torrents make exactly 5 jobs with every requester", async () => {
-    const made = await Promise.all([0, 1, 2, 3, 4].map((i) => s.seed({ name: `flood-${i}-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 100_000 } })));
-    const calls = made.flatMap((m, i) => [0, 1, 2, 3].map((k) => s.call("POST", "/api/jobs", k % 2 === 0
-      ? { torrent: b64(m.torrent), requester: { via: "api", user: `user-${i}-${k}` } }
-      : { magnet: s.magnet(m), requester: { via: "discord", user: `${i}${k}` } })));
-    const results = await Promise.all(calls);
-    assert.equal(results.filter((r) => r.status === 202).length, 5);
-    assert.equal(results.filter((r) => r.status === 200).length, 15);
-    for (const m of made) {
-      const job = await s.waitForJob(m.infoHash, ended);
-      assert.equal(job.status, "completed");
-      assert.equal(job.requesters.length, 4);
-      assert.equal(count("seedbox", "torrent added", m.infoHash), 1, "one Deluge torrent per job");
+  it("20 concurrent submissions of 5 torrents make exactly 5 jobs with every requester, 3 times", async () => {
+    const runs = 3;
+    for (let run = 0; run < runs; run++) {
+      const made = await Promise.all([0, 1, 2, 3, 4].map((i) => s.seed({ name: `flood-${i}-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 100_000 } })));
+      const calls = made.flatMap((m, i) => [0, 1, 2, 3].map((k) => s.call("POST", "/api/jobs", k % 2 === 0
+        ? { torrent: b64(m.torrent), requester: { via: "api", user: `user-${i}-${k}` } }
+        : { magnet: s.magnet(m), requester: { via: "discord", user: `${i}${k}` } })));
+      const results = await Promise.all(calls);
+      assert.equal(results.filter((r) => r.status === 202).length, 5);
+      assert.equal(results.filter((r) => r.status === 200).length, 15);
+      for (const m of made) {
+        const job = await s.waitForJob(m.infoHash, ended);
+        assert.equal(job.status, "completed");
+        assert.equal(job.requesters.length, 4);
+        assert.equal(count("seedbox", "torrent added", m.infoHash), 1, "one Deluge torrent per job");
+      }
     }
-    await row("20 concurrent submissions, 5 torrents", "4 requesters each, torrent and magnet mixed", 1, 0, 0, "5 jobs, 4 requesters each, 5 Deluge torrents");
+    await row("20 concurrent submissions, 5 torrents", "4 requesters each, torrent and magnet mixed", runs, 0, 0, "5 jobs, 4 requesters each, 5 Deluge torrents, every run");
+  });
+
+  it("sends a request of an unknown version to the DLQ and fails its job", async () => {
+    const before = await queueDepth(sqs, s.outputs.requests_dlq_url);
+    const id = randomBytes(20).toString("hex");
+    assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${id}&dn=unknown-version` })).status, 202);
+    await sns.send(new PublishCommand({ TopicArn: s.outputs.requests_topic_arn, Message: JSON.stringify({ v: 99, type: "add", id, name: "x", source: { kind: "magnet", uri: `magnet:?xt=urn:btih:${id}` } }) }));
+    const job = await s.waitForJob(id, ended);
+    assert.equal(job.status, "failed");
+    assert.equal(job.error?.code, "poison_message");
+    for (let i = 0; i < 100 && (await queueDepth(sqs, s.outputs.requests_dlq_url)) < before + 1; i++) await sleep(300);
+    assert.equal(await queueDepth(sqs, s.outputs.requests_dlq_url), before + 1, "the poison message is in the DLQ");
+    await s.call("DELETE", `/api/jobs/${id}`);
+    await row("poison: unknown message version", "a v99 request for a known job", 1, 0, 0, "in the requests DLQ after 3 deliveries; job failed / poison_message");
+  });
+
+  it("SIGTERM while uploading: the seedbox exits 0, and the job completes after restart", async () => {
+    const made = await s.seed({ name: `term-up-${randomBytes(3).toString("hex")}`, files: [{ path: ["a.bin"], size: 60 * 1024 * 1024 }, { path: ["b.bin"], size: 60 * 1024 * 1024 }] });
+    assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) })).status, 202);
+    await waitStatus(made.infoHash, (j) => j.status === "uploading" || j.status === "completed");
+    const t = Date.now();
+    s.seedbox.kill("SIGTERM");
+    const code = await s.seedbox.exited;
+    const ms = Date.now() - t;
+    assert.equal(code, 0);
+    assert.ok(ms < 20_000, `took ${ms} ms`);
+    await s.startSeedbox();
+    const job = await s.waitForJob(made.infoHash, ended, 120_000);
+    assert.equal(job.status, "completed", JSON.stringify(job.error));
+    await s.checkLinks(job, made);
+    assert.equal(await openUploads(made.infoHash), 0, "a multipart upload was left open");
+    await row("SIGTERM seedbox while uploading", "SIGTERM mid-upload of 120 MiB, restart", 1, 0, 0, `exit 0 in ${ms} ms; completed once, no open multipart upload`);
   });
 
   it("SIGTERM stops each service cleanly, exit code 0, within the bound", async () => {
