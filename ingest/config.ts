@@ -4,7 +4,28 @@ import { awsConfig, list, num, str, type AwsConfig, type Env } from "../lib/conf
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
 
-export interface IngestConfig {
+/** The API's limits, the same under node:http and Lambda. */
+export interface ApiTunables {
+  fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
+  linkTtlS: number;
+  rate: { perMinute: number; burst: number };
+}
+
+/** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
+export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
+  return {
+    fetch: {
+      allowHosts,
+      timeoutMs: num(env, "T2S_FETCH_TIMEOUT_MS", 15_000),
+      maxRedirects: num(env, "T2S_FETCH_MAX_REDIRECTS", 5),
+      maxBytes: maxTorrentBytes,
+    },
+    linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
+    rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
+  };
+}
+
+export interface IngestConfig extends ApiTunables {
   aws: AwsConfig;
   host: string;
   port: number;
@@ -12,9 +33,6 @@ export interface IngestConfig {
   signingSecret: string;
   publicUrl: string;
   webDir: string;
-  fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
-  linkTtlS: number;
-  rate: { perMinute: number; burst: number };
   logLevel: Level;
 }
 
@@ -29,14 +47,7 @@ export function ingestConfig(env: Env): IngestConfig {
     signingSecret: str(env, "T2S_SIGNING_SECRET"),
     publicUrl: str(env, "T2S_PUBLIC_URL", `http://${host}:${port}`).replace(/\/+$/, ""),
     webDir: str(env, "T2S_WEB_DIR", join(import.meta.dirname, "..", "dist", "web")),
-    fetch: {
-      allowHosts: new Set(list(env, "T2S_FETCH_ALLOW_HOSTS")),
-      timeoutMs: num(env, "T2S_FETCH_TIMEOUT_MS", 15_000),
-      maxRedirects: num(env, "T2S_FETCH_MAX_REDIRECTS", 5),
-      maxBytes: maxTorrentBytes,
-    },
-    linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
-    rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
+    ...apiTunables(env, new Set(list(env, "T2S_FETCH_ALLOW_HOSTS"))),
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
   };
 }

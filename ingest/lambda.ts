@@ -8,20 +8,20 @@ import { Bucket } from "../lib/aws/bucket.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { getParameters } from "../lib/aws/ssm.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
-import { awsConfig, num, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { nowIso } from "../lib/time.ts";
 import { createApi, maxBodyBytes, type ApiResponse } from "./api.ts";
 import { Auth } from "./auth.ts";
+import { apiTunables, type ApiTunables } from "./config.ts";
 import { factsHandler } from "./facts.ts";
 import { FetchGuard } from "./fetch-guard.ts";
 import { presentJob } from "./present.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles, type WebFiles } from "./web.ts";
-import { maxTorrentBytes } from "../lib/torrent.ts";
 
 /** The function URL event, payload format 2.0 (the fields used here). */
 export interface UrlEvent {
@@ -51,14 +51,11 @@ export interface SqsBatchResult {
   batchItemFailures: { itemIdentifier: string }[];
 }
 
-export interface LambdaConfig {
+export interface LambdaConfig extends ApiTunables {
   aws: AwsConfig;
   apiToken: string;
   signingSecret: string;
   publicUrl: string;
-  fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
-  linkTtlS: number;
-  rate: { perMinute: number; burst: number };
 }
 
 /** The one-shot answer to /api/events asks the page's EventSource to come back after this long. */
@@ -77,9 +74,7 @@ export async function lambdaConfig(env: Env, read: (names: string[]) => Promise<
     apiToken: values[names.apiToken]!,
     signingSecret: values[names.signingSecret]!,
     publicUrl: values[names.publicUrl]!.replace(/\/+$/, ""),
-    fetch: { allowHosts: new Set(), timeoutMs: num(env, "T2S_FETCH_TIMEOUT_MS", 15_000), maxRedirects: num(env, "T2S_FETCH_MAX_REDIRECTS", 5), maxBytes: maxTorrentBytes },
-    linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
-    rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
+    ...apiTunables(env, new Set()),
   };
 }
 
