@@ -139,8 +139,15 @@ export async function startTestStack(): Promise<TestStack> {
           await mkdir(dirname(to), { recursive: true });
           await copyFile(join(payloadDir, made.diskPaths[i]!), to);
         }
-        await seederClient.call("core.force_recheck", [[made.infoHash]]);
-        await seederClient.call("core.resume_torrent", [[made.infoHash]]);
+        // A recheck asked for while libtorrent is still on its first check can be lost: ask again until it seeds.
+        for (let attempt = 0; attempt < 5; attempt++) {
+          await seederClient.call("core.force_recheck", [[made.infoHash]]);
+          await seederClient.call("core.resume_torrent", [[made.infoHash]]);
+          for (let i = 0; i < 50; i++) {
+            if ((await seederClient.status(made.infoHash))?.state === "Seeding") return made;
+            await sleep(100);
+          }
+        }
       }
       for (let i = 0; i < 300; i++) {
         const s = await seederClient.status(made.infoHash);
