@@ -44,7 +44,10 @@ export function safeRelativePaths(files: readonly (readonly string[])[]): string
   const seen = new Set<string>();
   return files.map((parts) => {
     let rel = safeRelativePath(parts);
-    if (seen.has(rel)) rel = safeRelativePath([...parts.slice(0, -1), `${shortHash(parts.join("\u0000"))}-${parts.at(-1) ?? ""}`]);
+    // Names that sanitise alike (or repeat) get a hash of the original and a counter, until unique.
+    for (let n = 1; seen.has(rel); n++) {
+      rel = safeRelativePath([...parts.slice(0, -1), `${shortHash(parts.join("\u0000"))}-${n}-${parts.at(-1) ?? ""}`]);
+    }
     seen.add(rel);
     return rel;
   });
