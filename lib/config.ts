@@ -25,6 +25,14 @@ export function num(env: Env, name: string, fallback: number): number {
   return n;
 }
 
+export function flag(env: Env, name: string, fallback: boolean): boolean {
+  const v = env[name];
+  if (v === undefined || v === "") return fallback;
+  if (v === "on" || v === "1" || v === "true") return true;
+  if (v === "off" || v === "0" || v === "false") return false;
+  throw new ConfigError(`${name} must be on or off, got ${JSON.stringify(v)}`);
+}
+
 export function list(env: Env, name: string): string[] {
   return (env[name] ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 }

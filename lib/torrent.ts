@@ -18,6 +18,9 @@ export interface TorrentInfo {
   size: number;
   files: TorrentFile[];
   hybrid: boolean;
+  pieceLength: number;
+  /** The v1 piece hashes, 20 bytes of SHA-1 each, in piece order. */
+  pieces: Uint8Array;
 }
 
 type Dict = Record<string, unknown>;
@@ -113,5 +116,5 @@ export function parseTorrent(buf: Uint8Array): TorrentInfo {
   const expectedPieces = Math.ceil(size / pieceLength);
   if (pieces.length / 20 !== expectedPieces && size > 0) throw bad("its piece count does not match its size");
   const infoHash = createHash("sha1").update(buf.subarray(span[0], span[1])).digest("hex");
-  return { infoHash, name, size, files, hybrid: hasV2 };
+  return { infoHash, name, size, files, hybrid: hasV2, pieceLength, pieces };
 }

@@ -1,6 +1,6 @@
 // The seedbox's configuration, from the environment.
 import { join } from "node:path";
-import { awsConfig, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, flag, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import type { MonitorPolicy } from "./monitor.ts";
 
@@ -11,6 +11,8 @@ export interface SeedboxConfig {
   completedDir: string;
   policy: MonitorPolicy;
   upload: { partSizeMin: number; queueSize: number };
+  /** Upload checked parts while the torrent still downloads (and ask Deluge for pieces in order). */
+  overlapUpload: boolean;
   maxDownloadKiBs: number | undefined;
   logLevel: Level;
 }
@@ -38,6 +40,7 @@ export function seedboxConfig(env: Env): SeedboxConfig {
       pollMs: num(env, "T2S_POLL_MS", 1000),
     },
     upload: { partSizeMin: num(env, "T2S_UPLOAD_PART_MB", 8) * 1024 * 1024, queueSize: num(env, "T2S_UPLOAD_QUEUE_SIZE", 4) },
+    overlapUpload: flag(env, "T2S_OVERLAP_UPLOAD", true),
     maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
   };

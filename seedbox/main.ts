@@ -4,10 +4,12 @@ import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import { consumeQueue } from "../lib/aws/queue.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
+import { incomingKey } from "../lib/layout.ts";
 import { createLogger } from "../lib/log.ts";
 import { nowIso, sleep } from "../lib/time.ts";
 import { seedboxConfig } from "./config.ts";
 import { Deluge } from "./deluge.ts";
+import { EarlyUploads } from "./early-upload.ts";
 import { freeBytes } from "./disk.ts";
 import { Facts } from "./facts.ts";
 import { Monitor } from "./monitor.ts";
@@ -26,9 +28,15 @@ const clients = awsClients(cfg.aws);
 const bucket = new Bucket(clients.s3, cfg.aws.bucket);
 const deluge = new Deluge({ ...cfg.deluge, log });
 const facts = new Facts(topicPublisher(clients.sns, cfg.aws.factsTopicArn), nowIso);
-const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, log });
+const early = cfg.overlapUpload
+  ? new EarlyUploads({
+    s3: clients.s3, bucket, deluge, downloadDir: cfg.downloadDir, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
+    torrentOf: (id, signal) => bucket.get(incomingKey(id), signal),
+  })
+  : undefined;
+const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, log });
 const monitor = new Monitor({
-  deluge, facts, uploader, log,
+  deluge, facts, uploader, early, log,
   freeBytes: () => freeBytes(cfg.downloadDir),
   completedDir: cfg.completedDir,
   policy: cfg.policy,
@@ -55,7 +63,7 @@ const monitoring = monitor.run(shutdown.signal);
 const consuming = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.aws.requestsQueueUrl,
-  handler: requestsHandler({ deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, log }),
+  handler: requestsHandler({ deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload, log }),
   log: log.with({ queue: "requests" }),
   signal: shutdown.signal,
   waitTimeS: cfg.aws.queueWaitS,

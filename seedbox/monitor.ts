@@ -7,6 +7,7 @@ import type { Progress, ProgressStatus } from "../lib/messages.ts";
 import { sleep } from "../lib/time.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
+import type { EarlyUploads } from "./early-upload.ts";
 import type { Uploader } from "./uploader.ts";
 
 /** The rules the monitor applies, from config. */
@@ -24,6 +25,8 @@ export interface MonitorOptions {
   deluge: Deluge;
   facts: Facts;
   uploader: Uploader;
+  /** Overlapped upload, when on: sends checked parts while torrents download. */
+  early?: EarlyUploads;
   log: Logger;
   freeBytes: () => Promise<number>;
   /** Finished torrents move to <completedDir>/<id> (the add options say so). */
@@ -154,6 +157,8 @@ export class Monitor {
       }
     } else if (!(await this.admit(id, Math.max(0, s.total_wanted - s.total_done)))) {
       return this.fail(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
+    } else if (s.state === "Downloading") {
+      void this.o.early?.advance(id, s);
     }
     const status: ProgressStatus = s.state === "Queued" ? "queued" : "downloading";
     await this.report(id, {
@@ -217,11 +222,12 @@ export class Monitor {
     const done = (async () => {
       await this.report(id, progress(0), true);
       const result = await this.o.uploader.upload(
-        { id, name: s.name, saveRoot: s.save_path, files: s.files.map((f) => ({ path: f.path, size: f.size })) },
+        { id, name: s.name, saveRoot: s.save_path, files: s.files.map((f) => ({ index: f.index, path: f.path, size: f.size })) },
         (n) => void this.report(id, progress(n)).catch(() => {}),
         abort.signal,
       );
       if (result === "exists") log.info("already uploaded");
+      await this.o.early?.discard(id);
       this.uploaded.add(id);
       this.failures.delete(id);
       this.kick();
@@ -258,6 +264,7 @@ export class Monitor {
   }
 
   private forget(id: string): void {
+    void this.o.early?.discard(id);
     this.published.delete(id);
     this.admitted.delete(id);
     this.uploaded.delete(id);
@@ -281,6 +288,7 @@ export class Monitor {
     const u = this.uploading.get(id);
     u?.abort.abort();
     await u?.done;
+    await this.o.early?.discard(id);
     await this.removeTorrent(id, signal).catch((err) => {
       if (!/not found|invalid torrent/i.test(String(err?.message))) throw err;
     });

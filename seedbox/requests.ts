@@ -20,6 +20,8 @@ export interface RequestsDeps {
   downloadDir: string;
   completedDir: string;
   maxDownloadKiBs: number | undefined;
+  /** Pieces in order, so overlapped upload has whole parts early. */
+  sequential: boolean;
   log: Logger;
 }
 
@@ -30,6 +32,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     // One folder per job: the watcher knows the job from the folder, and names never collide.
     move_completed_path: join(d.completedDir, id),
     add_paused: false,
+    sequential_download: d.sequential,
     ...(d.maxDownloadKiBs !== undefined ? { max_download_speed: d.maxDownloadKiBs } : {}),
   });
 

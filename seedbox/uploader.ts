@@ -11,14 +11,16 @@ import { dataPrefix, manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Manifest } from "../lib/messages.ts";
 import { safeRelativePaths } from "../lib/safepath.ts";
+import type { EarlyUploads } from "./early-upload.ts";
+import { maxParts } from "./parts.ts";
 
 export interface UploadJob {
   id: string;
   name: string;
   /** The folder holding the files: the job's completed folder. */
   saveRoot: string;
-  /** Paths relative to saveRoot, as Deluge lists them. */
-  files: { path: string; size: number }[];
+  /** Paths relative to saveRoot, as Deluge lists them, with Deluge's file index. */
+  files: { index: number; path: string; size: number }[];
 }
 
 export interface UploaderOptions {
@@ -28,10 +30,10 @@ export interface UploaderOptions {
   roots: string[];
   partSizeMin: number;
   queueSize: number;
+  /** Parts already sent while the torrent downloaded, if overlapped upload is on. */
+  early?: EarlyUploads;
   log: Logger;
 }
-
-const maxParts = 10_000;
 
 /** Part size for a file: at least the minimum, and large enough to stay within S3's 10 000 parts. */
 export function partSizeFor(size: number, min: number): number {
@@ -43,6 +45,20 @@ export const dispositionFor = (path: string) => contentDisposition(basename(path
 
 /** libtorrent's padding files in hybrid torrents are not payload. */
 const isPadding = (path: string) => path.split("/").some((p) => p === ".pad");
+
+/** Each file's S3 key, in the order given; null for padding files, which are not uploaded. */
+export function objectKeys(id: string, files: readonly { path: string }[]): (string | null)[] {
+  const payload = files.filter((f) => !isPadding(f.path));
+  const keys = safeRelativePaths(payload.map((f) => f.path.split("/")));
+  let i = 0;
+  return files.map((f) => (isPadding(f.path) ? null : dataPrefix(id) + keys[i++]!));
+}
+
+/** The headers a downloaded file is served with. */
+export const objectHeaders = (path: string) => ({
+  ContentType: mime.lookup(path) || "application/octet-stream",
+  ContentDisposition: dispositionFor(path),
+});
 
 const within = (root: string, p: string) => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 
@@ -81,36 +97,17 @@ export class Uploader {
     const roots = await Promise.all(this.o.roots.map((r) => realpath(r).catch(() => r)));
     if (!roots.some((r) => within(r, root))) throw new Error(`save path is outside the seedbox folders: ${root}`);
 
-    const files = job.files.filter((f) => !isPadding(f.path));
-    const keys = safeRelativePaths(files.map((f) => f.path.split("/")));
+    const keys = objectKeys(job.id, job.files);
     const manifest: Manifest = { id: job.id, name: job.name, files: [] };
     let done = 0;
-    for (const [i, f] of files.entries()) {
+    for (const [i, f] of job.files.entries()) {
+      const key = keys[i];
+      if (!key) continue;
       signal.throwIfAborted();
       const disk = await this.diskPath(root, f.path);
-      const key = dataPrefix(job.id) + keys[i]!;
-      const upload = new Upload({
-        client: this.o.s3,
-        params: {
-          Bucket: bucket.name,
-          Key: key,
-          Body: createReadStream(disk, { highWaterMark: 1 << 20 }),
-          ContentLength: f.size,
-          ContentType: mime.lookup(f.path) || "application/octet-stream",
-          ContentDisposition: dispositionFor(f.path),
-        },
-        partSize: partSizeFor(f.size, this.o.partSizeMin),
-        queueSize: this.o.queueSize,
-        leavePartsOnError: false,
-      });
       const base = done;
-      upload.on("httpUploadProgress", (p) => onProgress(base + (p.loaded ?? 0)));
-      const abort = () => void upload.abort().catch(() => {});
-      signal.addEventListener("abort", abort, { once: true });
-      try {
-        await upload.done();
-      } finally {
-        signal.removeEventListener("abort", abort);
+      if (!(await this.o.early?.finish(job.id, f.index, disk, signal))) {
+        await this.putFile(disk, key, f.path, f.size, (n) => onProgress(base + n), signal);
       }
       done += f.size;
       onProgress(done);
@@ -118,7 +115,32 @@ export class Uploader {
     }
     // Written last: its existence is what makes the job complete.
     await bucket.putJson(manifestKey(job.id), manifest);
-    log.info("uploaded", { job: job.id, files: files.length, bytes: done });
+    log.info("uploaded", { job: job.id, files: manifest.files.length, bytes: done });
     return "uploaded";
+  }
+
+  /** Streams one file to `key` as a multipart upload (lib-storage), aborting it on `signal`. */
+  async putFile(disk: string, key: string, path: string, size: number, onProgress: (sent: number) => void, signal: AbortSignal): Promise<void> {
+    const upload = new Upload({
+      client: this.o.s3,
+      params: {
+        Bucket: this.o.bucket.name,
+        Key: key,
+        Body: createReadStream(disk, { highWaterMark: 1 << 20 }),
+        ContentLength: size,
+        ...objectHeaders(path),
+      },
+      partSize: partSizeFor(size, this.o.partSizeMin),
+      queueSize: this.o.queueSize,
+      leavePartsOnError: false,
+    });
+    upload.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
+    const abort = () => void upload.abort().catch(() => {});
+    signal.addEventListener("abort", abort, { once: true });
+    try {
+      await upload.done();
+    } finally {
+      signal.removeEventListener("abort", abort);
+    }
   }
 }

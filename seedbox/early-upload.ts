@@ -1,0 +1,219 @@
+// Overlapped upload: while a torrent downloads, the parts of each file whose pieces Deluge has finished
+// are read, checked against the torrent's SHA-1 piece hashes, and sent as parts of an S3 multipart upload.
+// At the finish only the tail is left. Nothing is completed here: the uploader completes the object once
+// Deluge has the whole torrent, so no unchecked byte ever ends up in a finished object.
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand,
+  type CompletedPart, type S3Client,
+} from "@aws-sdk/client-s3";
+import type { Bucket } from "../lib/aws/bucket.ts";
+import type { Logger } from "../lib/log.ts";
+import { parseTorrent } from "../lib/torrent.ts";
+import type { Deluge, TorrentStatus } from "./deluge.ts";
+import { checkable, partDownloaded, partRange, partVerified, planParts, type PartPlan } from "./parts.ts";
+import { objectHeaders, objectKeys } from "./uploader.ts";
+
+export interface EarlyUploadsOptions {
+  s3: S3Client;
+  bucket: Bucket;
+  deluge: Pick<Deluge, "call">;
+  /** Where Deluge keeps torrents while they download. */
+  downloadDir: string;
+  partSizeMin: number;
+  /** Parts in flight per torrent. */
+  concurrency: number;
+  /** The job's .torrent, or null when there is none (a magnet: no piece hashes to check against). */
+  torrentOf: (id: string, signal: AbortSignal) => Promise<Uint8Array | null>;
+  log: Logger;
+}
+
+interface FileState {
+  index: number;
+  path: string;
+  key: string;
+  plan: PartPlan;
+  /** The multipart upload, created once by the first part to go (parts go several at a time). */
+  uploadId: Promise<string> | null;
+  parts: Map<number, CompletedPart>;
+}
+
+interface JobState {
+  hashes: Uint8Array;
+  files: FileState[];
+  abort: AbortController;
+  running: Promise<void> | null;
+}
+
+/** Reads bytes [start, end) of a file. */
+async function readRange(path: string, start: number, end: number): Promise<Buffer> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.allocUnsafe(end - start);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
+      if (bytesRead === 0) throw new Error(`file is shorter than expected: ${path}`);
+      got += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Runs `work` over `items` with at most `n` at once. */
+async function eachLimited<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+export class EarlyUploads {
+  private readonly o: EarlyUploadsOptions;
+  /** "off": this job is not uploaded early (no .torrent, or no file fits whole pieces). */
+  private readonly jobs = new Map<string, JobState | "off">();
+  private readonly loading = new Set<string>();
+
+  constructor(o: EarlyUploadsOptions) {
+    this.o = o;
+  }
+
+  /**
+   * Uploads whatever newly finished parts the torrent has, in the background; one pass at a time per job.
+   * The promise (which never rejects) is for tests: the monitor does not wait for it.
+   */
+  advance(id: string, s: TorrentStatus): Promise<void> {
+    const st = this.jobs.get(id);
+    if (st === "off" || this.loading.has(id)) return Promise.resolve();
+    if (st?.running) return st.running;
+    if (!st) {
+      this.loading.add(id);
+      return this.load(id, s)
+        // A discard while loading removed the id from `loading`: the job is gone, keep nothing.
+        .then((loaded) => void (this.loading.has(id) && this.jobs.set(id, loaded ?? "off")))
+        .catch((err) => this.o.log.warn("overlapped upload unavailable", { job: id, err }))
+        .finally(() => this.loading.delete(id));
+    }
+    st.running = this.pass(id, st)
+      .catch((err) => {
+        if (!st.abort.signal.aborted) this.o.log.warn("overlapped upload pass failed; the finish uploads the rest", { job: id, err });
+      })
+      .finally(() => (st.running = null));
+    return st.running;
+  }
+
+  private async load(id: string, s: TorrentStatus): Promise<JobState | null> {
+    const abort = new AbortController();
+    const bytes = await this.o.torrentOf(id, abort.signal);
+    if (!bytes) return null;
+    const t = parseTorrent(bytes);
+    if (t.infoHash !== id) return null;
+    let offset = 0;
+    const offsets = t.files.map((f) => ((offset += f.length), offset - f.length));
+    const keys = objectKeys(id, s.files);
+    const files: FileState[] = [];
+    for (const [i, f] of s.files.entries()) {
+      const key = keys[i];
+      const tf = t.files[f.index];
+      if (!key || !tf || tf.length !== f.size) continue;
+      const plan = planParts(offsets[f.index]!, f.size, t.pieceLength, this.o.partSizeMin, t.size);
+      if (plan && plan.count > 1) files.push({ index: f.index, path: f.path, key, plan, uploadId: null, parts: new Map() });
+    }
+    return files.length > 0 ? { hashes: t.pieces, files, abort, running: null } : null;
+  }
+
+  private async pass(id: string, st: JobState): Promise<void> {
+    const signal = st.abort.signal;
+    const got = await this.o.deluge.call<{ pieces?: number[] | null }>("core.get_torrent_status", [id, ["pieces"]], signal);
+    const states = got?.pieces;
+    if (!Array.isArray(states)) return;
+    const todo: { f: FileState; n: number }[] = [];
+    for (const f of st.files) {
+      for (let n = 0; n < f.plan.count; n++) {
+        if (!f.parts.has(n + 1) && checkable(f.plan, n) && partDownloaded(f.plan, n, states)) todo.push({ f, n });
+      }
+    }
+    await eachLimited(todo, this.o.concurrency, async ({ f, n }) => {
+      signal.throwIfAborted();
+      const [start, end] = partRange(f.plan, n);
+      const buf = await readRange(join(this.o.downloadDir, f.path), start, end);
+      // Deluge's piece states are a hint; the bytes on disk are what must match the torrent.
+      if (!partVerified(f.plan, n, buf, st.hashes)) return;
+      await this.uploadPart(f, n, buf, signal);
+    });
+  }
+
+  private async uploadPart(f: FileState, n: number, buf: Buffer, signal: AbortSignal): Promise<void> {
+    const { s3, bucket } = this.o;
+    f.uploadId ??= s3.send(new CreateMultipartUploadCommand({
+      Bucket: bucket.name, Key: f.key, ChecksumAlgorithm: "CRC32", ...objectHeaders(f.path),
+    }), { abortSignal: signal }).then((o) => {
+      if (!o.UploadId) throw new Error("S3 gave no upload id");
+      return o.UploadId;
+    }).catch((err) => {
+      f.uploadId = null; // the next part tries again
+      throw err;
+    });
+    const out = await s3.send(new UploadPartCommand({
+      Bucket: bucket.name, Key: f.key, UploadId: await f.uploadId, PartNumber: n + 1, Body: buf, ContentLength: buf.length, ChecksumAlgorithm: "CRC32",
+    }), { abortSignal: signal });
+    f.parts.set(n + 1, { PartNumber: n + 1, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
+  }
+
+  /**
+   * Completes file `index` of a finished torrent from its final location: sends the parts not yet sent,
+   * then completes the upload. False when nothing was sent early (the caller uploads the whole file).
+   */
+  async finish(id: string, index: number, diskPath: string, signal: AbortSignal): Promise<boolean> {
+    const st = this.jobs.get(id);
+    if (!st || st === "off") return false;
+    await st.running;
+    const f = st.files.find((x) => x.index === index);
+    if (!f?.uploadId) return false;
+    const { s3, bucket } = this.o;
+    try {
+      const rest = Array.from({ length: f.plan.count }, (_, n) => n).filter((n) => !f.parts.has(n + 1));
+      const early = f.plan.count - rest.length;
+      // The torrent is finished: libtorrent has checked every piece, as for a whole-file upload.
+      await eachLimited(rest, this.o.concurrency, async (n) => {
+        signal.throwIfAborted();
+        const [start, end] = partRange(f.plan, n);
+        await this.uploadPart(f, n, await readRange(diskPath, start, end), signal);
+      });
+      const parts = [...f.parts.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
+      await s3.send(new CompleteMultipartUploadCommand({
+        Bucket: bucket.name, Key: f.key, UploadId: await f.uploadId, MultipartUpload: { Parts: parts },
+      }), { abortSignal: signal });
+      f.uploadId = null;
+      this.o.log.info("overlapped upload completed", { job: id, key: f.key, parts: f.plan.count, partsEarly: early });
+      return true;
+    } catch (err) {
+      await this.abortFile(f);
+      throw err;
+    }
+  }
+
+  private async abortFile(f: FileState): Promise<void> {
+    const uploadId = await f.uploadId?.catch(() => null);
+    f.uploadId = null;
+    f.parts.clear();
+    if (!uploadId) return;
+    await this.o.s3.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket.name, Key: f.key, UploadId: uploadId }))
+      .catch((err) => this.o.log.warn("could not abort a multipart upload", { key: f.key, err }));
+  }
+
+  /** Stops any pass and aborts every open upload of the job (cancel, failure, done). */
+  async discard(id: string): Promise<void> {
+    const st = this.jobs.get(id);
+    this.jobs.delete(id);
+    this.loading.delete(id);
+    if (!st || st === "off") return;
+    st.abort.abort();
+    await st.running;
+    await Promise.all(st.files.map((f) => this.abortFile(f)));
+  }
+}
