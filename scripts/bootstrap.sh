@@ -35,6 +35,8 @@ apt_install() {
 apt_install deluged deluge-web
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 [ "$mode" = "--test" ] && apt_install chromium
+# Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
+[ "$mode" = "--bench" ] && apt_install rclone time
 
 
 
@@ -50,6 +52,18 @@ if [ ! -x "$venv/bin/moto_server" ] || ! grep -qx "$moto_version" "$venv/moto.ve
     exit 1
   fi
   echo "$moto_version" > "$venv/moto.version"
+fi
+
+if [ "$mode" = "--bench" ]; then
+  bench_venv="$cache/bench-venv"
+  awscli_version=1.46.3
+  if [ ! -x "$bench_venv/bin/aws" ] || ! grep -qx "$awscli_version" "$bench_venv/awscli.version" 2>/dev/null; then
+    say "installing awscli==$awscli_version into $bench_venv"
+    python3 -m venv "$bench_venv"
+    "$bench_venv/bin/pip" install --quiet --disable-pip-version-check "awscli==$awscli_version" > "$cache/pip-bench.log" 2>&1 ||
+      { cat "$cache/pip-bench.log" >&2; say "pip could not install awscli"; exit 1; }
+    echo "$awscli_version" > "$bench_venv/awscli.version"
+  fi
 fi
 
 command -v terraform >/dev/null || { say "terraform not found on PATH: install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"; exit 1; }

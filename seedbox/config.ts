@@ -17,6 +17,12 @@ export interface SeedboxConfig {
   logLevel: Level;
 }
 
+/** Part size and parts in flight for S3 uploads. */
+export const uploadTunables = (env: Env) => ({
+  partSizeMin: num(env, "T2S_UPLOAD_PART_MB", 8) * 1024 * 1024,
+  queueSize: num(env, "T2S_UPLOAD_QUEUE_SIZE", 4),
+});
+
 export function seedboxConfig(env: Env): SeedboxConfig {
   const dataDir = str(env, "T2S_DATA_DIR", join(process.cwd(), ".t2s"));
   const daemonPort = optional(env, "T2S_DELUGE_DAEMON_PORT");
@@ -39,7 +45,7 @@ export function seedboxConfig(env: Env): SeedboxConfig {
       progressIntervalMs: num(env, "T2S_PROGRESS_INTERVAL_MS", 2000),
       pollMs: num(env, "T2S_POLL_MS", 1000),
     },
-    upload: { partSizeMin: num(env, "T2S_UPLOAD_PART_MB", 8) * 1024 * 1024, queueSize: num(env, "T2S_UPLOAD_QUEUE_SIZE", 4) },
+    upload: uploadTunables(env),
     overlapUpload: flag(env, "T2S_OVERLAP_UPLOAD", true),
     maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),

@@ -4,14 +4,12 @@
 // Deluge has the whole torrent, so no unchecked byte ever ends up in a finished object.
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand,
-  type CompletedPart, type S3Client,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseTorrent } from "../lib/torrent.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
+import { eachLimited, MultipartFile, readFully } from "./multipart.ts";
 import { checkable, partDownloaded, partRange, partVerified, planParts, type PartPlan } from "./parts.ts";
 import { objectHeaders, objectKeys } from "./uploader.ts";
 
@@ -34,9 +32,7 @@ interface FileState {
   path: string;
   key: string;
   plan: PartPlan;
-  /** The multipart upload, created once by the first part to go (parts go several at a time). */
-  uploadId: Promise<string> | null;
-  parts: Map<number, CompletedPart>;
+  upload: MultipartFile;
 }
 
 interface JobState {
@@ -50,26 +46,10 @@ interface JobState {
 async function readRange(path: string, start: number, end: number): Promise<Buffer> {
   const fh = await open(path, "r");
   try {
-    const buf = Buffer.allocUnsafe(end - start);
-    let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
-      if (bytesRead === 0) throw new Error(`file is shorter than expected: ${path}`);
-      got += bytesRead;
-    }
-    return buf;
+    return await readFully(fh, Buffer.allocUnsafe(end - start), start);
   } finally {
     await fh.close();
   }
-}
-
-/** Runs `work` over `items` with at most `n` at once. */
-async function eachLimited<T>(items: T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
 }
 
 export class EarlyUploads {
@@ -121,7 +101,10 @@ export class EarlyUploads {
       const tf = t.files[f.index];
       if (!key || !tf || tf.length !== f.size) continue;
       const plan = planParts(offsets[f.index]!, f.size, t.pieceLength, this.o.partSizeMin, t.size);
-      if (plan && plan.count > 1) files.push({ index: f.index, path: f.path, key, plan, uploadId: null, parts: new Map() });
+      if (plan && plan.count > 1) {
+        const upload = new MultipartFile(this.o.s3, { Bucket: this.o.bucket.name, Key: key, ...objectHeaders(f.path) });
+        files.push({ index: f.index, path: f.path, key, plan, upload });
+      }
     }
     return files.length > 0 ? { hashes: t.pieces, files, abort, running: null } : null;
   }
@@ -134,7 +117,7 @@ export class EarlyUploads {
     const todo: { f: FileState; n: number }[] = [];
     for (const f of st.files) {
       for (let n = 0; n < f.plan.count; n++) {
-        if (!f.parts.has(n + 1) && checkable(f.plan, n) && partDownloaded(f.plan, n, states)) todo.push({ f, n });
+        if (!f.upload.has(n + 1) && checkable(f.plan, n) && partDownloaded(f.plan, n, states)) todo.push({ f, n });
       }
     }
     await eachLimited(todo, this.o.concurrency, async ({ f, n }) => {
@@ -143,25 +126,8 @@ export class EarlyUploads {
       const buf = await readRange(join(this.o.downloadDir, f.path), start, end);
       // Deluge's piece states are a hint; the bytes on disk are what must match the torrent.
       if (!partVerified(f.plan, n, buf, st.hashes)) return;
-      await this.uploadPart(f, n, buf, signal);
+      await f.upload.put(n + 1, buf, signal);
     });
-  }
-
-  private async uploadPart(f: FileState, n: number, buf: Buffer, signal: AbortSignal): Promise<void> {
-    const { s3, bucket } = this.o;
-    f.uploadId ??= s3.send(new CreateMultipartUploadCommand({
-      Bucket: bucket.name, Key: f.key, ChecksumAlgorithm: "CRC32", ...objectHeaders(f.path),
-    }), { abortSignal: signal }).then((o) => {
-      if (!o.UploadId) throw new Error("S3 gave no upload id");
-      return o.UploadId;
-    }).catch((err) => {
-      f.uploadId = null; // the next part tries again
-      throw err;
-    });
-    const out = await s3.send(new UploadPartCommand({
-      Bucket: bucket.name, Key: f.key, UploadId: await f.uploadId, PartNumber: n + 1, Body: buf, ContentLength: buf.length, ChecksumAlgorithm: "CRC32",
-    }), { abortSignal: signal });
-    f.parts.set(n + 1, { PartNumber: n + 1, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
   }
 
   /**
@@ -173,22 +139,17 @@ export class EarlyUploads {
     if (!st || st === "off") return false;
     await st.running;
     const f = st.files.find((x) => x.index === index);
-    if (!f?.uploadId) return false;
-    const { s3, bucket } = this.o;
+    if (!f?.upload.started) return false;
     try {
-      const rest = Array.from({ length: f.plan.count }, (_, n) => n).filter((n) => !f.parts.has(n + 1));
+      const rest = Array.from({ length: f.plan.count }, (_, n) => n).filter((n) => !f.upload.has(n + 1));
       const early = f.plan.count - rest.length;
       // The torrent is finished: libtorrent has checked every piece, as for a whole-file upload.
       await eachLimited(rest, this.o.concurrency, async (n) => {
         signal.throwIfAborted();
         const [start, end] = partRange(f.plan, n);
-        await this.uploadPart(f, n, await readRange(diskPath, start, end), signal);
+        await f.upload.put(n + 1, await readRange(diskPath, start, end), signal);
       });
-      const parts = [...f.parts.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
-      await s3.send(new CompleteMultipartUploadCommand({
-        Bucket: bucket.name, Key: f.key, UploadId: await f.uploadId, MultipartUpload: { Parts: parts },
-      }), { abortSignal: signal });
-      f.uploadId = null;
+      await f.upload.complete(signal);
       this.o.log.info("overlapped upload completed", { job: id, key: f.key, parts: f.plan.count, partsEarly: early });
       return true;
     } catch (err) {
@@ -198,12 +159,7 @@ export class EarlyUploads {
   }
 
   private async abortFile(f: FileState): Promise<void> {
-    const uploadId = await f.uploadId?.catch(() => null);
-    f.uploadId = null;
-    f.parts.clear();
-    if (!uploadId) return;
-    await this.o.s3.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket.name, Key: f.key, UploadId: uploadId }))
-      .catch((err) => this.o.log.warn("could not abort a multipart upload", { key: f.key, err }));
+    await f.upload.abort().catch((err) => this.o.log.warn("could not abort a multipart upload", { key: f.key, err }));
   }
 
   /** Stops any pass and aborts every open upload of the job (cancel, failure, done). */

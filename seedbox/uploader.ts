@@ -1,9 +1,7 @@
-// Streams a finished torrent's files into S3 (multipart via lib-storage), then writes the manifest last.
-import { createReadStream } from "node:fs";
-import { lstat, realpath } from "node:fs/promises";
+// Uploads a finished torrent's files into S3 (multipart, parts read straight from disk), then writes the manifest last.
+import { lstat, open, realpath } from "node:fs/promises";
 import { basename, resolve, sep } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { create as contentDisposition } from "content-disposition";
 import mime from "mime-types";
 import type { Bucket } from "../lib/aws/bucket.ts";
@@ -12,6 +10,7 @@ import type { Logger } from "../lib/log.ts";
 import type { Manifest } from "../lib/messages.ts";
 import { safeRelativePaths } from "../lib/safepath.ts";
 import type { EarlyUploads } from "./early-upload.ts";
+import { eachLimited, MultipartFile, readFully } from "./multipart.ts";
 import { maxParts } from "./parts.ts";
 
 export interface UploadJob {
@@ -119,28 +118,38 @@ export class Uploader {
     return "uploaded";
   }
 
-  /** Streams one file to `key` as a multipart upload (lib-storage), aborting it on `signal`. */
+  /**
+   * Uploads one file to `key`: one PUT when it fits in a part, else a multipart upload with `queueSize`
+   * parts in flight, each read straight into a reused buffer. Aborted on `signal` or on any failure.
+   */
   async putFile(disk: string, key: string, path: string, size: number, onProgress: (sent: number) => void, signal: AbortSignal): Promise<void> {
-    const upload = new Upload({
-      client: this.o.s3,
-      params: {
-        Bucket: this.o.bucket.name,
-        Key: key,
-        Body: createReadStream(disk, { highWaterMark: 1 << 20 }),
-        ContentLength: size,
-        ...objectHeaders(path),
-      },
-      partSize: partSizeFor(size, this.o.partSizeMin),
-      queueSize: this.o.queueSize,
-      leavePartsOnError: false,
-    });
-    upload.on("httpUploadProgress", (p) => onProgress(p.loaded ?? 0));
-    const abort = () => void upload.abort().catch(() => {});
-    signal.addEventListener("abort", abort, { once: true });
+    const params = { Bucket: this.o.bucket.name, Key: key, ...objectHeaders(path) };
+    const partSize = partSizeFor(size, this.o.partSizeMin);
+    const fh = await open(disk, "r");
     try {
-      await upload.done();
+      if (size <= partSize) {
+        const Body = await readFully(fh, Buffer.allocUnsafe(size), 0);
+        await this.o.s3.send(new PutObjectCommand({ ...params, Body, ContentLength: size }), { abortSignal: signal });
+        return onProgress(size);
+      }
+      const upload = new MultipartFile(this.o.s3, params);
+      const buffers: Buffer[] = [];
+      let sent = 0;
+      try {
+        await eachLimited(Array.from({ length: Math.ceil(size / partSize) }, (_, n) => n), this.o.queueSize, async (n, slot) => {
+          signal.throwIfAborted();
+          const len = Math.min(partSize, size - n * partSize);
+          const buf = (buffers[slot] ??= Buffer.allocUnsafe(partSize)).subarray(0, len);
+          await upload.put(n + 1, await readFully(fh, buf, n * partSize), signal);
+          onProgress((sent += len));
+        });
+        await upload.complete(signal);
+      } catch (err) {
+        await upload.abort().catch(() => {});
+        throw err;
+      }
     } finally {
-      signal.removeEventListener("abort", abort);
+      await fh.close();
     }
   }
 }

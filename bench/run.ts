@@ -1,0 +1,81 @@
+// `npm run bench`: the whole set against the real local stack (moto, Deluge, a seeding peer). Prints a
+// table per part, then one JSON line with the figures. Sizes and rounds can be turned down for a quick
+// look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS, BENCH_SUBMITS.
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { startTestStack } from "../test/support/stack.ts";
+import { overlapRun, type OverlapRun } from "./overlap.ts";
+import { pipelineRuns } from "./pipeline.ts";
+import { median, percentile } from "./stats.ts";
+import { compareUploads, tools, type UploadRun } from "./upload.ts";
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const MiB = 1024 * 1024;
+const uploadSize = env("BENCH_UPLOAD_MB", 1024) * MiB;
+const uploadRounds = env("BENCH_UPLOAD_ROUNDS", 3);
+const overlapSize = env("BENCH_OVERLAP_MB", 1024) * MiB;
+const rateKiBs = env("BENCH_RATE_KIBS", 20 * 1024);
+const submits = env("BENCH_SUBMITS", 20);
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+
+const tmp = await mkdtemp(join(tmpdir(), "t2s-bench-"));
+say("starting the local stack");
+const s = await startTestStack();
+let pipeline: Awaited<ReturnType<typeof pipelineRuns>>;
+let uploads: UploadRun[];
+const overlaps: OverlapRun[] = [];
+try {
+  say(`${submits} jobs of 1 MB: submit→added and finish→link`);
+  pipeline = await pipelineRuns(s, submits);
+  say(`upload of ${uploadSize / MiB} MiB: torrent2s3 vs aws s3 cp vs rclone copyto, ${uploadRounds} rounds`);
+  uploads = await compareUploads({ endpoint: s.moto.endpoint, dir: tmp, size: uploadSize, rounds: uploadRounds });
+  for (const overlap of [true, false]) {
+    say(`${overlapSize / MiB} MiB torrent at ${rateKiBs / 1024} MiB/s, overlapped upload ${overlap ? "on" : "off"}`);
+    overlaps.push(await overlapRun(s, { overlap, size: overlapSize, rateKiBs }));
+  }
+} finally {
+  await s.stop();
+  await rm(tmp, { recursive: true, force: true });
+}
+
+const added = pipeline.map((r) => r.submitToAddedMs);
+// finish→link over the first 10 of the jobs.
+const linked = pipeline.slice(0, 10).map((r) => r.finishToLinkMs);
+const by = (tool: string, k: "wallS" | "cpuS" | "peakRssMb") => uploads.filter((u) => u.tool === tool).map((u) => u[k]);
+const med = (tool: string, k: "wallS" | "cpuS" | "peakRssMb") => median(by(tool, k));
+const peak = (tool: string) => Math.max(...by(tool, "peakRssMb"));
+const on = overlaps.find((o) => o.overlap)!;
+const off = overlaps.find((o) => !o.overlap)!;
+
+console.log(`torrent2s3 benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB`);
+console.log("");
+console.log(`pipeline (${submits} jobs of 1 MB)        p50        p95`);
+console.log(`submit → added in Deluge (ms)  ${f1(median(added)).padStart(9)}  ${f1(percentile(added, 95)).padStart(9)}`);
+console.log(`finish → link, 10 jobs (ms)    ${f1(median(linked)).padStart(9)}  ${f1(percentile(linked, 95)).padStart(9)}`);
+console.log("");
+console.log(`upload of ${uploadSize / MiB} MiB to moto, ${uploadRounds} rounds (median; peak RSS is the max)`);
+console.log("tool          wall s   CPU s   peak RSS MB   per round (wall/CPU)");
+for (const t of tools) {
+  const rounds = uploads.filter((u) => u.tool === t).map((u) => `${f1(u.wallS)}/${f1(u.cpuS)}`).join("  ");
+  console.log(`${t.padEnd(12)} ${f2(med(t, "wallS")).padStart(7)} ${f2(med(t, "cpuS")).padStart(7)} ${f1(peak(t)).padStart(13)}   ${rounds}`);
+}
+console.log("");
+console.log(`overlapped upload: ${overlapSize / MiB} MiB single file at ${rateKiBs / 1024} MiB/s`);
+console.log(`overlap on:  last piece → link ${f2(on.finishToLinkS)} s`);
+console.log(`overlap off: last piece → link ${f2(off.finishToLinkS)} s (baseline)`);
+console.log(JSON.stringify({
+  submit_to_added_ms_p50: Math.round(median(added)),
+  submit_to_added_ms_p95: Math.round(percentile(added, 95)),
+  finish_to_link_ms_p50: Math.round(median(linked)),
+  upload_wall_vs_awscli: Number((med("torrent2s3", "wallS") / med("awscli", "wallS")).toFixed(3)),
+  upload_cpu_vs_awscli: Number((med("torrent2s3", "cpuS") / med("awscli", "cpuS")).toFixed(3)),
+  upload_cpu_vs_rclone: Number((med("torrent2s3", "cpuS") / med("rclone", "cpuS")).toFixed(3)),
+  upload_peak_rss_mb: Number(peak("torrent2s3").toFixed(1)),
+  awscli_peak_rss_mb: Number(peak("awscli").toFixed(1)),
+  rclone_peak_rss_mb: Number(peak("rclone").toFixed(1)),
+  overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
+  overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
+}));

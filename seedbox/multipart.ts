@@ -1,0 +1,101 @@
+// One S3 multipart upload of one file, part by part, from positional reads of the file on disk. Used for
+// whole files at the finish and for parts sent early while a torrent downloads. lib-storage's Upload takes
+// a stream and decides the parts itself, so it can neither send a chosen part early nor skip the stream's
+// extra copies; reading each part straight into its buffer keeps CPU and memory below the CLI tools'.
+import type { FileHandle } from "node:fs/promises";
+import { crc32 } from "node:zlib";
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand,
+  type CompletedPart, type S3Client,
+} from "@aws-sdk/client-s3";
+
+/** Fills `buf` from the file at `position`; fails if the file is shorter. */
+export async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<Buffer> {
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) throw new Error("the file is shorter than expected");
+    got += bytesRead;
+  }
+  return buf;
+}
+
+/** Runs `work` over `items` with at most `n` at once; `work` gets its worker's slot number. */
+export async function eachLimited<T>(items: readonly T[], n: number, work: (item: T, slot: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (slot: number) => {
+    while (next < items.length) await work(items[next++]!, slot);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, (_, slot) => worker(slot)));
+}
+
+/** S3's CRC32 checksum header value, from zlib's native CRC32 (the SDK would otherwise compute its own). */
+export function crc32Base64(buf: Uint8Array): string {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(crc32(buf) >>> 0);
+  return out.toString("base64");
+}
+
+export class MultipartFile {
+  private readonly s3: S3Client;
+  private readonly params: { Bucket: string; Key: string; ContentType: string; ContentDisposition: string };
+  /** Created once by the first part to go (parts go several at a time). */
+  private uploadId: Promise<string> | null = null;
+  private readonly parts = new Map<number, CompletedPart>();
+
+  constructor(s3: S3Client, params: { Bucket: string; Key: string; ContentType: string; ContentDisposition: string }) {
+    this.s3 = s3;
+    this.params = params;
+  }
+
+  get started(): boolean {
+    return this.uploadId !== null;
+  }
+
+  has(partNumber: number): boolean {
+    return this.parts.has(partNumber);
+  }
+
+  get sentParts(): number {
+    return this.parts.size;
+  }
+
+  private id(signal: AbortSignal): Promise<string> {
+    this.uploadId ??= this.s3.send(new CreateMultipartUploadCommand({ ...this.params, ChecksumAlgorithm: "CRC32" }), { abortSignal: signal })
+      .then((o) => {
+        if (!o.UploadId) throw new Error("S3 gave no upload id");
+        return o.UploadId;
+      })
+      .catch((err) => {
+        this.uploadId = null; // the next part tries again
+        throw err;
+      });
+    return this.uploadId;
+  }
+
+  async put(partNumber: number, body: Buffer, signal: AbortSignal): Promise<void> {
+    const { Bucket, Key } = this.params;
+    const UploadId = await this.id(signal);
+    const out = await this.s3.send(new UploadPartCommand({
+      Bucket, Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ChecksumCRC32: crc32Base64(body),
+    }), { abortSignal: signal });
+    this.parts.set(partNumber, { PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
+  }
+
+  async complete(signal: AbortSignal): Promise<void> {
+    const { Bucket, Key } = this.params;
+    const Parts = [...this.parts.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
+    await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: await this.id(signal), MultipartUpload: { Parts } }), { abortSignal: signal });
+    this.uploadId = null;
+    this.parts.clear();
+  }
+
+  /** Aborts the upload, if one was started; S3 then drops its parts. */
+  async abort(): Promise<void> {
+    const uploadId = await this.uploadId?.catch(() => null);
+    this.uploadId = null;
+    this.parts.clear();
+    if (!uploadId) return;
+    await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.params.Bucket, Key: this.params.Key, UploadId: uploadId }));
+  }
+}
