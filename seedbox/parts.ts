@@ -3,9 +3,14 @@
 import { createHash } from "node:crypto";
 
 /** S3's limits on multipart uploads. */
-export const maxParts = 10_000;
+const maxParts = 10_000;
 const minPartBytes = 5 * 1024 ** 2;
 const maxPartBytes = 5 * 1024 ** 3;
+
+/** Part size for a file: at least the minimum (and S3's 5 MiB), and large enough to stay within 10 000 parts. */
+export function partSizeFor(size: number, min: number): number {
+  return Math.max(minPartBytes, min, Math.ceil(size / maxParts));
+}
 
 export interface PartPlan {
   fileOffset: number;
@@ -24,7 +29,7 @@ export interface PartPlan {
  */
 export function planParts(fileOffset: number, fileSize: number, pieceLength: number, partSizeMin: number, torrentSize: number): PartPlan | null {
   if (fileSize <= 0 || pieceLength <= 0 || fileOffset % pieceLength !== 0) return null;
-  const piecesPerPart = Math.ceil(Math.max(minPartBytes, partSizeMin, Math.ceil(fileSize / maxParts)) / pieceLength);
+  const piecesPerPart = Math.ceil(partSizeFor(fileSize, partSizeMin) / pieceLength);
   const partSize = piecesPerPart * pieceLength;
   if (partSize > maxPartBytes) return null;
   return { fileOffset, fileSize, pieceLength, piecesPerPart, partSize, count: Math.ceil(fileSize / partSize), torrentSize };

@@ -11,7 +11,7 @@ import type { Manifest } from "../lib/messages.ts";
 import { safeRelativePaths } from "../lib/safepath.ts";
 import type { EarlyUploads } from "./early-upload.ts";
 import { eachLimited, MultipartFile, readFully } from "./multipart.ts";
-import { maxParts } from "./parts.ts";
+import { partSizeFor } from "./parts.ts";
 
 export interface UploadJob {
   id: string;
@@ -32,11 +32,6 @@ export interface UploaderOptions {
   /** Parts already sent while the torrent downloaded, if overlapped upload is on. */
   early?: EarlyUploads;
   log: Logger;
-}
-
-/** Part size for a file: at least the minimum, and large enough to stay within S3's 10 000 parts. */
-export function partSizeFor(size: number, min: number): number {
-  return Math.max(min, Math.ceil(size / maxParts));
 }
 
 /** Content-Disposition with the file's own name, encoded so no name (quotes, CR/LF) can break the header. */

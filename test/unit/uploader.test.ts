@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "content-disposition";
-import { dispositionFor, partSizeFor } from "../../seedbox/uploader.ts";
+import { partSizeFor } from "../../seedbox/parts.ts";
+import { dispositionFor } from "../../seedbox/uploader.ts";
 
 describe("uploaded object headers", () => {
   for (const name of ['evil"; filename="x.exe', "naïve café.mkv", "100% real.txt"]) {
