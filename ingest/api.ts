@@ -3,7 +3,8 @@ import type { JobRecord } from "../lib/apply-fact.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
-import { isJobId, isTerminal, type Requester } from "../lib/job.ts";
+import { filesExpired, isJobId, isTerminal, type Requester } from "../lib/job.ts";
+import { pageLimits } from "../lib/job-store.ts";
 import { dataPrefix } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import type { RequestMessage } from "../lib/messages.ts";
@@ -47,6 +48,8 @@ export interface ApiDeps {
   limiter: RateLimiter;
   log: Logger;
   now: () => string;
+  /** How the page follows changes: an event stream (node:http), or polling /api/changes (Lambda). */
+  live: "events" | "changes";
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -86,6 +89,24 @@ function errorResponse(err: AppError): ApiResponse {
   return json(err.status, errorBody(err), extra);
 }
 
+/** `limit` of a paged call: absent for the default, else a whole number from 1 to the maximum. */
+export function parseLimit(query: URLSearchParams): number {
+  const raw = query.get("limit");
+  if (raw === null) return pageLimits.default;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > pageLimits.max) {
+    throw new AppError("invalid_request", `"limit" must be a whole number from 1 to ${pageLimits.max}.`);
+  }
+  return Number(raw);
+}
+
+/** An optional opaque cursor parameter, given at most once and not empty. */
+function cursorParam(query: URLSearchParams, name: string): string | null {
+  const all = query.getAll(name);
+  if (all.length === 0) return null;
+  if (all.length > 1 || all[0] === "") throw new AppError("invalid_request", `Send "${name}" once, as the API handed it out.`);
+  return all[0]!;
+}
+
 function parseBody(req: ApiRequest): Record<string, unknown> {
   let v: unknown;
   try {
@@ -115,7 +136,7 @@ function requesterFor(caller: Requester, body: Record<string, unknown>): Request
 }
 
 export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiRequest) => Promise<ApiResponse> } {
-  const present = (rec: JobRecord) => presentJob(rec, d.publicUrl, d.auth);
+  const present = (rec: JobRecord) => presentJob(rec, d.publicUrl, d.auth, d.now());
   const findJob = async (id: string | undefined) => {
     const rec = id && isJobId(id) ? await d.registry.record(id) : null;
     if (!rec) throw new AppError("not_found", "No job has that id.");
@@ -139,7 +160,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     },
     { method: "DELETE", path: "/api/session", access: "public", run: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }) },
     // Public so the page can ask without a 401 (browsers log those as errors); it tells nothing else.
-    { method: "GET", path: "/api/session", access: "public", run: async ({ req }) => json(200, { signedIn: d.auth.caller(req.headers) !== null }) },
+    { method: "GET", path: "/api/session", access: "public", run: async ({ req }) => json(200, { signedIn: d.auth.caller(req.headers) !== null, live: d.live }) },
     {
       method: "POST", path: "/api/jobs", access: "caller",
       run: async ({ req, caller }) => {
@@ -156,7 +177,23 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         return json(created ? 202 : 200, { job: present(rec) });
       },
     },
-    { method: "GET", path: "/api/jobs", access: "caller", run: async () => json(200, { jobs: (await d.registry.list()).map(present) }) },
+    {
+      method: "GET", path: "/api/jobs", access: "caller",
+      run: async ({ req }) => {
+        const limit = parseLimit(req.query);
+        const page = await d.registry.list({ limit, cursor: cursorParam(req.query, "cursor") });
+        return json(200, { jobs: page.records.map(present), next: page.next });
+      },
+    },
+    {
+      // The change feed, for pages that cannot hold an event stream open (Lambda): poll with the cursor.
+      method: "GET", path: "/api/changes", access: "caller",
+      run: async ({ req }) => {
+        const limit = parseLimit(req.query);
+        const feed = await d.registry.changes({ since: cursorParam(req.query, "since"), limit });
+        return json(200, { jobs: feed.records.map(present), cursor: feed.cursor });
+      },
+    },
     { method: "GET", path: "/api/jobs/:id", access: "caller", run: async ({ params }) => json(200, { job: present(await findJob(params[0])) }) },
     {
       method: "DELETE", path: "/api/jobs/:id", access: "caller",
@@ -217,6 +254,9 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         const rec = await d.registry.record(id);
         const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
         if (!file) throw new AppError("not_found", "No such file in a completed job.");
+        if (filesExpired(rec!.job, d.now())) {
+          throw new AppError("expired", `This job's files expired on ${rec!.job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
+        }
         const location = await d.bucket.presignGet(dataPrefix(id) + file.key, d.linkTtlS);
         return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
       },

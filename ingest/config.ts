@@ -4,11 +4,13 @@ import { awsConfig, list, num, str, type AwsConfig, type Env } from "../lib/conf
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
 
-/** The API's limits, the same under node:http and Lambda. */
+/** The API's limits and its job store, the same under node:http and Lambda. */
 export interface ApiTunables {
   fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
   linkTtlS: number;
   rate: { perMinute: number; burst: number };
+  /** The job table, and the days after which the bucket expires a job's files. */
+  jobs: { table: string; retentionDays: number };
 }
 
 /** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
@@ -22,6 +24,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     },
     linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
+    jobs: { table: str(env, "T2S_JOBS_TABLE"), retentionDays: num(env, "T2S_RETENTION_DAYS", 7) },
   };
 }
 

@@ -3,7 +3,7 @@ import { applyFact, applyManifest } from "../lib/apply-fact.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { newJob } from "../lib/job.ts";
+import { addDays, newJob } from "../lib/job.ts";
 import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseFactsQueueMessage, parseManifest, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
@@ -15,6 +15,8 @@ export interface FactsDeps {
   publishRequest: Publish;
   log: Logger;
   now: () => string;
+  /** Days after which the bucket expires a job's files. */
+  retentionDays: number;
 }
 
 export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void> {
@@ -38,7 +40,7 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
           const now = d.now();
           // A manifest for a job ingest does not know (its record was lost) still becomes a job.
           const base = r ?? { job: newJob({ id: m.id, name: manifest.name, size: null, requester: { via: "api", user: "unknown" }, now }), lastFactAt: null, files: [] };
-          return applyManifest(base, manifest, now);
+          return applyManifest(base, manifest, now, addDays(now, d.retentionDays));
         });
         if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
         return;

@@ -29,7 +29,7 @@ async function write(res: ServerResponse, r: ApiResponse, head: boolean): Promis
   res.writeHead(r.status, r.headers);
   if (head) return void res.end();
   if (r.events) {
-    res.flushHeaders();
+    // No flushHeaders: the headers go with the first chunk, once the stream is listening for changes.
     for await (const chunk of r.events) {
       if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
     }

@@ -1,10 +1,11 @@
 // ingest on AWS Lambda: the function URL (payload v2.0) adapted to the same API handler as the
 // node:http server, and the facts queue's SQS events fed to the same facts handler (two functions).
-// Only clients, config and a best-effort rate limiter outlive an invocation; the job registry is
-// rebuilt per invocation, because other instances of this function change job records in between.
+// Only clients, config and a best-effort rate limiter outlive an invocation. Job records live in the
+// job store (DynamoDB), where every write is conditional, so any number of instances may write.
 import { join } from "node:path";
 import { awsClients, type AwsClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
+import { JobTable } from "../lib/aws/job-table.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { getParameters } from "../lib/aws/ssm.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
@@ -115,13 +116,14 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
   const publishUpdate = topicPublisher(d.clients.sns, cfg.aws.updatesTopicArn);
   // Per warm instance only: Lambda runs several instances, so this limit is best effort.
   const limiter = new RateLimiter(cfg.rate);
+  const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
 
   /** A registry for one invocation; its job updates are published before the invocation returns. */
   const session = () => {
-    const registry = new JobRegistry(bucket);
+    const registry = new JobRegistry(store);
     const pending: Promise<void>[] = [];
     registry.subscribe((rec) => {
-      const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth) };
+      const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth, now()) };
       pending.push(publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err })));
     });
     return { registry, flush: () => Promise.all(pending) };
@@ -141,7 +143,9 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), Math.max(1000, (remainingMs?.() ?? 30_000) - 1000));
       const { registry, flush } = session();
-      const api = createApi({ registry, bucket, auth, guard, publishRequest, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now });
+      const api = createApi({
+        registry, bucket, auth, guard, publishRequest, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
+      });
       try {
         const r = await api.handle({
           method, path: event.rawPath || "/", query: new URLSearchParams(event.rawQueryString ?? ""), headers, body, signal: stop.signal,
@@ -156,7 +160,7 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
 
     async sqs(event) {
       const { registry, flush } = session();
-      const handle = factsHandler({ registry, bucket, publishRequest, log, now });
+      const handle = factsHandler({ registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays });
       const results = await Promise.allSettled(event.Records.map((r) =>
         handle({ messageId: r.messageId, body: r.body, receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1) })));
       await flush();

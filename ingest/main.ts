@@ -2,6 +2,7 @@
 import { once } from "node:events";
 import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
+import { JobTable } from "../lib/aws/job-table.ts";
 import { consumeQueue } from "../lib/aws/queue.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
 import { createLogger } from "../lib/log.ts";
@@ -25,20 +26,20 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdo
 
 const clients = awsClients(cfg.aws);
 const bucket = new Bucket(clients.s3, cfg.aws.bucket);
-const registry = new JobRegistry(bucket);
+const registry = new JobRegistry(new JobTable({ client: clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays }));
 const auth = new Auth({ apiToken: cfg.apiToken, signingSecret: cfg.signingSecret, secureCookie: cfg.publicUrl.startsWith("https:") });
 const guard = new FetchGuard(cfg.fetch);
 const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
 const publishUpdate = topicPublisher(clients.sns, cfg.aws.updatesTopicArn);
 
 registry.subscribe((rec) => {
-  const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth) };
+  const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth, nowIso()) };
   publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err }));
 });
 
 const api = createApi({
   registry, bucket, auth, guard, publishRequest,
-  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso,
+  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso, live: "events",
 });
 const server = serveHttp(api.handle, log);
 server.listen(cfg.port, cfg.host);
@@ -48,7 +49,7 @@ log.info("ingest listening", { url: cfg.publicUrl });
 const consumer = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.aws.factsQueueUrl,
-  handler: factsHandler({ registry, bucket, publishRequest, log, now: nowIso }),
+  handler: factsHandler({ registry, bucket, publishRequest, log, now: nowIso, retentionDays: cfg.jobs.retentionDays }),
   log: log.with({ queue: "facts" }),
   signal: shutdown.signal,
   waitTimeS: cfg.aws.queueWaitS,

@@ -1,6 +1,7 @@
-// The Job as callers see it: completed files carry a signed /d/ link that works without a login.
+// The Job as callers see it: completed files carry a signed /d/ link that works without a login; once
+// the bucket has expired them, the job shows as expired and its files carry no link.
 import type { JobRecord } from "../lib/apply-fact.ts";
-import type { Job } from "../lib/job.ts";
+import { filesExpired, type Job } from "../lib/job.ts";
 import type { Auth } from "./auth.ts";
 
 export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");
@@ -9,8 +10,9 @@ export function downloadUrl(publicUrl: string, auth: Auth, id: string, key: stri
   return `${publicUrl}/d/${id}/${encodeKeyPath(key)}?sig=${auth.linkSignature(id, key)}`;
 }
 
-export function presentJob(rec: JobRecord, publicUrl: string, auth: Auth): Job {
-  const job = rec.job;
+export function presentJob(rec: JobRecord, publicUrl: string, auth: Auth, now: string): Job {
+  const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null };
+  if (filesExpired(job, now)) return { ...job, status: "expired", files: rec.files.map((f) => ({ path: f.path, size: f.size })) };
   if (job.status !== "completed") return job;
   return { ...job, files: rec.files.map((f) => ({ path: f.path, size: f.size, url: downloadUrl(publicUrl, auth, job.id, f.key) })) };
 }

@@ -1,72 +1,68 @@
-// The job registry: job records in S3 (jobs/<id>.json), written only by ingest, one writer per id at a time.
+// The job registry: ingest's way to read and change jobs in the job store. A change is read, applied
+// and written back on the version it read; when another writer (another instance, another function)
+// got there first, it is applied again to what that writer left. Listeners hear of every change made here.
 import type { JobRecord } from "../lib/apply-fact.ts";
-import type { Bucket } from "../lib/aws/bucket.ts";
-import { idFromJobKey, jobKey, jobsPrefix } from "../lib/layout.ts";
+import type { Changes, JobStore, Page } from "../lib/job-store.ts";
+import { sleep } from "../lib/time.ts";
 
 export type JobListener = (rec: JobRecord) => void;
+export type Change = (rec: JobRecord | null) => JobRecord | null | Promise<JobRecord | null>;
+
+export class Contention extends Error {
+  override name = "Contention";
+}
 
 export class JobRegistry {
-  private readonly bucket: Bucket;
-  private readonly cache = new Map<string, JobRecord>();
+  private readonly store: JobStore;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly listeners = new Set<JobListener>();
-  private loaded: Promise<void> | null = null;
+  private readonly maxAttempts: number;
 
-  constructor(bucket: Bucket) {
-    this.bucket = bucket;
-  }
-
-  private async read(id: string): Promise<JobRecord | null> {
-    const raw = await this.bucket.get(jobKey(id));
-    return raw ? (JSON.parse(raw.toString("utf8")) as JobRecord) : null;
-  }
-
-  /** Loads every record once, so listing is served from memory. */
-  private load(): Promise<void> {
-    this.loaded ??= (async () => {
-      const ids = (await this.bucket.list(jobsPrefix)).map(idFromJobKey).filter((id): id is string => id !== null);
-      await Promise.all(ids.map(async (id) => {
-        const rec = await this.read(id);
-        if (rec && !this.cache.has(id)) this.cache.set(id, rec);
-      }));
-    })().catch((err) => {
-      this.loaded = null;
-      throw err;
-    });
-    return this.loaded;
+  constructor(store: JobStore, o: { maxAttempts?: number } = {}) {
+    this.store = store;
+    this.maxAttempts = o.maxAttempts ?? 20;
   }
 
   async record(id: string): Promise<JobRecord | null> {
-    await this.load();
-    return this.cache.get(id) ?? null;
+    return (await this.store.get(id))?.rec ?? null;
   }
 
-  /** Every job record, newest first. */
-  async list(): Promise<JobRecord[]> {
-    await this.load();
-    return [...this.cache.values()].sort((a, b) => b.job.createdAt.localeCompare(a.job.createdAt) || a.job.id.localeCompare(b.job.id));
+  list(o: { limit: number; cursor: string | null }): Promise<Page> {
+    return this.store.list(o);
+  }
+
+  changes(o: { since: string | null; limit: number }): Promise<Changes> {
+    return this.store.changes(o);
   }
 
   /**
-   * Changes one record: `change` gets the current record (or null) and returns the new one, or null
-   * to leave it. Changes to one id run one at a time; the result is persisted before listeners hear of it.
+   * Changes one record: `change` gets the current record (or null) and returns the new one, or null to
+   * leave it. It may run more than once (after a conflict), so it must derive everything from its
+   * argument. Changes to one id from this process run one at a time, which keeps conflicts to other writers.
    */
-  update(id: string, change: (rec: JobRecord | null) => JobRecord | null | Promise<JobRecord | null>): Promise<JobRecord | null> {
+  update(id: string, change: Change): Promise<JobRecord | null> {
     const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.catch(() => {}).then(async () => {
-      await this.load();
-      const next = await change(this.cache.get(id) ?? null);
-      if (!next) return null;
-      await this.bucket.putJson(jobKey(id), next);
-      this.cache.set(id, next);
-      for (const l of this.listeners) l(next);
-      return next;
-    });
+    const run = prev.catch(() => {}).then(() => this.apply(id, change));
     this.locks.set(id, run);
     void run.finally(() => {
       if (this.locks.get(id) === run) this.locks.delete(id);
     }).catch(() => {});
     return run;
+  }
+
+  private async apply(id: string, change: Change): Promise<JobRecord | null> {
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const cur = await this.store.get(id);
+      const next = await change(cur?.rec ?? null);
+      if (!next) return null;
+      if ((await this.store.put(next, cur?.version ?? null)) !== null) {
+        for (const l of this.listeners) l(next);
+        return next;
+      }
+      // Lost a race: back off a little (with jitter, so two losers do not collide again) and re-read.
+      await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
+    }
+    throw new Contention(`job ${id} changed under every one of ${this.maxAttempts} attempts`);
   }
 
   subscribe(listener: JobListener): () => void {

@@ -70,12 +70,11 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
   let created = false;
   let request = false;
+  // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
     const now = deps.now();
-    if (!cur) {
-      created = request = true;
-      return { job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [] };
-    }
+    created = request = !cur;
+    if (!cur) return { job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [] };
     const again = requeued(cur.job, now);
     request = again !== cur.job;
     const job = withRequester(again, requester);

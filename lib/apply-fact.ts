@@ -10,7 +10,7 @@ export interface StoredFile {
   size: number;
 }
 
-/** What ingest stores at jobs/<id>.json: the job and what it needs to order facts and serve links. */
+/** What the job store keeps of a job: the job and what ingest needs to order facts and serve links. */
 export interface JobRecord {
   job: Job;
   lastFactAt: string | null;
@@ -46,8 +46,8 @@ export function applyFact(rec: JobRecord, fact: Fact, now: string): JobRecord | 
   return { ...rec, job: { ...next, updatedAt: now }, lastFactAt: fact.at };
 }
 
-/** The record once its manifest exists: the job is complete, with its files. */
-export function applyManifest(rec: JobRecord, m: Manifest, now: string): JobRecord | null {
+/** The record once its manifest exists: the job is complete, with its files, which expire at `expiresAt`. */
+export function applyManifest(rec: JobRecord, m: Manifest, now: string, expiresAt: string): JobRecord | null {
   if (rec.job.status === "completed" || rec.job.status === "cancelled") return null;
   const prefix = `files/${m.id}/data/`;
   const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
@@ -66,6 +66,7 @@ export function applyManifest(rec: JobRecord, m: Manifest, now: string): JobReco
       eta: 0,
       error: null,
       files: files.map((f) => ({ path: f.path, size: f.size })),
+      expiresAt,
       updatedAt: now,
     },
   };

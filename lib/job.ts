@@ -1,6 +1,6 @@
 // The Job: what a person sees of a torrent they handed in, and the rules by which it changes.
 
-export const jobStatuses = ["queued", "downloading", "uploading", "completed", "failed", "cancelled"] as const;
+export const jobStatuses = ["queued", "downloading", "uploading", "completed", "failed", "cancelled", "expired"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 
 export type Via = "web" | "discord" | "api";
@@ -45,11 +45,17 @@ export interface Job {
   files: JobFile[];
   error: JobError | null;
   requesters: Requester[];
+  /** When a completed job's files expire (the bucket's lifecycle rule); null until then. */
+  expiresAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
-const terminal: ReadonlySet<JobStatus> = new Set(["completed", "failed", "cancelled"]);
+const day = 24 * 3600 * 1000;
+/** How long a record outlives its files (or its end), so that the job can still say it has expired. */
+export const recordGraceDays = 30;
+
+const terminal: ReadonlySet<JobStatus> = new Set(["completed", "failed", "cancelled", "expired"]);
 export function isTerminal(status: JobStatus): boolean {
   return terminal.has(status);
 }
@@ -72,6 +78,7 @@ export function newJob(init: { id: string; name: string; size: number | null; re
     files: [],
     error: null,
     requesters: [init.requester],
+    expiresAt: null,
     createdAt: init.now,
     updatedAt: init.now,
   };
@@ -87,8 +94,24 @@ export function withRequester(job: Job, r: Requester): Job {
   return { ...job, requesters: [...job.requesters, r] };
 }
 
-/** A failed or cancelled job handed in again starts over; a live or completed one stays as it is. */
+export function addDays(iso: string, days: number): string {
+  return new Date(Date.parse(iso) + days * day).toISOString();
+}
+
+/** A completed job whose files have expired: stored as completed, shown as expired. */
+export function filesExpired(job: Job, now: string): boolean {
+  return job.status === "completed" && job.expiresAt !== null && job.expiresAt <= now;
+}
+
+/** A failed, cancelled or expired job handed in again starts over; a live or completed one stays as it is. */
 export function requeued(job: Job, now: string): Job {
-  if (job.status !== "failed" && job.status !== "cancelled") return job;
-  return { ...job, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], updatedAt: now };
+  if (job.status !== "failed" && job.status !== "cancelled" && !filesExpired(job, now)) return job;
+  return { ...job, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], expiresAt: null, updatedAt: now };
+}
+
+/** When the store may forget an ended job: a while after its files expire, or after it ended. Live jobs stay. */
+export function recordExpiry(job: Job, retentionDays: number): Date | null {
+  if (!isTerminal(job.status)) return null;
+  const base = job.expiresAt ?? addDays(job.updatedAt, retentionDays);
+  return new Date(Date.parse(base) + recordGraceDays * day);
 }

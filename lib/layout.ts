@@ -2,8 +2,6 @@
 import { isJobId } from "./job.ts";
 
 export const incomingKey = (id: string) => `incoming/${id}.torrent`;
-export const jobKey = (id: string) => `jobs/${id}.json`;
-export const jobsPrefix = "jobs/";
 export const filesPrefix = (id: string) => `files/${id}/`;
 export const dataPrefix = (id: string) => `files/${id}/data/`;
 export const manifestKey = (id: string) => `files/${id}/manifest.json`;
@@ -12,9 +10,4 @@ export const manifestKey = (id: string) => `files/${id}/manifest.json`;
 export function idFromManifestKey(key: string): string | null {
   const m = /^files\/([0-9a-f]{40})\/manifest\.json$/.exec(key);
   return m && m[1] && isJobId(m[1]) ? m[1] : null;
-}
-
-export function idFromJobKey(key: string): string | null {
-  const m = /^jobs\/([0-9a-f]{40})\.json$/.exec(key);
-  return m?.[1] ?? null;
 }

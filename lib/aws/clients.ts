@@ -1,4 +1,5 @@
 // One set of AWS SDK clients per process, built from config (a local endpoint in local mode).
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
@@ -8,15 +9,18 @@ export interface AwsClients {
   s3: S3Client;
   sqs: SQSClient;
   sns: SNSClient;
+  dynamodb: DynamoDBClient;
 }
 
-export function awsClients(cfg: Pick<AwsConfig, "region" | "endpoint">): AwsClients {
-  const common = { region: cfg.region, maxAttempts: 4, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}) };
+/** `credentials` only for a local endpoint that the process's environment does not name keys for (tests). */
+export function awsClients(cfg: Pick<AwsConfig, "region" | "endpoint">, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+  const common = { region: cfg.region, maxAttempts: 4, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(credentials ? { credentials } : {}) };
   return {
     // A custom endpoint (moto) wants path-style bucket addressing.
     s3: new S3Client({ ...common, forcePathStyle: cfg.endpoint !== undefined }),
     sqs: new SQSClient(common),
     sns: new SNSClient(common),
+    dynamodb: new DynamoDBClient(common),
   };
 }
 
@@ -24,4 +28,5 @@ export function destroyClients(c: AwsClients): void {
   c.s3.destroy();
   c.sqs.destroy();
   c.sns.destroy();
+  c.dynamodb.destroy();
 }

@@ -1,13 +1,17 @@
 // Bad input through the real ingest: every case gets a coded 4xx, and nothing is lost or crashed.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import bencode from "bencode";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { JobTable } from "../../lib/aws/job-table.ts";
+import { jobRecord } from "../support/job-tables.ts";
 import { testStack } from "../support/shared.ts";
 import type { TestStack } from "../support/stack.ts";
 
 let s: TestStack;
-let jobsBefore: number;
+let jobsBefore: string[];
+const newestIds = async () => ((await s.call("GET", "/api/jobs?limit=200")).body.jobs as { id: string }[]).map((j) => j.id);
 const b64 = (b: Buffer) => b.toString("base64");
 const info = { name: "x.bin", "piece length": 16384, length: 10, pieces: Buffer.alloc(20, 7) };
 const enc = (v: unknown) => Buffer.from(bencode.encode(v));
@@ -15,7 +19,7 @@ const enc = (v: unknown) => Buffer.from(bencode.encode(v));
 before(async () => {
   s = await testStack();
   s.files.put("/not-a-torrent", Buffer.from("<html>hello</html>"));
-  jobsBefore = (await s.call("GET", "/api/jobs")).body.jobs.length;
+  jobsBefore = await newestIds();
 });
 
 async function expectError(body: unknown, status: number, code: string) {
@@ -112,8 +116,8 @@ describe("auth", () => {
     assert.match(cookie, /SameSite=Strict/);
     const r = await s.call("GET", "/api/jobs", undefined, { authorization: "", cookie: cookie.split(";")[0]! });
     assert.equal(r.status, 200);
-    assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "", cookie: cookie.split(";")[0]! })).body, { signedIn: true });
-    assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "" })).body, { signedIn: false });
+    assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "", cookie: cookie.split(";")[0]! })).body, { signedIn: true, live: "events" });
+    assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "" })).body, { signedIn: false, live: "events" });
   });
 });
 
@@ -122,7 +126,7 @@ describe("after the bad input", () => {
     assert.equal(s.ingest.child.exitCode, null, "ingest is still running");
     assert.equal(s.seedbox.child.exitCode, null, "seedbox is still running");
     assert.equal((await s.call("GET", "/healthz")).status, 200);
-    assert.equal((await s.call("GET", "/api/jobs")).body.jobs.length, jobsBefore);
+    assert.deepEqual(await newestIds(), jobsBefore);
     const good = randomBytes(20).toString("hex");
     assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${good}` })).status, 202);
     assert.equal((await s.call("DELETE", `/api/jobs/${good}`)).body.job.status, "cancelled");
@@ -130,7 +134,7 @@ describe("after the bad input", () => {
 });
 
 describe("events", () => {
-  it("streams every job on connect and each change after, over SSE", async () => {
+  it("streams each change over SSE", async () => {
     const ac = new AbortController();
     const res = await fetch(`${s.url}/api/events`, { headers: { authorization: `Bearer ${s.apiToken}` }, signal: ac.signal });
     assert.equal(res.status, 200);
@@ -172,5 +176,53 @@ describe("requester entries", () => {
     const bad = await s.call("PATCH", `/api/jobs/${id}/requester`, { requester: { via: "discord", user: "111", messageId: "not-a-snowflake" } });
     assert.equal(bad.status, 400);
     assert.equal((await s.call("DELETE", `/api/jobs/${id}`)).status, 200);
+  });
+});
+
+describe("the job store behind the API", () => {
+  let client: DynamoDBClient;
+  let table: JobTable;
+  before(() => {
+    client = new DynamoDBClient({ region: "us-east-1", endpoint: s.moto.endpoint, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+    table = new JobTable({ client, table: s.outputs.jobs_table, retentionDays: 7 });
+  });
+  after(() => client?.destroy());
+
+  it("streams a change that another writer made, over SSE", async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${s.url}/api/events`, { headers: { authorization: `Bearer ${s.apiToken}` }, signal: ac.signal });
+    const rec = jobRecord(new Date().toISOString());
+    const started = Date.now();
+    const found = (async () => {
+      let buf = "";
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += Buffer.from(chunk).toString("utf8");
+        if (buf.includes(rec.job.id)) return Date.now() - started;
+      }
+      return -1;
+    })();
+    // Written straight into the table, as another ingest instance (or a seedbox) would.
+    assert.notEqual(await table.put(rec, null), null);
+    const ms = await Promise.race([found, new Promise<number>((_, reject) => setTimeout(() => reject(new Error("not streamed within 5 s")), 5000))]);
+    ac.abort();
+    assert.ok(ms >= 0);
+  });
+
+  it("shows a job whose files have expired as expired, and its links answer 410 expired", async () => {
+    const past = new Date(Date.now() - 8 * 24 * 3600 * 1000).toISOString();
+    const base = jobRecord(past);
+    const rec = {
+      ...base,
+      files: [{ path: "old.bin", key: "old.bin", size: 3 }],
+      job: { ...base.job, status: "completed" as const, progress: 1, files: [{ path: "old.bin", size: 3 }], expiresAt: new Date(Date.now() - 1000).toISOString() },
+    };
+    await table.put(rec, null);
+    const job = (await s.call("GET", `/api/jobs/${rec.job.id}`)).body.job;
+    assert.equal(job.status, "expired");
+    assert.equal(job.files[0].url, undefined);
+    const r = await s.call("GET", `/d/${rec.job.id}/old.bin`);
+    assert.equal(r.status, 410);
+    assert.equal(r.body.error.code, "expired");
+    assert.match(r.body.error.message, /expired/);
   });
 });

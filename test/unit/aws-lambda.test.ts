@@ -14,7 +14,7 @@ import { loadWebFiles } from "../../ingest/web.ts";
 const env = {
   T2S_BUCKET: "b", T2S_REQUESTS_TOPIC_ARN: "arn:aws:sns:us-east-1:1:r", T2S_REQUESTS_QUEUE_URL: "http://127.0.0.1:9/q/r",
   T2S_FACTS_TOPIC_ARN: "arn:aws:sns:us-east-1:1:f", T2S_FACTS_QUEUE_URL: "http://127.0.0.1:9/q/f", T2S_UPDATES_TOPIC_ARN: "arn:aws:sns:us-east-1:1:u",
-  T2S_API_TOKEN_PARAM: "/t2s/api-token", T2S_SIGNING_SECRET_PARAM: "/t2s/signing-secret", T2S_PUBLIC_URL_PARAM: "/t2s/public-url",
+  T2S_JOBS_TABLE: "t2s-jobs", T2S_API_TOKEN_PARAM: "/t2s/api-token", T2S_SIGNING_SECRET_PARAM: "/t2s/signing-secret", T2S_PUBLIC_URL_PARAM: "/t2s/public-url",
   // Port 9 (discard) on loopback: nothing these tests call may reach AWS.
   AWS_ENDPOINT_URL: "http://127.0.0.1:9", AWS_REGION: "us-east-1",
 };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { applyFact, applyManifest, type JobRecord } from "../../lib/apply-fact.ts";
-import { newJob, requeued, withRequester } from "../../lib/job.ts";
+import { filesExpired, newJob, recordExpiry, requeued, withRequester } from "../../lib/job.ts";
 import { parseFactsQueueMessage, parseRequestMessage, PoisonMessage, type Fact } from "../../lib/messages.ts";
 
 const id = "a".repeat(40);
@@ -33,8 +33,9 @@ describe("applyFact", () => {
         { path: "Film/a.mkv", key: `files/${id}/data/Film/a.mkv`, size: 10 },
         { path: "evil", key: `files/${"b".repeat(40)}/data/x`, size: 1 },
       ],
-    }, "now")!;
+    }, "now", "2026-01-08T00:00:00.000Z")!;
     assert.equal(r.job.status, "completed");
+    assert.equal(r.job.expiresAt, "2026-01-08T00:00:00.000Z");
     assert.deepEqual(r.files, [{ path: "Film/a.mkv", key: "Film/a.mkv", size: 10 }]);
     assert.equal(r.job.size, 10);
   });
@@ -78,5 +79,27 @@ describe("message parsing", () => {
   it("refuses malformed facts", () => {
     poison(() => parseFactsQueueMessage(JSON.stringify({ v: 1, type: "progress", id, at: "2026-01-01T00:00:00Z" })), true);
     poison(() => parseFactsQueueMessage(JSON.stringify({ v: 1, type: "failed", id, at: "yesterday", error: {} })), true);
+  });
+});
+
+describe("expiry", () => {
+  const done = { ...rec().job, status: "completed" as const, expiresAt: "2026-01-08T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z" };
+  it("a completed job's files expire at expiresAt, and only a completed job's", () => {
+    assert.equal(filesExpired(done, "2026-01-07T23:59:59.999Z"), false);
+    assert.equal(filesExpired(done, "2026-01-08T00:00:00.000Z"), true);
+    assert.equal(filesExpired({ ...done, status: "failed" }, "2027-01-01T00:00:00.000Z"), false);
+    assert.equal(filesExpired({ ...done, expiresAt: null }, "2027-01-01T00:00:00.000Z"), false);
+  });
+
+  it("an expired job handed in again starts over; one not yet expired stays", () => {
+    assert.equal(requeued(done, "2026-01-02T00:00:00.000Z"), done);
+    const again = requeued(done, "2026-02-01T00:00:00.000Z");
+    assert.deepEqual([again.status, again.expiresAt, again.files], ["queued", null, []]);
+  });
+
+  it("the store forgets an ended job 30 days after its files (or its end); a live job never", () => {
+    assert.equal(recordExpiry(done, 7)!.toISOString(), "2026-02-07T00:00:00.000Z");
+    assert.equal(recordExpiry({ ...done, status: "failed", expiresAt: null }, 7)!.toISOString(), "2026-02-07T00:00:00.000Z");
+    assert.equal(recordExpiry({ ...done, status: "downloading", expiresAt: null }, 7), null);
   });
 });

@@ -1,0 +1,39 @@
+// The job store: where job records live, for any number of writers. Every write is conditional on
+// the version it read, so two writers can never silently overwrite each other; listing is paged.
+import type { JobRecord } from "./apply-fact.ts";
+
+export interface Versioned {
+  rec: JobRecord;
+  /** Bumped by every write; a write names the version it read. */
+  version: number;
+}
+
+export interface Page {
+  /** Newest first (by createdAt, then id). */
+  records: JobRecord[];
+  /** Opaque; null on the last page. */
+  next: string | null;
+}
+
+export interface Changes {
+  /** Records changed since the cursor, oldest change first; at least once (a change may come twice). */
+  records: JobRecord[];
+  /** Where to ask from next time. */
+  cursor: string;
+}
+
+export interface JobStore {
+  /** The current record and its version (a strongly consistent read), or null. */
+  get(id: string): Promise<Versioned | null>;
+  /**
+   * Writes `rec` if the stored version is still `expected` (null: only if there is no record yet).
+   * Returns the new version, or null when another writer got there first.
+   */
+  put(rec: JobRecord, expected: number | null): Promise<number | null>;
+  /** One page of jobs, newest first. A cursor that is not one of `next`'s throws invalid_request. */
+  list(o: { limit: number; cursor: string | null }): Promise<Page>;
+  /** What changed since `since` (null: from now on). A bad cursor throws invalid_request. */
+  changes(o: { since: string | null; limit: number }): Promise<Changes>;
+}
+
+export const pageLimits = { default: 50, max: 200 } as const;
