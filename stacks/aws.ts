@@ -59,7 +59,7 @@ export class AwsStack extends TerraformStack {
         // A local endpoint takes any keys; these are not secrets.
         accessKey: "test", secretKey: "test",
         skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: "true", s3UsePathStyle: true,
-        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e }],
+        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e, dynamodb: e }],
       } : {}),
     });
 
@@ -80,6 +80,7 @@ export class AwsStack extends TerraformStack {
     if (e && core.tlsPolicy) core.tlsPolicy.dependsOn = [`${host.releaseObject.terraformResourceType}.${host.releaseObject.friendlyUniqueId}`];
     const ingest = new IngestLambda(this, "ingest", {
       name, region, partition, account, core,
+      retentionDays: core.retentionDays,
       bundleDir: props.build.lambdaDir,
       apiTokenParam: secrets.apiToken,
       signingSecretParam: secrets.signingSecret,

@@ -1,4 +1,4 @@
-// The core resources both modes share: queues, topics, the bucket and the manifest notification.
+// The core resources both modes share: queues, topics, the bucket, the manifest notification and the job table.
 import { Fn, TerraformOutput, type TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket/index.js";
@@ -11,9 +11,11 @@ import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic/index.js";
 import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy/index.js";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription/index.js";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue/index.js";
+import { DynamodbTable } from "@cdktf/provider-aws/lib/dynamodb-table/index.js";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
 import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js";
+import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
 
 export interface CoreProps {
   /** Prefix of every resource name. */
@@ -26,6 +28,8 @@ export interface CoreProps {
   forceDestroy?: boolean;
   /** Deny any request that is not TLS. Off only for a plain-HTTP local endpoint, which would be refused. */
   tlsOnly?: boolean;
+  /** Point-in-time recovery of the job table (default on). */
+  pointInTimeRecovery?: boolean;
 }
 
 interface Where {
@@ -79,10 +83,14 @@ export class CoreResources extends Construct {
   readonly facts: SubscribedQueue;
   readonly updatesBot: SubscribedQueue;
   readonly tlsPolicy: S3BucketPolicy | undefined;
+  readonly jobsTable: DynamodbTable;
+  /** Days the files are kept; the job records' TTL is counted from it. */
+  readonly retentionDays: number;
 
   constructor(scope: Construct, id: string, props: CoreProps) {
     super(scope, id);
     const n = props.name;
+    this.retentionDays = props.retentionDays;
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     const where: Where = {
       partition: new DataAwsPartition(this, "partition").partition,
@@ -154,6 +162,24 @@ export class CoreResources extends Construct {
       topic: [{ topicArn: this.factsTopic.arn, events: ["s3:ObjectCreated:*"], filterPrefix: "files/", filterSuffix: "/manifest.json" }],
       dependsOn: [factsPolicy],
     });
+
+    // The job store. Names come from the adapter's schema so the table and the code cannot drift apart.
+    const t = jobTableSchema;
+    const byKindAnd = (index: { name: string; rangeKey: string }) => ({ name: index.name, hashKey: t.kindKey, rangeKey: index.rangeKey, projectionType: "ALL" });
+    this.jobsTable = new DynamodbTable(this, "jobs-table", {
+      name: `${n}-jobs`,
+      billingMode: "PAY_PER_REQUEST",
+      hashKey: t.hashKey,
+      // Only key attributes are declared; the record itself is schemaless.
+      attribute: [t.hashKey, t.kindKey, t.byCreated.rangeKey, t.byChanged.rangeKey].map((name) => ({ name, type: "S" })),
+      // The newest-first list and the change feed: each index serves one query.
+      globalSecondaryIndex: [byKindAnd(t.byCreated), byKindAnd(t.byChanged)],
+      // Enabled means the AWS-managed KMS key (aws/dynamodb), which callers need no KMS grant for.
+      serverSideEncryption: { enabled: true },
+      pointInTimeRecovery: { enabled: props.pointInTimeRecovery ?? true },
+      // An ended job's record goes once it has said "expired" for a while (the adapter sets the time).
+      ttl: { enabled: true, attributeName: t.ttlAttribute },
+    });
   }
 }
 
@@ -169,4 +195,5 @@ export function coreOutputs(stack: TerraformStack, core: CoreResources): void {
   out("facts_dlq_url", core.facts.dlq.url);
   out("updates_topic_arn", core.updatesTopic.arn);
   out("updates_bot_queue_url", core.updatesBot.queue.url);
+  out("jobs_table", core.jobsTable.name);
 }

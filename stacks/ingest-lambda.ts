@@ -4,7 +4,7 @@
 // 2025 also needs a public lambda:InvokeFunction grant, and provider 5.100 cannot limit that grant to
 // URL calls (InvokedViaFunctionUrl): anyone may then invoke "ingest" directly, which is harmless only
 // because it accepts nothing but HTTP events and authenticates them like the URL does.
-import { AssetType, Fn, TerraformAsset } from "cdktf";
+import { AssetType, Fn, TerraformAsset, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
@@ -12,6 +12,7 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
 import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
+import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
 import type { CoreResources } from "./core.ts";
 import { ServiceRole, ssmParameterArn, type Grant } from "./iam.ts";
 
@@ -23,6 +24,8 @@ export interface IngestLambdaProps {
   partition: string;
   account: string;
   core: CoreResources;
+  /** Days the files are kept (the core's); job records expire after them. */
+  retentionDays: number;
   /** A folder with index.mjs and web/ (scripts/build-lambda.ts). */
   bundleDir: string;
   apiTokenParam: string;
@@ -38,17 +41,19 @@ export class IngestLambda extends Construct {
     super(scope, id);
     const { core } = p;
     const bucketArn = core.bucket.arn;
+    const tableArn = core.jobsTable.arn;
     const ssmArn = (param: string) => ssmParameterArn(p, param);
     // The URL is known only after the function exists, so it reaches the functions through SSM (not a secret).
     const publicUrlParam = `/${p.name}/public-url`;
     const bundle = new TerraformAsset(this, "bundle", { path: p.bundleDir, type: AssetType.ARCHIVE });
 
     const shared: Grant[] = [
-      { sid: "JobRecords", actions: ["s3:GetObject", "s3:PutObject"], resources: [`${bucketArn}/jobs/*`] },
+      // Job records: read and conditional write; the table is never scanned.
+      { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [tableArn] },
       // Manifests are read; download links are presigned GETs under files/.
       { sid: "Files", actions: ["s3:GetObject"], resources: [`${bucketArn}/files/*`] },
-      // Listing job records; it also makes a missing key a 404 rather than a 403.
-      { sid: "ListJobs", actions: ["s3:ListBucket"], resources: [bucketArn] },
+      // Only so a missing key under files/ is a 404 rather than a 403.
+      { sid: "ListFiles", actions: ["s3:ListBucket"], resources: [bucketArn], condition: [{ test: "StringLike", variable: "s3:prefix", values: ["files/*"] }] },
       { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn, core.updatesTopic.arn] },
       { sid: "Parameters", actions: ["ssm:GetParameters"], resources: [ssmArn(p.apiTokenParam), ssmArn(p.signingSecretParam), ssmArn(publicUrlParam)] },
     ];
@@ -77,6 +82,8 @@ export class IngestLambda extends Construct {
             T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
             T2S_FACTS_QUEUE_URL: core.facts.queue.url,
             T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
+            T2S_JOBS_TABLE: core.jobsTable.name,
+            T2S_RETENTION_DAYS: Token.asString(p.retentionDays),
             T2S_API_TOKEN_PARAM: p.apiTokenParam,
             T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
             T2S_PUBLIC_URL_PARAM: publicUrlParam,
@@ -88,6 +95,8 @@ export class IngestLambda extends Construct {
 
     this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
       { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },
+      // The newest-first list and the change feed (live updates); the facts consumer needs neither.
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) },
     ]);
     // The facts queue's visibility timeout (60 s) must stay above this timeout.
     this.facts = fn("facts-function", `${p.name}-ingest-facts`, "index.sqsHandler", 30, [

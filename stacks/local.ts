@@ -24,7 +24,7 @@ export class LocalStack extends TerraformStack {
       skipRequestingAccountId: true,
       skipMetadataApiCheck: "true",
       s3UsePathStyle: true,
-      endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e }],
+      endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, dynamodb: e }],
     });
     const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: 7, maxReceiveCount: 3, forceDestroy: true, tlsOnly: false });
     // tlsOnly is off because moto speaks plain HTTP and enforces bucket policies: a TLS-only policy would refuse every write.

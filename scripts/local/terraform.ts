@@ -17,6 +17,7 @@ export interface StackOutputs {
   facts_dlq_url: string;
   updates_topic_arn: string;
   updates_bot_queue_url: string;
+  jobs_table: string;
 }
 
 const awsProviderVersion = "5.100.0";

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App } from "cdktf";
+import { DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetSubscriptionAttributesCommand, ListSubscriptionsCommand, ListTopicsCommand, SNSClient } from "@aws-sdk/client-sns";
@@ -19,6 +20,7 @@ import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { SqsBatchResult, UrlResult } from "../../ingest/lambda.ts";
 import { createLogger } from "../../lib/log.ts";
 import { terraformPreflight } from "../support/preflight.ts";
+import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const name = "t2stest";
@@ -139,6 +141,29 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     s3.destroy();
   });
 
+  it("created the job table: on-demand, encrypted, point-in-time recovery, TTL, both indexes", async () => {
+    const ddb = new DynamoDBClient(clientOpts());
+    const t = (await ddb.send(new DescribeTableCommand({ TableName: `${name}-jobs` }))).Table!;
+    assert.equal(t.TableStatus, "ACTIVE");
+    assert.equal(t.BillingModeSummary?.BillingMode, "PAY_PER_REQUEST");
+    assert.deepEqual(t.KeySchema, [{ AttributeName: schema.hashKey, KeyType: "HASH" }]);
+    assert.equal(t.SSEDescription?.Status, "ENABLED");
+    const indexes = (t.GlobalSecondaryIndexes ?? []).map((i) => ({ name: i.IndexName, keys: i.KeySchema, projection: i.Projection?.ProjectionType }));
+    assert.deepEqual(indexes.sort((a, b) => a.name!.localeCompare(b.name!)), [schema.byChanged, schema.byCreated].map((i) => ({
+      name: i.name, keys: [{ AttributeName: schema.kindKey, KeyType: "HASH" }, { AttributeName: i.rangeKey, KeyType: "RANGE" }], projection: "ALL",
+    })));
+    const pitr = (await ddb.send(new DescribeContinuousBackupsCommand({ TableName: `${name}-jobs` }))).ContinuousBackupsDescription;
+    assert.equal(pitr?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus, "ENABLED");
+    const ttl = (await ddb.send(new DescribeTimeToLiveCommand({ TableName: `${name}-jobs` }))).TimeToLiveDescription;
+    assert.deepEqual([ttl?.TimeToLiveStatus, ttl?.AttributeName], ["ENABLED", schema.ttlAttribute]);
+    // The functions are configured with this table.
+    for (const fn of [`${name}-ingest`, `${name}-ingest-facts`]) {
+      const env = JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${fn}`)).text).Configuration.Environment.Variables as Record<string, string>;
+      assert.deepEqual([env.T2S_JOBS_TABLE, env.T2S_RETENTION_DAYS], [`${name}-jobs`, String(awsDefaults.retentionDays)], fn);
+    }
+    ddb.destroy();
+  });
+
   it("created the seedbox instance with IMDSv2 required and its profile", async () => {
     const r = await query("ec2", { Action: "DescribeInstances", Version: "2016-11-15", "InstanceId.1": outputs.instance_id! });
     assert.equal(r.status, 200, r.text);
@@ -209,7 +234,8 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     assert.equal((await get("/api/jobs")).statusCode, 401);
     const jobs = await get("/api/jobs", { authorization: "Bearer test-api-token" });
     assert.equal(jobs.statusCode, 200, `${jobs.body}\n${lines.join("\n")}`);
-    assert.deepEqual(JSON.parse(jobs.body), { jobs: [] });
+    // Read from the deployed job table (a Query on its by-created index).
+    assert.deepEqual(JSON.parse(jobs.body), { jobs: [], next: null });
     const events: UrlResult = await get("/api/events", { authorization: "Bearer test-api-token" });
     assert.equal(events.statusCode, 200);
     assert.match(events.body, /^retry: 10000/);
@@ -228,5 +254,8 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     sqs.destroy();
     const fn = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest`);
     assert.equal(fn.status, 404);
+    const ddb = new DynamoDBClient(clientOpts());
+    assert.deepEqual((await ddb.send(new ListTablesCommand({}))).TableNames ?? [], []);
+    ddb.destroy();
   });
 });

@@ -8,6 +8,7 @@ import { App, Testing } from "cdktf";
 import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
 import { awsDefaults, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
 import { AwsStack } from "../../stacks/aws.ts";
+import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 
 type Block = Record<string, unknown>;
 interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block> }
@@ -24,6 +25,12 @@ describe("aws stack (synthesized)", () => {
     const r = all(type);
     assert.equal(r.length, 1, `expected one ${type}, found ${r.length}`);
     return r[0]!;
+  };
+  /** A reference to an attribute of the one resource of a type, as terraform JSON writes it. */
+  const ref = (type: string, attr: string) => {
+    const keys = Object.keys(s.resource[type] ?? {});
+    assert.equal(keys.length, 1, type);
+    return `\${${type}.${keys[0]}.${attr}}`;
   };
   const synth = (settings: AwsSettings) => Testing.synth(new AwsStack(Testing.app() as App, "aws", { settings, build }));
 
@@ -125,6 +132,59 @@ describe("aws stack (synthesized)", () => {
     assert.ok(bySid.Files!.resources[0]!.endsWith("/files/*") && bySid.Files!.actions.includes("s3:AbortMultipartUpload"));
     assert.deepEqual(bySid.Incoming!.actions, ["s3:GetObject"]);
     assert.ok(bySid.OwnParameters!.resources.every((r) => r.includes(":parameter/${var.name}/")));
+  });
+
+  it("creates the job table: on-demand, encrypted, point-in-time recovery, TTL, both indexes projecting ALL", () => {
+    const t = one("aws_dynamodb_table");
+    assert.equal(t.name, "${var.name}-jobs");
+    assert.equal(t.billing_mode, "PAY_PER_REQUEST");
+    assert.equal(t.hash_key, schema.hashKey);
+    assert.equal(t.range_key, undefined);
+    assert.deepEqual(t.attribute, [schema.hashKey, schema.kindKey, schema.byCreated.rangeKey, schema.byChanged.rangeKey].map((name) => ({ name, type: "S" })));
+    assert.deepEqual(t.global_secondary_index, [schema.byCreated, schema.byChanged].map((i) => ({ name: i.name, hash_key: schema.kindKey, range_key: i.rangeKey, projection_type: "ALL" })));
+    assert.deepEqual(t.server_side_encryption, { enabled: true });
+    assert.deepEqual(t.point_in_time_recovery, { enabled: true });
+    assert.deepEqual(t.ttl, { enabled: true, attribute_name: schema.ttlAttribute });
+    for (const k of ["read_capacity", "write_capacity", "local_secondary_index"]) assert.equal(t[k], undefined, k);
+  });
+
+  it("gives the API function get/put on the table and query on its two indexes; the facts function get/put only", () => {
+    const doc = (prefix: string) => Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1];
+    const statements = (prefix: string) => doc(prefix).statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
+    const table = ref("aws_dynamodb_table", "arn");
+    const dynamo = (prefix: string) => statements(prefix).filter((st) => st.actions.some((a) => a.startsWith("dynamodb:"))).map(({ sid, actions, resources }) => ({ sid, actions, resources }));
+    assert.deepEqual(dynamo("ingest_function-role_policy-document"), [
+      { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`] },
+    ]);
+    assert.deepEqual(dynamo("ingest_facts-function-role_policy-document"), [
+      { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+    ]);
+    // The host does not use the table; nobody scans it or holds a dynamodb wildcard.
+    assert.deepEqual(dynamo("seedbox_role_policy-document"), []);
+    const every = Object.values(s.data.aws_iam_policy_document!).flatMap((d) => d.statement as { actions: string[] }[]).flatMap((st) => st.actions);
+    assert.ok(!every.some((a) => a === "dynamodb:Scan" || a.startsWith("dynamodb:*") || a === "dynamodb:BatchWriteItem" || a === "dynamodb:DeleteItem"), every.join(" "));
+  });
+
+  it("keeps the Lambdas out of jobs/ in S3: files/ get, and list only under files/", () => {
+    for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
+      const st = Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
+      const bucket = ref("aws_s3_bucket", "arn");
+      assert.ok(!st.some((x) => x.resources.some((r) => r.includes("/jobs/"))), `${prefix} still reaches jobs/`);
+      assert.deepEqual(st.find((x) => x.sid === "Files"), { sid: "Files", effect: "Allow", actions: ["s3:GetObject"], resources: [`${bucket}/files/*`] });
+      assert.deepEqual(st.filter((x) => x.actions.includes("s3:ListBucket")), [{
+        sid: "ListFiles", effect: "Allow", actions: ["s3:ListBucket"], resources: [bucket],
+        condition: [{ test: "StringLike", variable: "s3:prefix", values: ["files/*"] }],
+      }]);
+    }
+  });
+
+  it("hands both functions the table name and the retention days", () => {
+    for (const f of all("aws_lambda_function")) {
+      const env = (f.environment as { variables: Record<string, string> }).variables;
+      assert.equal(env.T2S_JOBS_TABLE, ref("aws_dynamodb_table", "name"), String(f.function_name));
+      assert.equal(env.T2S_RETENTION_DAYS, "${var.retention_days}", String(f.function_name));
+    }
   });
 
   it("gives the Lambda a function URL and an SQS mapping with partial batch failures", () => {

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { App, Testing } from "cdktf";
+import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
+import { CoreResources } from "../../stacks/core.ts";
 import { LocalStack } from "../../stacks/local.ts";
 
 const json = Testing.synth(new LocalStack(Testing.app() as App, "local"));
-const parsed = JSON.parse(json) as { resource: Record<string, Record<string, Record<string, unknown>>> };
+const parsed = JSON.parse(json) as { resource: Record<string, Record<string, Record<string, unknown>>>; output: Record<string, { value: string }>; provider: { aws: { endpoints: Record<string, string>[] }[] } };
 const all = (type: string) => Object.values(parsed.resource[type] ?? {});
 
 describe("local stack (synthesized)", () => {
@@ -38,5 +40,35 @@ describe("local stack (synthesized)", () => {
     assert.equal(all("aws_s3_bucket_server_side_encryption_configuration").length, 1);
     const rules = all("aws_s3_bucket_lifecycle_configuration")[0]!.rule as { filter: { prefix: string }[] }[];
     assert.deepEqual(rules.map((r) => r.filter[0]!.prefix).sort(), ["files/", "incoming/"]);
+  });
+
+  it("has the job table as the adapter's schema says: on-demand, encrypted, point-in-time recovery, TTL", () => {
+    const tables = all("aws_dynamodb_table");
+    assert.equal(tables.length, 1);
+    const t = tables[0]!;
+    assert.equal(t.name, "${var.name}-jobs");
+    assert.equal(t.billing_mode, "PAY_PER_REQUEST");
+    assert.equal(t.hash_key, schema.hashKey);
+    assert.equal(t.range_key, undefined);
+    assert.deepEqual(t.attribute, [schema.hashKey, schema.kindKey, schema.byCreated.rangeKey, schema.byChanged.rangeKey].map((name) => ({ name, type: "S" })));
+    assert.deepEqual(t.global_secondary_index, [schema.byCreated, schema.byChanged].map((i) => ({ name: i.name, hash_key: schema.kindKey, range_key: i.rangeKey, projection_type: "ALL" })));
+    assert.deepEqual(t.server_side_encryption, { enabled: true });
+    // moto applies PITR, so the local stack keeps it on like AWS mode.
+    assert.deepEqual(t.point_in_time_recovery, { enabled: true });
+    assert.deepEqual(t.ttl, { enabled: true, attribute_name: schema.ttlAttribute });
+  });
+
+  it("outputs the table's name and sends DynamoDB calls to the local endpoint", () => {
+    const key = Object.keys(parsed.resource.aws_dynamodb_table!)[0]!;
+    assert.equal(parsed.output.jobs_table!.value, `\${aws_dynamodb_table.${key}.name}`);
+    assert.equal(parsed.provider.aws[0]!.endpoints[0]!.dynamodb, "${var.aws_endpoint}");
+  });
+
+  it("turns point-in-time recovery off only when asked", () => {
+    const core = (pointInTimeRecovery?: boolean) => {
+      const j = JSON.parse(Testing.synthScope((scope) => { new CoreResources(scope, "core", { name: "x", retentionDays: 1, ...(pointInTimeRecovery === undefined ? {} : { pointInTimeRecovery }) }); })) as typeof parsed;
+      return Object.values(j.resource.aws_dynamodb_table!)[0]!.point_in_time_recovery;
+    };
+    assert.deepEqual([core(), core(true), core(false)], [{ enabled: true }, { enabled: true }, { enabled: false }]);
   });
 });
