@@ -19,6 +19,11 @@ export interface DiscordRequester extends Requester {
   via: "discord";
 }
 
+export interface JobPage {
+  jobs: Job[];
+  next: string | null;
+}
+
 export class IngestClient {
   readonly #base: string;
   readonly #token: string;
@@ -69,8 +74,15 @@ export class IngestClient {
     return { job: res.body.job, created: res.status === 202 };
   }
 
-  async list(): Promise<Job[]> {
-    return (await this.#call<{ jobs: Job[] }>("GET", "/api/jobs")).jobs;
+  /** One page of jobs, newest first; `next` is the cursor of the following page (null on the last). */
+  async list(limit?: number, cursor?: string | null): Promise<JobPage> {
+    const q = new URLSearchParams();
+    if (limit !== undefined) q.set("limit", String(limit));
+    if (cursor) q.set("cursor", cursor);
+    const qs = q.toString();
+    const page = await this.#call<{ jobs?: unknown; next?: unknown }>("GET", `/api/jobs${qs ? `?${qs}` : ""}`);
+    if (!Array.isArray(page.jobs)) throw new IngestError("internal", "The torrent service gave an answer I could not read.", 200);
+    return { jobs: page.jobs as Job[], next: typeof page.next === "string" && page.next !== "" ? page.next : null };
   }
 
   async get(id: string): Promise<Job> {
@@ -90,4 +102,37 @@ export class IngestClient {
 /** The jobs a Discord user asked for. */
 export function jobsOf(jobs: Job[], userId: string): Job[] {
   return jobs.filter((j) => j.requesters.some((r) => r.via === "discord" && r.user === userId));
+}
+
+/** How far a search through the pages may go: each page is one call to ingest. */
+export const walkLimits = { pageSize: 200, maxPages: 5, enough: 25 } as const;
+
+/**
+ * A user's jobs, newest first, found by walking the pages until `enough` of them match or `maxPages`
+ * pages were read: the cost is bounded however many jobs exist. `more` says jobs may be left unread.
+ */
+export async function findJobsOf(
+  ingest: Pick<IngestClient, "list">,
+  userId: string,
+  o: { match?: (j: Job) => boolean; enough?: number; maxPages?: number; pageSize?: number } = {},
+): Promise<{ jobs: Job[]; more: boolean }> {
+  const enough = o.enough ?? walkLimits.enough;
+  const maxPages = o.maxPages ?? walkLimits.maxPages;
+  const match = o.match ?? (() => true);
+  const found: Job[] = [];
+  const seen = new Set<string>();
+  let cursor: string | null = null;
+  for (let page = 0; page < maxPages; page++) {
+    const p: JobPage = await ingest.list(o.pageSize ?? walkLimits.pageSize, cursor);
+    for (const j of jobsOf(p.jobs, userId)) {
+      // A job may move between pages while they are read; each is listed once.
+      if (seen.has(j.id) || !match(j)) continue;
+      seen.add(j.id);
+      found.push(j);
+      if (found.length >= enough) return { jobs: found, more: true };
+    }
+    if (p.next === null) return { jobs: found, more: false };
+    cursor = p.next;
+  }
+  return { jobs: found, more: true };
 }

@@ -9,12 +9,12 @@ import { isJobId, isTerminal, type Job } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import { isAllowed, refusal, type AccessList } from "./access.ts";
-import { IngestError, jobsOf, type IngestClient, type Submission } from "./ingest-client.ts";
+import { findJobsOf, IngestError, jobsOf, type IngestClient, type Submission } from "./ingest-client.ts";
 import { displayName, formatBytes, jobsText } from "./status.ts";
 import type { StatusBoard } from "./updates.ts";
 
 export interface HandlerDeps {
-  ingest: Pick<IngestClient, "submit" | "list" | "cancel">;
+  ingest: Pick<IngestClient, "submit" | "list" | "get" | "cancel">;
   board: Pick<StatusBoard, "show">;
   access: AccessList;
   publicUrl: string;
@@ -132,18 +132,27 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
 
   const jobs = async (i: ChatInputCommandInteraction) => {
     await i.deferReply({ flags: ephemeral });
-    const mine = jobsOf(await d.ingest.list(), i.user.id);
-    await i.editReply(jobsText(mine, d.publicUrl));
+    const { jobs: mine, more } = await findJobsOf(d.ingest, i.user.id);
+    await i.editReply(jobsText(mine, d.publicUrl, more));
   };
 
   const cancel = async (i: ChatInputCommandInteraction) => {
     await i.deferReply({ flags: ephemeral });
     const want = i.options.getString("job", true).trim();
-    const mine = jobsOf(await d.ingest.list(), i.user.id);
     const lower = want.toLowerCase();
-    const job = mine.find((j) => j.id === lower) ??
-      (lower.length >= 6 && /^[0-9a-f]+$/.test(lower) ? mine.find((j) => j.id.startsWith(lower)) : undefined) ??
-      mine.find((j) => j.name === want);
+    let job: Job | undefined;
+    if (isJobId(lower)) {
+      // A whole id (what autocomplete gives): one call, however old the job is.
+      try {
+        job = jobsOf([await d.ingest.get(lower)], i.user.id)[0];
+      } catch (err) {
+        if (!(err instanceof IngestError) || err.code !== "not_found") throw err;
+      }
+    } else {
+      const byPrefix = lower.length >= 6 && /^[0-9a-f]+$/.test(lower);
+      const { jobs: found } = await findJobsOf(d.ingest, i.user.id, { match: (j) => (byPrefix && j.id.startsWith(lower)) || j.name === want, enough: 1 });
+      job = found[0];
+    }
     if (!job) {
       await i.editReply(isJobId(lower) ? "That job is not one of yours, or it does not exist." : "I found no job of yours by that name; pick one from the list.");
       return;
@@ -171,10 +180,11 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
     const typed = String(i.options.getFocused()).trim().toLowerCase();
     let choices: { name: string; value: string }[] = [];
     try {
-      choices = jobsOf(await d.ingest.list(), i.user.id)
-        .filter((j) => !isTerminal(j.status))
-        .filter((j) => !typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed))
-        .slice(0, 25)
+      const { jobs: found } = await findJobsOf(d.ingest, i.user.id, {
+        match: (j) => !isTerminal(j.status) && (!typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed)),
+        enough: 25,
+      });
+      choices = found
         .map((j) => {
           const label = `${j.name.replace(/[\u0000-\u001f]/g, " ")} · ${j.status}`;
           return { name: label.length > 100 ? label.slice(0, 99) + "…" : label, value: j.id };

@@ -46,12 +46,19 @@ export function progressBar(progress: number, width = barWidth): string {
 }
 
 const icons: Record<JobStatus, string> = {
-  queued: "⏳", downloading: "⬇️", uploading: "⬆️", completed: "✅", failed: "❌", cancelled: "🚫",
+  queued: "⏳", downloading: "⬇️", uploading: "⬆️", completed: "✅", failed: "❌", cancelled: "🚫", expired: "⌛",
 };
 
 const words: Record<JobStatus, string> = {
   queued: "queued", downloading: "downloading", uploading: "uploading to storage", completed: "done", failed: "failed", cancelled: "cancelled",
+  expired: "expired (files removed)",
 };
+
+/** Discord shows `<t:…:D>` as a date in each reader's own time zone. */
+function discordDate(iso: string | null | undefined): string | null {
+  const ms = iso ? Date.parse(iso) : Number.NaN;
+  return Number.isFinite(ms) ? `<t:${Math.floor(ms / 1000)}:D>` : null;
+}
 
 /** A name safe to show: one line, no markdown, no mentions (allowed_mentions also stops pings). */
 export function displayName(name: string, max = 200): string {
@@ -99,15 +106,20 @@ export function statusText(job: Job, publicUrl: string): string {
     case "uploading":
       lines.push(`${progressBar(job.progress)} · ${words.uploading}`);
       break;
-    case "completed":
-      lines.push(`Done: ${job.files.length} file${job.files.length === 1 ? "" : "s"}.`);
-      lines.push(...fileLinks(job, publicUrl, maxContent - head.length - 40));
+    case "completed": {
+      const until = discordDate(job.expiresAt);
+      lines.push(`Done: ${job.files.length} file${job.files.length === 1 ? "" : "s"}.${until ? ` Files kept until ${until}.` : ""}`);
+      lines.push(...fileLinks(job, publicUrl, maxContent - head.length - 80));
       break;
+    }
     case "failed":
       lines.push(`Failed: ${job.error ? displayName(job.error.message, 500) : "no reason was given"}`);
       break;
     case "cancelled":
       lines.push("Cancelled.");
+      break;
+    case "expired":
+      lines.push("Expired: its files are no longer kept. Add the torrent again to download it once more.");
       break;
   }
   return clip(lines.join("\n"));
@@ -132,17 +144,20 @@ export function jobLine(job: Job): string {
   return `${icons[job.status]} **${displayName(job.name, 80)}** · ${formatBytes(job.size)} · ${words[job.status]}${pct} · \`${job.id.slice(0, 8)}\``;
 }
 
-export function jobsText(jobs: Job[], publicUrl: string): string {
-  if (jobs.length === 0) return "You have no jobs yet. Use `/torrent` to add one.";
-  const lines = [`Your jobs (${jobs.length}):`];
+/** The /jobs reply; `more` says the user may have older jobs than these. */
+export function jobsText(jobs: Job[], publicUrl: string, more = false): string {
+  if (jobs.length === 0) return more ? `I found none of your jobs among the latest ones; see all jobs on the page ${publicUrl}/` : "You have no jobs yet. Use `/torrent` to add one.";
+  const lines = [more ? `Your latest jobs (${jobs.length}):` : `Your jobs (${jobs.length}):`];
+  let cut = false;
   for (const j of jobs) {
     const line = jobLine(j);
     if (lines.join("\n").length + line.length + 80 > maxContent) {
-      lines.push(`…and more on the page ${publicUrl}/`);
+      cut = true;
       break;
     }
     lines.push(line);
   }
+  if (cut || more) lines.push(`…and more on the page ${publicUrl}/`);
   return lines.join("\n");
 }
 

@@ -115,7 +115,8 @@ export class StatusBoard {
         if (s.timer) clearTimeout(s.timer);
         s.timer = null;
         s.pending = null;
-        if (!s.pinged && job.status !== "cancelled") {
+        // Completion and failure ping; a cancel (the user's own doing) and an expiry only edit the message.
+        if (!s.pinged && (job.status === "completed" || job.status === "failed")) {
           await this.#o.chat.post(s.channelId, pingText(job, r.user, this.#o.publicUrl), r.user);
           s.pinged = true;
           log.info("requester pinged", { status: job.status });

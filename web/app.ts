@@ -1,21 +1,35 @@
-// The page: sign in, add a torrent three ways, and follow jobs live over SSE.
+// The page: sign in, add a torrent three ways, list jobs page by page, and follow them live: over SSE
+// (local mode) or by polling the change feed (AWS mode, where a Lambda cannot hold a stream open).
 // Every name from a torrent is set as text (textContent), never as HTML.
 interface JobFile { path: string; size: number; url?: string }
 interface Job {
   id: string; name: string; status: string; progress: number; size: number | null; downloaded: number;
-  rate: number; eta: number | null; files: JobFile[]; error: { code: string; message: string } | null; createdAt: string;
+  rate: number; eta: number | null; files: JobFile[]; error: { code: string; message: string } | null;
+  expiresAt?: string | null; createdAt: string; updatedAt: string;
 }
-interface ApiResult { status: number; body: { job?: Job; signedIn?: boolean; error?: { code: string; message: string } } }
+interface Body {
+  job?: Job; jobs?: Job[]; next?: string | null; cursor?: string;
+  signedIn?: boolean; live?: "events" | "changes"; error?: { code: string; message: string };
+}
+interface ApiResult { status: number; body: Body }
 
 const maxTorrentBytes = 10 * 1024 * 1024;
 const live = new Set(["queued", "downloading", "uploading"]);
 const statusWords: Record<string, string> = {
-  queued: "Queued", downloading: "Downloading", uploading: "Uploading to S3", completed: "Done", failed: "Failed", cancelled: "Cancelled",
+  queued: "Queued", downloading: "Downloading", uploading: "Uploading to S3", completed: "Done", failed: "Failed", cancelled: "Cancelled", expired: "Expired",
 };
+/** Change-feed polling (AWS mode): every second while the tab is seen, every 10 s in the background. */
+const pollMs = { visible: 1000, hidden: 10_000, maxBackoff: 30_000 };
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const rows = new Map<string, { job: Job; li: HTMLLIElement }>();
+/** The cursor of the next page of the list; null when every page is shown. */
+let next: string | null = null;
+let pagesShown = 0;
+/** Bumped on every sign-in and sign-out: work started under an older one stops. */
+let epoch = 0;
 let events: EventSource | null = null;
+let wake: (() => void) | null = null;
 
 function bytes(n: number | null): string {
   if (n === null) return "size unknown";
@@ -79,22 +93,35 @@ function jobRow(j: Job): HTMLLIElement {
   if (live.has(j.status) && j.eta !== null) parts.push(`${duration(j.eta)} left`);
   li.append(el("div", j.name, "name"), el("div", `Status: ${statusWords[j.status] ?? j.status}`, "status"), bar, el("div", parts.join(" · "), "meta"));
   if (j.error) li.append(el("div", `Why: ${j.error.message}`, "error"));
-  if (j.status === "completed") li.append(fileList(j));
+  if (j.status === "completed" || j.status === "expired") li.append(fileList(j));
+  if (j.status === "completed" && j.expiresAt) li.append(el("div", `Files kept until ${new Date(j.expiresAt).toLocaleDateString()}`, "meta"));
+  if (j.status === "expired") li.append(el("div", "These files have expired. Add the torrent again to download it anew.", "meta"));
   if (live.has(j.status)) li.append(button("Cancel", `Cancel ${j.name}`, () => void cancel(j)));
   return li;
 }
 
-function show(j: Job): void {
-  const old = rows.get(j.id);
-  if (old && JSON.stringify(old.job) === JSON.stringify(j)) return;
-  const li = jobRow(j);
-  const hadFocus = old?.li.contains(document.activeElement) ?? false;
-  if (old) old.li.replaceWith(li);
-  rows.set(j.id, { job: j, li });
+/** Newest first, as the server pages them: by createdAt, then id. */
+const newer = (a: Job, b: Job) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
+
+/** Shows jobs, keeping the newest copy of each: an older copy (a late page, a repeat) never wins. */
+function show(...jobs: Job[]): void {
+  let added = false;
+  let focus: HTMLLIElement | null = null;
+  for (const j of jobs) {
+    const old = rows.get(j.id);
+    // Expiry is shown, not stored (the same updatedAt): once seen expired, a job stays so.
+    if (old && (j.updatedAt < old.job.updatedAt || (j.updatedAt === old.job.updatedAt && old.job.status === "expired") || JSON.stringify(old.job) === JSON.stringify(j))) continue;
+    const li = jobRow(j);
+    if (old?.li.contains(document.activeElement)) focus = li;
+    if (old) old.li.replaceWith(li);
+    else added = true;
+    rows.set(j.id, { job: j, li });
+  }
+  (focus?.querySelector("button, a") as HTMLElement | null)?.focus();
+  if (!added) return;
   const list = $("jobs");
-  const sorted = [...rows.values()].sort((a, b) => b.job.createdAt.localeCompare(a.job.createdAt));
+  const sorted = [...rows.values()].sort((a, b) => newer(a.job, b.job));
   sorted.forEach((r, i) => { if (list.children[i] !== r.li) list.insertBefore(r.li, list.children[i] ?? null); });
-  if (hadFocus) (li.querySelector("button, a") as HTMLElement | null)?.focus();
   $("empty").hidden = rows.size > 0;
 }
 
@@ -120,32 +147,106 @@ function setConn(state: "live" | "down" | "", text: string): void {
   c.textContent = text;
 }
 
-function connect(): void {
+/** Loads a page of the list (the first when `cursor` is null). False when it failed. */
+async function loadPage(cursor: string | null, my: number): Promise<boolean> {
+  const r = await api("GET", cursor ? `/api/jobs?cursor=${encodeURIComponent(cursor)}` : "/api/jobs").catch(() => null);
+  if (my !== epoch) return true;
+  if (r?.status === 401) return signedIn(false), true;
+  if (!r || !r.body.jobs) return false;
+  show(...r.body.jobs);
+  // A reload of the first page keeps the place of pages loaded after it.
+  if (cursor !== null || pagesShown <= 1) next = r.body.next ?? null;
+  pagesShown = cursor === null ? Math.max(pagesShown, 1) : pagesShown + 1;
+  $("more").hidden = next === null;
+  return true;
+}
+
+/** Live updates over SSE: after each (re)connection, the first page is loaded again to catch up. */
+function connect(my: number): void {
   events?.close();
   const es = new EventSource("/api/events");
   events = es;
-  es.onopen = () => setConn("live", "Live");
+  es.onopen = () => {
+    setConn("live", "Live");
+    void loadPage(null, my);
+  };
   es.onerror = () => {
     setConn("down", "Reconnecting…");
     // The browser retries by itself, unless the server refused the stream (signed out, say).
     if (es.readyState === EventSource.CLOSED) {
-      void api("GET", "/api/session").then((r) => (r.body.signedIn ? setTimeout(() => events === es && connect(), 3000) : signedIn(false)));
+      void api("GET", "/api/session").then((r) => (r.body.signedIn ? setTimeout(() => events === es && connect(my), 3000) : signedIn(false)), () => setTimeout(() => events === es && connect(my), 3000));
     }
   };
   es.onmessage = (e) => show((JSON.parse(e.data) as { job: Job }).job);
 }
 
-function signedIn(yes: boolean): void {
+/** Waits `ms`, or less when the tab comes back into view. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() { clearTimeout(t); wake = null; resolve(); }
+    wake = done;
+  });
+}
+
+/**
+ * Live updates by polling the change feed. The cursor is taken before the first page is loaded, so a
+ * change in between comes through the feed; a cursor the server refuses starts over the same way.
+ */
+async function poll(my: number): Promise<void> {
+  let cursor: string | null = null;
+  let failures = 0;
+  while (my === epoch) {
+    let ok = false;
+    let again = false;
+    try {
+      const r = await api("GET", cursor === null ? "/api/changes" : `/api/changes?since=${encodeURIComponent(cursor)}&limit=200`);
+      if (my !== epoch) return;
+      if (r.status === 401) return signedIn(false);
+      if (r.status === 400) cursor = null;
+      else if (r.body.cursor) {
+        if (cursor === null) ok = await loadPage(null, my);
+        else ok = true;
+        if (ok) {
+          show(...(r.body.jobs ?? []));
+          again = cursor !== null && (r.body.jobs?.length ?? 0) >= 200; // more are waiting: ask again at once
+          cursor = r.body.cursor;
+        }
+      }
+    } catch {
+      /* not reachable: try again after a while */
+    }
+    if (my !== epoch) return;
+    setConn(ok ? "live" : "down", ok ? "Live" : "Reconnecting…");
+    failures = ok ? 0 : failures + 1;
+    if (!again) await pause(ok ? (document.hidden ? pollMs.hidden : pollMs.visible) : Math.min(pollMs.maxBackoff, pollMs.visible * 2 ** failures));
+  }
+}
+
+document.addEventListener("visibilitychange", () => { if (!document.hidden) wake?.(); });
+
+async function startLive(mode: Body["live"], my: number): Promise<void> {
+  if (mode === "changes") return poll(my);
+  connect(my);
+}
+
+function signedIn(yes: boolean, mode?: Body["live"]): void {
+  epoch++;
+  events?.close();
+  events = null;
+  wake?.();
   $("signin").hidden = yes;
   $("app").hidden = !yes;
   $("signout").hidden = !yes;
-  if (yes) return connect();
-  events?.close();
-  events = null;
   setConn("", "");
   rows.clear();
+  next = null;
+  pagesShown = 0;
   $("jobs").replaceChildren();
+  $("more").hidden = true;
+  $("more").textContent = "Load more";
   $("empty").hidden = false;
+  if (yes) void startLive(mode, epoch);
 }
 
 function fileToBase64(file: File): Promise<string> {
@@ -177,7 +278,22 @@ $("signin-form").addEventListener("submit", async (e) => {
   if (!token.value) return void ($("signin-error").textContent = "Enter your API token.");
   const r = await api("POST", "/api/session", { token: token.value });
   $("signin-error").textContent = r.status === 200 ? "" : r.body.error?.message ?? "Sign-in failed.";
-  if (r.status === 200) { token.value = ""; signedIn(true); }
+  if (r.status !== 200) return;
+  token.value = "";
+  // The session says how live updates come (SSE, or the change feed).
+  const who = await api("GET", "/api/session").catch(() => null);
+  signedIn(true, who?.body.live);
+});
+
+$("more").addEventListener("click", async () => {
+  const more = $<HTMLButtonElement>("more");
+  if (next === null) return;
+  more.disabled = true;
+  try {
+    more.textContent = (await loadPage(next, epoch)) ? "Load more" : "Could not load more; try again";
+  } finally {
+    more.disabled = false;
+  }
 });
 
 $("signout").addEventListener("click", async () => {
@@ -217,4 +333,4 @@ document.addEventListener("drop", (e) => {
   if (files && files.length > 0 && !$("app").hidden) $<HTMLInputElement>("file").files = files;
 });
 
-void api("GET", "/api/session").then((r) => signedIn(r.body.signedIn === true));
+void api("GET", "/api/session").then((r) => signedIn(r.body.signedIn === true, r.body.live));

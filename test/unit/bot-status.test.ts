@@ -7,7 +7,7 @@ import { displayName, formatBytes, formatEta, formatRate, jobsText, maxContent, 
 const id = "a".repeat(40);
 const job = (o: Partial<Job> = {}): Job => ({
   id, name: "Some Linux.iso", status: "downloading", progress: 0.5, size: 3 * 1024 ** 3, downloaded: 1.5 * 1024 ** 3, rate: 2.5 * 1024 ** 2, eta: 754,
-  files: [], error: null, requesters: [{ via: "discord", user: "1" }], createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:01.000Z", ...o,
+  files: [], error: null, requesters: [{ via: "discord", user: "1" }], expiresAt: null, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:01.000Z", ...o,
 });
 const pub = "https://t2s.example";
 
@@ -83,8 +83,20 @@ describe("bot message formatting", () => {
     const status = statusText(done, pub);
     assert.ok(status.startsWith("✅"));
     assert.ok(status.includes("Done: 2 files."));
+    assert.ok(!status.includes("kept until"), "no expiry known, none shown");
+    const kept = statusText(job({ status: "completed", progress: 1, files, expiresAt: "2026-02-01T00:00:00.000Z" }), pub);
+    assert.ok(kept.includes(`Done: 2 files. Files kept until <t:${Date.parse("2026-02-01T00:00:00.000Z") / 1000}:D>.`), kept);
     const odd = pingText(job({ status: "completed", files: [{ path: "a [x].txt", size: 1, url: `${pub}/d/${id}/a%20[x].txt?sig=z` }] }), "42", pub);
     assert.ok(odd.includes("• [a \\[x\\].txt]("), odd);
+  });
+
+  it("says that a job's files have expired, and lists it so", () => {
+    const gone = job({ status: "expired", progress: 1, files: [{ path: "Some Linux/disc.iso", size: 1024 }], expiresAt: "2026-02-01T00:00:00.000Z" });
+    const t = statusText(gone, pub);
+    assert.match(t, /^⌛ \*\*Some Linux\.iso\*\*/);
+    assert.ok(t.includes("Expired: its files are no longer kept."), t);
+    assert.ok(!t.includes("]("), "no links");
+    assert.ok(jobsText([gone], pub).includes("expired (files removed)"));
   });
 
   it("links the first files and the page when there are many, within Discord's 2000 characters", () => {
@@ -114,5 +126,10 @@ describe("bot message formatting", () => {
     const many = jobsText(Array.from({ length: 100 }, (_, i) => job({ name: `n${i}`.repeat(20) })), pub);
     assert.ok(many.length <= maxContent);
     assert.match(many, /and more on the page/);
+    // Only the latest pages were read: say the list may go on.
+    const latest = jobsText([job()], pub, true);
+    assert.ok(latest.startsWith("Your latest jobs (1):"), latest);
+    assert.match(latest, /and more on the page https:\/\/t2s\.example\/$/);
+    assert.match(jobsText([], pub, true), /none of your jobs among the latest/);
   });
 });

@@ -13,7 +13,7 @@ const job = (o: Partial<Job> & { t: number }): Job => {
   const { t, ...rest } = o;
   return {
     id, name: "thing", status: "downloading", progress: 0, size: 1000, downloaded: 0, rate: 0, eta: null, files: [], error: null,
-    requesters: [{ via: "discord", user: "7", channelId: "55" }], createdAt: at(0), updatedAt: at(t), ...rest,
+    requesters: [{ via: "discord", user: "7", channelId: "55" }], expiresAt: null, createdAt: at(0), updatedAt: at(t), ...rest,
   };
 };
 
@@ -95,6 +95,28 @@ describe("bot status board", () => {
     assert.equal(log.filter((l) => l.startsWith("post 55 7")).length, 1);
     assert.equal(log.filter((l) => l.startsWith("post 56 8")).length, 1);
     assert.equal(log.length, 4);
+  });
+
+  it("edits the message when the files expire, without a second ping", async () => {
+    clock = 0;
+    const { log, board } = fakes();
+    const files = [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }];
+    await board.show(job({ t: 1, status: "completed", progress: 1, files, expiresAt: at(100) }));
+    assert.equal(log.length, 2, log.join("\n"));
+    assert.match(log[1]!, /^post 55 7 <@7> \*\*thing\*\* is ready/);
+    // Expiry is shown, not stored: the update keeps the completed job's updatedAt.
+    await board.show(job({ t: 1, status: "expired", progress: 1, files: [{ path: "thing", size: 1000 }], expiresAt: at(100) }));
+    board.close();
+    assert.equal(log.length, 3, log.join("\n"));
+    assert.match(log[2]!, /^edit 55\/1 Expired: its files are no longer kept/);
+  });
+
+  it("does not ping for a job whose files have already expired (a restarted bot)", async () => {
+    clock = 0;
+    const { log, board } = fakes();
+    await board.show(job({ t: 1, status: "expired", progress: 1, expiresAt: at(0), requesters: [{ via: "discord", user: "7", channelId: "55", messageId: "99" }] }));
+    board.close();
+    assert.deepEqual(log, ["edit 55/99 Expired: its files are no longer kept. Add the torrent again to download it once more."]);
   });
 
   it("reads job updates and skips anything else", () => {
