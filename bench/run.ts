@@ -1,12 +1,14 @@
 // `npm run bench`: the whole set against the real local stack (moto, Deluge, a seeding peer). Prints a
 // table per part, then one JSON line with the figures. Sizes and rounds can be turned down for a quick
-// look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS, BENCH_SUBMITS.
+// look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS, BENCH_SUBMITS, BENCH_FACTS.
+// BENCH_ONLY=store runs the job store's part alone.
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { startTestStack } from "../test/support/stack.ts";
 import { overlapRun, type OverlapRun } from "./overlap.ts";
 import { pipelineRuns } from "./pipeline.ts";
+import { storeRun } from "./store.ts";
 import { median, percentile } from "./stats.ts";
 import { compareUploads, tools, type UploadRun } from "./upload.ts";
 
@@ -17,9 +19,31 @@ const uploadRounds = env("BENCH_UPLOAD_ROUNDS", 3);
 const overlapSize = env("BENCH_OVERLAP_MB", 1024) * MiB;
 const rateKiBs = env("BENCH_RATE_KIBS", 20 * 1024);
 const submits = env("BENCH_SUBMITS", 20);
+const factCount = env("BENCH_FACTS", 2000);
+const only = process.env.BENCH_ONLY;
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
+
+say(`job store: AWS calls at 10 and 10,000 jobs, one page at 10,000, ${factCount} facts`);
+const store = await storeRun({ facts: factCount, listRounds: 50 });
+const storeLine = {
+  aws_calls_per_list_10k: store.callsAt10k.list!,
+  aws_calls_per_fact_10k: store.callsAt10k.fact!,
+  aws_calls_per_post_10k: store.callsAt10k.post!,
+  list_ms_p50_10k: Number(store.listMsP50At10k.toFixed(1)),
+  facts_per_s: Math.round(store.factsPerS),
+};
+const storeTable = () => {
+  console.log("job store (moto; AWS calls counted by a proxy)     10 jobs   10,000 jobs");
+  for (const k of ["list", "fact", "post"]) console.log(`AWS calls per ${k.padEnd(36)} ${String(store.callsAt10[k]).padStart(7)} ${String(store.callsAt10k[k]).padStart(13)}`);
+  console.log(`one page (50) at 10,000 jobs, local ingest: p50 ${f1(store.listMsP50At10k)} ms; facts applied by one ingest: ${Math.round(store.factsPerS)}/s`);
+};
+if (only === "store") {
+  storeTable();
+  console.log(JSON.stringify(storeLine));
+  process.exit(0);
+}
 
 const tmp = await mkdtemp(join(tmpdir(), "t2s-bench-"));
 say("starting the local stack");
@@ -66,6 +90,8 @@ console.log("");
 console.log(`overlapped upload: ${overlapSize / MiB} MiB single file at ${rateKiBs / 1024} MiB/s`);
 console.log(`overlap on:  last piece → link ${f2(on.finishToLinkS)} s`);
 console.log(`overlap off: last piece → link ${f2(off.finishToLinkS)} s (baseline)`);
+console.log("");
+storeTable();
 console.log(JSON.stringify({
   submit_to_added_ms_p50: Math.round(median(added)),
   submit_to_added_ms_p95: Math.round(percentile(added, 95)),
@@ -78,4 +104,5 @@ console.log(JSON.stringify({
   rclone_peak_rss_mb: Number(peak("rclone").toFixed(1)),
   overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
   overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
+  ...storeLine,
 }));

@@ -1,0 +1,79 @@
+// The job store's benchmark: AWS calls per request at 10 and 10,000 jobs (through a counting proxy in
+// front of moto), the time of one page at 10,000 jobs from a local ingest, and the facts one local
+// ingest applies per second from its queue.
+import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import { JobTable } from "../lib/aws/job-table.ts";
+import type { Fact } from "../lib/messages.ts";
+import { jobRecord, loadRecords } from "../test/support/job-tables.ts";
+import { httpEvent, startStoreWorld, worldToken } from "../test/support/store-world.ts";
+import { median } from "./stats.ts";
+
+export interface StoreRun {
+  callsAt10: Record<string, number>;
+  callsAt10k: Record<string, number>;
+  listMsP50At10k: number;
+  factsPerS: number;
+}
+
+const progress = (id: string, at: string, p: number): Fact =>
+  ({ v: 1, type: "progress", id, at, status: "downloading", name: "n", progress: p, size: 1000, downloaded: p * 1000, rate: 10, eta: 5 });
+
+export async function storeRun(o: { facts: number; listRounds: number }): Promise<StoreRun> {
+  const w = await startStoreWorld();
+  try {
+    const calls: Record<number, Record<string, number>> = {};
+    for (const n of [10, 10_000]) {
+      const table = await w.newTable(`bench-${n}`);
+      const now = Date.now();
+      const recs = Array.from({ length: n }, (_, i) => jobRecord(new Date(now - (n - i) * 1000).toISOString()));
+      await loadRecords(w.direct.dynamodb, table, recs);
+      const { app, close } = await w.lambda(table);
+      const count = async (call: () => Promise<unknown>) => {
+        w.proxy.reset();
+        await call();
+        return w.proxy.total();
+      };
+      calls[n] = {
+        list: await count(() => app.http(httpEvent("GET", "/api/jobs"))),
+        fact: await count(() => app.sqs({ Records: [{ messageId: "m", body: JSON.stringify(progress(recs[0]!.job.id, new Date().toISOString(), 0.5)) }] })),
+        post: await count(() => app.http(httpEvent("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${"e".repeat(40)}` }))),
+      };
+      close();
+    }
+
+    const ingest = await w.ingest("bench-10000");
+    const listMs: number[] = [];
+    for (let i = 0; i < o.listRounds; i++) {
+      const t = performance.now();
+      const res = await fetch(`${ingest.url}/api/jobs`, { headers: { authorization: `Bearer ${worldToken}` } });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`GET /api/jobs answered ${res.status}`);
+      listMs.push(performance.now() - t);
+    }
+
+    // Facts for 100 jobs, in batches of 10 onto the facts queue; done when every job holds its last fact.
+    const table = new JobTable({ client: w.direct.dynamodb, table: "bench-10000", retentionDays: 7 });
+    const jobs = (await table.list({ limit: 100, cursor: null })).records.map((r) => r.job.id);
+    const per = Math.ceil(o.facts / jobs.length);
+    const base = Date.now();
+    const facts = jobs.flatMap((id) => Array.from({ length: per }, (_, k) => progress(id, new Date(base + k).toISOString(), (k + 1) / per)));
+    const started = performance.now();
+    for (let i = 0; i < facts.length; i += 10) {
+      await w.direct.sqs.send(new SendMessageBatchCommand({
+        QueueUrl: w.aws.factsQueueUrl,
+        Entries: facts.slice(i, i + 10).map((f, k) => ({ Id: String(k), MessageBody: JSON.stringify(f) })),
+      }));
+    }
+    const last = new Date(base + per - 1).toISOString();
+    for (;;) {
+      const pending = (await Promise.all(jobs.map((id) => table.get(id)))).filter((v) => v?.rec.lastFactAt !== last).length;
+      if (pending === 0) break;
+      if (performance.now() - started > 300_000) throw new Error(`${pending} jobs still lack their last fact`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const factsPerS = facts.length / ((performance.now() - started) / 1000);
+    return { callsAt10: calls[10]!, callsAt10k: calls[10_000]!, listMsP50At10k: median(listMs), factsPerS };
+  } finally {
+    await w.stop();
+  }
+}
