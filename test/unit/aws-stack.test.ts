@@ -9,6 +9,7 @@ import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
 import { awsDefaults, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
 import { AwsStack } from "../../stacks/aws.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
+import { assertJobTable } from "../support/job-table-synth.ts";
 
 type Block = Record<string, unknown>;
 interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block> }
@@ -135,17 +136,7 @@ describe("aws stack (synthesized)", () => {
   });
 
   it("creates the job table: on-demand, encrypted, point-in-time recovery, TTL, both indexes projecting ALL", () => {
-    const t = one("aws_dynamodb_table");
-    assert.equal(t.name, "${var.name}-jobs");
-    assert.equal(t.billing_mode, "PAY_PER_REQUEST");
-    assert.equal(t.hash_key, schema.hashKey);
-    assert.equal(t.range_key, undefined);
-    assert.deepEqual(t.attribute, [schema.hashKey, schema.kindKey, schema.byCreated.rangeKey, schema.byChanged.rangeKey].map((name) => ({ name, type: "S" })));
-    assert.deepEqual(t.global_secondary_index, [schema.byCreated, schema.byChanged].map((i) => ({ name: i.name, hash_key: schema.kindKey, range_key: i.rangeKey, projection_type: "ALL" })));
-    assert.deepEqual(t.server_side_encryption, { enabled: true });
-    assert.deepEqual(t.point_in_time_recovery, { enabled: true });
-    assert.deepEqual(t.ttl, { enabled: true, attribute_name: schema.ttlAttribute });
-    for (const k of ["read_capacity", "write_capacity", "local_secondary_index"]) assert.equal(t[k], undefined, k);
+    assertJobTable(one("aws_dynamodb_table"));
   });
 
   it("gives the API function get/put on the table and query on its two indexes; the facts function get/put only", () => {

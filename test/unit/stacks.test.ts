@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { App, Testing } from "cdktf";
-import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 import { CoreResources } from "../../stacks/core.ts";
 import { LocalStack } from "../../stacks/local.ts";
+import { assertJobTable } from "../support/job-table-synth.ts";
 
 const json = Testing.synth(new LocalStack(Testing.app() as App, "local"));
 const parsed = JSON.parse(json) as { resource: Record<string, Record<string, Record<string, unknown>>>; output: Record<string, { value: string }>; provider: { aws: { endpoints: Record<string, string>[] }[] } };
@@ -45,17 +45,7 @@ describe("local stack (synthesized)", () => {
   it("has the job table as the adapter's schema says: on-demand, encrypted, point-in-time recovery, TTL", () => {
     const tables = all("aws_dynamodb_table");
     assert.equal(tables.length, 1);
-    const t = tables[0]!;
-    assert.equal(t.name, "${var.name}-jobs");
-    assert.equal(t.billing_mode, "PAY_PER_REQUEST");
-    assert.equal(t.hash_key, schema.hashKey);
-    assert.equal(t.range_key, undefined);
-    assert.deepEqual(t.attribute, [schema.hashKey, schema.kindKey, schema.byCreated.rangeKey, schema.byChanged.rangeKey].map((name) => ({ name, type: "S" })));
-    assert.deepEqual(t.global_secondary_index, [schema.byCreated, schema.byChanged].map((i) => ({ name: i.name, hash_key: schema.kindKey, range_key: i.rangeKey, projection_type: "ALL" })));
-    assert.deepEqual(t.server_side_encryption, { enabled: true });
-    // moto applies PITR, so the local stack keeps it on like AWS mode.
-    assert.deepEqual(t.point_in_time_recovery, { enabled: true });
-    assert.deepEqual(t.ttl, { enabled: true, attribute_name: schema.ttlAttribute });
+    assertJobTable(tables[0]!);
   });
 
   it("outputs the table's name and sends DynamoDB calls to the local endpoint", () => {
