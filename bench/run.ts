@@ -32,12 +32,14 @@ const storeLine = {
   aws_calls_per_fact_10k: store.callsAt10k.fact!,
   aws_calls_per_post_10k: store.callsAt10k.post!,
   list_ms_p50_10k: Number(store.listMsP50At10k.toFixed(1)),
+  list_ms_p50_10k_moto_dynamodb: Number(store.listMsP50At10kMoto.toFixed(1)),
   facts_per_s: Math.round(store.factsPerS),
 };
 const storeTable = () => {
   console.log("job store (moto; AWS calls counted by a proxy)     10 jobs   10,000 jobs");
   for (const k of ["list", "fact", "post"]) console.log(`AWS calls per ${k.padEnd(36)} ${String(store.callsAt10[k]).padStart(7)} ${String(store.callsAt10k[k]).padStart(13)}`);
-  console.log(`one page (50) at 10,000 jobs, local ingest: p50 ${f1(store.listMsP50At10k)} ms; facts applied by one ingest: ${Math.round(store.factsPerS)}/s`);
+  console.log(`one page (50) at 10,000 jobs from a local ingest, p50: ${f1(store.listMsP50At10k)} ms on SQLite, ${f1(store.listMsP50At10kMoto)} ms on moto's DynamoDB`);
+  console.log(`facts applied by one local ingest (SQLite): ${Math.round(store.factsPerS)}/s`);
 };
 if (only === "store") {
   storeTable();

@@ -1,6 +1,6 @@
 // ingest's configuration, from the environment.
 import { join } from "node:path";
-import { awsConfig, list, num, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, ConfigError, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
 
@@ -9,8 +9,8 @@ export interface ApiTunables {
   fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
   linkTtlS: number;
   rate: { perMinute: number; burst: number };
-  /** The job table, and the days after which the bucket expires a job's files. */
-  jobs: { table: string; retentionDays: number };
+  /** The job store (a DynamoDB table, or a SQLite file in local mode), and the days after which the bucket expires a job's files. */
+  jobs: { table: string | undefined; db: string | undefined; retentionDays: number };
 }
 
 /** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
@@ -24,8 +24,15 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     },
     linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
-    jobs: { table: str(env, "T2S_JOBS_TABLE"), retentionDays: num(env, "T2S_RETENTION_DAYS", 7) },
+    jobs: jobsConfig(env),
   };
+}
+
+function jobsConfig(env: Env): ApiTunables["jobs"] {
+  const table = optional(env, "T2S_JOBS_TABLE");
+  const db = optional(env, "T2S_JOBS_DB");
+  if ((table === undefined) === (db === undefined)) throw new ConfigError("set exactly one of T2S_JOBS_TABLE (DynamoDB) and T2S_JOBS_DB (a SQLite file)");
+  return { table, db, retentionDays: num(env, "T2S_RETENTION_DAYS", 7) };
 }
 
 export interface IngestConfig extends ApiTunables {

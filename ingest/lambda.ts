@@ -9,7 +9,7 @@ import { JobTable } from "../lib/aws/job-table.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { getParameters } from "../lib/aws/ssm.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
-import { awsConfig, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, ConfigError, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
@@ -116,6 +116,7 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
   const publishUpdate = topicPublisher(d.clients.sns, cfg.aws.updatesTopicArn);
   // Per warm instance only: Lambda runs several instances, so this limit is best effort.
   const limiter = new RateLimiter(cfg.rate);
+  if (!cfg.jobs.table) throw new ConfigError("T2S_JOBS_TABLE is not set: on Lambda the job store is DynamoDB");
   const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
 
   /** A registry for one invocation; its job updates are published before the invocation returns. */

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import { JobTable } from "../lib/aws/job-table.ts";
+import { JobDb } from "../lib/sqlite/job-db.ts";
 import { consumeQueue } from "../lib/aws/queue.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
 import { createLogger } from "../lib/log.ts";
@@ -26,7 +27,9 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdo
 
 const clients = awsClients(cfg.aws);
 const bucket = new Bucket(clients.s3, cfg.aws.bucket);
-const registry = new JobRegistry(new JobTable({ client: clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays }));
+const { table, db, retentionDays } = cfg.jobs;
+const store = db ? new JobDb({ path: db, retentionDays }) : new JobTable({ client: clients.dynamodb, table: table!, retentionDays });
+const registry = new JobRegistry(store);
 const auth = new Auth({ apiToken: cfg.apiToken, signingSecret: cfg.signingSecret, secureCookie: cfg.publicUrl.startsWith("https:") });
 const guard = new FetchGuard(cfg.fetch);
 const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
@@ -62,5 +65,6 @@ server.close();
 server.closeAllConnections();
 await consumer;
 await guard.close();
+if (store instanceof JobDb) store.close();
 destroyClients(clients);
 log.info("ingest stopped");

@@ -1,6 +1,6 @@
 // Local mode: moto, the stack applied by terraform, Deluge, and the services, all on loopback,
 // all state under one data folder. Used by `npm start` and by the tests.
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
@@ -35,6 +35,8 @@ export interface LocalStack {
   deluge: DelugeHandle;
   dataDir: string;
   logDir: string;
+  /** The job store's SQLite file. */
+  jobsDb: string;
   ingest: Proc;
   seedbox: Proc;
   /** The Discord bot, once startBot() has run. */
@@ -68,6 +70,9 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
     const webDir = await buildWeb(repoRoot, join(o.dataDir, "web"));
     step("starting moto (local AWS endpoint)");
     const moto = await startMoto({ logDir });
+    // moto starts with an empty bucket and empty queues: job records kept from an earlier run would
+    // point at files that are gone. Until the files live on disk too, a run starts with no jobs.
+    for (const f of ["jobs.db", "jobs.db-wal", "jobs.db-shm"]) await rm(join(o.dataDir, f), { force: true });
     started.push({ stop: () => moto.proc.stop() });
     step("starting deluged and deluge-web");
     const delugeReady = startDeluge({
@@ -95,7 +100,6 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_FACTS_TOPIC_ARN: outputs.facts_topic_arn,
       T2S_FACTS_QUEUE_URL: outputs.facts_queue_url,
       T2S_UPDATES_TOPIC_ARN: outputs.updates_topic_arn,
-      T2S_JOBS_TABLE: outputs.jobs_table,
       T2S_DATA_DIR: o.dataDir,
     };
     const service = (name: string, env: NodeJS.ProcessEnv) =>
@@ -106,12 +110,14 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       });
 
     const stack: LocalStack = {
-      url, apiToken, moto, outputs, deluge, dataDir: o.dataDir, logDir,
+      url, apiToken, moto, outputs, deluge, dataDir: o.dataDir, logDir, jobsDb: join(o.dataDir, "jobs.db"),
       ingest: undefined as unknown as Proc,
       seedbox: undefined as unknown as Proc,
       startIngest: () => stack.startIngestWith({}),
       startIngestWith: async (env) => {
         stack.ingest = service("ingest", {
+          // Job records live in one SQLite file in the data folder: durable, and fast at any number of jobs.
+          T2S_JOBS_DB: stack.jobsDb,
           T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv, ...env,
         });
         await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited).catch(async (err) => {

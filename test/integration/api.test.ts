@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import bencode from "bencode";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { JobTable } from "../../lib/aws/job-table.ts";
+import { JobDb } from "../../lib/sqlite/job-db.ts";
 import { jobRecord } from "../support/job-tables.ts";
 import { testStack } from "../support/shared.ts";
 import type { TestStack } from "../support/stack.ts";
@@ -180,13 +179,10 @@ describe("requester entries", () => {
 });
 
 describe("the job store behind the API", () => {
-  let client: DynamoDBClient;
-  let table: JobTable;
-  before(() => {
-    client = new DynamoDBClient({ region: "us-east-1", endpoint: s.moto.endpoint, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
-    table = new JobTable({ client, table: s.outputs.jobs_table, retentionDays: 7 });
-  });
-  after(() => client?.destroy());
+  let table: JobDb;
+  // The file local ingest keeps its jobs in, opened as a second writer would.
+  before(() => { table = new JobDb({ path: s.jobsDb, retentionDays: 7 }); });
+  after(() => table?.close());
 
   it("streams a change that another writer made, over SSE", async () => {
     const ac = new AbortController();
@@ -201,7 +197,7 @@ describe("the job store behind the API", () => {
       }
       return -1;
     })();
-    // Written straight into the table, as another ingest instance (or a seedbox) would.
+    // Written straight into the store, as another writer (a seedbox, another ingest) would.
     assert.notEqual(await table.put(rec, null), null);
     const ms = await Promise.race([found, new Promise<number>((_, reject) => setTimeout(() => reject(new Error("not streamed within 5 s")), 5000))]);
     ac.abort();

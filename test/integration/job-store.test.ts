@@ -2,10 +2,20 @@
 // through a proxy), paging walks every job once, bad cursors are coded 400s, and many writers at once
 // (two Lambda app instances of each function and a local ingest process) lose nothing.
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { JobTable } from "../../lib/aws/job-table.ts";
+import { AppError } from "../../lib/errors.ts";
+import type { JobStore } from "../../lib/job-store.ts";
+import { withRequester } from "../../lib/job.ts";
+import { JobDb } from "../../lib/sqlite/job-db.ts";
+import { JobRegistry } from "../../ingest/registry.ts";
+import { repoRoot } from "../../scripts/local/paths.ts";
+import { startProc } from "../../scripts/local/proc.ts";
 import type { Fact } from "../../lib/messages.ts";
 import type { Job } from "../../lib/job.ts";
 import { manifestKey } from "../../lib/layout.ts";
@@ -30,6 +40,107 @@ async function filledTable(name: string, n: number): Promise<string[]> {
   await loadRecords(w.direct.dynamodb, name, recs);
   return recs.map((r) => r.job.id);
 }
+
+// The same contract for both adapters: DynamoDB (AWS mode, here on moto) and SQLite (local mode).
+const adapters: [string, (name: string) => Promise<JobStore>][] = [
+  ["DynamoDB", async (name) => new JobTable({ client: w.direct.dynamodb, table: await w.newTable(name), retentionDays: 7 })],
+  ["SQLite", async (name) => new JobDb({ path: join(w.dir, `${name}.db`), retentionDays: 7 })],
+];
+const t = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000).toISOString();
+const isBadRequest = (err: unknown) => err instanceof AppError && err.code === "invalid_request";
+
+for (const [adapter, make] of adapters) {
+  describe(`job store contract: ${adapter}`, () => {
+    it("writes only on the version it read", async () => {
+      const store = await make("contract-versions");
+      const rec = jobRecord(t(0));
+      assert.equal(await store.get(rec.job.id), null);
+      assert.equal(await store.put(rec, null), 1);
+      assert.equal(await store.put(rec, null), null, "a second create loses");
+      const changed = { ...rec, job: { ...rec.job, name: "renamed", updatedAt: t(1) } };
+      assert.equal(await store.put(changed, 7), null, "a stale version loses");
+      assert.equal(await store.put(changed, 1), 2);
+      assert.equal(await store.put(changed, 1), null, "the same version twice: the second loses");
+      assert.deepEqual(await store.get(rec.job.id), { rec: changed, version: 2 });
+    });
+
+    it("pages newest first, ties broken by id, each job once", async () => {
+      const store = await make("contract-pages");
+      const recs = Array.from({ length: 25 }, (_, i) => jobRecord(t(Math.floor(i / 3))));
+      for (const r of recs) await store.put(r, null);
+      const want = recs.map((r) => r.job).sort((a, b) => (b.createdAt + b.id).localeCompare(a.createdAt + a.id)).map((j) => j.id);
+      const got: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await store.list({ limit: 7, cursor });
+        got.push(...page.records.map((r) => r.job.id));
+        cursor = page.next;
+      } while (cursor);
+      assert.deepEqual(got, want);
+      assert.equal((await store.list({ limit: 25, cursor: null })).next, null, "no next page after the last job");
+      await assert.rejects(store.list({ limit: 5, cursor: "garbage" }), isBadRequest);
+      await assert.rejects(store.changes({ since: "garbage", limit: 5 }), isBadRequest);
+    });
+
+    it("feeds each change once, from now on", async () => {
+      const store = await make("contract-feed");
+      const old = jobRecord(new Date(Date.now() - 60_000).toISOString());
+      await store.put(old, null);
+      const start = await store.changes({ since: null, limit: 10 });
+      assert.deepEqual(start.records, []);
+      const recs = [1, 2, 3].map(() => jobRecord(new Date().toISOString()));
+      for (const r of recs) await store.put(r, null);
+      // The index may show a write a moment late (DynamoDB's GSIs are eventually consistent).
+      let seen: string[] = [];
+      let cursor = start.cursor;
+      for (let i = 0; i < 20 && seen.length < 3; i++) {
+        const c = await store.changes({ since: cursor, limit: 10 });
+        seen.push(...c.records.map((r) => r.job.id));
+        cursor = c.cursor;
+        if (seen.length < 3) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(seen.sort(), recs.map((r) => r.job.id).sort());
+      assert.deepEqual((await store.changes({ since: cursor, limit: 10 })).records, [], "nothing twice");
+      const again = { ...recs[0]!, job: { ...recs[0]!.job, progress: 0.5, updatedAt: new Date().toISOString() } };
+      await store.put(again, 1);
+      seen = [];
+      for (let i = 0; i < 20 && seen.length === 0; i++) {
+        seen = (await store.changes({ since: cursor, limit: 10 })).records.map((r) => r.job.id);
+        if (seen.length === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(seen, [recs[0]!.job.id]);
+    });
+
+    it("20 writers adding requesters to one job at once lose none", async () => {
+      const store = await make("contract-race");
+      const rec = jobRecord(t(0));
+      await store.put(rec, null);
+      // Each writer is its own registry: no in-process lock helps them.
+      const writers = Array.from({ length: 20 }, () => new JobRegistry(store, { maxAttempts: 200 }));
+      await Promise.all(writers.flatMap((reg, i) => [0, 1, 2].map((k) =>
+        reg.update(rec.job.id, (r) => r && { ...r, job: withRequester(r.job, { via: "discord", user: `${i}-${k}` }) }))));
+      assert.equal((await store.get(rec.job.id))!.rec.job.requesters.length, 1 + 60);
+    });
+  });
+}
+
+describe("job store contract: SQLite across processes", () => {
+  it("3 processes adding requesters to one job at once lose none", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "t2s-db-"));
+    try {
+      const path = join(dir, "jobs.db");
+      const db = new JobDb({ path, retentionDays: 7 });
+      const rec = jobRecord(t(0));
+      await db.put(rec, null);
+      const procs = ["a", "b", "c"].map((who) => startProc(`writer-${who}`, process.execPath, [join(repoRoot, "test", "support", "db-writer.ts"), path, rec.job.id, who, "40"], { logFile: join(dir, `${who}.log`) }));
+      assert.deepEqual(await Promise.all(procs.map((p) => p.exited)), [0, 0, 0]);
+      assert.equal((await db.get(rec.job.id))!.rec.job.requesters.length, 1 + 120);
+      db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("job store cost", () => {
   const counts: Record<number, Record<string, number>> = {};
@@ -145,7 +256,7 @@ describe("concurrent writers", () => {
   let ingestUrl: string;
   before(async () => {
     await w.newTable("writers");
-    ({ url: ingestUrl } = await w.ingest("writers"));
+    ({ url: ingestUrl } = await w.ingest({ table: "writers" }));
   });
 
   it("200 mixed changes at 20 jobs from 5 writers at once: nothing is lost", async () => {

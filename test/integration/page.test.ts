@@ -13,6 +13,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { JobRecord } from "../../lib/apply-fact.ts";
 import { destroyClients, type AwsClients } from "../../lib/aws/clients.ts";
 import { JobTable } from "../../lib/aws/job-table.ts";
+import { JobDb } from "../../lib/sqlite/job-db.ts";
 import { awsConfig } from "../../lib/config.ts";
 import { newJob, type Job, type JobStatus } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -215,8 +216,7 @@ describe("the page", () => {
     await page.getByRole("status").getByText("Reconnecting…").waitFor();
     // A job written while the page was away, dated before the stream's look-back: only the reload of
     // the first page on reconnecting can show it.
-    const dynamodb = new DynamoDBClient({ region: "us-east-1", endpoint: s.moto.endpoint, credentials });
-    const table = new JobTable({ client: dynamodb, table: s.outputs.jobs_table, retentionDays: 7 });
+    const table = new JobDb({ path: s.jobsDb, retentionDays: 7 });
     const missed = record({ name: `missed-while-away-${randomBytes(3).toString("hex")}`, status: "cancelled", at: ago(30_000) });
     missed.job.createdAt = new Date().toISOString();
     try {
@@ -225,8 +225,8 @@ describe("the page", () => {
       await page.getByRole("status").getByText("Live").waitFor({ timeout: 20_000 });
       await job(missed.job.name).getByText("Status: Cancelled").waitFor({ timeout: 10_000 });
     } finally {
-      await dynamodb.send(new DeleteItemCommand({ TableName: s.outputs.jobs_table, Key: { id: { S: missed.job.id } } })).catch(() => {});
-      dynamodb.destroy();
+      table.remove(missed.job.id);
+      table.close();
     }
     const name = `after-reconnect-${randomBytes(3).toString("hex")}`;
     assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${randomBytes(20).toString("hex")}&dn=${name}` })).status, 202);
@@ -236,8 +236,7 @@ describe("the page", () => {
   });
 
   it("shows 50 jobs, then the next page on Load more, each job once; expired files have no links", async () => {
-    const dynamodb = new DynamoDBClient({ region: "us-east-1", endpoint: s.moto.endpoint, credentials });
-    const table = new JobTable({ client: dynamodb, table: s.outputs.jobs_table, retentionDays: 7 });
+    const table = new JobDb({ path: s.jobsDb, retentionDays: 7 });
     const tag = randomBytes(3).toString("hex");
     // Created 10 s ago, 10 ms apart: the newest jobs, and out of reach of the event stream's look-back,
     // so only the list shows them. Terminal, so no seedbox acts on them.
@@ -299,8 +298,8 @@ describe("the page", () => {
       await kept.scrollIntoViewIfNeeded();
       await page.screenshot({ path: join(shots, "kept-and-expired.png") });
     } finally {
-      for (const r of recs) await dynamodb.send(new DeleteItemCommand({ TableName: s.outputs.jobs_table, Key: { id: { S: r.job.id } } })).catch(() => {});
-      dynamodb.destroy();
+      for (const r of recs) table.remove(r.job.id);
+      table.close();
     }
   });
 

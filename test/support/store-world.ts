@@ -32,8 +32,8 @@ export interface StoreWorld {
   newTable(name: string): Promise<string>;
   /** A new instance of the ingest Lambda app (its own clients, through the counting proxy). */
   lambda(table: string): Promise<{ app: LambdaApp; close(): void }>;
-  /** A local ingest process (node:http, facts from the facts queue) on `table`, straight to moto. */
-  ingest(table: string): Promise<{ proc: Proc; url: string }>;
+  /** A local ingest process (node:http, facts from the facts queue) on a table in moto or a SQLite file. */
+  ingest(store: { table: string } | { db: string }): Promise<{ proc: Proc; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -94,13 +94,13 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
         cfg: {
           aws, apiToken: worldToken, signingSecret: "store-world-signing", publicUrl: "http://127.0.0.1:9",
           fetch: { allowHosts: new Set(), timeoutMs: 1000, maxRedirects: 0, maxBytes: 1 << 20 },
-          linkTtlS: 300, rate: { perMinute: 1e6, burst: 1e6 }, jobs: { table, retentionDays: 7 },
+          linkTtlS: 300, rate: { perMinute: 1e6, burst: 1e6 }, jobs: { table, db: undefined, retentionDays: 7 },
         },
         clients, web, log: createLogger("ingest", { level: "error" }),
       });
       return { app, close: () => destroyClients(clients) };
     },
-    ingest: async (table) => {
+    ingest: async (store) => {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       const proc = startProc("ingest", process.execPath, [join(repoRoot, "ingest", "main.ts")], {
@@ -108,7 +108,8 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
         env: {
           ...process.env, AWS_ENDPOINT_URL: moto.endpoint, AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_SESSION_TOKEN: "",
           T2S_BUCKET: aws.bucket, T2S_REQUESTS_TOPIC_ARN: aws.requestsTopicArn, T2S_REQUESTS_QUEUE_URL: "unused", T2S_FACTS_TOPIC_ARN: aws.factsTopicArn,
-          T2S_FACTS_QUEUE_URL: aws.factsQueueUrl, T2S_UPDATES_TOPIC_ARN: aws.updatesTopicArn, T2S_JOBS_TABLE: table, T2S_SQS_WAIT_S: "1",
+          T2S_FACTS_QUEUE_URL: aws.factsQueueUrl, T2S_UPDATES_TOPIC_ARN: aws.updatesTopicArn, T2S_SQS_WAIT_S: "1",
+          ...("table" in store ? { T2S_JOBS_TABLE: store.table } : { T2S_JOBS_DB: store.db }),
           T2S_PORT: String(port), T2S_API_TOKEN: worldToken, T2S_SIGNING_SECRET: "s", T2S_WEB_DIR: webDir, T2S_RATE_BURST: "100000", T2S_LOG_LEVEL: "warn",
         },
       });
