@@ -14,7 +14,8 @@ export async function* jobEvents(
   const keepaliveMs = o.keepaliveMs ?? 15_000;
   const pollMs = o.pollMs ?? 1_000;
   const pending: JobRecord[] = [];
-  // The newest updatedAt sent per job: the feed repeats what this process already pushed.
+  // The newest updatedAt sent per job: the feed repeats what this process already pushed. (The
+  // registry keeps each job's updatedAt rising, whatever the writers' clocks say.)
   const sent = new Map<string, string>();
   let wake: (() => void) | null = null;
   const unsubscribe = registry.subscribe((rec) => {
@@ -25,28 +26,32 @@ export async function* jobEvents(
   signal.addEventListener("abort", onAbort);
   try {
     let cursor = (await registry.changes({ since: null, limit: 1 })).cursor; // no records: "from now on"
-    let quietMs = 0;
+    let nextPoll = Date.now() + pollMs;
+    let lastSent = Date.now();
     yield "retry: 2000\n\n";
     while (!signal.aborted) {
+      // The feed is read every pollMs, however busy this process's own changes keep the stream.
+      if (Date.now() >= nextPoll) {
+        nextPoll = Date.now() + pollMs;
+        // A store that cannot be read now is read again next time; the stream stays open.
+        const feed = await registry.changes({ since: cursor, limit: 200 }).catch(() => null);
+        if (feed) {
+          cursor = feed.cursor;
+          pending.push(...feed.records);
+        }
+      }
       if (pending.length === 0) {
+        if (Date.now() - lastSent >= keepaliveMs) {
+          lastSent = Date.now();
+          yield ": keepalive\n\n";
+        }
         let timer: NodeJS.Timeout | undefined;
-        const woke = await new Promise<boolean>((resolve) => {
-          wake = () => resolve(true);
-          timer = setTimeout(() => resolve(false), pollMs);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, Math.max(0, nextPoll - Date.now()));
         });
         clearTimeout(timer);
         wake = null;
-        if (!woke && !signal.aborted) {
-          // A store that cannot be read now is read again next time; the stream stays open.
-          const feed = await registry.changes({ since: cursor, limit: 200 }).catch(() => null);
-          if (feed) cursor = feed.cursor;
-          pending.push(...(feed?.records ?? []));
-          quietMs = feed?.records.length ? 0 : quietMs + pollMs;
-          if (quietMs >= keepaliveMs) {
-            quietMs = 0;
-            yield ": keepalive\n\n";
-          }
-        }
         continue;
       }
       const rec = pending.shift()!;
@@ -54,6 +59,7 @@ export async function* jobEvents(
       if (last !== undefined && last >= rec.job.updatedAt) continue;
       if (sent.size > 10_000) sent.clear();
       sent.set(rec.job.id, rec.job.updatedAt);
+      lastSent = Date.now();
       yield `data: ${JSON.stringify({ job: present(rec) })}\n\n`;
     }
   } finally {

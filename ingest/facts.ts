@@ -1,9 +1,10 @@
 // Consumes the facts queue: seedbox facts and S3 manifest notifications become job changes.
-import { applyFact, applyManifest } from "../lib/apply-fact.ts";
+import { applyFact, applyManifest, type JobRecord } from "../lib/apply-fact.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { addDays, newJob } from "../lib/job.ts";
+import { addDays, isTerminal, newJob } from "../lib/job.ts";
+import { RecordTooLarge } from "../lib/job-store.ts";
 import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseFactsQueueMessage, parseManifest, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
@@ -36,13 +37,27 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         const raw = await d.bucket.get(manifestKey(m.id));
         if (!raw) throw new Error(`manifest of ${m.id} is not readable yet`);
         const manifest = parseManifest(raw.toString("utf8"), m.id);
-        const rec = await d.registry.update(m.id, (r) => {
+        const complete = (r: JobRecord | null) => {
           const now = d.now();
           // A manifest for a job ingest does not know (its record was lost) still becomes a job.
           const base = r ?? { job: newJob({ id: m.id, name: manifest.name, size: null, requester: { via: "api", user: "unknown" }, now }), lastFactAt: null, files: [] };
-          return applyManifest(base, manifest, now, addDays(now, d.retentionDays));
-        });
-        if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
+          // The bucket expires each file counting from its upload, which starts once the job is queued.
+          return applyManifest(base, manifest, now, addDays(base.queuedAt ?? base.job.createdAt, d.retentionDays));
+        };
+        try {
+          const rec = await d.registry.update(m.id, complete);
+          if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
+        } catch (err) {
+          if (!(err instanceof RecordTooLarge)) throw err;
+          d.log.warn("job has too many files for its record", { job: m.id, files: manifest.files.length });
+          await d.registry.update(m.id, (r) => r && !isTerminal(r.job.status) ? {
+            ...r,
+            job: {
+              ...r.job, status: "failed", rate: 0, eta: null, updatedAt: d.now(),
+              error: { code: "too_many_files", message: `This torrent has ${manifest.files.length} files, too many to list; its files are in the bucket under files/${m.id}/data/.` },
+            },
+          } : null);
+        }
         return;
       }
       const fact = m.fact;

@@ -31,7 +31,14 @@ async function write(res: ServerResponse, r: ApiResponse, head: boolean): Promis
   if (r.events) {
     // No flushHeaders: the headers go with the first chunk, once the stream is listening for changes.
     for await (const chunk of r.events) {
-      if (!res.write(chunk)) await new Promise((resolve) => res.once("drain", resolve));
+      // A client that goes away while its buffer is full never drains: stop on close too.
+      if (!res.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => { res.off("drain", done); res.off("close", done); resolve(); };
+          res.on("drain", done).on("close", done);
+        });
+      }
+      if (res.destroyed) break;
     }
     return void res.end();
   }

@@ -53,8 +53,9 @@ export class JobRegistry {
   private async apply(id: string, change: Change): Promise<JobRecord | null> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const cur = await this.store.get(id);
-      const next = await change(cur?.rec ?? null);
-      if (!next) return null;
+      const changed = await change(cur?.rec ?? null);
+      if (!changed) return null;
+      const next = cur ? rising(cur.rec, changed) : changed;
       if ((await this.store.put(next, cur?.version ?? null)) !== null) {
         for (const l of this.listeners) l(next);
         return next;
@@ -69,4 +70,14 @@ export class JobRegistry {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
+
+/**
+ * Each job's updatedAt goes up with every write, even when the writer's clock is behind the last
+ * writer's: readers (the change feed, the page, the event stream) keep the copy with the newest updatedAt.
+ */
+function rising(prev: JobRecord, next: JobRecord): JobRecord {
+  if (next.job.updatedAt > prev.job.updatedAt) return next;
+  const updatedAt = new Date(Date.parse(prev.job.updatedAt) + 1).toISOString();
+  return { ...next, job: { ...next.job, updatedAt } };
 }

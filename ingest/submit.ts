@@ -74,12 +74,12 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   const rec = await deps.registry.update(r.id, (cur) => {
     const now = deps.now();
     created = request = !cur;
-    if (!cur) return { job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [] };
+    if (!cur) return { job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [], queuedAt: now };
     const again = requeued(cur.job, now);
     request = again !== cur.job;
     const job = withRequester(again, requester);
     if (job === cur.job) return null;
-    return { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [] } : {}) };
+    return { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], queuedAt: now } : {}) };
   });
   const current = rec ?? (await deps.registry.record(r.id))!;
   if (request) {

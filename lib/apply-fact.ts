@@ -15,6 +15,8 @@ export interface JobRecord {
   job: Job;
   lastFactAt: string | null;
   files: StoredFile[];
+  /** When the job was last (re)queued: its files are created from then on, and expire from then. */
+  queuedAt?: string;
 }
 
 /** The record after a fact, or null when the fact changes nothing (stale, or the job has ended). */

@@ -4,8 +4,10 @@
 // an index shows a write a moment after it lands. So a write can become visible with a time just
 // before one already handed out. Each read therefore looks back `feedWindowMs` and skips what the
 // cursor says it has seen (id and version): nothing is missed, and little comes twice.
+import type { JobRecord } from "./apply-fact.ts";
 import { AppError } from "./errors.ts";
 import { isJobId } from "./job.ts";
+import type { Changes } from "./job-store.ts";
 
 export const feedWindowMs = 5_000;
 
@@ -52,46 +54,91 @@ export interface FeedItem {
   updatedAt: string;
 }
 
+/** Changes remembered as handed out; more may come twice, never be missed. Keeps cursors short. */
+export const maxSeen = 100;
+
 export interface FeedPosition {
-  /** The latest updatedAt handed out. */
+  /** The last change handed out in feed order (updatedAt, then id); id is "" before any. */
   at: string;
-  /** `${id}.${version}` of each change handed out within feedWindowMs before `at`. */
-  seen: string[];
+  id: string;
+  /** Changes handed out within `back` ms before `at`: their `${id}.${version}`, and how long before `at` (ms). */
+  seen: { key: string; ago: number }[];
+  /** How far before `at` the seen list covers every change handed out: feedWindowMs, less after a burst. */
+  back: number;
 }
 
 const seenKey = (i: FeedItem) => `${i.id}.${i.version}`;
-const seenPattern = /^[0-9a-f]{40}\.\d{1,15}$/;
+const seenPattern = /^([0-9a-f]{40}\.\d{1,15})\.(\d{1,5})$/;
 
 export function encodeFeedCursor(p: FeedPosition): string {
-  return encode({ a: p.at, s: p.seen });
+  return encode({ a: p.at, i: p.id, b: p.back, s: p.seen.map((e) => `${e.key}.${e.ago}`) });
 }
 
 export function decodeFeedCursor(cursor: string): FeedPosition {
   const v = decode(cursor, "changes");
-  const seen = v.s;
-  if (!isIso(v.a) || !Array.isArray(seen) || seen.length > 1000 || !seen.every((s) => typeof s === "string" && seenPattern.test(s))) {
-    throw new AppError("invalid_request", "That changes cursor is not valid; start again without it.");
-  }
-  return { at: v.a, seen: seen as string[] };
+  const bad = () => new AppError("invalid_request", "That changes cursor is not valid; start again without it.");
+  if (!isIso(v.a) || typeof v.i !== "string" || (v.i !== "" && !isJobId(v.i)) || !Array.isArray(v.s) || v.s.length > maxSeen) throw bad();
+  if (typeof v.b !== "number" || !Number.isInteger(v.b) || v.b < 0 || v.b > feedWindowMs) throw bad();
+  const seen = v.s.map((e) => {
+    const m = typeof e === "string" ? seenPattern.exec(e) : null;
+    if (!m || Number(m[2]) > feedWindowMs) throw bad();
+    return { key: m[1]!, ago: Number(m[2]) };
+  });
+  return { at: v.a, id: v.i, seen, back: v.b };
 }
 
-/** The earliest updatedAt a read from `p` must look at. */
-export function feedFrom(p: FeedPosition): string {
-  return new Date(Date.parse(p.at) - feedWindowMs).toISOString();
+/** The position a feed starts from: now, with nothing seen (its first read looks back over the window). */
+export function feedStart(now: Date): FeedPosition {
+  return { at: now.toISOString(), id: "", seen: [], back: feedWindowMs };
 }
 
 /**
- * Given what a read from `p` found (oldest first), what to hand out and the position after it.
- * `limit` caps what is handed out; the rest comes next time.
+ * What a read from `p` asks the store for: `fresh`, changes after the position in feed order (oldest
+ * first, at most the limit); `late`, changes from `windowFrom` up to the position (newest first, at
+ * most `lateLimit`), which landed after the feed had passed their time.
  */
-export function advanceFeed<T extends FeedItem>(p: FeedPosition, found: T[], limit: number): { items: T[]; next: FeedPosition } {
-  const seen = new Set(p.seen);
-  const items = found.filter((i) => !seen.has(seenKey(i))).slice(0, limit);
-  const at = items.reduce((m, i) => (i.updatedAt > m ? i.updatedAt : m), p.at);
-  const from = new Date(Date.parse(at) - feedWindowMs).toISOString();
-  const keep = [...p.seen.map((s) => ({ s, t: null as string | null })), ...items.map((i) => ({ s: seenKey(i), t: i.updatedAt }))];
-  // Old entries carry no time: they stay only while the window has not moved past the old position.
-  const stillIn = (t: string | null) => (t ?? p.at) >= from;
-  const next = [...new Set(keep.filter((k) => stillIn(k.t)).map((k) => k.s))].slice(-1000);
-  return { items, next: { at, seen: next } };
+export function feedQuery(p: FeedPosition, limit: number): { windowFrom: string; lateLimit: number } {
+  return { windowFrom: new Date(Date.parse(p.at) - p.back).toISOString(), lateLimit: maxSeen + limit };
+}
+
+const byFeedOrder = (a: FeedItem, b: FeedItem) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** What to hand out of a read's `late` and `fresh` changes, and the position after it. */
+export function advanceFeed<T extends FeedItem>(p: FeedPosition, late: T[], fresh: T[], limit: number): { items: T[]; next: FeedPosition } {
+  const seen = new Set(p.seen.map((e) => e.key));
+  const lateNew = late.filter((i) => !seen.has(seenKey(i))).sort(byFeedOrder).slice(0, limit);
+  const freshOut = [...fresh].sort(byFeedOrder).slice(0, limit - lateNew.length);
+  const last = freshOut.at(-1);
+  const at = last?.updatedAt ?? p.at;
+  const shift = Date.parse(at) - Date.parse(p.at);
+  const entries = [
+    ...p.seen.map((e) => ({ key: e.key, ago: e.ago + shift })),
+    ...[...lateNew, ...freshOut].map((i) => ({ key: seenKey(i), ago: Date.parse(at) - Date.parse(i.updatedAt) })),
+  ].filter((e) => e.ago >= 0 && e.ago <= feedWindowMs);
+  // The most recent first, so that the cap drops the oldest; the horizon stays where it was in time.
+  const all = [...new Map(entries.sort((x, y) => x.ago - y.ago).map((e) => [e.key, e])).values()];
+  let back = Math.min(feedWindowMs, p.back + shift);
+  const next = all.slice(0, maxSeen);
+  // A burst overflowed the list: it covers only as far back as its oldest entry (later ones there may come twice).
+  if (all.length > maxSeen) back = Math.min(back, next.at(-1)!.ago);
+  return { items: [...lateNew, ...freshOut], next: { at, id: last?.id ?? p.id, seen: next, back } };
+}
+
+/** A change as an adapter reads it: the record, with its version. */
+export type FeedRow = FeedItem & { rec: JobRecord };
+
+/** The two reads an adapter makes for the change feed (see feedQuery). */
+export interface FeedReader {
+  fresh(after: { at: string; id: string }, limit: number): Promise<FeedRow[]>;
+  late(from: string, upTo: { at: string; id: string }, limit: number): Promise<FeedRow[]>;
+}
+
+/** The change feed over an adapter's two reads: `since` null starts from now with no read at all. */
+export async function readChanges(o: { since: string | null; limit: number }, now: Date, reader: FeedReader): Promise<Changes> {
+  if (o.since === null) return { records: [], cursor: encodeFeedCursor(feedStart(now)) };
+  const pos = decodeFeedCursor(o.since);
+  const q = feedQuery(pos, o.limit);
+  const [late, fresh] = await Promise.all([reader.late(q.windowFrom, pos, q.lateLimit), reader.fresh(pos, o.limit)]);
+  const { items, next } = advanceFeed(pos, late, fresh, o.limit);
+  return { records: items.map((i) => i.rec), cursor: encodeFeedCursor(next) };
 }

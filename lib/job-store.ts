@@ -36,4 +36,9 @@ export interface JobStore {
   changes(o: { since: string | null; limit: number }): Promise<Changes>;
 }
 
+/** A record the store cannot hold (DynamoDB's item limit): the job fails with a plain reason instead. */
+export class RecordTooLarge extends Error {
+  override name = "RecordTooLarge";
+}
+
 export const pageLimits = { default: 50, max: 200 } as const;

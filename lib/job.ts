@@ -26,7 +26,8 @@ export type JobErrorCode =
   | "torrent_missing"
   | "deluge_error"
   | "upload_failed"
-  | "poison_message";
+  | "poison_message"
+  | "too_many_files";
 
 export interface JobError {
   code: string;

@@ -7,10 +7,10 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { JobRecord } from "../apply-fact.ts";
-import { advanceFeed, decodeFeedCursor, decodeListCursor, encodeFeedCursor, encodeListCursor, feedFrom } from "../cursors.ts";
+import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
-import type { Changes, JobStore, Page, Versioned } from "../job-store.ts";
+import { RecordTooLarge, type Changes, type JobStore, type Page, type Versioned } from "../job-store.ts";
 import { jobTableSchema } from "./job-table-schema.ts";
 
 const kind = "job";
@@ -24,10 +24,6 @@ export interface Item {
   v: number;
   rec: Uint8Array;
   expires?: number;
-}
-
-export class JobTooLarge extends Error {
-  override name = "JobTooLarge";
 }
 
 export class JobTable implements JobStore {
@@ -74,42 +70,51 @@ export class JobTable implements JobStore {
       KeyConditionExpression: "kind = :k",
       ExpressionAttributeValues: { ":k": kind },
       ScanIndexForward: false,
-      Limit: o.limit,
+      // One more than asked says whether another page follows (DynamoDB's LastEvaluatedKey also comes
+      // after a page that is exactly full).
+      Limit: o.limit + 1,
       ...(start ? { ExclusiveStartKey: { id: start.id, kind, created: `${start.createdAt}#${start.id}` } } : {}),
     }));
-    const records = (out.Items ?? []).map((i) => decodeRecord(i as Item));
+    const items = out.Items ?? [];
+    const records = items.slice(0, o.limit).map((i) => decodeRecord(i as Item));
     const last = records.at(-1);
-    // DynamoDB says whether it stopped early; the cursor is made from the last job, never its key as is.
-    const next = out.LastEvaluatedKey && last ? encodeListCursor({ createdAt: last.job.createdAt, id: last.job.id }) : null;
+    // The cursor is made from the last job, never from DynamoDB's key as is.
+    // LastEvaluatedKey without the extra item: DynamoDB stopped at its 1 MB page size, and more follow.
+    const more = items.length > o.limit || out.LastEvaluatedKey !== undefined;
+    const next = more && last ? encodeListCursor({ createdAt: last.job.createdAt, id: last.job.id }) : null;
     return { records, next };
   }
 
-  async changes(o: { since: string | null; limit: number }): Promise<Changes> {
-    // From now on: the first read from this cursor looks back over the window anyway.
-    if (o.since === null) return { records: [], cursor: encodeFeedCursor({ at: this.now().toISOString(), seen: [] }) };
-    const pos = decodeFeedCursor(o.since);
-    const out = await this.doc.send(new QueryCommand({
-      TableName: this.table,
-      IndexName: jobTableSchema.byChanged.name,
-      KeyConditionExpression: "kind = :k AND changed > :from",
-      ExpressionAttributeValues: { ":k": kind, ":from": feedFrom(pos) },
-      ScanIndexForward: true,
-      Limit: o.limit + pos.seen.length,
-    }));
-    const found = (out.Items ?? []).map((i) => {
-      const rec = decodeRecord(i as Item);
-      return { id: rec.job.id, version: (i as Item).v, updatedAt: rec.job.updatedAt, rec };
+  changes(o: { since: string | null; limit: number }): Promise<Changes> {
+    const query = async (cond: string, values: Record<string, string>, forward: boolean, limit: number): Promise<FeedRow[]> => {
+      const out = await this.doc.send(new QueryCommand({
+        TableName: this.table,
+        IndexName: jobTableSchema.byChanged.name,
+        KeyConditionExpression: `kind = :k AND ${cond}`,
+        ExpressionAttributeValues: { ":k": kind, ...values },
+        ScanIndexForward: forward,
+        Limit: limit,
+      }));
+      return (out.Items ?? []).map((i) => {
+        const rec = decodeRecord(i as Item);
+        return { id: rec.job.id, version: (i as Item).v, updatedAt: rec.job.updatedAt, rec };
+      });
+    };
+    // The index's sort key is `${updatedAt}#${id}`: feed order as one string.
+    const key = (p: { at: string; id: string }) => `${p.at}#${p.id}`;
+    return readChanges(o, this.now(), {
+      fresh: (after, limit) => query("changed > :pos", { ":pos": key(after) }, true, limit),
+      late: (from, upTo, limit) => query("changed BETWEEN :from AND :pos", { ":from": from, ":pos": key(upTo) }, false, limit),
     });
-    const { items, next } = advanceFeed(pos, found, o.limit);
-    return { records: items.map((i) => i.rec), cursor: encodeFeedCursor(next) };
   }
+
 }
 
 /** The item of one version of a record (exported for loading many records at once in tests and benchmarks). */
 export function jobItem(rec: JobRecord, version: number, retentionDays: number): Item {
   const job = rec.job;
   const body = gzipSync(JSON.stringify(rec));
-  if (body.length > maxItemBytes - 1024) throw new JobTooLarge(`the record of job ${job.id} is ${body.length} bytes gzipped, over DynamoDB's item limit`);
+  if (body.length > maxItemBytes - 1024) throw new RecordTooLarge(`the record of job ${job.id} is ${body.length} bytes gzipped, over DynamoDB's item limit`);
   const expiry = recordExpiry(job, retentionDays);
   return {
     id: job.id,

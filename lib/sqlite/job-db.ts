@@ -3,7 +3,7 @@
 // (an UPDATE on the version it read, or an INSERT that does nothing when the row exists).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { JobRecord } from "../apply-fact.ts";
-import { advanceFeed, decodeFeedCursor, decodeListCursor, encodeFeedCursor, encodeListCursor, feedFrom } from "../cursors.ts";
+import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
 import type { Changes, JobStore, Page, Versioned } from "../job-store.ts";
@@ -17,7 +17,7 @@ export class JobDb implements JobStore {
   private readonly db: DatabaseSync;
   private readonly retentionDays: number;
   private readonly now: () => Date;
-  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "changed" | "forget" | "remove", StatementSync>;
+  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove", StatementSync>;
 
   constructor(o: { path: string; retentionDays: number; now?: () => Date }) {
     this.db = new DatabaseSync(o.path);
@@ -47,7 +47,8 @@ export class JobDb implements JobStore {
       update: p("UPDATE jobs SET v = v + 1, created = ?, changed = ?, expires = ?, rec = ? WHERE id = ? AND v = ?"),
       first: p("SELECT v, rec FROM jobs ORDER BY created DESC, id DESC LIMIT ?"),
       after: p("SELECT v, rec FROM jobs WHERE (created, id) < (?, ?) ORDER BY created DESC, id DESC LIMIT ?"),
-      changed: p("SELECT v, rec FROM jobs WHERE changed >= ? ORDER BY changed, id LIMIT ?"),
+      fresh: p("SELECT v, rec FROM jobs WHERE (changed, id) > (?, ?) ORDER BY changed, id LIMIT ?"),
+      late: p("SELECT v, rec FROM jobs WHERE changed >= ? AND (changed, id) <= (?, ?) ORDER BY changed DESC, id DESC LIMIT ?"),
       forget: p("DELETE FROM jobs WHERE expires IS NOT NULL AND expires < ?"),
       remove: p("DELETE FROM jobs WHERE id = ?"),
     };
@@ -90,17 +91,17 @@ export class JobDb implements JobStore {
     return { records, next };
   }
 
-  async changes(o: { since: string | null; limit: number }): Promise<Changes> {
-    if (o.since === null) return { records: [], cursor: encodeFeedCursor({ at: this.now().toISOString(), seen: [] }) };
-    const pos = decodeFeedCursor(o.since);
-    const rows = this.q.changed.all(feedFrom(pos), o.limit + pos.seen.length) as unknown as Row[];
-    const found = rows.map((row) => {
+  changes(o: { since: string | null; limit: number }): Promise<Changes> {
+    const rows = (r: unknown[]): FeedRow[] => (r as Row[]).map((row) => {
       const rec = decode(row);
       return { id: rec.job.id, version: row.v, updatedAt: rec.job.updatedAt, rec };
     });
-    const { items, next } = advanceFeed(pos, found, o.limit);
-    return { records: items.map((i) => i.rec), cursor: encodeFeedCursor(next) };
+    return readChanges(o, this.now(), {
+      fresh: async (after, limit) => rows(this.q.fresh.all(after.at, after.id, limit)),
+      late: async (from, upTo, limit) => rows(this.q.late.all(from, upTo.at, upTo.id, limit)),
+    });
   }
+
 }
 
 function decode(row: Row): JobRecord {

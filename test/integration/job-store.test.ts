@@ -252,6 +252,31 @@ describe("paging", () => {
   });
 });
 
+describe("a job too large for its record", () => {
+  it("fails with too_many_files instead of looping, and its message is handled", async () => {
+    await w.newTable("too-large");
+    const { app, close } = await w.lambda("too-large");
+    try {
+      const id = randomId();
+      assert.equal((await app.http(httpEvent("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${id}&dn=many` }))).statusCode, 202);
+      // 60,000 files with random names: their list does not fit in DynamoDB's 400 KB, even gzipped.
+      const files = Array.from({ length: 60_000 }, (_, i) => {
+        const path = `many/${randomId().slice(0, 24)}/${i}.bin`;
+        return { path, key: `files/${id}/data/${path}`, size: 1 };
+      });
+      await w.direct.s3.send(new PutObjectCommand({ Bucket: w.aws.bucket, Key: manifestKey(id), ContentType: "application/json", Body: JSON.stringify({ id, name: "many", files }) }));
+      const r = await app.sqs(factEvent(manifestEvent(id)));
+      assert.deepEqual(r.batchItemFailures, [], "the message is not retried");
+      const job = JSON.parse((await app.http(httpEvent("GET", `/api/jobs/${id}`))).body).job as Job;
+      assert.equal(job.status, "failed");
+      assert.equal(job.error?.code, "too_many_files");
+      assert.match(job.error!.message, /60000 files/);
+    } finally {
+      close();
+    }
+  });
+});
+
 describe("concurrent writers", () => {
   let ingestUrl: string;
   before(async () => {
