@@ -59,7 +59,7 @@ export interface LambdaConfig extends ApiTunables {
   publicUrl: string;
 }
 
-/** The one-shot answer to /api/events asks the page's EventSource to come back after this long. */
+/** The one-shot answer to /api/events asks an EventSource to come back after this long (the page polls /api/changes here). */
 export const eventsRetryMs = 10_000;
 
 /** Reads config; secrets come from SSM by the parameter names in the environment. */
@@ -98,7 +98,7 @@ function toResult(r: ApiResponse, body: Buffer): UrlResult {
   };
 }
 
-/** Event streams cannot stream through a buffered response: answer with the current jobs, once. */
+/** Event streams cannot stream through a buffered response: answer at once, with no events. */
 async function snapshot(events: AsyncIterable<string>, stop: AbortController): Promise<Buffer> {
   stop.abort();
   let out = "";
