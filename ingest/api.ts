@@ -16,6 +16,7 @@ import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
+import type { Outbox } from "./webhooks.ts";
 
 export const maxBodyBytes = 16 * 1024 * 1024;
 
@@ -50,6 +51,8 @@ export interface ApiDeps {
   now: () => string;
   /** How the page follows changes: an event stream (node:http), or polling /api/changes (Lambda). */
   live: "events" | "changes";
+  /** Hands webhook events to their queue; null when webhooks are not configured. */
+  outbox: Outbox | null;
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -202,6 +205,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         const id = cur.job.id;
         const rec = await d.registry.update(id, (r) =>
           r && !isTerminal(r.job.status) ? { ...r, job: { ...r.job, status: "cancelled", rate: 0, eta: null, updatedAt: d.now() } } : null);
+        if (d.outbox) await d.outbox.flush(id, rec);
         if (rec || cur.job.status === "cancelled") {
           const msg: RequestMessage = { v: 1, type: "cancel", id };
           await d.publishRequest(msg);
@@ -228,6 +232,8 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         return json(200, { job: present(rec ?? cur) });
       },
     },
+    // Receivers verify webhook signatures with this key; it cannot call the API.
+    { method: "GET", path: "/api/webhook-secret", access: "caller", run: async () => json(200, { secret: d.auth.webhookSecret }) },
     {
       method: "GET", path: "/api/events", access: "caller",
       run: async ({ req }) => ({

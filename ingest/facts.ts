@@ -8,6 +8,7 @@ import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseFactsQueueMessage, parseManifest, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
 import type { JobRegistry } from "./registry.ts";
+import type { Outbox } from "./webhooks.ts";
 
 export interface FactsDeps {
   registry: JobRegistry;
@@ -17,15 +18,18 @@ export interface FactsDeps {
   now: () => string;
   /** Days after which the bucket expires a job's files. */
   retentionDays: number;
+  /** Webhook events of the jobs a fact ends; null when webhooks are not configured. */
+  outbox: Outbox | null;
 }
 
 export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void> {
   const failPoison = async (err: PoisonMessage) => {
     if (!err.id) return;
-    await d.registry.update(err.id, (r) => {
+    const rec = await d.registry.update(err.id, (r) => {
       if (!r || r.job.status === "completed" || r.job.status === "failed") return null;
       return { ...r, job: { ...r.job, status: "failed", error: { code: "poison_message", message: "A malformed message about this job could not be handled." }, updatedAt: d.now() } };
     });
+    await d.outbox?.flush(err.id, rec);
   };
 
   return async (msg) => {
@@ -43,6 +47,8 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
           return applyManifest(base, manifest, now, addDays(now, d.retentionDays));
         });
         if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
+        // Also after a redelivery that changed nothing: a crash may have come between write and queue.
+        await d.outbox?.flush(m.id, rec);
         return;
       }
       const fact = m.fact;
@@ -61,6 +67,7 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         await d.publishRequest(cancel);
       }
       if (rec) d.log.debug("job updated", { job: fact.id, status: rec.job.status });
+      if (rec || fact.type !== "progress") await d.outbox?.flush(fact.id, rec);
     } catch (err) {
       if (err instanceof PoisonMessage) await failPoison(err);
       throw err;

@@ -4,6 +4,7 @@
 import type { JobRecord } from "../lib/apply-fact.ts";
 import type { Changes, JobStore, Page } from "../lib/job-store.ts";
 import { sleep } from "../lib/time.ts";
+import { noteTransition } from "../lib/webhook.ts";
 
 export type JobListener = (rec: JobRecord) => void;
 export type Change = (rec: JobRecord | null) => JobRecord | null | Promise<JobRecord | null>;
@@ -53,8 +54,10 @@ export class JobRegistry {
   private async apply(id: string, change: Change): Promise<JobRecord | null> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const cur = await this.store.get(id);
-      const next = await change(cur?.rec ?? null);
-      if (!next) return null;
+      const changed = await change(cur?.rec ?? null);
+      if (!changed) return null;
+      // Every write that ends a job queues its webhook event in the same write (an outbox).
+      const next = noteTransition(cur?.rec ?? null, changed);
       if ((await this.store.put(next, cur?.version ?? null)) !== null) {
         for (const l of this.listeners) l(next);
         return next;

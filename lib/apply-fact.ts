@@ -1,6 +1,7 @@
 // How facts from the seedbox and manifests from S3 change a job record. Pure: ingest persists the result.
 import { isTerminal, type Job } from "./job.ts";
 import type { Fact, Manifest } from "./messages.ts";
+import type { WebhookState } from "./webhook.ts";
 
 export interface StoredFile {
   /** The original path, for display. */
@@ -15,6 +16,8 @@ export interface JobRecord {
   job: Job;
   lastFactAt: string | null;
   files: StoredFile[];
+  /** callback_urls and the outbox of events not yet queued for delivery (absent: no webhooks). */
+  hooks?: WebhookState;
 }
 
 /** The record after a fact, or null when the fact changes nothing (stale, or the job has ended). */

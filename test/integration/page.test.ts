@@ -314,7 +314,7 @@ describe("the page", () => {
     const token = `lambda-token-${randomBytes(8).toString("hex")}`;
     let app: LambdaApp | undefined;
     // The URL is known once it listens; the app, which needs it as its public URL, comes right after.
-    const served = await serveLambdaUrl({ http: (e, r) => app!.http(e, r), sqs: (e) => app!.sqs(e) });
+    const served = await serveLambdaUrl({ http: (e, r) => app!.http(e, r), sqs: (e) => app!.sqs(e), webhooks: (e) => app!.webhooks(e) });
     const table = new JobTable({ client: clients.dynamodb, table: s.outputs.jobs_table, retentionDays: 7 });
     const rec = record({ name: `lambda-live-${randomBytes(3).toString("hex")}`, status: "queued", at: new Date().toISOString() });
     const id = rec.job.id;
