@@ -14,7 +14,7 @@ import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { nowIso } from "../lib/time.ts";
-import { createApi, maxBodyBytes, type ApiResponse } from "./api.ts";
+import { createApi, maxBodyBytes, storageOrigin, type ApiResponse } from "./api.ts";
 import { Auth } from "./auth.ts";
 import { apiTunables, type ApiTunables } from "./config.ts";
 import { factsHandler } from "./facts.ts";
@@ -134,6 +134,7 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
   const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
 
   /** A registry for one invocation; its job updates are published before the invocation returns. */
+  let origin: Promise<string> | null = null;
   const sendWebhook = cfg.webhooks.queueUrl ? queueSender(d.clients.sqs, cfg.webhooks.queueUrl) : null;
   const session = () => {
     const registry = new JobRegistry(store);
@@ -160,8 +161,9 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), Math.max(1000, (remainingMs?.() ?? 30_000) - 1000));
       const { registry, outbox, flush } = session();
+      origin ??= storageOrigin(bucket);
       const api = createApi({
-        registry, bucket, auth, guard, publishRequest, outbox, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
+        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: await origin, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
       });
       try {
         const r = await api.handle({

@@ -8,7 +8,7 @@ import { topicPublisher } from "../lib/aws/topic.ts";
 import { createLogger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { nowIso } from "../lib/time.ts";
-import { createApi } from "./api.ts";
+import { createApi, storageOrigin } from "./api.ts";
 import { Auth } from "./auth.ts";
 import { ingestConfig } from "./config.ts";
 import { factsHandler } from "./facts.ts";
@@ -42,7 +42,7 @@ const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhook
 const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now: nowIso }) : null;
 
 const api = createApi({
-  registry, bucket, auth, guard, publishRequest, outbox,
+  registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: await storageOrigin(bucket),
   publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso, live: "events",
 });
 const server = serveHttp(api.handle, log);

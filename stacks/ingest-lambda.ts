@@ -99,6 +99,8 @@ export class IngestLambda extends Construct {
 
     this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
       { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },
+      // DELETE /api/jobs/:id/files: a person removes a completed job's objects.
+      { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
       { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) },
       enqueueWebhooks,

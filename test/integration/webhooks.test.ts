@@ -71,6 +71,37 @@ describe("webhooks", () => {
     assert.ok(!JSON.stringify(logged).includes(path), "the URL is never logged");
   });
 
+  it("deleting a completed job's files removes its objects, answers 410 on its links, and sends expired", async () => {
+    const path = `/hook/rm-${randomBytes(3).toString("hex")}`;
+    const made = await s.seed({ name: `hook-rm-${randomBytes(3).toString("hex")}`, files: [{ path: ["a.bin"], size: 50_000 }, { path: ["sub", "b.txt"], data: Buffer.from("b") }] });
+    const r = await s.call("POST", "/api/jobs", { torrent: b64(made.torrent), callback_url: `${s.files.base}${path}` });
+    assert.equal(r.status, 202);
+    const job = await s.waitForJob(made.infoHash, (j) => j.status === "completed");
+    await waitForHook(path, delivered("completed"));
+    const running = await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${randomBytes(20).toString("hex")}` });
+    const refused = await s.call("DELETE", `/api/jobs/${running.body.job.id}/files`);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, "conflict");
+    for (const [id, status, code, auth] of [["f".repeat(40), 404, "not_found", undefined], ["nope", 404, "not_found", undefined], [job.id, 401, "unauthorized", "Bearer wrong"]] as const) {
+      const x = await s.call("DELETE", `/api/jobs/${id}/files`, undefined, auth ? { authorization: auth } : {});
+      assert.deepEqual([x.status, x.body.error.code], [status, code]);
+    }
+    const del = await s.call("DELETE", `/api/jobs/${job.id}/files`);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.equal(del.body.job.status, "expired");
+    assert.ok(del.body.job.files.every((f: { url?: string }) => f.url === undefined));
+    assert.equal((await fetch(job.files[0]!.url!, { redirect: "manual" })).status, 410);
+    assert.equal((await s.call("DELETE", `/api/jobs/${job.id}/files`)).status, 200, "again: harmless");
+    const calls = await waitForHook(path, delivered("expired"));
+    assert.ok(verify(calls.at(-1)!, secret));
+    assert.equal(JSON.parse(calls.at(-1)!.body).job.status, "expired");
+    const { S3Client, ListObjectsV2Command } = await import("@aws-sdk/client-s3");
+    const s3 = new S3Client({ endpoint: s.moto.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, forcePathStyle: true });
+    const left = await s3.send(new ListObjectsV2Command({ Bucket: s.outputs.bucket, Prefix: `files/${job.id}/` }));
+    assert.equal(left.KeyCount ?? 0, 0, "no object left under files/<id>/");
+    s3.destroy();
+  });
+
   it("delivers cancelled, and a second callback URL on a known job gets its own copy", async () => {
     const a = `/hook/cancel-a-${randomBytes(3).toString("hex")}`;
     const b = `/hook/cancel-b-${randomBytes(3).toString("hex")}`;
