@@ -90,9 +90,13 @@ export function pageCsp(storageOrigin: string | null): string {
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 }
 
-/** The origin of presigned URLs, found by presigning one (local: no network call). */
-export async function storageOrigin(bucket: Pick<Bucket, "presignGet">): Promise<string> {
-  return new URL(await bucket.presignGet("files/origin-probe", 60)).origin;
+/** The origin of presigned URLs, found by presigning one (no network call); null if it cannot sign yet. */
+export async function storageOrigin(bucket: Pick<Bucket, "presignGet">): Promise<string | null> {
+  try {
+    return new URL(await bucket.presignGet("files/origin-probe", 60)).origin;
+  } catch {
+    return null; // no credentials yet: the page works, media waits for the next start
+  }
 }
 
 /** How much of a file "view as text" shows. */

@@ -134,7 +134,7 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
   const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
 
   /** A registry for one invocation; its job updates are published before the invocation returns. */
-  let origin: Promise<string> | null = null;
+  let origin: Promise<string | null> | null = null;
   const sendWebhook = cfg.webhooks.queueUrl ? queueSender(d.clients.sqs, cfg.webhooks.queueUrl) : null;
   const session = () => {
     const registry = new JobRegistry(store);
@@ -162,8 +162,10 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       const timer = setTimeout(() => stop.abort(), Math.max(1000, (remainingMs?.() ?? 30_000) - 1000));
       const { registry, outbox, flush } = session();
       origin ??= storageOrigin(bucket);
+      const found = await origin;
+      if (found === null) origin = null; // try again on the next request
       const api = createApi({
-        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: await origin, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
+        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: found, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
       });
       try {
         const r = await api.handle({
