@@ -21,4 +21,9 @@ export const commands: RESTPostAPIChatInputApplicationCommandsJSONBody[] = [
     .setDescription("Cancel one of your torrents")
     .addStringOption((o) => o.setName("job").setDescription("The job to cancel").setRequired(true).setAutocomplete(true))
     .toJSON(),
+  new SlashCommandBuilder()
+    .setName("delete")
+    .setDescription("Delete the files of one of your finished torrents from storage now")
+    .addStringOption((o) => o.setName("job").setDescription("The finished job whose files to delete").setRequired(true).setAutocomplete(true))
+    .toJSON(),
 ];

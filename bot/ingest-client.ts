@@ -93,6 +93,11 @@ export class IngestClient {
     return (await this.#call<{ job: Job }>("DELETE", `/api/jobs/${encodeURIComponent(id)}`)).job;
   }
 
+  /** Deletes a completed job's files from the bucket; its links answer 410 from then on. */
+  async deleteFiles(id: string): Promise<Job> {
+    return (await this.#call<{ job: Job }>("DELETE", `/api/jobs/${encodeURIComponent(id)}/files`)).job;
+  }
+
   /** Keeps where the bot shows a job in the requester's entry, so a restarted bot edits the same message. */
   async setRequester(id: string, requester: DiscordRequester): Promise<Job> {
     return (await this.#call<{ job: Job }>("PATCH", `/api/jobs/${encodeURIComponent(id)}/requester`, { requester })).job;

@@ -14,7 +14,7 @@ import { displayName, formatBytes, jobsText } from "./status.ts";
 import type { StatusBoard } from "./updates.ts";
 
 export interface HandlerDeps {
-  ingest: Pick<IngestClient, "submit" | "list" | "get" | "cancel">;
+  ingest: Pick<IngestClient, "submit" | "list" | "get" | "cancel" | "deleteFiles">;
   board: Pick<StatusBoard, "show">;
   access: AccessList;
   publicUrl: string;
@@ -136,8 +136,8 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
     await i.editReply(jobsText(mine, d.publicUrl, more));
   };
 
-  const cancel = async (i: ChatInputCommandInteraction) => {
-    await i.deferReply({ flags: ephemeral });
+  /** The job the "job" option names (an id from autocomplete, an id prefix, or a name), if it is the user's. */
+  const pickJob = async (i: ChatInputCommandInteraction): Promise<Job | undefined> => {
     const want = i.options.getString("job", true).trim();
     const lower = want.toLowerCase();
     let job: Job | undefined;
@@ -155,8 +155,14 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
     }
     if (!job) {
       await i.editReply(isJobId(lower) ? "That job is not one of yours, or it does not exist." : "I found no job of yours by that name; pick one from the list.");
-      return;
     }
+    return job;
+  };
+
+  const cancel = async (i: ChatInputCommandInteraction) => {
+    await i.deferReply({ flags: ephemeral });
+    const job = await pickJob(i);
+    if (!job) return;
     if (isTerminal(job.status)) {
       await i.editReply(`**${displayName(job.name)}** has already ended (${job.status}); there is nothing to cancel.`);
       return;
@@ -172,8 +178,27 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
     await i.editReply(`Cancelled **${displayName(job.name)}**.`);
   };
 
+  const deleteFiles = async (i: ChatInputCommandInteraction) => {
+    await i.deferReply({ flags: ephemeral });
+    const job = await pickJob(i);
+    if (!job) return;
+    if (job.status !== "completed") {
+      await i.editReply(`**${displayName(job.name)}** is ${job.status}; only a finished job's files can be deleted${isTerminal(job.status) ? "" : " (use /cancel for a running one)"}.`);
+      return;
+    }
+    try {
+      await d.ingest.deleteFiles(job.id);
+    } catch (err) {
+      if (!(err instanceof IngestError)) throw err;
+      await i.editReply(err.message);
+      return;
+    }
+    d.log.info("job files deleted", { job: job.id, user: i.user.id });
+    await i.editReply(`Deleted the files of **${displayName(job.name)}**; its links no longer work.`);
+  };
+
   const autocomplete = async (i: AutocompleteInteraction) => {
-    if (i.commandName !== "cancel" || !allowed(i)) {
+    if ((i.commandName !== "cancel" && i.commandName !== "delete") || !allowed(i)) {
       await i.respond([]);
       return;
     }
@@ -181,7 +206,7 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
     let choices: { name: string; value: string }[] = [];
     try {
       const { jobs: found } = await findJobsOf(d.ingest, i.user.id, {
-        match: (j) => !isTerminal(j.status) && (!typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed)),
+        match: (j) => (i.commandName === "delete" ? j.status === "completed" : !isTerminal(j.status)) && (!typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed)),
         enough: 25,
       });
       choices = found
@@ -208,6 +233,7 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
       if (i.commandName === "torrent") await torrent(i);
       else if (i.commandName === "jobs") await jobs(i);
       else if (i.commandName === "cancel") await cancel(i);
+      else if (i.commandName === "delete") await deleteFiles(i);
       else await i.reply({ content: "I do not know that command.", flags: ephemeral });
     } catch (err) {
       d.log.error("interaction failed", { command, err });

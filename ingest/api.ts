@@ -5,7 +5,7 @@ import type { Publish } from "../lib/aws/topic.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { filesExpired, isJobId, isTerminal, type Requester } from "../lib/job.ts";
 import { pageLimits } from "../lib/job-store.ts";
-import { dataPrefix } from "../lib/layout.ts";
+import { dataPrefix, filesPrefix } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import type { RequestMessage } from "../lib/messages.ts";
 import type { Auth } from "./auth.ts";
@@ -16,6 +16,7 @@ import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
+import type { Outbox } from "./webhooks.ts";
 
 export const maxBodyBytes = 16 * 1024 * 1024;
 
@@ -50,6 +51,10 @@ export interface ApiDeps {
   now: () => string;
   /** How the page follows changes: an event stream (node:http), or polling /api/changes (Lambda). */
   live: "events" | "changes";
+  /** The origin presigned URLs point at (the S3 endpoint), for the page's CSP; null: none. */
+  storageOrigin?: string | null;
+  /** Hands webhook events to their queue; null when webhooks are not configured. */
+  outbox: Outbox | null;
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -74,9 +79,28 @@ export function routePattern(path: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-const pageCsp =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * The page's CSP. Played media and shown images load from presigned URLs on the storage endpoint (the
+ * /d/ link redirects there, and CSP checks the redirect's target too): media-src and img-src name that
+ * one origin, nothing wider. Text is fetched through /d/ (?view=text), so connect-src stays 'self'.
+ */
+export function pageCsp(storageOrigin: string | null): string {
+  const store = storageOrigin ? ` ${storageOrigin}` : "";
+  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:${store}; media-src 'self'${store}; connect-src 'self'; ` +
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+}
+
+/** The origin of presigned URLs, found by presigning one (no network call); null if it cannot sign yet. */
+export async function storageOrigin(bucket: Pick<Bucket, "presignGet">): Promise<string | null> {
+  try {
+    return new URL(await bucket.presignGet("files/origin-probe", 60)).origin;
+  } catch {
+    return null; // no credentials yet: the page works, media waits for the next start
+  }
+}
+
+/** How much of a file "view as text" shows. */
+export const textViewBytes = 256 * 1024;
 
 const baseHeaders = { "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
 
@@ -142,9 +166,10 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     if (!rec) throw new AppError("not_found", "No job has that id.");
     return rec;
   };
+  const csp = pageCsp(d.storageOrigin ?? null);
   const page = (route: string): Route["run"] => async () => {
     const f = d.web.get(route)!;
-    return { status: 200, headers: { ...baseHeaders, "content-type": f.type, "cache-control": "no-cache", "content-security-policy": pageCsp }, body: f.body };
+    return { status: 200, headers: { ...baseHeaders, "content-type": f.type, "cache-control": "no-cache", "content-security-policy": csp }, body: f.body };
   };
 
   const routes: Route[] = [
@@ -202,11 +227,35 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         const id = cur.job.id;
         const rec = await d.registry.update(id, (r) =>
           r && !isTerminal(r.job.status) ? { ...r, job: { ...r.job, status: "cancelled", rate: 0, eta: null, updatedAt: d.now() } } : null);
+        if (d.outbox) await d.outbox.flush(id, rec);
         if (rec || cur.job.status === "cancelled") {
           const msg: RequestMessage = { v: 1, type: "cancel", id };
           await d.publishRequest(msg);
           d.log.info("job cancelled", { job: id });
         }
+        return json(200, { job: present(rec ?? (await findJob(id))) });
+      },
+    },
+    {
+      // The person's own "delete now": the links answer 410 at once (the job shows expired), then the
+      // objects go. Repeating it is harmless, so a call that failed halfway can simply be made again.
+      method: "DELETE", path: "/api/jobs/:id/files", access: "caller",
+      run: async ({ params }) => {
+        const cur = await findJob(params[0]);
+        const id = cur.job.id;
+        if (cur.job.status !== "completed") {
+          throw new AppError("conflict", isTerminal(cur.job.status)
+            ? `This job is ${cur.job.status}; it has no files to delete.`
+            : "This job is still running; cancel it instead (DELETE /api/jobs/:id), which also removes its files.");
+        }
+        const rec = await d.registry.update(id, (r) => {
+          const now = d.now();
+          if (!r || r.job.status !== "completed" || filesExpired(r.job, now)) return null;
+          return { ...r, job: { ...r.job, expiresAt: now, updatedAt: now } };
+        });
+        if (d.outbox) await d.outbox.flush(id, rec);
+        const removed = await d.bucket.deletePrefix(filesPrefix(id));
+        d.log.info("job files deleted", { job: id, objects: removed });
         return json(200, { job: present(rec ?? (await findJob(id))) });
       },
     },
@@ -228,6 +277,8 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         return json(200, { job: present(rec ?? cur) });
       },
     },
+    // Receivers verify webhook signatures with this key; it cannot call the API.
+    { method: "GET", path: "/api/webhook-secret", access: "caller", run: async () => json(200, { secret: d.auth.webhookSecret }) },
     {
       method: "GET", path: "/api/events", access: "caller",
       run: async ({ req }) => ({
@@ -256,6 +307,18 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         if (!file) throw new AppError("not_found", "No such file in a completed job.");
         if (filesExpired(rec!.job, d.now())) {
           throw new AppError("expired", `This job's files expired on ${rec!.job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
+        }
+        if (req.query.get("view") === "text") {
+          // The page shows text files in place: the start of the file, as plain text, never as HTML.
+          const part = await d.bucket.getStart(dataPrefix(id) + file.key, textViewBytes);
+          return {
+            status: 200,
+            headers: {
+              ...baseHeaders, "content-type": "text/plain; charset=utf-8", "cache-control": "private, no-store",
+              "content-security-policy": "default-src 'none'; sandbox", "x-t2s-truncated": part.length < file.size ? "1" : "0",
+            },
+            body: part,
+          };
         }
         const location = await d.bucket.presignGet(dataPrefix(id) + file.key, d.linkTtlS);
         return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };

@@ -17,6 +17,8 @@ export class Auth {
   private readonly sessionKey: Buffer;
   private readonly linkKey: Buffer;
   private readonly secureCookie: boolean;
+  /** The key webhook receivers verify signatures with (GET /api/webhook-secret): verify-only, not the token. */
+  readonly webhookSecret: string;
 
   constructor(o: { apiToken: string; signingSecret: string; secureCookie: boolean }) {
     this.token = o.apiToken;
@@ -24,6 +26,7 @@ export class Auth {
     this.sessionKey = createHmac("sha256", o.signingSecret).update("t2s session").digest();
     this.linkKey = createHmac("sha256", o.signingSecret).update("t2s link").digest();
     this.secureCookie = o.secureCookie;
+    this.webhookSecret = createHmac("sha256", o.signingSecret).update("t2s webhook").digest("hex");
   }
 
   tokenValid(token: string): boolean {

@@ -11,6 +11,8 @@ export interface ApiTunables {
   rate: { perMinute: number; burst: number };
   /** The job store (a DynamoDB table, or a SQLite file in local mode), and the days after which the bucket expires a job's files. */
   jobs: { table: string | undefined; db: string | undefined; retentionDays: number };
+  /** The webhook delivery queue (absent: callback_url is refused) and the first retry's delay. */
+  webhooks: { queueUrl: string | undefined; retryBaseS: number };
 }
 
 /** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
@@ -25,6 +27,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
     jobs: jobsConfig(env),
+    webhooks: { queueUrl: optional(env, "T2S_WEBHOOKS_QUEUE_URL"), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
   };
 }
 

@@ -9,6 +9,7 @@ import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseFactsQueueMessage, parseManifest, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
 import type { JobRegistry } from "./registry.ts";
+import type { Outbox } from "./webhooks.ts";
 
 export interface FactsDeps {
   registry: JobRegistry;
@@ -18,15 +19,18 @@ export interface FactsDeps {
   now: () => string;
   /** Days after which the bucket expires a job's files. */
   retentionDays: number;
+  /** Webhook events of the jobs a fact ends; null when webhooks are not configured. */
+  outbox: Outbox | null;
 }
 
 export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void> {
   const failPoison = async (err: PoisonMessage) => {
     if (!err.id) return;
-    await d.registry.update(err.id, (r) => {
+    const rec = await d.registry.update(err.id, (r) => {
       if (!r || r.job.status === "completed" || r.job.status === "failed") return null;
       return { ...r, job: { ...r.job, status: "failed", error: { code: "poison_message", message: "A malformed message about this job could not be handled." }, updatedAt: d.now() } };
     });
+    await d.outbox?.flush(err.id, rec);
   };
 
   return async (msg) => {
@@ -47,16 +51,19 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         try {
           const rec = await d.registry.update(m.id, complete);
           if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
+          // Also after a redelivery that changed nothing: a crash may have come between write and queue.
+          await d.outbox?.flush(m.id, rec);
         } catch (err) {
           if (!(err instanceof RecordTooLarge)) throw err;
           d.log.warn("job has too many files for its record", { job: m.id, files: manifest.files.length });
-          await d.registry.update(m.id, (r) => r && !isTerminal(r.job.status) ? {
+          const rec = await d.registry.update(m.id, (r) => r && !isTerminal(r.job.status) ? {
             ...r,
             job: {
               ...r.job, status: "failed", rate: 0, eta: null, updatedAt: d.now(),
               error: { code: "too_many_files", message: `This torrent has ${manifest.files.length} files, too many to list; its files are in the bucket under files/${m.id}/data/.` },
             },
           } : null);
+          await d.outbox?.flush(m.id, rec);
         }
         return;
       }
@@ -76,6 +83,7 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         await d.publishRequest(cancel);
       }
       if (rec) d.log.debug("job updated", { job: fact.id, status: rec.job.status });
+      if (rec || fact.type !== "progress") await d.outbox?.flush(fact.id, rec);
     } catch (err) {
       if (err instanceof PoisonMessage) await failPoison(err);
       throw err;

@@ -56,10 +56,12 @@ const bareHost = (hostname: string) => hostname.replace(/^\[|\]$/g, "");
 export class FetchGuard {
   private readonly o: FetchGuardOptions;
   private readonly agent: Agent;
+  private readonly resolve: Resolve;
 
   constructor(o: FetchGuardOptions) {
     this.o = o;
     const resolve: Resolve = o.resolve ?? ((h) => dnsLookup(h, { all: true, verbatim: true }));
+    this.resolve = resolve;
     // Resolution answers only public addresses; a name with any non-public address is refused whole.
     const lookup = (hostname: string, options: { all?: boolean }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
       resolve(hostname).then((addrs) => {
@@ -99,6 +101,55 @@ export class FetchGuard {
     if (ipaddr.isValid(host)) {
       const why = blockedReason(host);
       if (why) throw blocked(host, why);
+    }
+  }
+
+  /**
+   * Checks a URL that will be fetched later (a webhook callback_url): http(s), and every address its
+   * host resolves to now is public. Delivery checks again on every hop and socket.
+   */
+  async checkTarget(raw: string): Promise<URL> {
+    if (raw.length > 2048) throw new AppError("invalid_url", "That URL is longer than 2048 characters.");
+    const url = checkUrl(raw);
+    this.precheck(url);
+    const host = bareHost(url.hostname);
+    if (this.o.allowHosts.has(hostKey(host, url.port, url.protocol)) || ipaddr.isValid(host)) return url;
+    let addrs: LookupAddress[];
+    try {
+      addrs = await this.resolve(host);
+    } catch {
+      throw new AppError("invalid_url", `The host ${host} of that URL cannot be resolved.`);
+    }
+    if (addrs.length === 0) throw new AppError("invalid_url", `The host ${host} of that URL has no address.`);
+    for (const a of addrs) {
+      const why = blockedReason(a.address);
+      if (why) throw blocked(host, why);
+    }
+    return url;
+  }
+
+  /**
+   * POSTs a body (a webhook delivery) and answers the status. Follows only 307/308, which keep the
+   * method and body, each hop checked like any other; any other redirect is answered as it is.
+   */
+  async post(raw: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<number> {
+    const timeout = AbortSignal.timeout(this.o.timeoutMs);
+    const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let url = checkUrl(raw);
+    for (let hop = 0; ; hop++) {
+      this.precheck(url);
+      let res;
+      try {
+        res = await request(url, { dispatcher: this.agent, method: "POST", headers: { "user-agent": "torrent2s3-webhook", ...headers }, body, signal: sig });
+        await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      } catch (err) {
+        throw this.explain(err, timeout);
+      }
+      if ((res.statusCode === 307 || res.statusCode === 308) && res.headers.location && hop < this.o.maxRedirects) {
+        url = checkUrl(new URL(String(res.headers.location), url).toString());
+        continue;
+      }
+      return res.statusCode;
     }
   }
 

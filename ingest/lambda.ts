@@ -14,7 +14,7 @@ import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { nowIso } from "../lib/time.ts";
-import { createApi, maxBodyBytes, type ApiResponse } from "./api.ts";
+import { createApi, maxBodyBytes, storageOrigin, type ApiResponse } from "./api.ts";
 import { Auth } from "./auth.ts";
 import { apiTunables, type ApiTunables } from "./config.ts";
 import { factsHandler } from "./facts.ts";
@@ -23,6 +23,8 @@ import { presentJob } from "./present.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles, type WebFiles } from "./web.ts";
+import { outbox as webhookOutbox, webhookHandler as webhookDelivery } from "./webhooks.ts";
+import { queueSender, type QueueMessage } from "../lib/aws/queue.ts";
 
 /** The function URL event, payload format 2.0 (the fields used here). */
 export interface UrlEvent {
@@ -59,6 +61,17 @@ export interface LambdaConfig extends ApiTunables {
   publicUrl: string;
 }
 
+/** Runs an SQS batch's records at once and reports the failed ones (SQS redelivers only those). */
+async function batch(event: SqsEvent, handle: (m: QueueMessage) => Promise<void>, flush: () => Promise<unknown>, log: Logger): Promise<SqsBatchResult> {
+  const results = await Promise.allSettled(event.Records.map((r) =>
+    handle({ messageId: r.messageId, body: r.body, receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1) })));
+  await flush();
+  for (const [i, r] of results.entries()) {
+    if (r.status === "rejected") log.warn("message failed; SQS will redeliver it", { messageId: event.Records[i]!.messageId, err: r.reason });
+  }
+  return { batchItemFailures: event.Records.filter((_, i) => results[i]!.status === "rejected").map((r) => ({ itemIdentifier: r.messageId })) };
+}
+
 /** The one-shot answer to /api/events asks an EventSource to come back after this long (the page polls /api/changes here). */
 export const eventsRetryMs = 10_000;
 
@@ -82,6 +95,8 @@ export async function lambdaConfig(env: Env, read: (names: string[]) => Promise<
 export interface LambdaApp {
   http(event: UrlEvent, remainingMs?: () => number): Promise<UrlResult>;
   sqs(event: SqsEvent): Promise<SqsBatchResult>;
+  /** The webhook queue's events: one delivery attempt each. */
+  webhooks(event: SqsEvent): Promise<SqsBatchResult>;
 }
 
 function toResult(r: ApiResponse, body: Buffer): UrlResult {
@@ -120,6 +135,8 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
   const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
 
   /** A registry for one invocation; its job updates are published before the invocation returns. */
+  let origin: Promise<string | null> | null = null;
+  const sendWebhook = cfg.webhooks.queueUrl ? queueSender(d.clients.sqs, cfg.webhooks.queueUrl) : null;
   const session = () => {
     const registry = new JobRegistry(store);
     const pending: Promise<void>[] = [];
@@ -127,7 +144,8 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth, now()) };
       pending.push(publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err })));
     });
-    return { registry, flush: () => Promise.all(pending) };
+    const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now }) : null;
+    return { registry, outbox, flush: () => Promise.all(pending) };
   };
 
   return {
@@ -143,9 +161,12 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       if (event.cookies?.length) headers.cookie = event.cookies.join("; ");
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), Math.max(1000, (remainingMs?.() ?? 30_000) - 1000));
-      const { registry, flush } = session();
+      const { registry, outbox, flush } = session();
+      origin ??= storageOrigin(bucket);
+      const found = await origin;
+      if (found === null) origin = null; // try again on the next request
       const api = createApi({
-        registry, bucket, auth, guard, publishRequest, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
+        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: found, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
       });
       try {
         const r = await api.handle({
@@ -160,18 +181,23 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
     },
 
     async sqs(event) {
+      const { registry, outbox, flush } = session();
+      const handle = factsHandler({ registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox });
+      return batch(event, (m) => handle(m), flush, log);
+    },
+
+    async webhooks(event) {
+      if (!sendWebhook) throw new Error("ingest: T2S_WEBHOOKS_QUEUE_URL is not set");
       const { registry, flush } = session();
-      const handle = factsHandler({ registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays });
-      const results = await Promise.allSettled(event.Records.map((r) =>
-        handle({ messageId: r.messageId, body: r.body, receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1) })));
-      await flush();
-      const failed = event.Records.filter((_, i) => results[i]!.status === "rejected");
-      for (const [i, r] of results.entries()) {
-        if (r.status === "rejected") log.warn("message failed; SQS will redeliver it", { messageId: event.Records[i]!.messageId, err: r.reason });
-      }
-      return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+      const stop = new AbortController();
+      const handle = webhookDelivery({
+        registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS,
+        present: (rec) => presentJob(rec, cfg.publicUrl, auth, now()),
+      });
+      return batch(event, (m) => handle(m, stop.signal), flush, log);
     },
   };
+
 }
 
 /** Builds the app once per cold start: config, secrets from SSM, clients and the page files. */
@@ -203,6 +229,12 @@ export async function httpHandler(event: UrlEvent, context?: { getRemainingTimeI
     throw new Error("ingest: not a function URL event");
   }
   return (await started()).http(event, context?.getRemainingTimeInMillis?.bind(context));
+}
+
+/** The webhook queue's entry point (index.webhookHandler). */
+export async function webhookHandler(event: SqsEvent): Promise<SqsBatchResult> {
+  if (!Array.isArray(event?.Records)) throw new Error("ingest: not an SQS event");
+  return (await started()).webhooks(event);
 }
 
 /** The facts queue's entry point (index.sqsHandler). */

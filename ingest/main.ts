@@ -4,12 +4,12 @@ import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import { JobTable } from "../lib/aws/job-table.ts";
 import { JobDb } from "../lib/sqlite/job-db.ts";
-import { consumeQueue } from "../lib/aws/queue.ts";
+import { consumeQueue, queueSender } from "../lib/aws/queue.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
 import { createLogger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { nowIso } from "../lib/time.ts";
-import { createApi } from "./api.ts";
+import { createApi, storageOrigin } from "./api.ts";
 import { Auth } from "./auth.ts";
 import { ingestConfig } from "./config.ts";
 import { factsHandler } from "./facts.ts";
@@ -19,6 +19,7 @@ import { presentJob } from "./present.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles } from "./web.ts";
+import { outbox as webhookOutbox, webhookHandler } from "./webhooks.ts";
 
 const cfg = ingestConfig(process.env);
 const log = createLogger("ingest", { level: cfg.logLevel });
@@ -40,8 +41,11 @@ registry.subscribe((rec) => {
   publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err }));
 });
 
+const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhooks.queueUrl) : null;
+const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now: nowIso }) : null;
+
 const api = createApi({
-  registry, bucket, auth, guard, publishRequest,
+  registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: await storageOrigin(bucket),
   publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso, live: "events",
 });
 const server = serveHttp(api.handle, log);
@@ -52,8 +56,21 @@ log.info("ingest listening", { url: cfg.publicUrl });
 const consumer = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.aws.factsQueueUrl,
-  handler: factsHandler({ registry, bucket, publishRequest, log, now: nowIso, retentionDays: cfg.jobs.retentionDays }),
+  handler: factsHandler({ registry, bucket, publishRequest, log, now: nowIso, retentionDays: cfg.jobs.retentionDays, outbox }),
   log: log.with({ queue: "facts" }),
+  signal: shutdown.signal,
+  waitTimeS: cfg.aws.queueWaitS,
+  concurrency: 8,
+});
+// A consumer of its own, so slow receivers never hold up facts.
+const webhooks = !sendWebhook ? Promise.resolve() : consumeQueue({
+  sqs: clients.sqs,
+  queueUrl: cfg.webhooks.queueUrl!,
+  handler: webhookHandler({
+    registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS,
+    present: (rec) => presentJob(rec, cfg.publicUrl, auth, nowIso()),
+  }),
+  log: log.with({ queue: "webhooks" }),
   signal: shutdown.signal,
   waitTimeS: cfg.aws.queueWaitS,
   concurrency: 8,
@@ -63,7 +80,7 @@ await once(shutdown.signal, "abort");
 log.info("ingest stopping");
 server.close();
 server.closeAllConnections();
-await consumer;
+await Promise.all([consumer, webhooks]);
 await guard.close();
 if (store instanceof JobDb) store.close();
 destroyClients(clients);

@@ -4,6 +4,7 @@
 import type { JobRecord } from "../lib/apply-fact.ts";
 import type { Changes, JobStore, Page } from "../lib/job-store.ts";
 import { sleep } from "../lib/time.ts";
+import { noteTransition } from "../lib/webhook.ts";
 
 export type JobListener = (rec: JobRecord) => void;
 export type Change = (rec: JobRecord | null) => JobRecord | null | Promise<JobRecord | null>;
@@ -55,7 +56,8 @@ export class JobRegistry {
       const cur = await this.store.get(id);
       const changed = await change(cur?.rec ?? null);
       if (!changed) return null;
-      const next = cur ? rising(cur.rec, changed) : changed;
+      // Every write that ends a job queues its webhook event in the same write (an outbox).
+      const next = noteTransition(cur?.rec ?? null, cur ? rising(cur.rec, changed) : changed);
       if ((await this.store.put(next, cur?.version ?? null)) !== null) {
         for (const l of this.listeners) l(next);
         return next;

@@ -10,11 +10,14 @@ import type { RequestMessage, Source } from "../lib/messages.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
+import type { Outbox } from "./webhooks.ts";
+import { withCallback } from "../lib/webhook.ts";
 
 export interface Submission {
   magnet?: unknown;
   torrent?: unknown;
   url?: unknown;
+  callback_url?: unknown;
 }
 
 interface Resolved {
@@ -31,6 +34,8 @@ export interface SubmitDeps {
   guard: FetchGuard;
   publishRequest: Publish;
   now: () => string;
+  /** null: webhooks are not configured, and callback_url is refused. */
+  outbox: Outbox | null;
 }
 
 const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/;
@@ -64,7 +69,17 @@ async function resolve(body: Submission, deps: SubmitDeps, signal: AbortSignal):
   }
 }
 
+/** The callback_url of a submission, checked before anything is fetched or stored. */
+async function callbackUrl(body: Submission, deps: SubmitDeps): Promise<string | null> {
+  const v = body.callback_url;
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string" || v.trim() === "") throw new AppError("invalid_url", '"callback_url" must be an http(s) URL.');
+  if (!deps.outbox) throw new AppError("invalid_request", "Webhooks are not configured on this server.");
+  return (await deps.guard.checkTarget(v.trim())).toString();
+}
+
 export async function submit(body: Submission, requester: Requester, deps: SubmitDeps, signal: AbortSignal): Promise<{ rec: JobRecord; created: boolean }> {
+  const callback = await callbackUrl(body, deps);
   const r = await resolve(body, deps, signal);
   // The claim check goes first: the seedbox must find the torrent once the request is out.
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
@@ -74,13 +89,16 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   const rec = await deps.registry.update(r.id, (cur) => {
     const now = deps.now();
     created = request = !cur;
-    if (!cur) return { job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [], queuedAt: now };
+    const hook = (x: JobRecord) => (callback ? withCallback(x, callback) : x);
+    if (!cur) return hook({ job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [], queuedAt: now });
     const again = requeued(cur.job, now);
     request = again !== cur.job;
     const job = withRequester(again, requester);
-    if (job === cur.job) return null;
-    return { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], queuedAt: now } : {}) };
+    // A requeued job's events are of the new run: the hook is added after the status changed back.
+    const next = hook(job === cur.job ? cur : { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], queuedAt: now } : {}) });
+    return next === cur ? null : next;
   });
+  if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);
   const current = rec ?? (await deps.registry.record(r.id))!;
   if (request) {
     const msg: RequestMessage = { v: 1, type: "add", id: r.id, name: r.name, source: r.source };

@@ -1,6 +1,7 @@
 // How facts from the seedbox and manifests from S3 change a job record. Pure: ingest persists the result.
 import { isTerminal, type Job } from "./job.ts";
 import type { Fact, Manifest } from "./messages.ts";
+import type { WebhookState } from "./webhook.ts";
 
 export interface StoredFile {
   /** The original path, for display. */
@@ -17,6 +18,8 @@ export interface JobRecord {
   files: StoredFile[];
   /** When the job was last (re)queued: its files are created from then on, and expire from then. */
   queuedAt?: string;
+  /** callback_urls and the outbox of events not yet queued for delivery (absent: no webhooks). */
+  hooks?: WebhookState;
 }
 
 /** The record after a fact, or null when the fact changes nothing (stale, or the job has ended). */

@@ -10,6 +10,7 @@ export const httpStatusOf = {
   url_blocked: 403,
   not_found: 404,
   method_not_allowed: 405,
+  conflict: 409,
   expired: 410,
   too_large: 413,
   rate_limited: 429,

@@ -82,6 +82,9 @@ export class CoreResources extends Construct {
   readonly requests: SubscribedQueue;
   readonly facts: SubscribedQueue;
   readonly updatesBot: SubscribedQueue;
+  /** Webhook deliveries: each try is a message, re-sent with a growing delay after a failure. */
+  readonly webhooks: SqsQueue;
+  readonly webhooksDlq: SqsQueue;
   readonly tlsPolicy: S3BucketPolicy | undefined;
   readonly jobsTable: DynamodbTable;
   /** Days the files are kept; the job records' TTL is counted from it. */
@@ -104,6 +107,18 @@ export class CoreResources extends Construct {
     this.requests = new SubscribedQueue(this, "requests", { name: `${n}-requests`, topic: this.requestsTopic, maxReceiveCount, visibilityTimeoutS: 120, ...where });
     this.facts = new SubscribedQueue(this, "facts-ingest", { name: `${n}-facts-ingest`, topic: this.factsTopic, maxReceiveCount, visibilityTimeoutS: 60, ...where });
     this.updatesBot = new SubscribedQueue(this, "updates-bot", { name: `${n}-updates-bot`, topic: this.updatesTopic, maxReceiveCount, visibilityTimeoutS: 60, ...where });
+
+    // Filled by ingest alone (no topic, so no queue policy: IAM grants suffice). A message that fails
+    // maxReceiveCount times (a crash mid-delivery, not a failed delivery, which is re-sent) goes to the DLQ.
+    this.webhooksDlq = new SqsQueue(this, "webhooks-dlq", { name: `${n}-webhooks-dlq`, messageRetentionSeconds: 14 * 24 * 3600 });
+    this.webhooks = new SqsQueue(this, "webhooks", {
+      name: `${n}-webhooks`,
+      // Above a delivery's time limit (the fetch timeout, 15 s) and the consumer Lambda's 30 s.
+      visibilityTimeoutSeconds: 60,
+      receiveWaitTimeSeconds: 20,
+      messageRetentionSeconds: 4 * 24 * 3600,
+      redrivePolicy: Fn.jsonencode({ deadLetterTargetArn: this.webhooksDlq.arn, maxReceiveCount }),
+    });
 
     this.bucket = new S3Bucket(this, "bucket", { bucketPrefix: `${n}-`, forceDestroy: props.forceDestroy ?? false });
     new S3BucketPublicAccessBlock(this, "bucket-public-access", {
@@ -196,4 +211,5 @@ export function coreOutputs(stack: TerraformStack, core: CoreResources): void {
   out("updates_topic_arn", core.updatesTopic.arn);
   out("updates_bot_queue_url", core.updatesBot.queue.url);
   out("jobs_table", core.jobsTable.name);
+  out("webhooks_queue_url", core.webhooks.url);
 }

@@ -35,6 +35,7 @@ export interface IngestLambdaProps {
 export class IngestLambda extends Construct {
   readonly http: LambdaFunction;
   readonly facts: LambdaFunction;
+  readonly webhooks: LambdaFunction;
   readonly url: LambdaFunctionUrl;
 
   constructor(scope: Construct, id: string, p: IngestLambdaProps) {
@@ -57,12 +58,14 @@ export class IngestLambda extends Construct {
       { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn, core.updatesTopic.arn] },
       { sid: "Parameters", actions: ["ssm:GetParameters"], resources: [ssmArn(p.apiTokenParam), ssmArn(p.signingSecretParam), ssmArn(publicUrlParam)] },
     ];
-    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[]) => {
+    // Both functions that end jobs (cancel, facts) hand webhook events to the delivery queue.
+    const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
+    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared) => {
       const logs = new CloudwatchLogGroup(this, `${id}-logs`, { name: `/aws/lambda/${fnName}`, retentionInDays: 30 });
       const role = new ServiceRole(this, `${id}-role`, {
         name: fnName,
         service: "lambda.amazonaws.com",
-        grants: [{ sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logs.arn}:*`] }, ...shared, ...grants],
+        grants: [{ sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logs.arn}:*`] }, ...base, ...grants],
       });
       return new LambdaFunction(this, id, {
         functionName: fnName,
@@ -83,6 +86,7 @@ export class IngestLambda extends Construct {
             T2S_FACTS_QUEUE_URL: core.facts.queue.url,
             T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
             T2S_JOBS_TABLE: core.jobsTable.name,
+            T2S_WEBHOOKS_QUEUE_URL: core.webhooks.url,
             T2S_RETENTION_DAYS: Token.asString(p.retentionDays),
             T2S_API_TOKEN_PARAM: p.apiTokenParam,
             T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
@@ -95,13 +99,24 @@ export class IngestLambda extends Construct {
 
     this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
       { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },
+      // DELETE /api/jobs/:id/files: a person removes a completed job's objects.
+      { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
       { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) },
+      enqueueWebhooks,
     ]);
     // The facts queue's visibility timeout (60 s) must stay above this timeout.
     this.facts = fn("facts-function", `${p.name}-ingest-facts`, "index.sqsHandler", 30, [
       { sid: "FactsQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources: [core.facts.queue.arn] },
+      enqueueWebhooks,
     ]);
+    // Deliveries: reads job records (never writes them), consumes and re-sends on its own queue, and
+    // reads the parameters for the signing key and the links. No bucket, no topic.
+    this.webhooks = fn("webhooks-function", `${p.name}-ingest-webhooks`, "index.webhookHandler", 30, [
+      { sid: "JobTableRead", actions: ["dynamodb:GetItem"], resources: [tableArn] },
+      { sid: "WebhookQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:SendMessage"], resources: [core.webhooks.arn] },
+      shared.find((g) => g.sid === "Parameters")!,
+    ], []);
 
     this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "NONE" });
     new LambdaPermission(this, "url-permission", {
@@ -121,6 +136,12 @@ export class IngestLambda extends Construct {
     new LambdaEventSourceMapping(this, "facts", {
       eventSourceArn: core.facts.queue.arn,
       functionName: this.facts.arn,
+      batchSize: 10,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    new LambdaEventSourceMapping(this, "webhooks", {
+      eventSourceArn: core.webhooks.arn,
+      functionName: this.webhooks.arn,
       batchSize: 10,
       functionResponseTypes: ["ReportBatchItemFailures"],
     });

@@ -2,9 +2,10 @@
 // (local mode) or by polling the change feed (AWS mode, where a Lambda cannot hold a stream open).
 // Every name from a torrent is set as text (textContent), never as HTML.
 interface JobFile { path: string; size: number; url?: string }
+interface JobZip { url: string; size: number }
 interface Job {
   id: string; name: string; status: string; progress: number; size: number | null; downloaded: number;
-  rate: number; eta: number | null; files: JobFile[]; error: { code: string; message: string } | null;
+  rate: number; eta: number | null; files: JobFile[]; zip?: JobZip | null; error: { code: string; message: string } | null;
   expiresAt?: string | null; createdAt: string; updatedAt: string;
 }
 interface Body {
@@ -60,6 +61,42 @@ function button(text: string, label: string, onClick: () => void): HTMLButtonEle
   return b;
 }
 
+/** What the browser can show in place, by extension: its own players for media, text as text. */
+const kinds: [RegExp, "video" | "audio" | "image" | "text"][] = [
+  [/\.(mp4|m4v|webm|ogv|mov)$/i, "video"],
+  [/\.(mp3|m4a|aac|oga|ogg|opus|flac|wav)$/i, "audio"],
+  [/\.(jpe?g|png|gif|webp|avif|bmp)$/i, "image"],
+  [/\.(txt|md|nfo|log|srt|vtt|csv|json|xml|ya?ml|ini|cue|sfv|m3u8?)$/i, "text"],
+];
+const kindOf = (path: string) => kinds.find(([re]) => re.test(path))?.[1] ?? null;
+const actionWord = { video: "Play", audio: "Play", image: "Show", text: "Show" } as const;
+
+/** The in-place view of a file, from its signed link (which redirects to the presigned URL). */
+function viewer(f: JobFile & { url: string }, kind: NonNullable<ReturnType<typeof kindOf>>): HTMLElement {
+  if (kind === "video" || kind === "audio") {
+    // The browser's own controls, no autoplay; metadata first, then Range requests as one plays or seeks.
+    const m = document.createElement(kind);
+    m.controls = true;
+    m.preload = "metadata";
+    m.src = f.url;
+    m.setAttribute("aria-label", f.path);
+    m.className = "player";
+    return m;
+  }
+  if (kind === "image") {
+    const img = el("img", undefined, "player");
+    img.alt = f.path;
+    img.src = f.url;
+    return img;
+  }
+  const pre = el("pre", "Loading…", "player text");
+  void fetch(`${f.url}&view=text`, { credentials: "same-origin" }).then(async (r) => {
+    if (!r.ok) return void (pre.textContent = `Could not load the text (${r.status}).`);
+    pre.textContent = await r.text() + (r.headers.get("x-t2s-truncated") === "1" ? "\n… (only the start is shown; download it for the rest)" : "");
+  }, () => { pre.textContent = "Could not load the text."; });
+  return pre;
+}
+
 function fileList(j: Job): HTMLUListElement {
   const ul = el("ul", undefined, "files");
   for (const f of j.files) {
@@ -68,11 +105,27 @@ function fileList(j: Job): HTMLUListElement {
     if (f.url) a.href = f.url;
     li.append(a, el("span", ` (${bytes(f.size)})`, "meta"));
     if (f.url) {
-      const url = f.url;
+      const file = { ...f, url: f.url };
       const copy = button("Copy link", `Copy link to ${f.path}`, () => {
-        navigator.clipboard.writeText(url).then(() => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; });
+        navigator.clipboard.writeText(file.url).then(() => { copy.textContent = "Copied"; }, () => { copy.textContent = "Copy failed"; });
       });
       li.append(copy);
+      const kind = kindOf(f.path);
+      if (kind) {
+        let shown: HTMLElement | null = null;
+        const toggle = button(actionWord[kind], `${actionWord[kind]} ${f.path}`, () => {
+          if (shown) {
+            shown.remove();
+            shown = null;
+            toggle.textContent = actionWord[kind];
+            return;
+          }
+          shown = viewer(file, kind);
+          li.append(shown);
+          toggle.textContent = "Hide";
+        });
+        li.append(toggle);
+      }
     }
     ul.append(li);
   }
@@ -93,10 +146,18 @@ function jobRow(j: Job): HTMLLIElement {
   if (live.has(j.status) && j.eta !== null) parts.push(`${duration(j.eta)} left`);
   li.append(el("div", j.name, "name"), el("div", `Status: ${statusWords[j.status] ?? j.status}`, "status"), bar, el("div", parts.join(" · "), "meta"));
   if (j.error) li.append(el("div", `Why: ${j.error.message}`, "error"));
+  if (j.status === "completed" && j.zip) {
+    const z = el("div", undefined, "meta zip");
+    const a = el("a", `Download all as one zip (${bytes(j.zip.size)})`);
+    a.href = j.zip.url;
+    z.append(a);
+    li.append(z);
+  }
   if (j.status === "completed" || j.status === "expired") li.append(fileList(j));
   if (j.status === "completed" && j.expiresAt) li.append(el("div", `Files kept until ${new Date(j.expiresAt).toLocaleDateString()}`, "meta"));
   if (j.status === "expired") li.append(el("div", "These files have expired. Add the torrent again to download it anew.", "meta"));
   if (live.has(j.status)) li.append(button("Cancel", `Cancel ${j.name}`, () => void cancel(j)));
+  if (j.status === "completed") li.append(button("Delete files", `Delete the files of ${j.name}`, () => void deleteFiles(j)));
   return li;
 }
 
@@ -138,6 +199,12 @@ async function api(method: string, path: string, body?: unknown): Promise<ApiRes
 async function cancel(j: Job): Promise<void> {
   if (!confirm(`Cancel “${j.name}”? Its download stops and its files are removed.`)) return;
   const r = await api("DELETE", `/api/jobs/${j.id}`);
+  if (r.body.job) show(r.body.job);
+}
+
+async function deleteFiles(j: Job): Promise<void> {
+  if (!confirm(`Delete the files of “${j.name}” from storage now? Its links stop working.`)) return;
+  const r = await api("DELETE", `/api/jobs/${j.id}/files`);
   if (r.body.job) show(r.body.job);
 }
 
@@ -304,17 +371,22 @@ $("signout").addEventListener("click", async () => {
 
 $("add-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  const form = e.target as HTMLFormElement;
   const err = $("add-error");
   const add = $<HTMLButtonElement>("add");
+  const fileField = $<HTMLInputElement>("file");
+  const linkField = $<HTMLInputElement>("link");
+  // What this add sends: a person may type the next one while it is in flight, and that must stay.
+  const file = fileField.files?.[0];
+  const link = linkField.value.trim();
   add.disabled = true;
   try {
-    const body = await submission($<HTMLInputElement>("file").files?.[0], $<HTMLInputElement>("link").value.trim());
+    const body = await submission(file, link);
     if (typeof body === "string") return void (err.textContent = body);
     const r = await api("POST", "/api/jobs", body);
     if (!r.body.job) return void (err.textContent = r.body.error?.message ?? `The server answered ${r.status}.`);
     err.textContent = "";
-    form.reset();
+    if (file && fileField.files?.[0] === file) fileField.value = "";
+    if (link && linkField.value.trim() === link) linkField.value = "";
     show(r.body.job);
   } catch {
     err.textContent = "Could not reach the server; try again.";

@@ -34,6 +34,12 @@ export class Bucket {
     }
   }
 
+  /** The first `maxBytes` of an object (a Range request), or all of it if shorter. */
+  async getStart(key: string, maxBytes: number): Promise<Buffer> {
+    const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=0-${maxBytes - 1}` }));
+    return Buffer.from(await out.Body!.transformToByteArray()).subarray(0, maxBytes);
+  }
+
   async put(key: string, body: Uint8Array | string, contentType: string): Promise<void> {
     await this.s3.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentType: contentType }));
   }

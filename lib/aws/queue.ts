@@ -4,6 +4,7 @@ import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Logger } from "../log.ts";
@@ -116,4 +117,13 @@ export async function consumeQueue(o: ConsumerOptions): Promise<void> {
     }
   }
   await Promise.allSettled(inflight);
+}
+
+/** Sends JSON messages to a queue, each with its own delay (SQS allows 0–900 s). */
+export type SendMessage = (message: object, delayS: number) => Promise<void>;
+
+export function queueSender(sqs: SQSClient, queueUrl: string): SendMessage {
+  return async (message, delayS) => {
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message), DelaySeconds: Math.max(0, Math.min(900, Math.round(delayS))) }));
+  };
 }

@@ -100,6 +100,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_FACTS_TOPIC_ARN: outputs.facts_topic_arn,
       T2S_FACTS_QUEUE_URL: outputs.facts_queue_url,
       T2S_UPDATES_TOPIC_ARN: outputs.updates_topic_arn,
+      T2S_WEBHOOKS_QUEUE_URL: outputs.webhooks_queue_url,
       T2S_DATA_DIR: o.dataDir,
     };
     const service = (name: string, env: NodeJS.ProcessEnv) =>

@@ -18,6 +18,7 @@ export interface StackOutputs {
   updates_topic_arn: string;
   updates_bot_queue_url: string;
   jobs_table: string;
+  webhooks_queue_url: string;
 }
 
 const awsProviderVersion = "5.100.0";

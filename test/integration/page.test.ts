@@ -71,6 +71,19 @@ const motoClients = (): AwsClients => {
   return { s3: new S3Client({ ...common, forcePathStyle: true }), sqs: new SQSClient(common), sns: new SNSClient(common), dynamodb: new DynamoDBClient(common) };
 };
 const hexId = () => randomBytes(20).toString("hex");
+
+/** A WAV file of a 440 Hz tone: 8 kHz, 16-bit mono, `seconds` long. */
+function wav(seconds: number): Buffer {
+  const rate = 8000;
+  const n = rate * seconds;
+  const b = Buffer.alloc(44 + n * 2);
+  b.write("RIFF", 0); b.writeUInt32LE(36 + n * 2, 4); b.write("WAVE", 8);
+  b.write("fmt ", 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
+  b.write("data", 36); b.writeUInt32LE(n * 2, 40);
+  for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  return b;
+}
 const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
 
 /** A job record as the store keeps it, written straight into the stack's job table (no request is sent). */
@@ -198,6 +211,59 @@ describe("the page", () => {
     assert.deepEqual(dialogs, [], "no dialog opened");
   });
 
+  it("keeps what is typed while an add is in flight: a magnet pasted during a .torrent add stays, and adds", async () => {
+    await signIn(page);
+    const first = await s.seed({ name: `page-two-a-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 100_000 } });
+    const second = await s.seed({ name: `page-two-b-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 100_000 } });
+    // The first add answers slowly, as it can on a slow link; the person pastes the next one meanwhile.
+    let held = 0;
+    await page.route("**/api/jobs", async (route) => {
+      if (route.request().method() === "POST" && held++ === 0) await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    await page.getByLabel("Torrent file").setInputFiles({ name: "first.torrent", mimeType: "application/x-bittorrent", buffer: first.torrent });
+    await page.getByRole("button", { name: "Add" }).click();
+    await page.getByLabel("Magnet link or URL").fill(s.magnet(second));
+    await job(first.name).waitFor();
+    await page.waitForFunction(() => (document.getElementById("file") as HTMLInputElement).value === "");
+    assert.equal(await page.getByLabel("Magnet link or URL").inputValue(), s.magnet(second), "the pasted magnet is kept");
+    await page.getByRole("button", { name: "Add" }).click();
+    await job(second.name).waitFor();
+    assert.equal(await page.locator("#add-error").textContent(), "");
+    assert.equal(await page.getByLabel("Magnet link or URL").inputValue(), "");
+    await page.unroute("**/api/jobs");
+  });
+
+  it("plays audio and shows text in place from the presigned URL, then deletes the files after asking", async () => {
+    await signIn(page);
+    const made = await s.seed({
+      name: `page-play-${randomBytes(3).toString("hex")}`,
+      files: [{ path: ["tone.wav"], data: wav(1) }, { path: ["read me.txt"], data: Buffer.from("hello <b>not bold</b>\nsecond line") }],
+    });
+    await page.getByLabel("Torrent file").setInputFiles({ name: "play.torrent", mimeType: "application/x-bittorrent", buffer: made.torrent });
+    await page.getByRole("button", { name: "Add" }).click();
+    const row = job(made.name);
+    await row.getByText("Status: Done").waitFor({ timeout: 60_000 });
+    await row.getByRole("button", { name: `Play ${made.name}/tone.wav` }).click();
+    const audio = row.locator("audio");
+    await page.waitForFunction(() => (document.querySelector("#jobs audio") as HTMLAudioElement | null)?.readyState! >= 1, undefined, { timeout: 15_000 });
+    const st = await audio.evaluate((a: HTMLAudioElement) => ({ ready: a.readyState, controls: a.controls, autoplay: a.autoplay, paused: a.paused, duration: a.duration, src: a.currentSrc }));
+    assert.ok(st.ready >= 1 && st.controls && !st.autoplay && st.paused, JSON.stringify(st));
+    assert.ok(Math.abs(st.duration - 1) < 0.05, `duration ${st.duration}`);
+    await row.getByRole("button", { name: `Show ${made.name}/read me.txt` }).click();
+    const pre = row.locator("pre");
+    await pre.getByText("second line").waitFor();
+    assert.equal(await pre.textContent(), "hello <b>not bold</b>\nsecond line");
+    assert.equal(await row.locator("b").count(), 0, "text stays text");
+    await page.screenshot({ path: join(shots, "playback.png"), fullPage: true });
+    const link = (await row.getByRole("link", { name: `${made.name}/tone.wav`, exact: true }).getAttribute("href"))!;
+    await row.getByRole("button", { name: `Delete the files of ${made.name}` }).click();
+    await row.getByText("Status: Expired").waitFor();
+    assert.match(dialogs.at(-1)!, /^Delete the files of “page-play-/);
+    assert.equal(await row.getByRole("link").count(), 0, "no links once deleted");
+    assert.equal((await fetch(link, { redirect: "manual" })).status, 410);
+  });
+
   it("cancels a job after asking", async () => {
     await signIn(page);
     const name = `page-cancel-${randomBytes(3).toString("hex")}`;
@@ -313,7 +379,7 @@ describe("the page", () => {
     const token = `lambda-token-${randomBytes(8).toString("hex")}`;
     let app: LambdaApp | undefined;
     // The URL is known once it listens; the app, which needs it as its public URL, comes right after.
-    const served = await serveLambdaUrl({ http: (e, r) => app!.http(e, r), sqs: (e) => app!.sqs(e) });
+    const served = await serveLambdaUrl({ http: (e, r) => app!.http(e, r), sqs: (e) => app!.sqs(e), webhooks: (e) => app!.webhooks(e) });
     const table = new JobTable({ client: clients.dynamodb, table: s.outputs.jobs_table, retentionDays: 7 });
     const rec = record({ name: `lambda-live-${randomBytes(3).toString("hex")}`, status: "queued", at: new Date().toISOString() });
     const id = rec.job.id;

@@ -79,7 +79,7 @@ export async function startTestStack(): Promise<TestStack> {
       offline: true,
       // Short long-polls keep each service restart in the tests quick (shutdown waits for the poll).
       // The suites submit faster than a person would; the rate limit has a test of its own.
-      ingestEnv: { T2S_RATE_BURST: "10000", T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug" },
+      ingestEnv: { T2S_RATE_BURST: "10000", T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug", T2S_WEBHOOK_RETRY_BASE_S: "1" },
       seedboxEnv: { T2S_SQS_WAIT_S: "5", T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
       onLog: (line) => {
         try {

@@ -91,9 +91,9 @@ describe("aws stack (synthesized)", () => {
   it("gives every work queue a DLQ", () => {
     const queues = all("aws_sqs_queue");
     const work = queues.filter((q) => !String(q.name).endsWith("-dlq"));
-    assert.equal(work.length, 3);
+    assert.equal(work.length, 4);
     for (const q of work) assert.match(String(q.redrive_policy), /deadLetterTargetArn/, String(q.name));
-    assert.equal(queues.length, 6);
+    assert.equal(queues.length, 8);
   });
 
   it("delivers SNS to SQS raw", () => {
@@ -187,10 +187,35 @@ describe("aws stack (synthesized)", () => {
     const url = one("aws_lambda_function_url");
     assert.equal(url.authorization_type, "NONE");
     assert.match(String(url.function_name), /aws_lambda_function\.ingest_function_/);
-    const m = one("aws_lambda_event_source_mapping");
-    assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
-    assert.match(String(m.event_source_arn), /aws_sqs_queue\.core_facts-ingest_queue/);
+    const maps = all("aws_lambda_event_source_mapping");
+    assert.equal(maps.length, 2);
+    for (const m of maps) assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
+    const m = maps.find((x) => /core_facts-ingest_queue/.test(String(x.event_source_arn)))!;
     assert.match(String(m.function_name), /aws_lambda_function\.ingest_facts-function_/);
+  });
+
+  it("delivers webhooks from their own queue (with a DLQ) by a function that can only read jobs and use that queue", () => {
+    const fns = s.resource.aws_lambda_function!;
+    const hooks = Object.entries(fns).find(([k]) => k.startsWith("ingest_webhooks-function_"))![1];
+    assert.equal(hooks.handler, "index.webhookHandler");
+    assert.equal(hooks.timeout, 30);
+    const queue = Object.entries(s.resource.aws_sqs_queue!).find(([, q]) => q.name === "${var.name}-webhooks")!;
+    assert.match(String(queue[1].redrive_policy), /deadLetterTargetArn/);
+    assert.ok(Number(queue[1].visibility_timeout_seconds) > Number(hooks.timeout), "visibility above the function's timeout");
+    const qArn = `\${aws_sqs_queue.${queue[0]}.arn}`;
+    const m = all("aws_lambda_event_source_mapping").find((x) => x.event_source_arn === qArn)!;
+    assert.match(String(m.function_name), /aws_lambda_function\.ingest_webhooks-function_/);
+    const st = (prefix: string) => (Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[] }[])
+      .map(({ sid, actions, resources }) => ({ sid, actions, resources }));
+    const table = ref("aws_dynamodb_table", "arn");
+    assert.deepEqual(st("ingest_webhooks-function-role_policy-document").map((x) => x.sid), ["Logs", "JobTableRead", "WebhookQueue", "Parameters"]);
+    assert.deepEqual(st("ingest_webhooks-function-role_policy-document").find((x) => x.sid === "JobTableRead"), { sid: "JobTableRead", actions: ["dynamodb:GetItem"], resources: [table] });
+    assert.deepEqual(st("ingest_webhooks-function-role_policy-document").find((x) => x.sid === "WebhookQueue")!.resources, [qArn]);
+    // The two functions that end jobs may only send to it.
+    for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
+      assert.deepEqual(st(prefix).find((x) => x.sid === "WebhookQueueSend"), { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [qArn] });
+    }
+    for (const f of Object.values(fns)) assert.equal((f.environment as { variables: Record<string, string> }).variables.T2S_WEBHOOKS_QUEUE_URL, `\${aws_sqs_queue.${queue[0]}.url}`);
   });
 
   it("lets the public invoke only the HTTP function; the queue consumer has no resource policy", () => {

@@ -87,3 +87,47 @@ describe("FetchGuard", () => {
     assert.equal(await code(guard({ allow: [files.host] }), url), "fetch_failed");
   });
 });
+
+describe("webhook targets and deliveries", () => {
+  async function targetCode(g: FetchGuard, url: string): Promise<string> {
+    try {
+      await g.checkTarget(url);
+    } catch (err) {
+      assert.ok(err instanceof AppError, `expected AppError, got ${err}`);
+      return err.code;
+    } finally {
+      await g.close();
+    }
+    assert.fail(`expected ${url} to be refused`);
+  }
+  const cases: [string, string, Resolve | undefined][] = [
+    ["file:///etc/passwd", "invalid_url", undefined],
+    ["javascript:alert(1)", "invalid_url", undefined],
+    ["http://user:pw@example.com/", "invalid_url", undefined],
+    ["http://127.0.0.1:9/hook", "url_blocked", undefined],
+    ["http://[::1]/hook", "url_blocked", undefined],
+    ["http://localhost/hook", "url_blocked", undefined],
+    ["https://hooks.example/h", "url_blocked", async () => [{ address: "10.0.0.7", family: 4 }]],
+    ["https://hooks.example/h", "url_blocked", async () => [{ address: "93.184.216.34", family: 4 }, { address: "fd00::1", family: 6 }]],
+    ["https://nowhere.example/h", "invalid_url", async () => { throw new Error("ENOTFOUND"); }],
+  ];
+  for (const [url, want, resolve] of cases) {
+    it(`refuses ${url}${resolve ? " (injected resolver)" : ""} with ${want}`, async () => assert.equal(await targetCode(guard(resolve ? { resolve } : {}), url), want));
+  }
+
+  it("accepts a public name and an allow-listed loopback host", async () => {
+    const g = guard({ allow: [files.host], resolve: async () => [{ address: "93.184.216.34", family: 4 }] });
+    assert.equal((await g.checkTarget("https://hooks.example/h?x=1")).hostname, "hooks.example");
+    assert.equal((await g.checkTarget(`${files.base}/hook/a`)).host, files.host);
+    await g.close();
+  });
+
+  it("POSTs through a 307 on an allowed host, and refuses one to loopback", async () => {
+    const g = guard({ allow: [files.host] });
+    const before = files.hooks.length;
+    assert.equal(await g.post(`${files.base}/redirect307?to=${encodeURIComponent(`${files.base}/hook/guard`)}`, '{"x":1}', { "content-type": "application/json" }), 200);
+    assert.deepEqual(files.hooks.slice(before).map((h) => [h.path, h.body]), [["/hook/guard", '{"x":1}']]);
+    await assert.rejects(g.post(`${files.base}/redirect307?to=${encodeURIComponent("http://127.0.0.1:9/")}`, "{}", {}), { code: "url_blocked" });
+    await g.close();
+  });
+});

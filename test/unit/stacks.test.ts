@@ -10,11 +10,11 @@ const parsed = JSON.parse(json) as { resource: Record<string, Record<string, Rec
 const all = (type: string) => Object.values(parsed.resource[type] ?? {});
 
 describe("local stack (synthesized)", () => {
-  it("has the requests, facts and updates topics, each queue with a DLQ", () => {
+  it("has the requests, facts and updates topics, each queue (and the webhook queue) with a DLQ", () => {
     assert.equal(all("aws_sns_topic").length, 3);
     const queues = all("aws_sqs_queue");
-    assert.equal(queues.length, 6);
-    assert.equal(queues.filter((q) => q.redrive_policy).length, 3);
+    assert.equal(queues.length, 8);
+    assert.equal(queues.filter((q) => q.redrive_policy).length, 4);
     assert.equal(all("aws_sns_topic_subscription").filter((s) => s.raw_message_delivery === true).length, 3);
   });
 

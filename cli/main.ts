@@ -1,0 +1,288 @@
+// t2s: the command-line client of the HTTP API. Reads T2S_URL and T2S_API_TOKEN (or --url, --token).
+import { createWriteStream } from "node:fs";
+import { mkdir, readFile, stat, truncate } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { parseArgs } from "node:util";
+import cliProgress from "cli-progress";
+import { request } from "undici";
+import { CliError, Client, exitCodes, type ApiJob } from "./client.ts";
+
+const help: Record<string, string> = {
+  main: `Usage: t2s <command> [options]
+
+Commands:
+  add <file.torrent | magnet | url>...   hand in torrents (one job each); --wait follows them
+  ls                                     list jobs, newest first
+  show <id>                              one job, with its links
+  cancel <id>                            cancel a running job
+  rm <id>                                delete a completed job's files from storage now
+  get <id> [dir]                         download a job's files (resumes, checks sizes)
+
+Options for every command:
+  --url <url>       the server (default: $T2S_URL, else http://127.0.0.1:8080)
+  --token <token>   the API token (default: $T2S_API_TOKEN)
+  --json            machine-readable output
+  -h, --help        help for a command: t2s <command> --help
+
+Exit codes: 0 done; 1 a job failed; 2 bad usage; 3 cancelled; 4 unauthorized; 5 server unreachable;
+6 the server refused the request; 7 the job's files have expired.`,
+  add: `Usage: t2s add <file.torrent | magnet:?... | https://.../x.torrent>... [--wait] [--callback-url <url>] [--json]
+
+Hands in each torrent as its own job. With --wait, shows a progress bar per job (on a terminal) or
+plain progress lines (in a pipe), then one line per file: its path and its link. Exits 0 when every job
+completed, else with the code of the first that did not.`,
+  ls: `Usage: t2s ls [--limit <n>] [--all] [--json]
+
+Lists jobs, newest first: id, status, progress, size and name. --all follows every page.`,
+  show: `Usage: t2s show <id> [--json]
+
+Shows one job: its status, and when completed one line per file with its link (and the zip link).`,
+  cancel: `Usage: t2s cancel <id> [--json]
+
+Cancels a running job: the seedbox stops it and removes its data.`,
+  rm: `Usage: t2s rm <id> [--json]
+
+Deletes a completed job's files from storage now. Its links answer 410 from then on.`,
+  get: `Usage: t2s get <id> [dir] [--json]
+
+Downloads every file of a completed job into dir (default: the current folder), keeping the torrent's
+folders. A file already partly there is resumed with a Range request; every size is checked.`,
+};
+
+type Opts = { url: string; token: string; json: boolean; wait: boolean; all: boolean; limit: number; callbackUrl: string | undefined };
+
+const out = (line: string) => process.stdout.write(line + "\n");
+const bytes = (n: number | null) => {
+  if (n === null) return "?";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${u[i]}`;
+};
+const duration = (s: number | null) => (s === null || s < 0 ? "?" : s < 60 ? `${Math.round(s)}s` : s < 3600 ? `${Math.round(s / 60)}m` : `${Math.floor(s / 3600)}h${Math.round((s % 3600) / 60)}m`);
+const ended = (j: ApiJob) => ["completed", "failed", "cancelled", "expired"].includes(j.status);
+
+function exitOf(j: ApiJob): number {
+  return j.status === "completed" ? exitCodes.ok : j.status === "cancelled" ? exitCodes.cancelled : j.status === "expired" ? exitCodes.expired : exitCodes.failed;
+}
+
+function links(j: ApiJob): void {
+  for (const f of j.files) out(`${f.path}\t${f.url ?? "(no link)"}`);
+  if (j.zip) out(`(all files as one zip, ${bytes(j.zip.size)})\t${j.zip.url}`);
+}
+
+function describe(j: ApiJob): void {
+  out(`${j.id}  ${j.status}  ${Math.round(j.progress * 100)}%  ${bytes(j.size)}  ${j.name}`);
+  if (j.error) out(`error: ${j.error.message} (${j.error.code})`);
+  if (j.status === "completed" && j.expiresAt) out(`files kept until ${j.expiresAt}`);
+  if (j.status === "completed") links(j);
+}
+
+async function source(arg: string): Promise<Record<string, string>> {
+  if (/^magnet:\?/i.test(arg)) return { magnet: arg };
+  if (/^https?:\/\//i.test(arg)) return { url: arg };
+  try {
+    return { torrent: (await readFile(arg)).toString("base64") };
+  } catch {
+    throw new CliError("usage", `${arg} is neither a magnet link, an http(s) URL, nor a readable .torrent file.`, exitCodes.usage);
+  }
+}
+
+/** Follows jobs until each ends: bars on a terminal, a line per change in a pipe. */
+async function follow(c: Client, jobs: ApiJob[], o: Opts): Promise<ApiJob[]> {
+  const tty = process.stderr.isTTY && !o.json;
+  const bars = tty ? new cliProgress.MultiBar({
+    format: "{name} |{bar}| {percentage}% {speed} ETA {eta_h}",
+    hideCursor: true, clearOnComplete: false, stopOnComplete: false, stream: process.stderr,
+  }, cliProgress.Presets.shades_classic) : null;
+  const name = (j: ApiJob) => (j.name.length > 30 ? j.name.slice(0, 29) + "…" : j.name.padEnd(30));
+  const bar = new Map(jobs.map((j) => [j.id, bars?.create(100, 0, { name: name(j), speed: "", eta_h: "?" })]));
+  const last = new Map<string, string>();
+  const current = new Map(jobs.map((j) => [j.id, j]));
+  try {
+    for (;;) {
+      for (const j of current.values()) {
+        const pct = Math.round(j.progress * 100);
+        const speed = j.rate > 0 ? `${bytes(j.rate)}/s` : "";
+        if (bars) bar.get(j.id)!.update(pct, { name: name(j), speed: ended(j) ? j.status : speed, eta_h: duration(j.eta) });
+        else if (!o.json) {
+          const line = `${j.id.slice(0, 8)} ${j.status} ${pct}%${speed ? ` ${speed}` : ""}${j.eta !== null && !ended(j) ? ` eta ${duration(j.eta)}` : ""} ${j.name}`;
+          // In a pipe: a line when something a reader cares about changes, not on every poll.
+          const key = `${j.status} ${Math.floor(pct / 10)}`;
+          if (last.get(j.id) !== key) process.stderr.write(line + "\n");
+          last.set(j.id, key);
+        }
+      }
+      if ([...current.values()].every(ended)) return [...current.values()];
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const j of current.values()) if (!ended(j)) current.set(j.id, (await c.get(j.id)).job);
+    }
+  } finally {
+    bars?.stop();
+  }
+}
+
+async function add(c: Client, args: string[], o: Opts): Promise<number> {
+  if (args.length === 0) throw new CliError("usage", "Give at least one .torrent file, magnet link or URL.", exitCodes.usage);
+  const jobs: ApiJob[] = [];
+  for (const a of args) {
+    const body = await source(a);
+    if (o.callbackUrl) body.callback_url = o.callbackUrl;
+    const { job } = await c.add(body);
+    jobs.push(job);
+    if (!o.json && !o.wait) out(`${job.id}  ${job.status}  ${job.name}`);
+  }
+  const final = o.wait ? await follow(c, jobs, o) : jobs;
+  if (o.json) out(JSON.stringify(o.wait || final.length > 1 ? { jobs: final } : { job: final[0] }));
+  else if (o.wait) for (const j of final) j.status === "completed" ? links(j) : process.stderr.write(`${j.name}: ${j.status}${j.error ? ` (${j.error.message})` : ""}\n`);
+  if (!o.wait) return exitCodes.ok;
+  return final.map(exitOf).find((x) => x !== 0) ?? exitCodes.ok;
+}
+
+async function ls(c: Client, o: Opts): Promise<number> {
+  const all: ApiJob[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await c.list(o.limit, cursor);
+    all.push(...page.jobs);
+    cursor = o.all ? page.next : null;
+  } while (cursor);
+  if (o.json) out(JSON.stringify({ jobs: all }));
+  else for (const j of all) out(`${j.id}  ${j.status.padEnd(11)} ${String(Math.round(j.progress * 100)).padStart(3)}%  ${bytes(j.size).padStart(9)}  ${j.name}`);
+  return exitCodes.ok;
+}
+
+const needId = (args: string[]) => {
+  const id = args[0]?.toLowerCase();
+  if (!id || !/^[0-9a-f]{40}$/.test(id)) throw new CliError("usage", "Give the job's id: 40 hexadecimal characters (t2s ls shows them).", exitCodes.usage);
+  return id;
+};
+
+/** A torrent path as a path under `dir`: no "..", no absolute path, nothing outside. */
+function localPath(dir: string, path: string): string {
+  // eslint-disable-next-line no-control-regex
+  const parts = path.split(/[\\/]/).map((p) => p.replace(/[\u0000-\u001f]/g, "_")).filter((p) => p !== "" && p !== "." && p !== "..");
+  const to = resolve(dir, ...(parts.length ? parts : ["file"]));
+  if (!to.startsWith(resolve(dir) + sep)) throw new CliError("unsafe_path", `Refusing to write ${path} outside ${dir}.`, exitCodes.failed);
+  return to;
+}
+
+async function download(url: string, to: string, size: number): Promise<"complete" | "resumed" | "downloaded"> {
+  const have = await stat(to).then((s) => s.size, () => -1);
+  if (have === size) return "complete";
+  if (have > size) await truncate(to, 0);
+  const from = have > 0 && have < size ? have : 0;
+  let status: number;
+  let body: Readable;
+  try {
+    // The /d/ link answers a redirect to the storage's presigned URL; the bytes come from there. undici's
+    // request (not fetch): Node 24's bundled fetch can trip an internal assertion when a server closes
+    // the connection while a slow disk holds the stream paused.
+    const link = await fetch(url, { redirect: "manual" });
+    await link.body?.cancel();
+    if (link.status === 410) throw new CliError("expired", "This job's files have expired.", exitCodes.expired);
+    const location = link.headers.get("location");
+    if (link.status !== 302 || !location) throw new CliError("download_failed", `Downloading ${to} failed: HTTP ${link.status}.`, exitCodes.api);
+    const res = await request(location, { headers: from > 0 ? { range: `bytes=${from}-` } : {} });
+    status = res.statusCode;
+    body = res.body;
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError("unreachable", `Cannot download ${to} (${(err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? "network error"}).`, exitCodes.unreachable);
+  }
+  if (status !== 200 && status !== 206) {
+    body.destroy();
+    throw new CliError("download_failed", `Downloading ${to} failed: HTTP ${status}.`, exitCodes.api);
+  }
+  const resumed = from > 0 && status === 206;
+  await mkdir(dirname(to), { recursive: true });
+  await pipeline(body, createWriteStream(to, { flags: resumed ? "a" : "w" }));
+  const got = (await stat(to)).size;
+  if (got !== size) throw new CliError("size_mismatch", `${to} is ${got} bytes, expected ${size}; run t2s get again to resume.`, exitCodes.failed);
+  return resumed ? "resumed" : "downloaded";
+}
+
+async function get(c: Client, args: string[], o: Opts): Promise<number> {
+  const id = needId(args);
+  const dir = args[1] ?? ".";
+  const { job } = await c.get(id);
+  if (job.status !== "completed") {
+    throw new CliError(job.status, `This job is ${job.status}; only a completed job's files can be downloaded.`, exitCode(job));
+  }
+  const done: { path: string; file: string; size: number; result: string }[] = [];
+  for (const f of job.files) {
+    const to = localPath(dir, f.path);
+    const result = await download(f.url!, to, f.size);
+    done.push({ path: f.path, file: to, size: f.size, result });
+    if (!o.json) out(`${result.padEnd(10)} ${to} (${bytes(f.size)})`);
+  }
+  if (o.json) out(JSON.stringify({ job: job.id, files: done }));
+  return exitCodes.ok;
+}
+const exitCode = (j: ApiJob) => (j.status === "completed" ? exitCodes.ok : exitOf(j) || exitCodes.failed);
+
+async function one(c: Client, cmd: string, args: string[], o: Opts): Promise<number> {
+  const id = needId(args);
+  const { job } = cmd === "show" ? await c.get(id) : cmd === "cancel" ? await c.cancel(id) : await c.deleteFiles(id);
+  if (o.json) out(JSON.stringify({ job }));
+  else describe(job);
+  return cmd === "show" ? exitCode(job) : exitCodes.ok;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        url: { type: "string" }, token: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" },
+        wait: { type: "boolean" }, all: { type: "boolean" }, limit: { type: "string" }, "callback-url": { type: "string" }, version: { type: "boolean" },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`t2s: ${(err as Error).message}\n\n${help.main}\n`);
+    return exitCodes.usage;
+  }
+  const [cmd, ...args] = parsed.positionals;
+  const v = parsed.values;
+  if (v.version) return out("t2s 0.1.0"), exitCodes.ok;
+  if (!cmd) {
+    out(help.main!);
+    return v.help ? exitCodes.ok : exitCodes.usage;
+  }
+  if (!help[cmd] || cmd === "main") {
+    process.stderr.write(`t2s: unknown command "${cmd}".\n\n${help.main}\n`);
+    return exitCodes.usage;
+  }
+  if (v.help) return out(help[cmd]!), exitCodes.ok;
+  const limit = v.limit === undefined ? 50 : Number(v.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+    process.stderr.write("t2s: --limit must be a whole number from 1 to 200.\n");
+    return exitCodes.usage;
+  }
+  const token = v.token ?? env.T2S_API_TOKEN;
+  if (!token) {
+    process.stderr.write("t2s: no API token: set T2S_API_TOKEN or pass --token.\n");
+    return exitCodes.unauthorized;
+  }
+  const o: Opts = { url: v.url ?? env.T2S_URL ?? "http://127.0.0.1:8080", token, json: v.json ?? false, wait: v.wait ?? false, all: v.all ?? false, limit, callbackUrl: v["callback-url"] };
+  const c = new Client(o.url, token);
+  try {
+    switch (cmd) {
+      case "add": return await add(c, args, o);
+      case "ls": return await ls(c, o);
+      case "get": return await get(c, args, o);
+      default: return await one(c, cmd, args, o);
+    }
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    if (o.json) out(JSON.stringify({ error: { code: err.code, message: err.message } }));
+    process.stderr.write(`t2s: ${err.message}\n`);
+    return err.exit;
+  }
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2), process.env);

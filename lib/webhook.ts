@@ -1,0 +1,120 @@
+// Webhooks: which job changes become events, the messages that carry their deliveries, the retry
+// schedule and the signature. Pure; ingest/webhooks.ts does the sending.
+import { createHash, createHmac } from "node:crypto";
+import type { JobRecord } from "./apply-fact.ts";
+import { isTerminal } from "./job.ts";
+import { PoisonMessage } from "./messages.ts";
+
+export const webhookEvents = ["completed", "failed", "cancelled", "expired"] as const;
+export type WebhookEvent = (typeof webhookEvents)[number];
+
+/** An event that happened to a job but has not been handed to the delivery queue yet (an outbox). */
+export interface PendingEvent {
+  id: string;
+  event: WebhookEvent;
+  /** When it happened (the job's updatedAt then; for expired, the expiry time). */
+  at: string;
+  /** Only this URL (a callback_url added after the job had ended); absent: every URL of the job. */
+  url?: string;
+}
+
+/** What a job record keeps of its webhooks: a few URLs and a short outbox, never delivery history. */
+export interface WebhookState {
+  urls: string[];
+  pending: PendingEvent[];
+}
+
+export const maxCallbackUrls = 3;
+export const maxPending = 8;
+/** Deliveries are retried for this long after the first attempt. */
+export const retryWindowMs = 24 * 3600 * 1000;
+/** SQS's longest per-message delay; longer waits are several hops. */
+export const maxDelayS = 900;
+
+/** The event's id: the same event always gets the same id, so a receiver can drop repeats. */
+export function eventId(jobId: string, event: WebhookEvent, at: string): string {
+  return createHash("sha256").update(`${jobId}\n${event}\n${at}`).digest("hex").slice(0, 32);
+}
+
+function pend(rec: JobRecord, e: Omit<PendingEvent, "id">): JobRecord {
+  const hooks = rec.hooks!;
+  const p: PendingEvent = { id: eventId(rec.job.id, e.event, e.at), ...e };
+  if (hooks.pending.some((x) => x.id === p.id && x.url === p.url)) return rec;
+  return { ...rec, hooks: { ...hooks, pending: [...hooks.pending, p].slice(-maxPending) } };
+}
+
+/**
+ * The record with an event added to its outbox when this write ends the job (or removes its files
+ * early). Run on every write, so no path that ends a job can forget its webhook.
+ */
+export function noteTransition(prev: JobRecord | null, next: JobRecord): JobRecord {
+  if (!next.hooks || next.hooks.urls.length === 0) return next;
+  const s = next.job.status;
+  if (isTerminal(s) && s !== "expired" && prev?.job.status !== s) {
+    return pend(next, { event: s as WebhookEvent, at: next.job.updatedAt });
+  }
+  // Files deleted by hand: expiresAt moved to now, the job shows expired at once.
+  const exp = next.job.expiresAt;
+  if (s === "completed" && prev?.job.status === "completed" && exp && exp !== prev.job.expiresAt && exp <= next.job.updatedAt) {
+    return pend(next, { event: "expired", at: exp });
+  }
+  return next;
+}
+
+/** Adds a callback URL to a record (deduplicated, at most a few); an ended job's event goes to it now. */
+export function withCallback(rec: JobRecord, url: string): JobRecord {
+  const hooks = rec.hooks ?? { urls: [], pending: [] };
+  if (hooks.urls.includes(url)) return rec;
+  const next = { ...rec, hooks: { ...hooks, urls: [...hooks.urls, url].slice(-maxCallbackUrls) } };
+  const s = rec.job.status;
+  if (s === "completed" || s === "failed" || s === "cancelled") return pend(next, { event: s, at: rec.job.updatedAt, url });
+  return next;
+}
+
+/** One delivery of one event to one URL; re-sent with attempt + 1 after each failure. */
+export interface WebhookMessage {
+  v: 1;
+  type: "webhook";
+  job: string;
+  event: WebhookEvent;
+  eventId: string;
+  at: string;
+  url: string;
+  /** 1 for the first try. */
+  attempt: number;
+  /** When the first try was (or is due): retries stop 24 h after it. */
+  firstAt: string;
+  /** Not to be tried before this (waits longer than SQS's 15 min take several hops). */
+  due: string;
+}
+
+export function parseWebhookMessage(text: string): WebhookMessage {
+  let m: Partial<WebhookMessage>;
+  try {
+    m = JSON.parse(text) as Partial<WebhookMessage>;
+  } catch {
+    throw new PoisonMessage("webhook message is not JSON", null);
+  }
+  const str = (v: unknown) => typeof v === "string" && v.length > 0;
+  if (m?.v !== 1 || m.type !== "webhook" || !str(m.job) || !webhookEvents.includes(m.event as WebhookEvent) || !str(m.eventId) ||
+    !str(m.at) || !str(m.url) || !Number.isInteger(m.attempt) || !str(m.firstAt) || !str(m.due)) {
+    throw new PoisonMessage("malformed webhook message", null);
+  }
+  return m as WebhookMessage;
+}
+
+/** The wait before try `attempt + 1`: doubling from `baseS`, at most an hour. ~30 tries fit in 24 h. */
+export function retryDelayS(attempt: number, baseS: number): number {
+  return Math.min(3600, baseS * 2 ** Math.min(20, attempt - 1));
+}
+
+/** Whether an answer is worth trying again: server errors, timeouts, rate limits. */
+export function retryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+/** The signature header's value: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`. */
+export function signatureHeader(secret: string, unixS: number, body: string): string {
+  const mac = createHmac("sha256", secret).update(`${unixS}.${body}`).digest("hex");
+  return `t=${unixS},v1=${mac}`;
+}

@@ -1,0 +1,24 @@
+// An in-memory JobStore with the same conditional-write contract, for unit tests of the registry's users.
+import type { JobRecord } from "../../lib/apply-fact.ts";
+import type { Changes, JobStore, Page, Versioned } from "../../lib/job-store.ts";
+
+export class MemoryStore implements JobStore {
+  readonly items = new Map<string, Versioned>();
+  async get(id: string): Promise<Versioned | null> {
+    const v = this.items.get(id);
+    return v ? structuredClone(v) : null;
+  }
+  async put(rec: JobRecord, expected: number | null): Promise<number | null> {
+    const cur = this.items.get(rec.job.id);
+    if ((cur?.version ?? null) !== expected) return null;
+    const version = (cur?.version ?? 0) + 1;
+    this.items.set(rec.job.id, { rec: structuredClone(rec), version });
+    return version;
+  }
+  async list(): Promise<Page> {
+    return { records: [...this.items.values()].map((v) => v.rec), next: null };
+  }
+  async changes(): Promise<Changes> {
+    return { records: [], cursor: "x" };
+  }
+}
