@@ -248,7 +248,7 @@ describe("Discord bot", () => {
     assert.ok(!out.includes(sd.token), "the token is not logged");
     const put = sd.calls.find((c) => c.method === "PUT" && c.path === `/applications/${sd.appId}/guilds/${sd.guildId}/commands`);
     assert.ok(put?.botAuth, "registered with the bot token");
-    assert.deepEqual(put.body.map((c: { name: string }) => c.name), ["torrent", "jobs", "cancel"]);
+    assert.deepEqual(put.body.map((c: { name: string }) => c.name), ["torrent", "jobs", "cancel", "delete"]);
     const torrent = put.body[0];
     assert.deepEqual(torrent.options.map((o: { name: string; options: { name: string; type: number }[] }) => [o.name, o.options[0]!.name, o.options[0]!.type]), [["magnet", "uri", 3], ["file", "torrent", 11], ["url", "url", 3]]);
     assert.equal(put.body[2].options[0].autocomplete, true);
