@@ -132,3 +132,22 @@ describe("zip writer", () => {
     await assert.rejects(readZipRange(layout, Buffer.alloc(2), layout.size - 1, async () => {}), RangeError);
   });
 });
+
+describe("the zip in the manifest", () => {
+  const id = "e".repeat(40);
+  const files = [{ path: "x/a", key: `files/${id}/data/x/a`, size: 1 }, { path: "x/b", key: `files/${id}/data/x/b`, size: 2 }];
+  it("is kept only at the layout's own key", async () => {
+    const { parseManifest } = await import("../../lib/messages.ts");
+    assert.deepEqual(parseManifest(JSON.stringify({ id, name: "x", files, zip: { key: `files/${id}/all.zip`, size: 300 } }), id).zip, { key: `files/${id}/all.zip`, size: 300 });
+    assert.equal(parseManifest(JSON.stringify({ id, name: "x", files, zip: { key: `files/${id}/data/x/a`, size: 1 } }), id).zip, undefined);
+    assert.equal(parseManifest(JSON.stringify({ id, name: "x", files }), id).zip, undefined);
+  });
+  it("reaches the record, and a manifest without one drops an old one", async () => {
+    const { applyManifest } = await import("../../lib/apply-fact.ts");
+    const { newJob } = await import("../../lib/job.ts");
+    const rec = { job: newJob({ id, name: "x", size: null, requester: { via: "api", user: "u" }, now: "2026-01-01T00:00:00.000Z" }), lastFactAt: null, files: [], zip: { size: 9 } };
+    const m = { id, name: "x", files };
+    assert.deepEqual(applyManifest(rec, { ...m, zip: { key: `files/${id}/all.zip`, size: 300 } }, "n", "e")?.zip, { size: 300 });
+    assert.equal(applyManifest(rec, m, "n", "e")?.zip, undefined);
+  });
+});
