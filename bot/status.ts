@@ -92,6 +92,11 @@ export function fileLinks(job: Job, publicUrl: string, budget: number): string[]
   return lines;
 }
 
+/** The link to the zip of all the job's files, when it has one. */
+export function zipLine(job: Job): string | null {
+  return job.zip ? `📦 [All files as one zip](${linkTarget(job.zip.url)}) (${formatBytes(job.zip.size)})` : null;
+}
+
 /** The status message of a job, edited as it changes. */
 export function statusText(job: Job, publicUrl: string): string {
   const head = `${icons[job.status]} **${displayName(job.name)}** · ${formatBytes(job.size)}`;
@@ -109,7 +114,9 @@ export function statusText(job: Job, publicUrl: string): string {
     case "completed": {
       const until = discordDate(job.expiresAt);
       lines.push(`Done: ${job.files.length} file${job.files.length === 1 ? "" : "s"}.${until ? ` Files kept until ${until}.` : ""}`);
-      lines.push(...fileLinks(job, publicUrl, maxContent - head.length - 80));
+      const zip = zipLine(job);
+      if (zip) lines.push(zip);
+      lines.push(...fileLinks(job, publicUrl, maxContent - head.length - 80 - (zip ? zip.length + 1 : 0)));
       break;
     }
     case "failed":
@@ -130,7 +137,8 @@ export function pingText(job: Job, userId: string, publicUrl: string): string {
   const who = `<@${userId}>`;
   if (job.status === "completed") {
     const head = `${who} **${displayName(job.name)}** is ready (${formatBytes(job.size)}):`;
-    return clip([head, ...fileLinks(job, publicUrl, maxContent - head.length)].join("\n"));
+    const zip = zipLine(job);
+    return clip([head, ...(zip ? [zip] : []), ...fileLinks(job, publicUrl, maxContent - head.length - (zip ? zip.length + 1 : 0))].join("\n"));
   }
   if (job.status === "failed") {
     return clip(`${who} **${displayName(job.name)}** failed: ${job.error ? displayName(job.error.message, 500) : "no reason was given"}`);

@@ -5,13 +5,13 @@ import type { Publish } from "../lib/aws/topic.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { filesExpired, isJobId, isTerminal, type Requester } from "../lib/job.ts";
 import { pageLimits } from "../lib/job-store.ts";
-import { dataPrefix, filesPrefix } from "../lib/layout.ts";
+import { dataPrefix, filesPrefix, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import type { RequestMessage } from "../lib/messages.ts";
 import type { Auth } from "./auth.ts";
 import { jobEvents } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
-import { presentJob } from "./present.ts";
+import { presentJob, zipLinkKey } from "./present.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
@@ -321,6 +321,25 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
           };
         }
         const location = await d.bucket.presignGet(dataPrefix(id) + file.key, d.linkTtlS);
+        return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
+      },
+    },
+    {
+      // The zip of all a job's files: signed and expiring as the /d/ links are.
+      method: "GET", path: "/zip/:id", access: "link",
+      run: async ({ req, params, caller }) => {
+        const id = params[0]!;
+        if (!isJobId(id)) throw new AppError("not_found", "No such zip.");
+        const sig = req.query.get("sig");
+        if (!caller && !(sig && d.auth.linkValid(id, zipLinkKey, sig))) {
+          throw new AppError("unauthorized", "This link is not signed correctly; sign in or ask for a new link.");
+        }
+        const rec = await d.registry.record(id);
+        if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
+        if (filesExpired(rec.job, d.now())) {
+          throw new AppError("expired", `This job's files expired on ${rec.job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
+        }
+        const location = await d.bucket.presignGet(zipKey(id), d.linkTtlS);
         return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
       },
     },

@@ -10,9 +10,19 @@ export function downloadUrl(publicUrl: string, auth: Auth, id: string, key: stri
   return `${publicUrl}/d/${id}/${encodeKeyPath(key)}?sig=${auth.linkSignature(id, key)}`;
 }
 
+/** What the zip link's signature covers: no data key starts with "/", so it signs no file's link. */
+export const zipLinkKey = "/all.zip";
+
+export const zipUrl = (publicUrl: string, auth: Auth, id: string) => `${publicUrl}/zip/${id}?sig=${auth.linkSignature(id, zipLinkKey)}`;
+
 export function presentJob(rec: JobRecord, publicUrl: string, auth: Auth, now: string): Job {
-  const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null };
+  // Records stored before zips existed have no zip field.
+  const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null, zip: null };
   if (filesExpired(job, now)) return { ...job, status: "expired", files: rec.files.map((f) => ({ path: f.path, size: f.size })) };
   if (job.status !== "completed") return job;
-  return { ...job, files: rec.files.map((f) => ({ path: f.path, size: f.size, url: downloadUrl(publicUrl, auth, job.id, f.key) })) };
+  return {
+    ...job,
+    files: rec.files.map((f) => ({ path: f.path, size: f.size, url: downloadUrl(publicUrl, auth, job.id, f.key) })),
+    zip: rec.zip ? { url: zipUrl(publicUrl, auth, job.id), size: rec.zip.size } : null,
+  };
 }

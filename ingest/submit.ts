@@ -95,7 +95,7 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
     request = again !== cur.job;
     const job = withRequester(again, requester);
     // A requeued job's events are of the new run: the hook is added after the status changed back.
-    const next = hook(job === cur.job ? cur : { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], queuedAt: now } : {}) });
+    const next = hook(job === cur.job ? cur : { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], zip: undefined, queuedAt: now } : {}) });
     return next === cur ? null : next;
   });
   if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);

@@ -16,6 +16,8 @@ export interface JobRecord {
   job: Job;
   lastFactAt: string | null;
   files: StoredFile[];
+  /** The zip of all the files (files/<id>/all.zip), when the manifest lists one. */
+  zip?: { size: number };
   /** When the job was last (re)queued: its files are created from then on, and expire from then. */
   queuedAt?: string;
   /** callback_urls and the outbox of events not yet queued for delivery (absent: no webhooks). */
@@ -57,9 +59,11 @@ export function applyManifest(rec: JobRecord, m: Manifest, now: string, expiresA
   const prefix = `files/${m.id}/data/`;
   const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
   const size = files.reduce((n, f) => n + f.size, 0);
+  const { zip: _old, ...base } = rec;
   return {
-    ...rec,
+    ...base,
     files,
+    ...(m.zip ? { zip: { size: m.zip.size } } : {}),
     job: {
       ...rec.job,
       name: m.name || rec.job.name,

@@ -12,6 +12,12 @@ export interface Requester {
   messageId?: string;
 }
 
+/** The zip of all of a completed job's files, when it has more than one: one signed link. */
+export interface JobZip {
+  url: string;
+  size: number;
+}
+
 export interface JobFile {
   path: string;
   size: number;
@@ -44,6 +50,8 @@ export interface Job {
   rate: number;
   eta: number | null;
   files: JobFile[];
+  /** Set as the job is shown (a completed multi-file job whose files are kept); null otherwise. */
+  zip: JobZip | null;
   error: JobError | null;
   requesters: Requester[];
   /** When a completed job's files expire (the bucket's lifecycle rule); null until then. */
@@ -77,6 +85,7 @@ export function newJob(init: { id: string; name: string; size: number | null; re
     rate: 0,
     eta: null,
     files: [],
+    zip: null,
     error: null,
     requesters: [init.requester],
     expiresAt: null,
@@ -107,7 +116,7 @@ export function filesExpired(job: Job, now: string): boolean {
 /** A failed, cancelled or expired job handed in again starts over; a live or completed one stays as it is. */
 export function requeued(job: Job, now: string): Job {
   if (job.status !== "failed" && job.status !== "cancelled" && !filesExpired(job, now)) return job;
-  return { ...job, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], expiresAt: null, updatedAt: now };
+  return { ...job, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], zip: null, expiresAt: null, updatedAt: now };
 }
 
 /** When the store may forget an ended job: a while after its files expire, or after it ended. Live jobs stay. */

@@ -5,6 +5,8 @@ export const incomingKey = (id: string) => `incoming/${id}.torrent`;
 export const filesPrefix = (id: string) => `files/${id}/`;
 export const dataPrefix = (id: string) => `files/${id}/data/`;
 export const manifestKey = (id: string) => `files/${id}/manifest.json`;
+/** The zip of all of a multi-file job's files (outside data/, so no payload key can be it). */
+export const zipKey = (id: string) => `files/${id}/all.zip`;
 
 /** The job id of `files/<id>/manifest.json`, or null (a payload file named manifest.json is not a manifest). */
 export function idFromManifestKey(key: string): string | null {

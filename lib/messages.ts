@@ -1,6 +1,6 @@
 // The messages that cross the queues, and their strict parsers. Every message carries v: 1.
 import { isJobId, type Job, type JobError, type JobStatus } from "./job.ts";
-import { idFromManifestKey } from "./layout.ts";
+import { idFromManifestKey, zipKey } from "./layout.ts";
 
 export type Source = { kind: "torrent"; key: string } | { kind: "magnet"; uri: string };
 
@@ -39,6 +39,8 @@ export interface Manifest {
   id: string;
   name: string;
   files: { path: string; key: string; size: number; sha256?: string }[];
+  /** The zip of all the files (files/<id>/all.zip), when the job has more than one and zips are on. */
+  zip?: { key: string; size: number };
 }
 
 /** A message that can never be handled; `id` is set when the job it concerns is known. */
@@ -149,5 +151,8 @@ export function parseManifest(text: string, id: string): Manifest {
     }
     return { path: f.path, key: f.key, size: f.size, ...(typeof f.sha256 === "string" ? { sha256: f.sha256 } : {}) };
   });
-  return { id, name: m.name, files };
+  const z = m.zip;
+  // Only the one key the layout names: a manifest cannot point a link at any other object.
+  const zip = isObj(z) && z.key === zipKey(id) && isNum(z.size) && z.size >= 0 ? { zip: { key: z.key, size: z.size } } : {};
+  return { id, name: m.name, files, ...zip };
 }

@@ -46,8 +46,9 @@ apt_install() {
 
 # Deluge: the seedbox's torrent engine.
 apt_install deluged deluge-web
-# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
-[ "$mode" = "--test" ] && apt_install chromium
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); the zip tests
+# check archives with Info-ZIP's unzip (and Python's zipfile).
+[ "$mode" = "--test" ] && apt_install chromium unzip
 # Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
 [ "$mode" = "--bench" ] && apt_install rclone time
 

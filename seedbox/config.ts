@@ -13,6 +13,8 @@ export interface SeedboxConfig {
   upload: { partSizeMin: number; queueSize: number };
   /** Upload checked parts while the torrent still downloads (and ask Deluge for pieces in order). */
   overlapUpload: boolean;
+  /** Store a zip of each multi-file job next to its files (T2S_ZIP). */
+  zip: boolean;
   maxDownloadKiBs: number | undefined;
   logLevel: Level;
 }
@@ -47,6 +49,7 @@ export function seedboxConfig(env: Env): SeedboxConfig {
     },
     upload: uploadTunables(env),
     overlapUpload: flag(env, "T2S_OVERLAP_UPLOAD", true),
+    zip: flag(env, "T2S_ZIP", true),
     maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
   };

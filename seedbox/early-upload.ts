@@ -132,14 +132,15 @@ export class EarlyUploads {
 
   /**
    * Completes file `index` of a finished torrent from its final location: sends the parts not yet sent,
-   * then completes the upload. False when nothing was sent early (the caller uploads the whole file).
+   * then completes the upload; resolves to the file's CRC-32. Null when nothing was sent early (the caller
+   * uploads the whole file).
    */
-  async finish(id: string, index: number, diskPath: string, signal: AbortSignal): Promise<boolean> {
+  async finish(id: string, index: number, diskPath: string, signal: AbortSignal): Promise<number | null> {
     const st = this.jobs.get(id);
-    if (!st || st === "off") return false;
+    if (!st || st === "off") return null;
     await st.running;
     const f = st.files.find((x) => x.index === index);
-    if (!f?.upload.started) return false;
+    if (!f?.upload.started) return null;
     try {
       const rest = Array.from({ length: f.plan.count }, (_, n) => n).filter((n) => !f.upload.has(n + 1));
       const early = f.plan.count - rest.length;
@@ -149,9 +150,9 @@ export class EarlyUploads {
         const [start, end] = partRange(f.plan, n);
         await f.upload.put(n + 1, await readRange(diskPath, start, end), signal);
       });
-      await f.upload.complete(signal);
+      const crc = await f.upload.complete(signal);
       this.o.log.info("overlapped upload completed", { job: id, key: f.key, parts: f.plan.count, partsEarly: early });
-      return true;
+      return crc;
     } catch (err) {
       await this.abortFile(f);
       throw err;

@@ -34,7 +34,7 @@ const early = cfg.overlapUpload
     torrentOf: (id, signal) => bucket.get(incomingKey(id), signal),
   })
   : undefined;
-const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, log });
+const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
 const monitor = new Monitor({
   deluge, facts, uploader, early, log,
   freeBytes: () => freeBytes(cfg.downloadDir),

@@ -8,6 +8,7 @@ import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand,
   type CompletedPart, type S3Client,
 } from "@aws-sdk/client-s3";
+import { crc32Combine } from "./zip.ts";
 
 /** Fills `buf` from the file at `position`; fails if the file is shorter. */
 export async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<Buffer> {
@@ -29,10 +30,10 @@ export async function eachLimited<T>(items: readonly T[], n: number, work: (item
   await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, (_, slot) => worker(slot)));
 }
 
-/** S3's CRC32 checksum header value, from zlib's native CRC32 (the SDK would otherwise compute its own). */
-export function crc32Base64(buf: Uint8Array): string {
+/** S3's CRC32 checksum header value for a CRC from zlib's native CRC32 (the SDK would otherwise compute its own). */
+export function crc32Base64(crc: number): string {
   const out = Buffer.allocUnsafe(4);
-  out.writeUInt32BE(crc32(buf) >>> 0);
+  out.writeUInt32BE(crc >>> 0);
   return out.toString("base64");
 }
 
@@ -42,6 +43,8 @@ export class MultipartFile {
   /** Created once by the first part to go (parts go several at a time). */
   private uploadId: Promise<string> | null = null;
   private readonly parts = new Map<number, CompletedPart>();
+  /** Each sent part's CRC-32 and length: the whole object's CRC-32 is combined from them. */
+  private readonly crcs = new Map<number, { crc: number; length: number }>();
 
   constructor(s3: S3Client, params: { Bucket: string; Key: string; ContentType: string; ContentDisposition: string }) {
     this.s3 = s3;
@@ -76,18 +79,29 @@ export class MultipartFile {
   async put(partNumber: number, body: Buffer, signal: AbortSignal): Promise<void> {
     const { Bucket, Key } = this.params;
     const UploadId = await this.id(signal);
+    const crc = crc32(body) >>> 0;
     const out = await this.s3.send(new UploadPartCommand({
-      Bucket, Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ChecksumCRC32: crc32Base64(body),
+      Bucket, Key, UploadId, PartNumber: partNumber, Body: body, ContentLength: body.length, ChecksumCRC32: crc32Base64(crc),
     }), { abortSignal: signal });
     this.parts.set(partNumber, { PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
+    this.crcs.set(partNumber, { crc, length: body.length });
   }
 
-  async complete(signal: AbortSignal): Promise<void> {
+  /** Completes the object; resolves to the CRC-32 of its bytes (parts 1..n in order). */
+  async complete(signal: AbortSignal): Promise<number> {
     const { Bucket, Key } = this.params;
     const Parts = [...this.parts.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
+    let whole = 0;
+    for (const [k, p] of Parts.entries()) {
+      const c = this.crcs.get(p.PartNumber!);
+      if (p.PartNumber !== k + 1 || !c) throw new Error(`part ${k + 1} of ${Key} was never sent`);
+      whole = k === 0 ? c.crc : crc32Combine(whole, c.crc, c.length);
+    }
     await this.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: await this.id(signal), MultipartUpload: { Parts } }), { abortSignal: signal });
     this.uploadId = null;
     this.parts.clear();
+    this.crcs.clear();
+    return whole;
   }
 
   /** Aborts the upload, if one was started; S3 then drops its parts. */
@@ -95,6 +109,7 @@ export class MultipartFile {
     const uploadId = await this.uploadId?.catch(() => null);
     this.uploadId = null;
     this.parts.clear();
+    this.crcs.clear();
     if (!uploadId) return;
     await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.params.Bucket, Key: this.params.Key, UploadId: uploadId }));
   }

@@ -1,17 +1,19 @@
 // Uploads a finished torrent's files into S3 (multipart, parts read straight from disk), then writes the manifest last.
-import { lstat, open, realpath } from "node:fs/promises";
+import { lstat, open, realpath, type FileHandle } from "node:fs/promises";
+import { crc32 } from "node:zlib";
 import { basename, resolve, sep } from "node:path";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { create as contentDisposition } from "content-disposition";
 import mime from "mime-types";
 import type { Bucket } from "../lib/aws/bucket.ts";
-import { dataPrefix, manifestKey } from "../lib/layout.ts";
+import { dataPrefix, manifestKey, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Manifest } from "../lib/messages.ts";
 import { safeRelativePaths } from "../lib/safepath.ts";
 import type { EarlyUploads } from "./early-upload.ts";
 import { eachLimited, MultipartFile, readFully } from "./multipart.ts";
 import { partSizeFor } from "./parts.ts";
+import { readZipRange, zipLayout, type ZipEntry } from "./zip.ts";
 
 export interface UploadJob {
   id: string;
@@ -31,6 +33,8 @@ export interface UploaderOptions {
   queueSize: number;
   /** Parts already sent while the torrent downloaded, if overlapped upload is on. */
   early?: EarlyUploads;
+  /** Also store one STORE zip of a multi-file job's files (T2S_ZIP); on unless false. */
+  zip?: boolean;
   log: Logger;
 }
 
@@ -93,6 +97,7 @@ export class Uploader {
 
     const keys = objectKeys(job.id, job.files);
     const manifest: Manifest = { id: job.id, name: job.name, files: [] };
+    const zipped: (ZipEntry & { disk: string })[] = [];
     let done = 0;
     for (const [i, f] of job.files.entries()) {
       const key = keys[i];
@@ -100,12 +105,23 @@ export class Uploader {
       signal.throwIfAborted();
       const disk = await this.diskPath(root, f.path);
       const base = done;
-      if (!(await this.o.early?.finish(job.id, f.index, disk, signal))) {
-        await this.putFile(disk, key, f.path, f.size, (n) => onProgress(base + n), signal);
-      }
+      const crc = (await this.o.early?.finish(job.id, f.index, disk, signal)) ??
+        (await this.putFile(disk, key, f.path, f.size, (n) => onProgress(base + n), signal));
       done += f.size;
       onProgress(done);
       manifest.files.push({ path: f.path, key, size: f.size });
+      zipped.push({ name: key.slice(dataPrefix(job.id).length), size: f.size, crc32: crc, disk });
+    }
+    if (this.o.zip !== false && zipped.length > 1) {
+      try {
+        const started = Date.now();
+        manifest.zip = { key: zipKey(job.id), size: await this.putZip(job, zipped, signal) };
+        log.info("zip uploaded", { job: job.id, entries: zipped.length, bytes: manifest.zip.size, ms: Date.now() - started });
+      } catch (err) {
+        // The zip is a convenience: the files are up, so the job completes without one rather than failing.
+        if (signal.aborted) throw err;
+        log.warn("zip upload failed; the job completes without a zip", { job: job.id, err });
+      }
     }
     // Written last: its existence is what makes the job complete.
     await bucket.putJson(manifestKey(job.id), manifest);
@@ -113,38 +129,68 @@ export class Uploader {
     return "uploaded";
   }
 
-  /**
-   * Uploads one file to `key`: one PUT when it fits in a part, else a multipart upload with `queueSize`
-   * parts in flight, each read straight into a reused buffer. Aborted on `signal` or on any failure.
-   */
-  async putFile(disk: string, key: string, path: string, size: number, onProgress: (sent: number) => void, signal: AbortSignal): Promise<void> {
-    const params = { Bucket: this.o.bucket.name, Key: key, ...objectHeaders(path) };
-    const partSize = partSizeFor(size, this.o.partSizeMin);
+  /** Uploads one file to `key`; resolves to its CRC-32. */
+  async putFile(disk: string, key: string, path: string, size: number, onProgress: (sent: number) => void, signal: AbortSignal): Promise<number> {
     const fh = await open(disk, "r");
     try {
-      if (size <= partSize) {
-        const Body = await readFully(fh, Buffer.allocUnsafe(size), 0);
-        await this.o.s3.send(new PutObjectCommand({ ...params, Body, ContentLength: size }), { abortSignal: signal });
-        return onProgress(size);
-      }
-      const upload = new MultipartFile(this.o.s3, params);
-      const buffers: Buffer[] = [];
-      let sent = 0;
-      try {
-        await eachLimited(Array.from({ length: Math.ceil(size / partSize) }, (_, n) => n), this.o.queueSize, async (n, slot) => {
-          signal.throwIfAborted();
-          const len = Math.min(partSize, size - n * partSize);
-          const buf = (buffers[slot] ??= Buffer.allocUnsafe(partSize)).subarray(0, len);
-          await upload.put(n + 1, await readFully(fh, buf, n * partSize), signal);
-          onProgress((sent += len));
-        });
-        await upload.complete(signal);
-      } catch (err) {
-        await upload.abort().catch(() => {});
-        throw err;
-      }
+      return await this.putObject({ Bucket: this.o.bucket.name, Key: key, ...objectHeaders(path) }, size, (buf, pos) => readFully(fh, buf, pos), onProgress, signal);
     } finally {
       await fh.close();
+    }
+  }
+
+  /**
+   * Uploads the zip of the job's files to files/<id>/all.zip, its parts read by position from the files
+   * (one open handle per file, closed at the end); resolves to the zip's size.
+   */
+  async putZip(job: UploadJob, entries: readonly (ZipEntry & { disk: string })[], signal: AbortSignal): Promise<number> {
+    const layout = zipLayout(entries);
+    const handles = new Map<number, Promise<FileHandle>>();
+    const handle = (i: number) => {
+      let h = handles.get(i);
+      if (!h) handles.set(i, (h = open(entries[i]!.disk, "r")));
+      return h;
+    };
+    const params = { Bucket: this.o.bucket.name, Key: zipKey(job.id), ContentType: "application/zip", ContentDisposition: contentDisposition(`${(job.name || job.id).replace(/[/\\]/g, "_")}.zip`) };
+    try {
+      await this.putObject(params, layout.size, (buf, pos) => readZipRange(layout, buf, pos, async (i, dest, start) => readFully(await handle(i), dest, start)), () => {}, signal);
+    } finally {
+      await Promise.all([...handles.values()].map((h) => h.then((fh) => fh.close()).catch(() => {})));
+    }
+    return layout.size;
+  }
+
+  /**
+   * Uploads `size` bytes, read by `read(buf, position)`: one PUT when they fit in a part, else a multipart
+   * upload with `queueSize` parts in flight, each read straight into a reused buffer. Aborted on `signal` or
+   * on any failure, so no multipart upload is left open. Resolves to the bytes' CRC-32.
+   */
+  private async putObject(
+    params: { Bucket: string; Key: string; ContentType: string; ContentDisposition: string },
+    size: number, read: (buf: Buffer, position: number) => Promise<Buffer>, onProgress: (sent: number) => void, signal: AbortSignal,
+  ): Promise<number> {
+    const partSize = partSizeFor(size, this.o.partSizeMin);
+    if (size <= partSize) {
+      const Body = await read(Buffer.allocUnsafe(size), 0);
+      await this.o.s3.send(new PutObjectCommand({ ...params, Body, ContentLength: size }), { abortSignal: signal });
+      onProgress(size);
+      return crc32(Body) >>> 0;
+    }
+    const upload = new MultipartFile(this.o.s3, params);
+    const buffers: Buffer[] = [];
+    let sent = 0;
+    try {
+      await eachLimited(Array.from({ length: Math.ceil(size / partSize) }, (_, n) => n), this.o.queueSize, async (n, slot) => {
+        signal.throwIfAborted();
+        const len = Math.min(partSize, size - n * partSize);
+        const buf = (buffers[slot] ??= Buffer.allocUnsafe(partSize)).subarray(0, len);
+        await upload.put(n + 1, await read(buf, n * partSize), signal);
+        onProgress((sent += len));
+      });
+      return await upload.complete(signal);
+    } catch (err) {
+      await upload.abort().catch(() => {});
+      throw err;
     }
   }
 }

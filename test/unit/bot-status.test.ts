@@ -7,7 +7,7 @@ import { displayName, formatBytes, formatEta, formatRate, jobsText, maxContent, 
 const id = "a".repeat(40);
 const job = (o: Partial<Job> = {}): Job => ({
   id, name: "Some Linux.iso", status: "downloading", progress: 0.5, size: 3 * 1024 ** 3, downloaded: 1.5 * 1024 ** 3, rate: 2.5 * 1024 ** 2, eta: 754,
-  files: [], error: null, requesters: [{ via: "discord", user: "1" }], expiresAt: null, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:01.000Z", ...o,
+  files: [], zip: null, error: null, requesters: [{ via: "discord", user: "1" }], expiresAt: null, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:01.000Z", ...o,
 });
 const pub = "https://t2s.example";
 
@@ -88,6 +88,17 @@ describe("bot message formatting", () => {
     assert.ok(kept.includes(`Done: 2 files. Files kept until <t:${Date.parse("2026-02-01T00:00:00.000Z") / 1000}:D>.`), kept);
     const odd = pingText(job({ status: "completed", files: [{ path: "a [x].txt", size: 1, url: `${pub}/d/${id}/a%20[x].txt?sig=z` }] }), "42", pub);
     assert.ok(odd.includes("• [a \\[x\\].txt]("), odd);
+  });
+
+  it("links the zip of all the files, in the status and the ping, within Discord's 2000 characters", () => {
+    const files = Array.from({ length: 300 }, (_, i) => ({ path: `x/${"f".repeat(60)}${i}.bin`, size: i, url: `${pub}/d/${id}/x/${i}.bin?sig=${"s".repeat(32)}` }));
+    const zip = { url: `${pub}/zip/${id}?sig=${"z".repeat(32)}`, size: 3 * 1024 ** 3 };
+    const done = job({ status: "completed", files, zip });
+    for (const t of [pingText(done, "42", pub), statusText(done, pub)]) {
+      assert.ok(t.length <= maxContent, String(t.length));
+      assert.ok(t.includes(`📦 [All files as one zip](${zip.url}) (3.00 GiB)`), t);
+    }
+    assert.ok(!statusText(job({ status: "completed", files: files.slice(0, 1) }), pub).includes("zip"), "no zip, no zip line");
   });
 
   it("says that a job's files have expired, and lists it so", () => {
