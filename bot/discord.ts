@@ -1,6 +1,7 @@
 // The Discord side the bot writes through with its own token (not the 15-minute interaction token):
 // status messages and pings in a channel. @discordjs/rest queues rate limits (429) itself.
-import { DiscordAPIError, MessageFlags, Routes, type REST } from "discord.js";
+import { DiscordAPIError, type REST } from "@discordjs/rest";
+import { MessageFlags, Routes } from "discord-api-types/v10";
 
 export interface Chat {
   /** Posts a message; `ping` is the one user it may mention. Returns the message id. */
