@@ -16,6 +16,7 @@ import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
+import { pageCsp, referrerPolicy } from "../lib/page-headers.ts";
 
 export const maxBodyBytes = 16 * 1024 * 1024;
 
@@ -74,11 +75,7 @@ export function routePattern(path: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-const pageCsp =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-const baseHeaders = { "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+const baseHeaders = { "x-content-type-options": "nosniff", "referrer-policy": referrerPolicy };
 
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): ApiResponse {
   return { status, headers: { ...baseHeaders, "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body: JSON.stringify(value) };
