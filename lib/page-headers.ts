@@ -5,3 +5,18 @@ export const pageCsp =
   "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 export const referrerPolicy = "no-referrer";
+
+export const permissionsPolicy = "camera=(), microphone=(), geolocation=(), interest-cohort=()";
+
+/** Max-age of Strict-Transport-Security, in seconds (two years). */
+export const hstsMaxAgeS = 63_072_000;
+
+/** The headers CloudFront's response headers policy adds to every answer (stacks/page-front.ts). */
+export const frontHeaders: Record<string, string> = {
+  "content-security-policy": pageCsp,
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": referrerPolicy,
+  "strict-transport-security": `max-age=${hstsMaxAgeS}; includeSubDomains`,
+  "permissions-policy": permissionsPolicy,
+};

@@ -93,7 +93,7 @@ export class AwsStack extends TerraformStack {
     });
 
     const front = new PageFront(this, "front", {
-      name, webDir: `${props.build.lambdaDir}/web`, ingest: ingest.http, ingestUrl: ingest.url, tlsOnly: !e,
+      name, webDir: `${props.build.lambdaDir}/web`, ingest: ingest.http, ingestUrl: ingest.url, tlsOnly: !e, headersPolicy: !e,
     });
     // Links and cookies are for the CloudFront URL: the function URL answers CloudFront only.
     new SsmParameter(this, "public-url", { name: ingest.publicUrlParam, type: "String", value: front.url });

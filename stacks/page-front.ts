@@ -24,7 +24,7 @@ import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import type { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
-import { pageCsp, referrerPolicy } from "../lib/page-headers.ts";
+import { hstsMaxAgeS, pageCsp, permissionsPolicy, referrerPolicy } from "../lib/page-headers.ts";
 
 /** AWS's managed CloudFront policies (fixed ids, the same in every account). */
 export const managedPolicies = {
@@ -52,12 +52,14 @@ export interface PageFrontProps {
   ingestUrl: LambdaFunctionUrl;
   /** Against moto only: no TLS-only bucket policy (moto cannot evaluate aws:SecureTransport). */
   tlsOnly?: boolean;
+  /** Against moto only: no response headers policy (moto 5.2 has no CreateResponseHeadersPolicy). */
+  headersPolicy?: boolean;
 }
 
 export class PageFront extends Construct {
   readonly bucket: S3Bucket;
   readonly distribution: CloudfrontDistribution;
-  readonly headers: CloudfrontResponseHeadersPolicy;
+  readonly headers: CloudfrontResponseHeadersPolicy | undefined;
   readonly s3Access: CloudfrontOriginAccessControl;
   readonly lambdaAccess: CloudfrontOriginAccessControl;
   readonly url: string;
@@ -91,7 +93,7 @@ export class PageFront extends Construct {
       originAccessControlOriginType: "lambda", signingBehavior: "always", signingProtocol: "sigv4",
     });
 
-    this.headers = new CloudfrontResponseHeadersPolicy(this, "headers", {
+    this.headers = p.headersPolicy === false ? undefined : new CloudfrontResponseHeadersPolicy(this, "headers", {
       name: `${p.name}-security-headers`,
       comment: "The page's CSP and security headers (the same ingest sends in local mode)",
       securityHeadersConfig: {
@@ -99,11 +101,12 @@ export class PageFront extends Construct {
         contentTypeOptions: { override: true },
         frameOptions: { frameOption: "DENY", override: true },
         referrerPolicy: { referrerPolicy, override: true },
-        strictTransportSecurity: { accessControlMaxAgeSec: 63_072_000, includeSubdomains: true, preload: false, override: true },
+        strictTransportSecurity: { accessControlMaxAgeSec: hstsMaxAgeS, includeSubdomains: true, preload: false, override: true },
       },
-      customHeadersConfig: { items: [{ header: "Permissions-Policy", value: "camera=(), microphone=(), geolocation=(), interest-cohort=()", override: true }] },
+      customHeadersConfig: { items: [{ header: "Permissions-Policy", value: permissionsPolicy, override: true }] },
     });
 
+    const headers = this.headers ? { responseHeadersPolicyId: this.headers.id } : {};
     const pageOrigin = "page";
     const apiOrigin = "ingest";
     const apiBehavior = (pathPattern: string, methods: string[]) => ({
@@ -114,7 +117,7 @@ export class PageFront extends Construct {
       cachedMethods: ["GET", "HEAD"],
       cachePolicyId: managedPolicies.cachingDisabled,
       originRequestPolicyId: managedPolicies.allViewerExceptHostHeader,
-      responseHeadersPolicyId: this.headers.id,
+      ...headers,
       compress: true,
     });
     this.distribution = new CloudfrontDistribution(this, "distribution", {
@@ -140,7 +143,7 @@ export class PageFront extends Construct {
         allowedMethods: ["GET", "HEAD"],
         cachedMethods: ["GET", "HEAD"],
         cachePolicyId: managedPolicies.cachingOptimized,
-        responseHeadersPolicyId: this.headers.id,
+        ...headers,
         compress: true,
       },
       orderedCacheBehavior: [
