@@ -10,6 +10,9 @@ import { interactionHandler } from "../../bot/interactions.ts";
 import { refusal } from "../../bot/access.ts";
 import type { Job } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
+import { createRequire } from "node:module";
+import { DiscordAPIError } from "@discordjs/rest";
+import { isPermanent, isUnknownMessage } from "../../bot/discord.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -198,6 +201,21 @@ describe("Discord HTTP interactions", () => {
     assert.equal((r.body as any).type, 5);
     for (let i = 0; i < 50 && w.edits.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
     assert.match(w.edits[0]!, /ubuntu\.iso/);
+  });
+
+  it("recognises Discord's REST errors from both builds of @discordjs/rest (discord.js loads the CommonJS one)", () => {
+    const cjs = createRequire(import.meta.url)("@discordjs/rest") as { DiscordAPIError: typeof DiscordAPIError };
+    assert.notEqual(cjs.DiscordAPIError, DiscordAPIError, "two classes: instanceof alone is not enough");
+    const make = (C: typeof DiscordAPIError, code: number, status: number) =>
+      new C({ message: "x", code }, code, status, "POST", "http://127.0.0.1/api/v10/channels/1/messages", { body: undefined, files: undefined });
+    for (const C of [cjs.DiscordAPIError, DiscordAPIError]) {
+      assert.equal(isPermanent(make(C, 50001, 403)), true);
+      assert.equal(isPermanent(make(C, 0, 429)), false);
+      assert.equal(isPermanent(make(C, 0, 502)), false);
+      assert.equal(isUnknownMessage(make(C, 10008, 404)), true);
+      assert.equal(isUnknownMessage(make(C, 50001, 403)), false);
+    }
+    assert.equal(isPermanent(new Error("403")), false);
   });
 
   it("cold start: module load plus the first deferred answer (printed)", () => {
