@@ -8,18 +8,19 @@
 // - updatesHandler: the updates-bot queue (SQS event source mapping): edits status messages over REST.
 // Every secret comes from SSM by name (T2S_*_PARAM) at first use; T2S_API_TOKEN / DISCORD_TOKEN in
 // the environment stand in for them where no SSM exists (local runs of the bundle, tests).
+//
+// What a deferral needs (verify, the core, the SNS publish) loads with the module; the rest (the SSM
+// client, @discordjs/rest and the status board) is imported at first use, so the bundle's split chunks
+// keep them out of the cold start of the function Discord waits on.
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { REST } from "@discordjs/rest";
-import { getParameters } from "../lib/aws/ssm.ts";
+import type { REST } from "@discordjs/rest";
 import { list, num, optional, str, type Env } from "../lib/config.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import type { UrlEvent, UrlResult, SqsBatchResult, SqsEvent } from "../ingest/lambda.ts";
-import { restChat } from "./discord.ts";
-import { discordVerifier, interactionsEndpoint, maxInteractionBytes, restFollowups, type InteractionsEndpoint, type SignedRequest } from "./http-interaction.ts";
+import { discordVerifier, interactionsEndpoint, maxInteractionBytes, restFollowups, type Followups, type InteractionsEndpoint, type SignedRequest } from "./http-interaction.ts";
 import { IngestClient } from "./ingest-client.ts";
 import { interactionHandler } from "./interactions.ts";
-import { parseUpdate, StatusBoard } from "./updates.ts";
+import type { StatusBoard } from "./updates.ts";
 
 export interface SnsEvent {
   Records: { Sns?: { Message?: string } }[];
@@ -64,7 +65,7 @@ function secretReader(env: Env, cfg: BotLambdaConfig): (which: "apiToken" | "dis
   const names = { apiToken: env.T2S_API_TOKEN_PARAM, discordToken: env.T2S_DISCORD_TOKEN_PARAM };
   const direct = { apiToken: env.T2S_API_TOKEN, discordToken: env.DISCORD_TOKEN };
   const cache = new Map<string, Promise<string>>();
-  let ssm: SSMClient | undefined;
+  let ssm: Promise<(names: string[]) => Promise<Record<string, string>>> | undefined;
   return (which) => {
     let p = cache.get(which);
     if (!p) {
@@ -73,8 +74,11 @@ function secretReader(env: Env, cfg: BotLambdaConfig): (which: "apiToken" | "dis
       if (!name) {
         p = value ? Promise.resolve(value) : Promise.reject(new Error(`neither ${which === "apiToken" ? "T2S_API_TOKEN_PARAM" : "T2S_DISCORD_TOKEN_PARAM"} nor its value is set`));
       } else {
-        ssm ??= new SSMClient({ region: cfg.region, ...(cfg.awsEndpoint ? { endpoint: cfg.awsEndpoint } : {}) });
-        p = getParameters(ssm, [name]).then((v) => v[name]!);
+        ssm ??= Promise.all([import("@aws-sdk/client-ssm"), import("../lib/aws/ssm.ts")]).then(([{ SSMClient }, { getParameters }]) => {
+          const client = new SSMClient({ region: cfg.region, ...(cfg.awsEndpoint ? { endpoint: cfg.awsEndpoint } : {}) });
+          return (names: string[]) => getParameters(client, names);
+        });
+        p = ssm.then((read) => read([name])).then((v) => v[name]!);
       }
       // A failure is not kept: the next use tries again.
       p.catch(() => cache.delete(which));
@@ -107,13 +111,13 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
     throw err;
   }));
   let rest: Promise<REST> | undefined;
-  const botRest = () => (rest ??= secret("discordToken").then((t) => new REST({ api: cfg.discordApiUrl }).setToken(t)).catch((err) => {
+  const botRest = () => (rest ??= Promise.all([secret("discordToken"), import("@discordjs/rest")]).then(([t, { REST }]) => new REST({ api: cfg.discordApiUrl }).setToken(t)).catch((err) => {
     rest = undefined;
     throw err;
   }));
   let board: StatusBoard | undefined;
   const statusBoard = async () => {
-    const [r, i] = await Promise.all([botRest(), ingestClient()]);
+    const [r, i, { StatusBoard }, { restChat }] = await Promise.all([botRest(), ingestClient(), import("./updates.ts"), import("./discord.ts")]);
     board ??= new StatusBoard({ chat: restChat(r), ingest: i, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log });
     return board;
   };
@@ -131,7 +135,10 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
     log,
   });
   // Follow-ups use the interaction token, not the bot token.
-  const followups = restFollowups(new REST({ api: cfg.discordApiUrl }));
+  let plain: Promise<Followups> | undefined;
+  const followups: Followups = {
+    editOriginal: async (...a) => (await (plain ??= import("@discordjs/rest").then(({ REST }) => restFollowups(new REST({ api: cfg.discordApiUrl }))))).editOriginal(...a),
+  };
   const endpoint: InteractionsEndpoint = interactionsEndpoint({
     verify: discordVerifier(cfg.publicKey),
     handler,
@@ -167,7 +174,7 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
     },
 
     async updates(event) {
-      const b = await statusBoard();
+      const [b, { parseUpdate }] = await Promise.all([statusBoard(), import("./updates.ts")]);
       const results = await Promise.allSettled(event.Records.map(async (rec) => {
         const job = parseUpdate(rec.body);
         if (!job) {

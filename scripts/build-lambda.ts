@@ -15,12 +15,13 @@ export interface AwsBuild {
 
 const releaseEntries = ["package.json", "package-lock.json", "lib", "seedbox", "bot", "deploy"];
 
-async function bundle(entry: string, outDir: string): Promise<void> {
+async function bundle(entry: string, outDir: string, o: { split?: boolean } = {}): Promise<void> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   await build({
-    entryPoints: [entry],
-    outfile: join(outDir, "index.mjs"),
+    entryPoints: { index: entry },
+    // Split: index.mjs plus chunks/*.mjs that dynamic imports load at first use.
+    ...(o.split ? { splitting: true, outdir: outDir, outExtension: { ".js": ".mjs" }, chunkNames: "chunks/[name]-[hash]" } : { outfile: join(outDir, "index.mjs") }),
     bundle: true,
     platform: "node",
     target: "node22",
@@ -39,9 +40,9 @@ export async function buildLambda(root: string, outDir: string): Promise<string>
   return outDir;
 }
 
-/** The Discord functions: no discord.js in it, only @discordjs/rest and discord-api-types. */
+/** The Discord functions: no discord.js in it, only @discordjs/rest and discord-api-types (split: see bot/lambda.ts). */
 export async function buildDiscordLambda(root: string, outDir: string): Promise<string> {
-  await bundle(join(root, "bot", "lambda.ts"), outDir);
+  await bundle(join(root, "bot", "lambda.ts"), outDir, { split: true });
   return outDir;
 }
 
