@@ -118,7 +118,7 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
   let board: StatusBoard | undefined;
   const statusBoard = async () => {
     const [r, i, { StatusBoard }, { restChat }] = await Promise.all([botRest(), ingestClient(), import("./updates.ts"), import("./discord.ts")]);
-    board ??= new StatusBoard({ chat: restChat(r), ingest: i, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log });
+    board ??= new StatusBoard({ chat: restChat(r), ingest: i, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log, deferEdits: false });
     return board;
   };
   // The core sees the ingest client and the board through these, so that nothing is read before use.

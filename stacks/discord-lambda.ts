@@ -130,6 +130,8 @@ export class DiscordLambda extends Construct {
       functionName: this.updates.arn,
       batchSize: 10,
       functionResponseTypes: ["ReportBatchItemFailures"],
+      // Few instances, so few boards with their own memory of each message (2 is the least allowed).
+      scalingConfig: { maximumConcurrency: 2 },
     });
   }
 }

@@ -236,8 +236,8 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     const url = await api("lambda", "GET", `/2021-10-31/functions/${name}-discord/url`);
     assert.equal(JSON.parse(url.text).AuthType, "NONE");
     const queueArn = `arn:aws:sqs:${region}:123456789012:${name}-updates-bot`;
-    const maps = JSON.parse((await api("lambda", "GET", `/2015-03-31/event-source-mappings/?EventSourceArn=${encodeURIComponent(queueArn)}`)).text).EventSourceMappings as { FunctionArn: string }[];
-    assert.deepEqual(maps.map((m) => m.FunctionArn.split(":").pop()), [`${name}-discord-updates`]);
+    const maps = JSON.parse((await api("lambda", "GET", `/2015-03-31/event-source-mappings/?EventSourceArn=${encodeURIComponent(queueArn)}`)).text).EventSourceMappings as { FunctionArn: string; ScalingConfig?: unknown; FunctionResponseTypes?: string[] }[];
+    assert.deepEqual(maps.map((m) => [m.FunctionArn.split(":").pop(), m.ScalingConfig, m.FunctionResponseTypes]), [[`${name}-discord-updates`, { MaximumConcurrency: 2 }, ["ReportBatchItemFailures"]]]);
   });
 
   it("created the distribution: the page bucket and the ingest URL as origins, each with its origin access control", async () => {

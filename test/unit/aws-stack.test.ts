@@ -309,6 +309,7 @@ describe("aws stack (synthesized)", () => {
     assert.equal(named("aws_lambda_function_event_invoke_config", "discord_").maximum_retry_attempts, 1);
     const m = named("aws_lambda_event_source_mapping", "discord_");
     assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
+    assert.deepEqual(m.scaling_config, { maximum_concurrency: 2 });
     assert.match(String(m.event_source_arn), /aws_sqs_queue\.core_updates-bot_queue/);
     // Least privilege: the public function may publish the hand-off and read the API token, nothing more.
     const statements = (prefix: string) => policyDoc(prefix).map((st) => [st.sid, st.actions.join(",")]);
