@@ -13,6 +13,7 @@ import { createLogger } from "../../lib/log.ts";
 import { createRequire } from "node:module";
 import { DiscordAPIError } from "@discordjs/rest";
 import { isPermanent, isUnknownMessage } from "../../bot/discord.ts";
+import { createBotLambda, type WorkMessage } from "../../bot/lambda.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -201,6 +202,30 @@ describe("Discord HTTP interactions", () => {
     assert.equal((r.body as any).type, 5);
     for (let i = 0; i < 50 && w.edits.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
     assert.match(w.edits[0]!, /ubuntu\.iso/);
+  });
+
+  it("the Lambda app: function URL events in and out, the hand-off message, and junk on the topic or the queue skipped", async () => {
+    const keys = testKeys();
+    const published: WorkMessage[] = [];
+    const lines: string[] = [];
+    const app = createBotLambda({
+      DISCORD_PUBLIC_KEY: keys.publicKeyHex, DISCORD_ALLOWED_USERS: "100", T2S_API_URL: "http://127.0.0.1:9", T2S_API_TOKEN: "tok-secret-1", DISCORD_TOKEN: "bot-secret-2",
+    }, createLogger("bot", { write: (l) => lines.push(l) }), { publish: async (m) => { published.push(m); } });
+    const body = command({ name: "jobs" });
+    const signed = signRequest(keys.privateKey, body);
+    const r = await app.interactions({
+      version: "2.0", rawPath: "/", headers: { "X-Signature-Ed25519": signed.signature, "X-Signature-Timestamp": signed.timestamp, "Content-Type": "application/json" },
+      body: Buffer.from(body).toString("base64"), isBase64Encoded: true, requestContext: { http: { method: "POST" } },
+    });
+    assert.deepEqual([r.statusCode, r.headers["content-type"], JSON.parse(r.body)], [200, "application/json", { type: 5, data: { flags: 64 } }]);
+    assert.deepEqual(published, [{ v: 1, type: "interaction", request: signed }]);
+    const big = await app.interactions({ version: "2.0", rawPath: "/", headers: {}, body: "x".repeat(70_000), requestContext: { http: { method: "POST" } } });
+    assert.equal(big.statusCode, 413);
+    await app.work({ Records: [{ Sns: { Message: "not json" } }, { Sns: { Message: JSON.stringify({ v: 1, type: "interaction", request: { body: "{}" } }) } }, {}] });
+    const u = await app.updates({ Records: [{ messageId: "m1", body: "junk" }, { messageId: "m2", body: JSON.stringify({ v: 1, type: "other" }) }] });
+    assert.deepEqual(u.batchItemFailures, []);
+    assert.ok(lines.some((l) => l.includes("not an interaction hand-off")));
+    assert.ok(!lines.some((l) => l.includes("tok-secret-1") || l.includes("bot-secret-2")), "a token reached the logs");
   });
 
   it("recognises Discord's REST errors from both builds of @discordjs/rest (discord.js loads the CommonJS one)", () => {
