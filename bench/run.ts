@@ -1,13 +1,14 @@
 // `npm run bench`: the whole set against the real local stack (moto, Deluge, a seeding peer). Prints a
 // table per part, then one JSON line with the figures. Sizes and rounds can be turned down for a quick
 // look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS, BENCH_SUBMITS, BENCH_FACTS.
-// BENCH_ONLY=store runs the job store's part alone.
+// BENCH_ONLY=store runs the job store's part alone; BENCH_ONLY=interactions the Discord function's.
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { startTestStack } from "../test/support/stack.ts";
 import { overlapRun, type OverlapRun } from "./overlap.ts";
 import { pipelineRuns } from "./pipeline.ts";
+import { interactionsRun, printInteractions } from "./interactions.ts";
 import { storeRun } from "./store.ts";
 import { median, percentile } from "./stats.ts";
 import { compareUploads, tools, type UploadRun } from "./upload.ts";
@@ -24,6 +25,13 @@ const only = process.env.BENCH_ONLY;
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
+
+say("Discord interactions function: cold start and bundle size");
+const interactionsLine = printInteractions(await interactionsRun());
+if (only === "interactions") {
+  console.log(JSON.stringify(interactionsLine));
+  process.exit(0);
+}
 
 say(`job store: AWS calls at 10 and 10,000 jobs, one page at 10,000, ${factCount} facts`);
 const store = await storeRun({ facts: factCount, listRounds: 50 });
@@ -107,4 +115,5 @@ console.log(JSON.stringify({
   overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
   overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
   ...storeLine,
+  ...interactionsLine,
 }));

@@ -1,4 +1,8 @@
 // ingest's HTTP API as the bot uses it, with the service token. Errors carry ingest's plain message.
+// The token goes in X-T2S-Token as well as Authorization: behind CloudFront's origin access control
+// (AWS mode) CloudFront replaces Authorization with its own signature, and a body must carry its SHA-256
+// in x-amz-content-sha256 (harmless elsewhere).
+import { createHash } from "node:crypto";
 import type { Job, Requester } from "../lib/job.ts";
 
 export type Submission = { magnet: string } | { torrent: string } | { url: string };
@@ -42,10 +46,14 @@ export class IngestClient {
   async #request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     let res: Response;
     try {
+      const text = body === undefined ? undefined : JSON.stringify(body);
       res = await fetch(this.#base + path, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, accept: "application/json", ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: {
+          authorization: `Bearer ${this.#token}`, "x-t2s-token": this.#token, accept: "application/json",
+          ...(text !== undefined ? { "content-type": "application/json", "x-amz-content-sha256": createHash("sha256").update(text).digest("hex") } : {}),
+        },
+        body: text,
         signal: AbortSignal.timeout(this.#timeoutMs),
         redirect: "error",
       });

@@ -1,9 +1,9 @@
-// Slash command handlers. Each answers within Discord's 3 s: a refusal at once, otherwise a deferral
-// before any slow work. Replies are ephemeral; the status message goes to the channel (updates.ts).
-import {
-  GuildMember, MessageFlags,
-  type Attachment, type AutocompleteInteraction, type ChatInputCommandInteraction, type Interaction,
-} from "discord.js";
+// Slash command handlers: the bot's one core, shared by both transports. Each answers within
+// Discord's 3 s: a refusal at once, otherwise a deferral before any slow work. Replies are ephemeral;
+// the status message goes to the channel (updates.ts). The handler sees interactions through the small
+// structural types below, which discord.js's interactions satisfy as they are (the gateway transport,
+// main.ts) and bot/http-interaction.ts builds from the raw JSON Discord POSTs (the HTTP transport).
+import { MessageFlags } from "discord-api-types/v10";
 import { AppError } from "../lib/errors.ts";
 import { isJobId, isTerminal, type Job } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
@@ -12,6 +12,42 @@ import { isAllowed, refusal, type AccessList } from "./access.ts";
 import { findJobsOf, IngestError, jobsOf, type IngestClient, type Submission } from "./ingest-client.ts";
 import { displayName, formatBytes, jobsText } from "./status.ts";
 import type { StatusBoard } from "./updates.ts";
+
+export interface Attachment {
+  url: string;
+  size: number;
+}
+
+/** What the handler needs of an interaction; discord.js's Interaction is one. */
+export interface Interaction {
+  user: { id: string };
+  /** A guild member: discord.js's GuildMember (roles.cache) or the API's member (roles: ids). */
+  member: unknown;
+  channelId: string | null;
+  isChatInputCommand(): this is ChatInputCommandInteraction;
+  isAutocomplete(): this is AutocompleteInteraction;
+}
+
+export interface ChatInputCommandInteraction extends Interaction {
+  commandName: string;
+  channelId: string;
+  options: {
+    getSubcommand(required: true): string;
+    getString(name: string, required: true): string;
+    getAttachment(name: string, required: true): Attachment;
+  };
+  readonly deferred: boolean;
+  readonly replied: boolean;
+  reply(o: { content: string; flags: MessageFlags.Ephemeral }): Promise<unknown>;
+  deferReply(o: { flags: MessageFlags.Ephemeral }): Promise<unknown>;
+  editReply(content: string): Promise<unknown>;
+}
+
+export interface AutocompleteInteraction extends Interaction {
+  commandName: string;
+  options: { getFocused(): string | number };
+  respond(choices: { name: string; value: string }[]): Promise<unknown>;
+}
 
 export interface HandlerDeps {
   ingest: Pick<IngestClient, "submit" | "list" | "get" | "cancel" | "deleteFiles">;
@@ -29,10 +65,10 @@ const sorry = "Something went wrong on my side; please try again in a minute.";
 class UserError extends Error {}
 
 function roleIdsOf(i: Interaction): string[] {
-  const m = i.member;
-  if (!m) return [];
-  if (m instanceof GuildMember) return [...m.roles.cache.keys()];
-  return Array.isArray(m.roles) ? m.roles : [];
+  const roles = (i.member as { roles?: unknown } | null)?.roles;
+  if (Array.isArray(roles)) return roles.filter((r): r is string => typeof r === "string");
+  const cache = (roles as { cache?: unknown } | undefined)?.cache;
+  return cache instanceof Map ? [...cache.keys()].map(String) : [];
 }
 
 /** Fetches an attachment at once (its URL expires), capped at 10 MiB, and checks it is a torrent. */
@@ -221,7 +257,7 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
   };
 
   return async (i: Interaction) => {
-    const command = i.isCommand() || i.isAutocomplete() ? i.commandName : i.type;
+    const command = i.isChatInputCommand() || i.isAutocomplete() ? i.commandName : "other";
     try {
       if (i.isAutocomplete()) return await autocomplete(i);
       if (!i.isChatInputCommand()) return;
@@ -238,7 +274,7 @@ export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<
     } catch (err) {
       d.log.error("interaction failed", { command, err });
       try {
-        if (i.isRepliable()) {
+        if (i.isChatInputCommand()) {
           if (i.deferred || i.replied) await i.editReply(err instanceof IngestError ? err.message : sorry);
           else await i.reply({ content: sorry, flags: ephemeral });
         }

@@ -1,6 +1,6 @@
 // The text of the bot's messages: the status message of a job, the completion ping, the /jobs list.
 // Pure functions, so they are unit-tested without Discord.
-import { escapeMarkdown } from "discord.js";
+import { escapeMarkdown } from "@discordjs/formatters";
 import type { Job, JobStatus } from "../lib/job.ts";
 
 /** Discord's limit on a message's content. */

@@ -30,6 +30,12 @@ export interface BoardOptions {
   now?: () => number;
   /** Entries kept in memory; the oldest go first (they are rebuilt from the requester entries). */
   maxEntries?: number;
+  /**
+   * false on Lambda: an edit due within the interval is dropped, not put off with a timer (a frozen
+   * instance's timer could fire much later and show an older state than another instance has shown).
+   * The next update, and the final one (always at once), show the job.
+   */
+  deferEdits?: boolean;
 }
 
 type DiscordRequester = Requester & { via: "discord"; channelId: string };
@@ -97,6 +103,8 @@ export class StatusBoard {
         const wait = s.lastEditAt + this.#o.editIntervalMs - this.#now();
         if (terminal || wait <= 0) {
           await this.#edit(job, r, s, content);
+        } else if (this.#o.deferEdits === false) {
+          return;
         } else {
           s.pending = job;
           s.timer ??= setTimeout(() => {

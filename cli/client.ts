@@ -1,4 +1,5 @@
 // The CLI's client of the HTTP API: one call, one coded error, and plain words for what went wrong.
+import { createHash } from "node:crypto";
 import type { Job } from "../lib/job.ts";
 
 /** Exit codes: each failure its own, so scripts can tell them apart. */
@@ -27,10 +28,16 @@ export class Client {
   async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {
+      const text = body === undefined ? undefined : JSON.stringify(body);
       res = await fetch(this.base + path, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        // Through CloudFront (AWS mode) the Authorization header carries the origin's own signature:
+        // the token also goes as X-T2S-Token, and a body names its SHA-256, as the function URL needs.
+        headers: {
+          authorization: `Bearer ${this.#token}`, "x-t2s-token": this.#token,
+          ...(text !== undefined ? { "content-type": "application/json", "x-amz-content-sha256": createHash("sha256").update(text).digest("hex") } : {}),
+        },
+        body: text,
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(60_000)]) : AbortSignal.timeout(60_000),
       });
     } catch (err) {

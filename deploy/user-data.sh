@@ -71,5 +71,6 @@ T2S_EOF
 
 /usr/local/lib/t2s/deluge-init.sh
 systemctl daemon-reload
-systemctl enable --now t2s-deluged.service t2s-deluge-web.service t2s-seedbox.service t2s-bot.service
+# t2s-bot.service ships for an always-on host of your own; AWS mode runs the bot as Lambdas (HTTP interactions).
+systemctl enable --now t2s-deluged.service t2s-deluge-web.service t2s-seedbox.service
 echo "t2s setup: done $(date -u +%FT%TZ)"

@@ -17,6 +17,7 @@ import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
 import type { Outbox } from "./webhooks.ts";
+import { pageCsp, referrerPolicy } from "../lib/page-headers.ts";
 
 export const maxBodyBytes = 16 * 1024 * 1024;
 
@@ -79,17 +80,6 @@ export function routePattern(path: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-/**
- * The page's CSP. Played media and shown images load from presigned URLs on the storage endpoint (the
- * /d/ link redirects there, and CSP checks the redirect's target too): media-src and img-src name that
- * one origin, nothing wider. Text is fetched through /d/ (?view=text), so connect-src stays 'self'.
- */
-export function pageCsp(storageOrigin: string | null): string {
-  const store = storageOrigin ? ` ${storageOrigin}` : "";
-  return `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:${store}; media-src 'self'${store}; connect-src 'self'; ` +
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-}
-
 /** The origin of presigned URLs, found by presigning one (no network call); null if it cannot sign yet. */
 export async function storageOrigin(bucket: Pick<Bucket, "presignGet">): Promise<string | null> {
   try {
@@ -102,7 +92,7 @@ export async function storageOrigin(bucket: Pick<Bucket, "presignGet">): Promise
 /** How much of a file "view as text" shows. */
 export const textViewBytes = 256 * 1024;
 
-const baseHeaders = { "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+const baseHeaders = { "x-content-type-options": "nosniff", "referrer-policy": referrerPolicy };
 
 export function json(status: number, value: unknown, headers: Record<string, string> = {}): ApiResponse {
   return { status, headers: { ...baseHeaders, "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers }, body: JSON.stringify(value) };

@@ -35,11 +35,11 @@ export class Auth {
 
   /** The caller of an API request, or null. */
   caller(headers: Record<string, string | undefined>, now = Date.now()): Requester | null {
-    const authz = headers["authorization"];
-    if (authz) {
-      const m = /^Bearer\s+(.+)$/i.exec(authz.trim());
-      return m?.[1] && this.tokenValid(m[1]) ? { via: "api", user: "api" } : null;
-    }
+    // Behind CloudFront (AWS mode) Authorization holds CloudFront's own SigV4 signature (origin access
+    // control), so the token may come in X-T2S-Token instead; an Authorization that is not Bearer is not ours.
+    const m = /^Bearer\s+(.+)$/i.exec(headers["authorization"]?.trim() ?? "");
+    const token = m?.[1] ?? headers["x-t2s-token"]?.trim();
+    if (token) return this.tokenValid(token) ? { via: "api", user: "api" } : null;
     const cookie = parseCookies(headers["cookie"])[sessionCookie];
     return cookie && this.sessionValid(cookie, now) ? { via: "web", user: "web" } : null;
   }

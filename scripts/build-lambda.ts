@@ -1,5 +1,6 @@
-// Builds what the AWS stack uploads: the ingest Lambda bundle (index.mjs + web/) and the app
-// release for the seedbox host (the runtime sources with package.json and package-lock.json).
+// Builds what the AWS stack uploads: the ingest Lambda bundle (index.mjs + web/, whose web/ also goes
+// to the page bucket), the Discord Lambda bundle (bot/lambda.ts: interactions, worker, updates) and
+// the app release for the seedbox host (the runtime sources with package.json and package-lock.json).
 import { cp, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -7,17 +8,20 @@ import { buildWeb } from "./build-web.ts";
 
 export interface AwsBuild {
   lambdaDir: string;
+  /** The Discord functions' bundle (index.mjs). */
+  discordDir: string;
   releaseDir: string;
 }
 
 const releaseEntries = ["package.json", "package-lock.json", "lib", "seedbox", "bot", "deploy"];
 
-export async function buildLambda(root: string, outDir: string): Promise<string> {
+async function bundle(entry: string, outDir: string, o: { split?: boolean } = {}): Promise<void> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   await build({
-    entryPoints: [join(root, "ingest", "lambda.ts")],
-    outfile: join(outDir, "index.mjs"),
+    entryPoints: { index: entry },
+    // Split: index.mjs plus chunks/*.mjs that dynamic imports load at first use.
+    ...(o.split ? { splitting: true, outdir: outDir, outExtension: { ".js": ".mjs" }, chunkNames: "chunks/[name]-[hash]" } : { outfile: join(outDir, "index.mjs") }),
     bundle: true,
     platform: "node",
     target: "node22",
@@ -28,7 +32,17 @@ export async function buildLambda(root: string, outDir: string): Promise<string>
     banner: { js: "import { createRequire as __t2sRequire } from 'node:module'; const require = __t2sRequire(import.meta.url);" },
     logLevel: "warning",
   });
+}
+
+export async function buildLambda(root: string, outDir: string): Promise<string> {
+  await bundle(join(root, "ingest", "lambda.ts"), outDir);
   await buildWeb(root, join(outDir, "web"));
+  return outDir;
+}
+
+/** The Discord functions: no discord.js in it, only @discordjs/rest and discord-api-types (split: see bot/lambda.ts). */
+export async function buildDiscordLambda(root: string, outDir: string): Promise<string> {
+  await bundle(join(root, "bot", "lambda.ts"), outDir, { split: true });
   return outDir;
 }
 
@@ -40,7 +54,11 @@ export async function stageRelease(root: string, outDir: string): Promise<string
 }
 
 export async function buildAws(root: string, outDir = join(root, "dist", "aws")): Promise<AwsBuild> {
-  return { lambdaDir: await buildLambda(root, join(outDir, "lambda")), releaseDir: await stageRelease(root, join(outDir, "release")) };
+  return {
+    lambdaDir: await buildLambda(root, join(outDir, "lambda")),
+    discordDir: await buildDiscordLambda(root, join(outDir, "discord")),
+    releaseDir: await stageRelease(root, join(outDir, "release")),
+  };
 }
 
 if (import.meta.main) console.log(await buildAws(join(import.meta.dirname, "..")));

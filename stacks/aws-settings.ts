@@ -14,6 +14,8 @@ export interface AwsSettings {
   retentionDays: number;
   /** Discord user or role ids allowed to use the bot; empty allows nobody. */
   discordAllowList: string[];
+  /** The Discord application's public key (hex, from the developer portal; not a secret); empty: no bot. */
+  discordPublicKey: string;
 }
 
 export const awsDefaults: AwsSettings = {
@@ -24,11 +26,13 @@ export const awsDefaults: AwsSettings = {
   volumeGiB: 50,
   retentionDays: 7,
   discordAllowList: [],
+  discordPublicKey: "",
 };
 
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
 export const minVolumeGiB = 8;
 const namePattern = /^[a-z][a-z0-9-]{1,20}$/;
+export const publicKeyPattern = /^[0-9a-f]{64}$/;
 
 export class SettingsError extends Error {
   override name = "SettingsError";
@@ -46,6 +50,7 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   if (!Number.isInteger(s.volumeGiB) || s.volumeGiB < minVolumeGiB || s.volumeGiB > 16384) bad(`volume size ${s.volumeGiB} GiB must be a whole number from ${minVolumeGiB} to 16384`);
   if (!Number.isInteger(s.retentionDays) || s.retentionDays < 1) bad(`retention ${s.retentionDays} days must be a whole number of at least 1 (S3 lifecycle expiry needs >= 1 day)`);
   for (const id of s.discordAllowList) if (!/^\d{5,25}$/.test(id)) bad(`Discord allow-list entry ${JSON.stringify(id)} is not a Discord id (digits only)`);
+  if (s.discordPublicKey && !publicKeyPattern.test(s.discordPublicKey)) bad("the Discord public key must be the 64 hex characters the developer portal shows");
   return s;
 }
 
@@ -61,6 +66,7 @@ export function settingsFromEnv(env: Record<string, string | undefined>): AwsSet
     volumeGiB: num("T2S_AWS_VOLUME_GIB", awsDefaults.volumeGiB),
     retentionDays: num("T2S_AWS_RETENTION_DAYS", awsDefaults.retentionDays),
     discordAllowList: (pick("T2S_AWS_DISCORD_ALLOW") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+    discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? awsDefaults.discordPublicKey).toLowerCase(),
   });
 }
 

@@ -1,18 +1,22 @@
-// AWS mode: the core resources, the seedbox host and the ingest Lambda, in the owner's account.
+// AWS mode: the core resources, the seedbox host, the ingest Lambdas behind CloudFront with the page,
+// and the Discord Lambdas (HTTP interactions), in the owner's account.
 import { Fn, LocalBackend, Op, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import type { Construct } from "constructs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
-import { archs, minVolumeGiB, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
+import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
+import { archs, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
 import { CoreResources } from "./core.ts";
+import { DiscordLambda } from "./discord-lambda.ts";
 import { IngestLambda } from "./ingest-lambda.ts";
+import { PageFront } from "./page-front.ts";
 import { SeedboxHost } from "./seedbox-host.ts";
 
 export interface AwsStackProps {
   settings: AwsSettings;
   /** Output of scripts/build-lambda.ts. */
-  build: { lambdaDir: string; releaseDir: string };
+  build: { lambdaDir: string; discordDir: string; releaseDir: string };
   /** Tests only: a local AWS endpoint (moto), with fake keys and skip flags. */
   localEndpoint?: string;
   /** Tests only: where the state goes (by default cdktf keeps terraform.aws.tfstate in the project folder). */
@@ -44,6 +48,10 @@ export class AwsStack extends TerraformStack {
         validation: [{ condition: "${var.retention_days >= 1}", errorMessage: "retention_days must be at least 1." }],
       }),
       discordAllowList: new TerraformVariable(this, "discord_allow_list", { type: "list(string)", default: s.discordAllowList, description: "Discord user or role ids allowed to use the bot" }),
+      discordPublicKey: new TerraformVariable(this, "discord_public_key", {
+        type: "string", default: s.discordPublicKey, description: "The Discord application's public key (developer portal, General Information); not a secret",
+        validation: [{ condition: `\${var.discord_public_key == "" || can(regex("${publicKeyPattern.source}", var.discord_public_key))}`, errorMessage: "discord_public_key must be the 64 hex characters the developer portal shows." }],
+      }),
     };
     const name = v.name.stringValue;
     const region = v.region.stringValue;
@@ -59,7 +67,7 @@ export class AwsStack extends TerraformStack {
         // A local endpoint takes any keys; these are not secrets.
         accessKey: "test", secretKey: "test",
         skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: "true", s3UsePathStyle: true,
-        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e, dynamodb: e }],
+        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e, dynamodb: e, cloudfront: e }],
       } : {}),
     });
 
@@ -72,8 +80,6 @@ export class AwsStack extends TerraformStack {
       volumeGiB: v.volumeGiB.numberValue,
       releaseDir: props.build.releaseDir,
       apiTokenParam: secrets.apiToken,
-      discordTokenParam: secrets.discordToken,
-      discordAllowList: Fn.join(",", v.discordAllowList.listValue),
     });
     // moto cannot evaluate aws:SecureTransport and denies every object request under the TLS-only
     // policy: against it, the release goes up before the policy (and the policy goes first on destroy).
@@ -86,9 +92,28 @@ export class AwsStack extends TerraformStack {
       signingSecretParam: secrets.signingSecret,
     });
 
+    const front = new PageFront(this, "front", {
+      name, webDir: `${props.build.lambdaDir}/web`, ingest: ingest.http, ingestUrl: ingest.url, tlsOnly: !e, headersPolicy: !e,
+      // Presigned links name the bucket's regional endpoint (virtual-hosted style).
+      storageOrigin: `https://${core.bucket.bucketRegionalDomainName}`,
+    });
+    // Links and cookies are for the CloudFront URL: the function URL answers CloudFront only.
+    new SsmParameter(this, "public-url", { name: ingest.publicUrlParam, type: "String", value: front.url });
+    const discord = new DiscordLambda(this, "discord", {
+      name, region, partition, account, core,
+      bundleDir: props.build.discordDir,
+      apiUrl: front.url,
+      publicKey: v.discordPublicKey.stringValue,
+      allowList: Fn.join(",", v.discordAllowList.listValue),
+      apiTokenParam: secrets.apiToken,
+      discordTokenParam: secrets.discordToken,
+    });
+
     const out = (id: string, value: string, description: string) => new TerraformOutput(this, id, { value, description, staticId: true });
-    out("page_url", ingest.url.functionUrl, "The web page and API (the Lambda function URL)");
+    out("page_url", front.url, "The web page and API (CloudFront)");
+    out("interactions_url", discord.url.functionUrl, "The Interactions Endpoint URL to set in the Discord developer portal");
     out("bucket", core.bucket.bucket, "The S3 bucket");
+    out("page_bucket", front.bucket.bucket, "The bucket holding the page's static files");
     out("instance_id", host.instance.id, "The seedbox host; reach it with: aws ssm start-session --target <id>");
     out("parameters", `${secrets.apiToken} ${secrets.signingSecret} ${secrets.discordToken}`, "The SSM SecureString parameters the owner sets");
   }

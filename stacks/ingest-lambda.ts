@@ -1,17 +1,13 @@
 // ingest on Lambda, as two functions from one bundle: "ingest" serves the API behind a function URL
-// (the app checks its own tokens), "ingest-facts" consumes the facts queue through an SQS event source
-// mapping with partial batch failures. They are split because a function URL created since October
-// 2025 also needs a public lambda:InvokeFunction grant, and provider 5.100 cannot limit that grant to
-// URL calls (InvokedViaFunctionUrl): anyone may then invoke "ingest" directly, which is harmless only
-// because it accepts nothing but HTTP events and authenticates them like the URL does.
+// with auth AWS_IAM, which only the CloudFront distribution may call (origin access control; see
+// stacks/page-front.ts), and "ingest-facts" consumes the facts queue through an SQS event source
+// mapping with partial batch failures. Neither has a public grant.
 import { AssetType, Fn, TerraformAsset, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
-import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
-import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
 import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
 import type { CoreResources } from "./core.ts";
 import { ServiceRole, ssmParameterArn, type Grant } from "./iam.ts";
@@ -37,6 +33,8 @@ export class IngestLambda extends Construct {
   readonly facts: LambdaFunction;
   readonly webhooks: LambdaFunction;
   readonly url: LambdaFunctionUrl;
+  /** The SSM parameter (not a secret) holding the public base URL; the stack sets it (CloudFront's). */
+  readonly publicUrlParam: string;
 
   constructor(scope: Construct, id: string, p: IngestLambdaProps) {
     super(scope, id);
@@ -44,8 +42,9 @@ export class IngestLambda extends Construct {
     const bucketArn = core.bucket.arn;
     const tableArn = core.jobsTable.arn;
     const ssmArn = (param: string) => ssmParameterArn(p, param);
-    // The URL is known only after the function exists, so it reaches the functions through SSM (not a secret).
+    // The URL is known only after the distribution exists, so it reaches the functions through SSM (not a secret).
     const publicUrlParam = `/${p.name}/public-url`;
+    this.publicUrlParam = publicUrlParam;
     const bundle = new TerraformAsset(this, "bundle", { path: p.bundleDir, type: AssetType.ARCHIVE });
 
     const shared: Grant[] = [
@@ -118,21 +117,8 @@ export class IngestLambda extends Construct {
       shared.find((g) => g.sid === "Parameters")!,
     ], []);
 
-    this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "NONE" });
-    new LambdaPermission(this, "url-permission", {
-      statementId: "FunctionUrlPublic",
-      action: "lambda:InvokeFunctionUrl",
-      functionName: this.http.functionName,
-      principal: "*",
-      functionUrlAuthType: "NONE",
-    });
-    new LambdaPermission(this, "url-invoke-permission", {
-      statementId: "FunctionUrlPublicInvoke",
-      action: "lambda:InvokeFunction",
-      functionName: this.http.functionName,
-      principal: "*",
-    });
-    new SsmParameter(this, "public-url", { name: publicUrlParam, type: "String", value: Fn.trimsuffix(this.url.functionUrl, "/") });
+    // AWS_IAM: reached through CloudFront only (the distribution's grant is in page-front.ts).
+    this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "AWS_IAM" });
     new LambdaEventSourceMapping(this, "facts", {
       eventSourceArn: core.facts.queue.arn,
       functionName: this.facts.arn,

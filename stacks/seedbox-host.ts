@@ -1,4 +1,5 @@
-// The seedbox host: Ubuntu 24.04 on EC2 running deluged, deluge-web, seedbox and bot as systemd units.
+// The seedbox host: Ubuntu 24.04 on EC2 running deluged, deluge-web and seedbox as systemd units. The
+// Discord bot is not on it: in AWS mode it runs as Lambdas over HTTP interactions (discord-lambda.ts).
 // No inbound rule, IMDSv2 only, reached through SSM Session Manager; data on its own gp3 volume.
 import { AssetType, Fn, Op, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
@@ -32,8 +33,6 @@ export interface SeedboxHostProps {
   /** A folder holding the app release (scripts/build-lambda.ts stages it). */
   releaseDir: string;
   apiTokenParam: string;
-  discordTokenParam: string;
-  discordAllowList: string;
 }
 
 export class SeedboxHost extends Construct {
@@ -88,7 +87,6 @@ export class SeedboxHost extends Construct {
       service: "ec2.amazonaws.com",
       grants: [
         { sid: "RequestsQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], resources: [core.requests.queue.arn] },
-        { sid: "BotUpdatesQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], resources: [core.updatesBot.queue.arn] },
         { sid: "FactsTopic", actions: ["sns:Publish"], resources: [core.factsTopic.arn] },
         // Head/Delete on files/* serve the restart reconcile and cancels; Put covers multipart uploads.
         { sid: "Files", actions: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject", "s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
@@ -96,7 +94,7 @@ export class SeedboxHost extends Construct {
         { sid: "Release", actions: ["s3:GetObject"], resources: [`${bucketArn}/releases/*`] },
         // ListBucket makes a missing key a 404 rather than a 403; open uploads are listed to abort stale ones.
         { sid: "ListFiles", actions: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources: [bucketArn] },
-        { sid: "OwnParameters", actions: ["ssm:GetParameter", "ssm:GetParameters"], resources: [ssmArn(`/${p.name}/host/*`), ssmArn(p.apiTokenParam), ssmArn(p.discordTokenParam)] },
+        { sid: "OwnParameters", actions: ["ssm:GetParameter", "ssm:GetParameters"], resources: [ssmArn(`/${p.name}/host/*`), ssmArn(p.apiTokenParam)] },
       ],
     });
     new IamRolePolicyAttachment(this, "ssm-core", {
@@ -129,10 +127,7 @@ export class SeedboxHost extends Construct {
         T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
         T2S_FACTS_QUEUE_URL: core.facts.queue.url,
         T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
-        T2S_UPDATES_BOT_QUEUE_URL: core.updatesBot.queue.url,
         T2S_API_TOKEN_PARAM: p.apiTokenParam,
-        T2S_DISCORD_TOKEN_PARAM: p.discordTokenParam,
-        DISCORD_ALLOWED_USERS: p.discordAllowList,
       },
     }, { forTerraform: true });
 

@@ -186,11 +186,23 @@ function show(...jobs: Job[]): void {
   $("empty").hidden = rows.size > 0;
 }
 
+/**
+ * The body's SHA-256 in hex: CloudFront's origin access control for the API (AWS mode) needs it on
+ * every body. WebCrypto exists only in secure contexts (HTTPS, localhost); plain HTTP on another host
+ * can only be local mode, which does not need it.
+ */
+async function bodyHash(text: string): Promise<Record<string, string>> {
+  if (!globalThis.crypto?.subtle) return {};
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return { "x-amz-content-sha256": Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("") };
+}
+
 async function api(method: string, path: string, body?: unknown): Promise<ApiResult> {
+  const text = body ? JSON.stringify(body) : undefined;
   const res = await fetch(path, {
     method,
-    headers: body ? { "content-type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
+    headers: text !== undefined ? { "content-type": "application/json", ...(await bodyHash(text)) } : {},
+    body: text,
     credentials: "same-origin",
   });
   return { status: res.status, body: await res.json().catch(() => ({})) };

@@ -1,6 +1,8 @@
 // AWS mode for real: synthesizes the aws stack, `terraform apply`s it to moto through the offline
 // provider mirror, checks every resource in moto, runs the deployed ingest config through the Lambda
-// adapter (moto cannot invoke Lambdas), then `terraform destroy`s it.
+// adapter (moto cannot invoke Lambdas), then `terraform destroy`s it. moto 5.2's CloudFront has
+// distributions and origin access controls but no response headers policies: against it the stack
+// leaves that policy out (test/unit/aws-stack.test.ts checks it by synth).
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -8,7 +10,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App } from "cdktf";
 import { DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
-import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { generateKeyPairSync, sign } from "node:crypto";
 import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetSubscriptionAttributesCommand, ListSubscriptionsCommand, ListTopicsCommand, SNSClient } from "@aws-sdk/client-sns";
 import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
@@ -26,6 +29,8 @@ const root = join(import.meta.dirname, "..", "..");
 const name = "t2stest";
 const region = "us-east-1";
 const credentials = { accessKeyId: "test", secretAccessKey: "test" };
+const discordKeys = generateKeyPairSync("ed25519");
+const discordPublicKey = Buffer.from(discordKeys.publicKey.export({ format: "jwk" }).x!, "base64url").toString("hex");
 
 
 /** Ubuntu 24.04 images as Canonical publishes them; moto ships none, so it loads these. */
@@ -70,7 +75,7 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     moto = await startMoto({ logDir: dir });
     build = await buildAws(root, join(dir, "build"));
     const app = new App({ outdir: join(dir, "out") });
-    new AwsStack(app, "aws", { settings: { ...awsDefaults, name }, build, localEndpoint: moto.endpoint, statePath: join(dir, "terraform.tfstate") });
+    new AwsStack(app, "aws", { settings: { ...awsDefaults, name, discordPublicKey, discordAllowList: ["400000000000000001"] }, build, localEndpoint: moto.endpoint, statePath: join(dir, "terraform.tfstate") });
     app.synth();
     stackDir = join(dir, "out", "stacks", "aws");
     await writeFile(join(dir, "terraformrc"), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(mirror)}\n  }\n}\n`);
@@ -97,8 +102,10 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     if (timings.applyS) console.log(`# aws stack against moto: apply ${timings.applyS.toFixed(1)} s, destroy ${timings.destroyS?.toFixed(1) ?? "n/a"} s`);
   });
 
-  it("outputs the page URL, the bucket and the instance id", () => {
-    assert.match(outputs.page_url!, /^https?:\/\/.+/);
+  it("outputs the page URL (CloudFront), the interactions URL, the buckets and the instance id", () => {
+    assert.match(outputs.page_url!, /^https:\/\/[\w.-]+\.cloudfront\.net$/);
+    assert.match(outputs.interactions_url!, /^https?:\/\/.+/);
+    assert.match(outputs.page_bucket!, new RegExp(`^${name}-page-`));
     assert.match(outputs.bucket!, new RegExp(`^${name}-`));
     assert.match(outputs.instance_id!, /^i-[0-9a-f]+$/);
     assert.equal(outputs.parameters, `/${name}/api-token /${name}/signing-secret /${name}/discord-token`);
@@ -118,12 +125,15 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     sqs.destroy();
   });
 
-  it("created the three topics with raw-delivery subscriptions", async () => {
+  it("created the four topics: three with raw-delivery queue subscriptions, the interactions hand-off to the worker", async () => {
     const sns = new SNSClient(clientOpts());
     const topics = ((await sns.send(new ListTopicsCommand({}))).Topics ?? []).map((t) => t.TopicArn!.split(":").pop()).sort();
-    assert.deepEqual(topics, ["facts", "requests", "updates"].map((t) => `${name}-${t}`));
-    const subs = (await sns.send(new ListSubscriptionsCommand({}))).Subscriptions ?? [];
+    assert.deepEqual(topics, ["facts", "interactions", "requests", "updates"].map((t) => `${name}-${t}`));
+    const all = (await sns.send(new ListSubscriptionsCommand({}))).Subscriptions ?? [];
+    const subs = all.filter((x) => x.Protocol === "sqs");
     assert.equal(subs.length, 3);
+    const worker = all.filter((x) => x.Protocol === "lambda");
+    assert.deepEqual(worker.map((x) => [x.TopicArn!.split(":").pop(), x.Endpoint!.split(":").pop()]), [[`${name}-interactions`, `${name}-discord-work`]]);
     for (const s of subs) {
       const a = (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: s.SubscriptionArn }))).Attributes ?? {};
       assert.equal(a.RawMessageDelivery, "true");
@@ -179,8 +189,8 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     assert.match(vols.text, /<volumeType>gp3<\/volumeType>/);
   });
 
-  it("created the three roles, the SSM managed policy on the host role", async () => {
-    for (const role of [`${name}-seedbox`, `${name}-ingest`, `${name}-ingest-facts`]) {
+  it("created the six roles, the SSM managed policy on the host role", async () => {
+    for (const role of [`${name}-seedbox`, `${name}-ingest`, `${name}-ingest-facts`, `${name}-discord`, `${name}-discord-work`, `${name}-discord-updates`]) {
       const r = await query("iam", { Action: "GetRole", Version: "2010-05-08", RoleName: role });
       assert.equal(r.status, 200, `${role}: ${r.text}`);
     }
@@ -199,15 +209,84 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     assert.deepEqual([http.Runtime, http.Handler, facts.Runtime, facts.Handler], ["nodejs22.x", "index.httpHandler", "nodejs22.x", "index.sqsHandler"]);
     const url = await api("lambda", "GET", `/2021-10-31/functions/${name}-ingest/url`);
     assert.ok(url.status === 200 || url.status === 201, url.text); // moto answers this GET with 201
-    assert.equal(JSON.parse(url.text).AuthType, "NONE");
+    assert.equal(JSON.parse(url.text).AuthType, "AWS_IAM");
     const queueArn = `arn:aws:sqs:${region}:123456789012:${name}-facts-ingest`;
     const maps = await api("lambda", "GET", `/2015-03-31/event-source-mappings/?EventSourceArn=${encodeURIComponent(queueArn)}`);
     const m = JSON.parse(maps.text).EventSourceMappings as { FunctionArn: string; FunctionResponseTypes?: string[] }[];
     assert.equal(m.length, 1, maps.text);
     assert.equal(m[0]!.FunctionArn, facts.FunctionArn);
     assert.deepEqual(m[0]!.FunctionResponseTypes, ["ReportBatchItemFailures"]);
-    const policy = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest/policy`);
-    assert.match(policy.text, /lambda:InvokeFunctionUrl/);
+    // Only the distribution may invoke the ingest function: no public grant.
+    const policy = JSON.parse(JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest/policy`)).text).Policy) as { Statement: { Action: string; Principal: unknown; Condition?: unknown }[] };
+    assert.deepEqual(policy.Statement.map((st) => st.Action).sort(), ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]);
+    for (const st of policy.Statement) {
+      assert.deepEqual(st.Principal, { Service: "cloudfront.amazonaws.com" });
+      assert.match(JSON.stringify(st.Condition), /arn:aws:cloudfront::123456789012:distribution\//);
+    }
+    const facts404 = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest-facts/policy`);
+    assert.equal(facts404.status, 404, facts404.text);
+  });
+
+  it("created the Discord functions: the interactions URL (auth NONE), the worker, the updates mapping", async () => {
+    for (const [fn, handler] of [["discord", "index.interactionsHandler"], ["discord-work", "index.workHandler"], ["discord-updates", "index.updatesHandler"]] as const) {
+      const r = await api("lambda", "GET", `/2015-03-31/functions/${name}-${fn}`);
+      assert.equal(r.status, 200, r.text);
+      const c = JSON.parse(r.text).Configuration;
+      assert.deepEqual([c.Runtime, c.Handler, c.Environment.Variables.DISCORD_PUBLIC_KEY], ["nodejs22.x", handler, discordPublicKey]);
+      assert.equal(c.Environment.Variables.T2S_API_URL, outputs.page_url);
+    }
+    const url = await api("lambda", "GET", `/2021-10-31/functions/${name}-discord/url`);
+    assert.equal(JSON.parse(url.text).AuthType, "NONE");
+    const queueArn = `arn:aws:sqs:${region}:123456789012:${name}-updates-bot`;
+    const maps = JSON.parse((await api("lambda", "GET", `/2015-03-31/event-source-mappings/?EventSourceArn=${encodeURIComponent(queueArn)}`)).text).EventSourceMappings as { FunctionArn: string; ScalingConfig?: unknown; FunctionResponseTypes?: string[] }[];
+    assert.deepEqual(maps.map((m) => [m.FunctionArn.split(":").pop(), m.ScalingConfig, m.FunctionResponseTypes]), [[`${name}-discord-updates`, { MaximumConcurrency: 2 }, ["ReportBatchItemFailures"]]]);
+  });
+
+  it("created the distribution: the page bucket and the ingest URL as origins, each with its origin access control", async () => {
+    const list = await api("cloudfront", "GET", "/2020-05-31/distribution");
+    assert.equal(list.status, 200, list.text);
+    const id = /<Id>([A-Z0-9]+)<\/Id>/.exec(list.text)![1]!;
+    const d = (await api("cloudfront", "GET", `/2020-05-31/distribution/${id}`)).text;
+    assert.ok(outputs.page_url!.endsWith(/<DomainName>([^<]+\.cloudfront\.net)<\/DomainName>/.exec(d)![1]!), d.slice(0, 400));
+    assert.match(d, /<DefaultRootObject>index\.html<\/DefaultRootObject>/);
+    assert.match(d, /<ViewerProtocolPolicy>redirect-to-https<\/ViewerProtocolPolicy>/);
+    assert.match(d, new RegExp(`<DomainName>${outputs.page_bucket}\\.s3\\.`));
+    assert.match(d, /<DomainName>[^<]*lambda-url[^<]*<\/DomainName>/);
+    for (const p of ["/api/*", "/d/*", "/healthz"]) assert.ok(d.includes(`<PathPattern>${p}</PathPattern>`), p);
+    // moto 5.2 keeps the origin access controls but not which origin uses which (its Origin model has no
+    // OriginAccessControlId): that link, and the response headers policy, are checked by synth only.
+    const oacs = (await api("cloudfront", "GET", "/2020-05-31/origin-access-control")).text;
+    assert.match(oacs, new RegExp(`<Name>${name}-page</Name>[\\s\\S]*?<OriginAccessControlOriginType>s3</OriginAccessControlOriginType>`));
+    assert.match(oacs, new RegExp(`<Name>${name}-ingest</Name>[\\s\\S]*?<OriginAccessControlOriginType>lambda</OriginAccessControlOriginType>`));
+    // The page bucket: public access blocked, read by the distribution only, holding the built page.
+    const s3 = new S3Client({ ...clientOpts(), forcePathStyle: true });
+    const block = (await s3.send(new GetPublicAccessBlockCommand({ Bucket: outputs.page_bucket }))).PublicAccessBlockConfiguration;
+    assert.deepEqual(block, { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true });
+    const policy = (await s3.send(new GetBucketPolicyCommand({ Bucket: outputs.page_bucket }))).Policy ?? "";
+    assert.match(policy, /cloudfront\.amazonaws\.com/);
+    assert.match(policy, new RegExp(`distribution/${id}`));
+    const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: outputs.page_bucket }))).Contents ?? []).map((o) => o.Key).sort();
+    assert.deepEqual(keys, ["app.css", "app.js", "index.html"]);
+    s3.destroy();
+  });
+
+  it("runs the uploaded Discord bundle with the deployed config in-process: PING, a bad signature, a stranger", async () => {
+    const fn = JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${name}-discord`)).text).Configuration;
+    const env = { ...fn.Environment.Variables, AWS_REGION: region, AWS_ENDPOINT_URL: moto.endpoint } as Record<string, string>;
+    const { createBotLambda } = (await import(join(build.discordDir, "index.mjs"))) as typeof import("../../bot/lambda.ts");
+    const lines: string[] = [];
+    const app = createBotLambda(env, createLogger("bot", { write: (l) => lines.push(l) }));
+    const post = (body: string, key = discordKeys.privateKey) => {
+      const ts = String(Math.floor(Date.now() / 1000));
+      const sig = sign(null, Buffer.from(ts + body), key).toString("hex");
+      return app.interactions({ version: "2.0", rawPath: "/", headers: { "x-signature-ed25519": sig, "x-signature-timestamp": ts }, body, isBase64Encoded: false, requestContext: { http: { method: "POST" } } });
+    };
+    const ping = await post(JSON.stringify({ type: 1, id: "1", application_id: "2", token: "t" }));
+    assert.deepEqual([ping.statusCode, JSON.parse(ping.body)], [200, { type: 1 }]);
+    const bad = await post(JSON.stringify({ type: 1 }), generateKeyPairSync("ed25519").privateKey);
+    assert.equal(bad.statusCode, 401);
+    const stranger = await post(JSON.stringify({ type: 2, id: "3", application_id: "2", token: "t", channel_id: "5", member: { user: { id: "666" }, roles: [] }, data: { name: "jobs", type: 1 } }));
+    assert.equal(JSON.parse(stranger.body).type, 4);
   });
 
   it("runs the uploaded Lambda bundle with the deployed config in-process: a missing parameter is named, then the API answers", async (t) => {
@@ -256,6 +335,9 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     sqs.destroy();
     const fn = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest`);
     assert.equal(fn.status, 404);
+    const dists = await api("cloudfront", "GET", "/2020-05-31/distribution");
+    assert.doesNotMatch(dists.text, /<Id>/, "a distribution is left");
+    assert.doesNotMatch((await api("cloudfront", "GET", "/2020-05-31/origin-access-control")).text, new RegExp(`<Name>${name}-`), "an origin access control is left");
     const ddb = new DynamoDBClient(clientOpts());
     assert.deepEqual((await ddb.send(new ListTablesCommand({}))).TableNames ?? [], []);
     ddb.destroy();

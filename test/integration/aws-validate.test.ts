@@ -45,16 +45,17 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
     assert.match(await tf(stackDir, "validate"), /The configuration is valid/);
   });
 
-  it("refuses an unknown arch, a volume under 8 GiB and a retention of 0 at plan time", async () => {
+  it("refuses an unknown arch, a volume under 8 GiB, a retention of 0 and a malformed Discord public key at plan time", async () => {
     // Pointed at a closed loopback port: the plan stops at the variable checks, before any API call matters.
     const stackDir = synth("local", `http://127.0.0.1:${await freePort()}`);
     await tf(stackDir, "init", "-input=false");
-    const plan = await tf(stackDir, "plan", "-input=false", "-refresh=false", "-var=arch=sparc", "-var=volume_size_gib=4", "-var=retention_days=0").then(
+    const plan = await tf(stackDir, "plan", "-input=false", "-refresh=false", "-var=arch=sparc", "-var=volume_size_gib=4", "-var=retention_days=0", "-var=discord_public_key=not-a-key").then(
       () => assert.fail("terraform plan accepted bad variables"),
       (err: Error) => err.message,
     );
     assert.match(plan, /arch must be "arm64" or "x86_64"/);
     assert.match(plan, /volume_size_gib must be at least 8/);
     assert.match(plan, /retention_days must be at least 1/);
+    assert.match(plan, /discord_public_key must be the 64 hex characters/);
   });
 });

@@ -24,6 +24,9 @@ import { loadWebFiles } from "../../ingest/web.ts";
 import { launchBrowser } from "../../scripts/local/browser.ts";
 import { repoRoot } from "../../scripts/local/paths.ts";
 import { serveLambdaUrl } from "../support/lambda-url.ts";
+import { serveCloudFront } from "../support/cloudfront.ts";
+import { buildWeb } from "../../scripts/build-web.ts";
+import { pageCsp } from "../../lib/page-headers.ts";
 import type { MadeTorrent } from "../support/torrents.ts";
 import { testStack } from "../support/shared.ts";
 import type { TestStack } from "../support/stack.ts";
@@ -425,6 +428,60 @@ describe("the page", () => {
       // Away from the page first, so that its next poll does not meet a closed port.
       await page.goto("about:blank").catch(() => {});
       await served.close();
+      await clients.dynamodb.send(new DeleteItemCommand({ TableName: s.outputs.jobs_table, Key: { id: { S: id } } })).catch(() => {});
+      destroyClients(clients);
+    }
+  });
+
+  it("served the CloudFront way (static page files and the API under one origin, through OAC): signs in, adds, follows, cancels", async () => {
+    const clients = motoClients();
+    const env = {
+      T2S_BUCKET: s.outputs.bucket, T2S_REQUESTS_TOPIC_ARN: s.outputs.requests_topic_arn, T2S_REQUESTS_QUEUE_URL: s.outputs.requests_queue_url,
+      T2S_FACTS_TOPIC_ARN: s.outputs.facts_topic_arn, T2S_FACTS_QUEUE_URL: s.outputs.facts_queue_url, T2S_UPDATES_TOPIC_ARN: s.outputs.updates_topic_arn,
+      T2S_JOBS_TABLE: s.outputs.jobs_table, AWS_ENDPOINT_URL: s.moto.endpoint, AWS_REGION: "us-east-1",
+    };
+    const token = `front-token-${randomBytes(8).toString("hex")}`;
+    let app: LambdaApp | undefined;
+    // The page as `npm run build:web` writes it: the files the page bucket holds.
+    const pageDir = await buildWeb(repoRoot, join(s.tmp, `front-web-${randomBytes(3).toString("hex")}`));
+    const storage = new URL(s.moto.endpoint).origin;
+    const front = await serveCloudFront({ pageDir, app: () => app!, storageOrigin: storage });
+    const name = `front-${randomBytes(3).toString("hex")}`;
+    const id = hexId();
+    try {
+      app = createLambdaApp({
+        cfg: { aws: awsConfig(env), apiToken: token, signingSecret: randomBytes(32).toString("hex"), publicUrl: front.url, ...apiTunables(env, new Set()) },
+        clients, web: await loadWebFiles(join(s.dataDir, "web")), log: createLogger("ingest", { level: "error" }),
+      });
+      const home = await fetch(front.url + "/");
+      assert.equal(home.headers.get("content-security-policy"), pageCsp(storage));
+      assert.equal(home.headers.get("x-frame-options"), "DENY");
+      // Bodies need their hash; the viewer's Authorization never reaches the function (X-T2S-Token does).
+      assert.equal((await fetch(front.url + "/api/session", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) })).status, 403);
+      assert.equal((await fetch(front.url + "/api/jobs", { headers: { authorization: `Bearer ${token}` } })).status, 401);
+      assert.equal((await fetch(front.url + "/api/jobs", { headers: { "x-t2s-token": token } })).status, 200);
+      const refusedBefore = front.refusedUnsigned;
+
+      await signIn(page, front.url, token);
+      assert.deepEqual(await page.evaluate(() => fetch("/api/session").then((r) => r.json())), { signedIn: true, live: "changes" });
+      await page.getByRole("status").getByText("Live").waitFor();
+      await page.getByLabel("Magnet link or URL").fill(`magnet:?xt=urn:btih:${id}&dn=${name}`);
+      await page.getByRole("button", { name: "Add" }).click();
+      await job(name).getByText("Status: Queued").waitFor();
+      // A change made elsewhere (a fact, as the facts function gets it) reaches the page through the front.
+      const t0 = Date.now();
+      const r = await app.sqs({ Records: [{ messageId: "f1", body: JSON.stringify({ v: 1, id, at: new Date().toISOString(), type: "progress", status: "downloading", name, progress: 0.4, size: 1000, downloaded: 400, rate: 100, eta: 6 } as Fact) }] });
+      assert.deepEqual(r.batchItemFailures, []);
+      await job(name).getByText("Status: Downloading").waitFor({ timeout: 2000 });
+      console.log(JSON.stringify({ front_live_latency_ms: Date.now() - t0 }));
+      await job(name).getByRole("button", { name: `Cancel ${name}` }).click();
+      await job(name).getByText("Status: Cancelled").waitFor();
+      assert.equal(front.refusedUnsigned, refusedBefore, "the page sent a body without its x-amz-content-sha256");
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByLabel("API token").waitFor();
+    } finally {
+      await page.goto("about:blank").catch(() => {});
+      await front.close();
       await clients.dynamodb.send(new DeleteItemCommand({ TableName: s.outputs.jobs_table, Key: { id: { S: id } } })).catch(() => {});
       destroyClients(clients);
     }

@@ -1,7 +1,9 @@
 // A local Discord for tests: the REST API routes the bot uses and the gateway (JSON over ws), on
 // 127.0.0.1. It records every call in order; it also serves attachments (the CDN) and can sit in
 // front of ingest as a recording proxy, so a test can see the order of Discord and ingest calls.
-import { randomBytes } from "node:crypto";
+// It delivers interactions either over the gateway (interact) or as Discord's HTTP interactions do
+// (interactHttp): a POST signed with the application's Ed25519 key to an Interactions Endpoint URL.
+import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -47,8 +49,15 @@ export interface Interacted {
   answer(timeoutMs?: number): Promise<{ content: string; ephemeral: boolean; type: number; choices?: { name: string; value: string }[] }>;
 }
 
+export interface HttpInteracted extends Interacted {
+  /** The endpoint's HTTP answer: its status and JSON body. */
+  response: Promise<{ status: number; body: any }>;
+}
+
 export interface DiscordStandIn {
   api: string;
+  /** The application's Ed25519 public key (hex), as the developer portal shows it. */
+  publicKey: string;
   base: string;
   token: string;
   appId: string;
@@ -61,11 +70,15 @@ export interface DiscordStandIn {
   dms: Map<string, string>;
   /** Channels where posting answers 403 Missing Access. */
   denied: Set<string>;
+  /** The Interactions Endpoint URL the application has (set with PATCH /applications/@me), or null. */
+  readonly interactionsUrl: string | null;
   /** Number of READY dispatches sent so far (one per bot login). */
   readonly sessions: number;
   waitForSession(n: number, timeoutMs?: number): Promise<void>;
   putAttachment(filename: string, body: Buffer, size?: number): { id: string; filename: string; size: number; url: string };
   interact(o: InteractOptions): Interacted;
+  /** Sends the interaction to an Interactions Endpoint URL, signed (or signed wrong, with `badSignature`). */
+  interactHttp(endpoint: string, o: InteractOptions & { badSignature?: boolean }): HttpInteracted;
   /** A URL that forwards to `target`, recording each call as kind "ingest". */
   proxy(target: string): string;
   waitFor<T>(probe: () => T | undefined | null | false, timeoutMs?: number, what?: string): Promise<T>;
@@ -88,6 +101,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startDiscordStandIn(): Promise<DiscordStandIn> {
   const token = `standin.${randomBytes(12).toString("hex")}`;
+  const keys = generateKeyPairSync("ed25519");
+  const publicKey = Buffer.from(keys.publicKey.export({ format: "jwk" }).x!, "base64url").toString("hex");
   const appId = snowflake();
   const guildId = snowflake();
   const channelId = snowflake();
@@ -106,6 +121,8 @@ export async function startDiscordStandIn(): Promise<DiscordStandIn> {
   const denied = new Set<string>();
   /** The last content each interaction token put in @original (recorded paths hide the token). */
   const edits = new Map<string, string>();
+  /** The Interactions Endpoint URL set through PATCH /applications/@me, once verified. */
+  let interactionsUrl: string | null = null;
 
   const record = (c: Omit<Call, "seq">) => calls.push({ seq: ++seq, ...c });
   const send = (res: ServerResponse, status: number, body?: unknown) => {
@@ -173,6 +190,27 @@ export async function startDiscordStandIn(): Promise<DiscordStandIn> {
       msg.content = String(body?.content ?? msg.content);
       msg.edits++;
       return done(200, messageJson(msg));
+    }
+    if (path === "/applications/@me" && method === "PATCH") {
+      if (!botAuth) return done(401, { message: "401: Unauthorized", code: 0 });
+      const url = body?.interactions_endpoint_url;
+      if (typeof url === "string") {
+        // As Discord does: a signed PING must get a PONG, and a wrongly signed one a 401.
+        const ping = JSON.stringify({ id: snowflake(), application_id: appId, type: 1, token: `itok-${randomBytes(8).toString("hex")}`, version: 1 });
+        const post = async (key: typeof keys.privateKey) => {
+          const ts = String(Math.floor(Date.now() / 1000));
+          const sig = sign(null, Buffer.from(ts + ping), key).toString("hex");
+          const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-signature-ed25519": sig, "x-signature-timestamp": ts }, body: ping }).catch(() => null);
+          return r ? { status: r.status, body: await r.json().catch(() => null) } : null;
+        };
+        const good = await post(keys.privateKey);
+        const bad = await post(generateKeyPairSync("ed25519").privateKey);
+        if (good?.status !== 200 || good.body?.type !== 1 || bad?.status !== 401) {
+          return done(400, { message: "Invalid Form Body", code: 50035, errors: { interactions_endpoint_url: { _errors: [{ code: "APPLICATION_INTERACTIONS_ENDPOINT_URL_INVALID", message: "The specified interactions endpoint url could not be verified." }] } } });
+        }
+        interactionsUrl = url;
+      }
+      return done(200, { id: appId, name: "t2s-test", interactions_endpoint_url: interactionsUrl, bot_public: false, flags: 0 });
     }
     if ((m = /^\/applications\/(\d+)(\/guilds\/\d+)?\/commands$/.exec(path)) && method === "PUT") {
       return done(200, (Array.isArray(body) ? body : []).map((c: object) => ({ id: snowflake(), application_id: appId, version: "1", ...c })));
@@ -280,9 +318,47 @@ export async function startDiscordStandIn(): Promise<DiscordStandIn> {
 
   const user = (id: string) => ({ id, username: `user${id.slice(-4)}`, discriminator: "0", global_name: null, avatar: null });
 
+
+  /** The interaction JSON Discord would deliver (gateway dispatch data, or HTTP body). */
+  const payload = (o: InteractOptions) => {
+    const id = snowflake();
+    const itoken = `itok-${randomBytes(16).toString("hex")}`;
+    const leaf: any[] = Object.entries(o.options ?? {}).map(([name, value]) => ({ type: 3, name, value, ...(o.focused === name ? { focused: true } : {}) }));
+    let resolved: any = undefined;
+    if (o.attachment) {
+      const a = o.attachment;
+      leaf.push({ type: 11, name: a.option, value: a.id });
+      resolved = { attachments: { [a.id]: { id: a.id, filename: a.filename, size: a.size, url: a.url, proxy_url: a.url, content_type: "application/x-bittorrent" } } };
+    }
+    const options = o.sub ? [{ type: 1, name: o.sub, options: leaf }] : leaf;
+    const member = { user: user(o.user), roles: o.roles ?? [], permissions: "0", joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0, nick: null, avatar: null, premium_since: null, pending: false };
+    const d = {
+      id, application_id: appId, type: o.focused ? 4 : 2, token: itoken, version: 1,
+      data: { id: snowflake(), name: o.command, type: 1, options, ...(resolved ? { resolved } : {}), guild_id: guildId },
+      guild_id: guildId, channel_id: channelId,
+      channel: { id: channelId, type: 0, guild_id: guildId, name: "torrents", position: 0, permission_overwrites: [], parent_id: null, nsfw: false },
+      member, app_permissions: "0", locale: "en-US", guild_locale: "en-US",
+      entitlements: [], authorizing_integration_owners: { "0": guildId }, context: 0,
+    };
+    return { id, itoken, d };
+  };
+
+  const answerOf = (id: string, itoken: string): Interacted["answer"] =>
+    async (timeoutMs = 30_000) => {
+      const cb = await waitFor(() => calls.find((c) => c.path === `/interactions/${id}/:token/callback`), timeoutMs, `callback of interaction ${id}`);
+      const type = cb.body?.type as number;
+      if (type === 4 || type === 8) {
+        return { type, content: cb.body?.data?.content ?? "", ephemeral: ((cb.body?.data?.flags ?? 0) & 64) !== 0, choices: cb.body?.data?.choices };
+      }
+      // Deferred (5): the answer is the next edit of @original through this interaction's token.
+      const edit = await waitFor(() => edits.get(itoken), timeoutMs, `answer of interaction ${id}`);
+      return { type, content: edit, ephemeral: ((cb.body?.data?.flags ?? 0) & 64) !== 0 };
+    };
+
   const standin: DiscordStandIn = {
-    api: `${base}/api`, base, token, appId, guildId, channelId, roleId, calls, messages, dms, denied,
+    api: `${base}/api`, publicKey, base, token, appId, guildId, channelId, roleId, calls, messages, dms, denied,
     get sessions() { return sessions; },
+    get interactionsUrl() { return interactionsUrl; },
     waitForSession: async (n, timeoutMs = 30_000) => {
       await waitFor(() => sessions >= n && socket !== null, timeoutMs, `gateway session ${n}`);
     },
@@ -293,41 +369,29 @@ export async function startDiscordStandIn(): Promise<DiscordStandIn> {
     },
     interact: (o) => {
       if (!socket) throw new Error("stand-in: no bot is connected");
-      const id = snowflake();
-      const itoken = `itok-${randomBytes(16).toString("hex")}`;
-      const leaf: any[] = Object.entries(o.options ?? {}).map(([name, value]) => ({ type: 3, name, value, ...(o.focused === name ? { focused: true } : {}) }));
-      let resolved: any = undefined;
-      if (o.attachment) {
-        const a = o.attachment;
-        leaf.push({ type: 11, name: a.option, value: a.id });
-        resolved = { attachments: { [a.id]: { id: a.id, filename: a.filename, size: a.size, url: a.url, proxy_url: a.url, content_type: "application/x-bittorrent" } } };
-      }
-      const options = o.sub ? [{ type: 1, name: o.sub, options: leaf }] : leaf;
-      const member = { user: user(o.user), roles: o.roles ?? [], permissions: "0", joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0, nick: null, avatar: null, premium_since: null, pending: false };
-      socket.send(JSON.stringify({
-        op: 0, t: "INTERACTION_CREATE", s: ++s,
-        d: {
-          id, application_id: appId, type: o.focused ? 4 : 2, token: itoken, version: 1,
-          data: { id: snowflake(), name: o.command, type: 1, options, ...(resolved ? { resolved } : {}), guild_id: guildId },
-          guild_id: guildId, channel_id: channelId,
-          channel: { id: channelId, type: 0, guild_id: guildId, name: "torrents", position: 0, permission_overwrites: [], parent_id: null, nsfw: false },
-          member, app_permissions: "0", locale: "en-US", guild_locale: "en-US",
-          entitlements: [], authorizing_integration_owners: { "0": guildId }, context: 0,
-        },
-      }));
-      return {
-        id, token: itoken,
-        answer: async (timeoutMs = 30_000) => {
-          const cb = await waitFor(() => calls.find((c) => c.path === `/interactions/${id}/:token/callback`), timeoutMs, `callback of interaction ${id}`);
-          const type = cb.body?.type as number;
-          if (type === 4 || type === 8) {
-            return { type, content: cb.body?.data?.content ?? "", ephemeral: ((cb.body?.data?.flags ?? 0) & 64) !== 0, choices: cb.body?.data?.choices };
-          }
-          // Deferred (5): the answer is the next edit of @original through this interaction's token.
-          const edit = await waitFor(() => edits.get(itoken), timeoutMs, `answer of interaction ${id}`);
-          return { type, content: edit, ephemeral: ((cb.body?.data?.flags ?? 0) & 64) !== 0 };
-        },
-      };
+      const p = payload(o);
+      socket.send(JSON.stringify({ op: 0, t: "INTERACTION_CREATE", s: ++s, d: p.d }));
+      return { id: p.id, token: p.itoken, answer: answerOf(p.id, p.itoken) };
+    },
+    interactHttp: (endpoint, o) => {
+      const p = payload(o);
+      const body = JSON.stringify(p.d);
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const signature = sign(null, Buffer.from(timestamp + body), o.badSignature ? generateKeyPairSync("ed25519").privateKey : keys.privateKey).toString("hex");
+      const response = (async () => {
+        const res = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", "x-signature-ed25519": signature, "x-signature-timestamp": timestamp, "user-agent": "Discord-Interactions/1.0 (+https://discord.com)" }, body });
+        const text = await res.text();
+        let out: any;
+        try {
+          out = JSON.parse(text);
+        } catch {
+          out = text;
+        }
+        // The HTTP answer is the interaction's callback: record it as one, so answer() reads it alike.
+        if (res.ok) record({ kind: "rest", method: "POST", path: `/interactions/${p.id}/:token/callback`, botAuth: false, body: out, status: 204 });
+        return { status: res.status, body: out };
+      })();
+      return { id: p.id, token: p.itoken, response, answer: answerOf(p.id, p.itoken) };
     },
     proxy: (target) => {
       const key = randomBytes(4).toString("hex");

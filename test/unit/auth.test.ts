@@ -13,6 +13,18 @@ describe("Auth", () => {
     assert.equal(auth.caller({}), null);
   });
 
+  it("takes the token from X-T2S-Token, and the cookie under CloudFront's SigV4 Authorization", () => {
+    // Behind CloudFront's origin access control, Authorization carries CloudFront's signature.
+    const sigv4 = "AWS4-HMAC-SHA256 Credential=AKIA/20261201/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=abc";
+    assert.deepEqual(auth.caller({ authorization: sigv4, "x-t2s-token": "tok-123" }), { via: "api", user: "api" });
+    assert.equal(auth.caller({ authorization: sigv4, "x-t2s-token": "tok-124" }), null);
+    assert.equal(auth.caller({ authorization: sigv4 }), null);
+    const value = auth.newSessionCookie(Date.now()).split(";")[0]!;
+    assert.deepEqual(auth.caller({ authorization: sigv4, cookie: value }), { via: "web", user: "web" });
+    // A wrong token is refused even with a valid cookie beside it.
+    assert.equal(auth.caller({ "x-t2s-token": "nope", cookie: value }), null);
+  });
+
   it("issues HttpOnly, SameSite=Strict session cookies that verify and expire", () => {
     const cookie = auth.newSessionCookie(Date.now());
     assert.match(cookie, /HttpOnly/);

@@ -10,6 +10,7 @@ import { awsDefaults, SettingsError, settingsFromEnv, type AwsSettings } from ".
 import { AwsStack } from "../../stacks/aws.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 import { assertJobTable } from "../support/job-table-synth.ts";
+import { pageCsp } from "../../lib/page-headers.ts";
 
 type Block = Record<string, unknown>;
 interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block> }
@@ -27,12 +28,19 @@ describe("aws stack (synthesized)", () => {
     assert.equal(r.length, 1, `expected one ${type}, found ${r.length}`);
     return r[0]!;
   };
-  /** A reference to an attribute of the one resource of a type, as terraform JSON writes it. */
-  const ref = (type: string, attr: string) => {
-    const keys = Object.keys(s.resource[type] ?? {});
+  /** The one resource of a type whose key starts with `prefix` (its construct path). */
+  const named = (type: string, prefix: string) => {
+    const r = Object.entries(s.resource[type] ?? {}).filter(([k]) => k.startsWith(prefix));
+    assert.equal(r.length, 1, `expected one ${type} ${prefix}*, found ${r.length}`);
+    return r[0]![1];
+  };
+  /** A reference to an attribute of the one resource of a type (or the one under `prefix`), as terraform JSON writes it. */
+  const ref = (type: string, attr: string, prefix = "") => {
+    const keys = Object.keys(s.resource[type] ?? {}).filter((k) => k.startsWith(prefix));
     assert.equal(keys.length, 1, type);
     return `\${${type}.${keys[0]}.${attr}}`;
   };
+  const policyDoc = (prefix: string) => Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
   const synth = (settings: AwsSettings) => Testing.synth(new AwsStack(Testing.app() as App, "aws", { settings, build }));
 
   before(async () => {
@@ -70,16 +78,20 @@ describe("aws stack (synthesized)", () => {
   });
 
   it("encrypts the bucket and both EBS volumes", () => {
-    const rule = (one("aws_s3_bucket_server_side_encryption_configuration").rule as Block[])[0]!;
-    assert.deepEqual(rule.apply_server_side_encryption_by_default, { sse_algorithm: "AES256" });
+    for (const c of all("aws_s3_bucket_server_side_encryption_configuration")) {
+      assert.deepEqual((c.rule as Block[])[0]!.apply_server_side_encryption_by_default, { sse_algorithm: "AES256" });
+    }
+    assert.equal(all("aws_s3_bucket_server_side_encryption_configuration").length, 2, "the bucket and the page bucket");
     assert.equal(one("aws_ebs_volume").encrypted, true);
     assert.equal((one("aws_instance").root_block_device as Block).encrypted, true);
   });
 
   it("denies every non-TLS request with the bucket policy", () => {
-    const policy = String(one("aws_s3_bucket_policy").policy);
-    assert.match(policy, /"Effect" *[:=] *"Deny"/);
-    assert.match(policy, /"aws:SecureTransport" *[:=] *"false"/);
+    for (const prefix of ["core_", "front_"]) {
+      const policy = String(named("aws_s3_bucket_policy", prefix).policy);
+      assert.match(policy, /"Effect" *[:=] *"Deny"/);
+      assert.match(policy, /"aws:SecureTransport" *[:=] *"false"/);
+    }
   });
 
   it("expires incoming/ and files/ after the retention variable", () => {
@@ -97,7 +109,7 @@ describe("aws stack (synthesized)", () => {
   });
 
   it("delivers SNS to SQS raw", () => {
-    const subs = all("aws_sns_topic_subscription");
+    const subs = all("aws_sns_topic_subscription").filter((x) => x.protocol !== "lambda");
     assert.equal(subs.length, 3);
     for (const sub of subs) assert.deepEqual([sub.protocol, sub.raw_message_delivery], ["sqs", true]);
   });
@@ -160,7 +172,7 @@ describe("aws stack (synthesized)", () => {
   it("keeps the Lambdas out of jobs/ in S3: files/ get, and list only under files/", () => {
     for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
       const st = Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
-      const bucket = ref("aws_s3_bucket", "arn");
+      const bucket = ref("aws_s3_bucket", "arn", "core_");
       assert.ok(!st.some((x) => x.resources.some((r) => r.includes("/jobs/"))), `${prefix} still reaches jobs/`);
       assert.deepEqual(st.find((x) => x.sid === "Files"), { sid: "Files", effect: "Allow", actions: ["s3:GetObject"], resources: [`${bucket}/files/*`] });
       assert.deepEqual(st.filter((x) => x.actions.includes("s3:ListBucket")), [{
@@ -171,7 +183,7 @@ describe("aws stack (synthesized)", () => {
   });
 
   it("hands both functions the table name and the retention days", () => {
-    for (const f of all("aws_lambda_function")) {
+    for (const f of all("aws_lambda_function").filter((x) => String(x.function_name).includes("-ingest"))) {
       const env = (f.environment as { variables: Record<string, string> }).variables;
       assert.equal(env.T2S_JOBS_TABLE, ref("aws_dynamodb_table", "name"), String(f.function_name));
       assert.equal(env.T2S_RETENTION_DAYS, "${var.retention_days}", String(f.function_name));
@@ -184,10 +196,10 @@ describe("aws stack (synthesized)", () => {
     const facts = Object.entries(fns).find(([k]) => k.startsWith("ingest_facts-function_"))![1];
     for (const f of [http, facts]) assert.equal(f.runtime, "nodejs22.x");
     assert.deepEqual([http.handler, facts.handler], ["index.httpHandler", "index.sqsHandler"]);
-    const url = one("aws_lambda_function_url");
-    assert.equal(url.authorization_type, "NONE");
+    const url = named("aws_lambda_function_url", "ingest_");
+    assert.equal(url.authorization_type, "AWS_IAM");
     assert.match(String(url.function_name), /aws_lambda_function\.ingest_function_/);
-    const maps = all("aws_lambda_event_source_mapping");
+    const maps = all("aws_lambda_event_source_mapping").filter((x) => /aws_lambda_function\.ingest_/.test(String(x.function_name)));
     assert.equal(maps.length, 2);
     for (const m of maps) assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
     const m = maps.find((x) => /core_facts-ingest_queue/.test(String(x.event_source_arn)))!;
@@ -215,23 +227,137 @@ describe("aws stack (synthesized)", () => {
     for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
       assert.deepEqual(st(prefix).find((x) => x.sid === "WebhookQueueSend"), { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [qArn] });
     }
-    for (const f of Object.values(fns)) assert.equal((f.environment as { variables: Record<string, string> }).variables.T2S_WEBHOOKS_QUEUE_URL, `\${aws_sqs_queue.${queue[0]}.url}`);
+    for (const [k, f] of Object.entries(fns)) {
+      if (k.startsWith("ingest_")) assert.equal((f.environment as { variables: Record<string, string> }).variables.T2S_WEBHOOKS_QUEUE_URL, `\${aws_sqs_queue.${queue[0]}.url}`);
+    }
   });
 
-  it("lets the public invoke only the HTTP function; the queue consumer has no resource policy", () => {
-    const perms = all("aws_lambda_permission");
+  it("grants no public invoke on the ingest functions: only the distribution may call the API's URL", () => {
+    const perms = all("aws_lambda_permission").filter((p) => /aws_lambda_function\.ingest_/.test(String(p.function_name)));
     assert.deepEqual(perms.map((p) => p.action).sort(), ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]);
-    for (const p of perms) assert.match(String(p.function_name), /aws_lambda_function\.ingest_function_/);
-    assert.equal(perms.find((p) => p.action === "lambda:InvokeFunctionUrl")!.function_url_auth_type, "NONE");
+    const distribution = ref("aws_cloudfront_distribution", "arn");
+    for (const p of perms) {
+      assert.match(String(p.function_name), /aws_lambda_function\.ingest_function_/);
+      assert.equal(p.principal, "cloudfront.amazonaws.com");
+      assert.equal(p.source_arn, distribution);
+    }
+    assert.equal(perms.find((p) => p.action === "lambda:InvokeFunctionUrl")!.function_url_auth_type, "AWS_IAM");
+    // The public grants that remain are the interactions function's, which Discord calls directly.
+    const open = all("aws_lambda_permission").filter((p) => p.principal === "*");
+    assert.equal(open.length, 2);
+    for (const p of open) assert.match(String(p.function_name), /aws_lambda_function\.discord_interactions_/);
   });
 
-  it("outputs the page URL, the bucket and the instance id", () => {
-    for (const o of ["page_url", "bucket", "instance_id"]) assert.ok(s.output[o], `output ${o} is missing`);
-    assert.match(String(s.output.page_url!.value), /aws_lambda_function_url\./);
+  it("serves the page from a private bucket with Block Public Access, readable by the distribution only", () => {
+    assert.deepEqual(named("aws_s3_bucket_public_access_block", "front_"), {
+      bucket: ref("aws_s3_bucket", "id", "front_"), block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true,
+    });
+    assert.deepEqual((named("aws_s3_bucket_ownership_controls", "front_").rule as Block).object_ownership, "BucketOwnerEnforced");
+    const policy = String(named("aws_s3_bucket_policy", "front_").policy);
+    assert.match(policy, /"Service" *[:=] *"cloudfront\.amazonaws\.com"/);
+    assert.match(policy, /"AWS:SourceArn" *[:=] *aws_cloudfront_distribution\.front_distribution_\w+\.arn/);
+    assert.doesNotMatch(policy, /"Principal" *[:=] *"\*"[^}]*"Allow"/);
+    const files = all("aws_s3_object").filter((o) => String(o.bucket).includes("front_bucket"));
+    assert.deepEqual(files.map((o) => [o.key, o.content_type]).sort(), [["app.css", "text/css; charset=utf-8"], ["app.js", "text/javascript; charset=utf-8"], ["index.html", "text/html; charset=utf-8"]]);
   });
 
-  it("declares the variables: name, region, instance type, arch, volume size, retention, Discord allow-list", () => {
-    assert.deepEqual(Object.keys(s.variable).sort(), ["arch", "discord_allow_list", "instance_type", "name", "region", "retention_days", "volume_size_gib"]);
+  it("has a CloudFront distribution with origin access control for the S3 origin and for the Lambda origin", () => {
+    const d = one("aws_cloudfront_distribution");
+    const origins = d.origin as Block[];
+    const page = origins.find((o) => o.origin_id === "page")!;
+    const api = origins.find((o) => o.origin_id === "ingest")!;
+    assert.equal(page.domain_name, ref("aws_s3_bucket", "bucket_regional_domain_name", "front_"));
+    assert.equal(page.origin_access_control_id, ref("aws_cloudfront_origin_access_control", "id", "front_s3-access"));
+    assert.equal(api.origin_access_control_id, ref("aws_cloudfront_origin_access_control", "id", "front_lambda-access"));
+    assert.match(String(api.domain_name), /aws_lambda_function_url\.ingest_url_[^}]*\.function_url/);
+    assert.equal((api.custom_origin_config as Block).origin_protocol_policy, "https-only");
+    const s3 = named("aws_cloudfront_origin_access_control", "front_s3-access");
+    const lambda = named("aws_cloudfront_origin_access_control", "front_lambda-access");
+    assert.deepEqual([s3.origin_access_control_origin_type, s3.signing_behavior, s3.signing_protocol], ["s3", "always", "sigv4"]);
+    assert.deepEqual([lambda.origin_access_control_origin_type, lambda.signing_behavior, lambda.signing_protocol], ["lambda", "always", "sigv4"]);
+    assert.equal(d.default_root_object, "index.html");
+    assert.equal(d.enabled, true);
+  });
+
+  it("routes /api/*, /d/* and /healthz to the ingest URL uncached, with cookies and query strings; everything HTTPS", () => {
+    const d = one("aws_cloudfront_distribution");
+    const def = d.default_cache_behavior as Block;
+    assert.equal(def.target_origin_id, "page");
+    const behaviors = d.ordered_cache_behavior as Block[];
+    assert.deepEqual(behaviors.map((b) => b.path_pattern), ["/api/*", "/d/*", "/healthz"]);
+    for (const b of [def, ...behaviors]) {
+      assert.equal(b.viewer_protocol_policy, "redirect-to-https");
+      assert.equal(b.response_headers_policy_id, ref("aws_cloudfront_response_headers_policy", "id"));
+    }
+    for (const b of behaviors) {
+      assert.equal(b.target_origin_id, "ingest");
+      assert.equal(b.cache_policy_id, "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "CachingDisabled");
+      assert.equal(b.origin_request_policy_id, "b689b0a8-53d0-40ab-baf2-68738e2966ac", "AllViewerExceptHostHeader");
+    }
+    assert.deepEqual(behaviors[0]!.allowed_methods, ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]);
+    assert.deepEqual((d.viewer_certificate as Block).cloudfront_default_certificate, true);
+  });
+
+  it("sends the page's CSP and the security headers from the response headers policy", () => {
+    const h = one("aws_cloudfront_response_headers_policy").security_headers_config as Record<string, Block>;
+    // Media may load from the files bucket's endpoint (presigned links), and from nowhere else.
+    const csp = String(h.content_security_policy!.content_security_policy);
+    assert.equal(csp, pageCsp(`https://${ref("aws_s3_bucket", "bucket_regional_domain_name", "core_bucket")}`));
+    assert.match(csp, /default-src 'none'; script-src 'self'/);
+    assert.equal(h.content_security_policy!.override, true);
+    assert.deepEqual(h.content_type_options, { override: true });
+    assert.deepEqual(h.frame_options, { frame_option: "DENY", override: true });
+    assert.deepEqual(h.referrer_policy, { referrer_policy: "no-referrer", override: true });
+    assert.equal(h.strict_transport_security!.access_control_max_age_sec, 63_072_000);
+  });
+
+  it("hands links and cookies the CloudFront URL, through the public-url parameter", () => {
+    const p = all("aws_ssm_parameter").find((x) => String(x.name).endsWith("/public-url"))!;
+    assert.equal(p.value, `https://${ref("aws_cloudfront_distribution", "domain_name")}`);
+  });
+
+  it("creates the interactions function with a public URL (auth NONE), a worker on its topic and the updates consumer", () => {
+    const fns = s.resource.aws_lambda_function!;
+    const f = (prefix: string) => Object.entries(fns).find(([k]) => k.startsWith(prefix))![1];
+    const [ia, worker, updates] = [f("discord_interactions_"), f("discord_worker_"), f("discord_updates_")];
+    assert.deepEqual([ia.handler, worker.handler, updates.handler], ["index.interactionsHandler", "index.workHandler", "index.updatesHandler"]);
+    for (const x of [ia, worker, updates]) {
+      assert.equal(x.runtime, "nodejs22.x");
+      const env = (x.environment as { variables: Record<string, string> }).variables;
+      assert.equal(env.DISCORD_PUBLIC_KEY, "${var.discord_public_key}");
+      assert.equal(env.T2S_API_URL, `https://${ref("aws_cloudfront_distribution", "domain_name")}`);
+    }
+    const url = named("aws_lambda_function_url", "discord_");
+    assert.equal(url.authorization_type, "NONE");
+    assert.match(String(url.function_name), /aws_lambda_function\.discord_interactions_/);
+    const sub = all("aws_sns_topic_subscription").find((x) => x.protocol === "lambda")!;
+    assert.equal(sub.topic_arn, ref("aws_sns_topic", "arn", "discord_"));
+    assert.equal(sub.endpoint, ref("aws_lambda_function", "arn", "discord_worker_"));
+    const invoke = all("aws_lambda_permission").find((p) => p.principal === "sns.amazonaws.com")!;
+    assert.equal(invoke.source_arn, ref("aws_sns_topic", "arn", "discord_"));
+    assert.equal(named("aws_lambda_function_event_invoke_config", "discord_").maximum_retry_attempts, 1);
+    const m = named("aws_lambda_event_source_mapping", "discord_");
+    assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
+    assert.deepEqual(m.scaling_config, { maximum_concurrency: 2 });
+    assert.match(String(m.event_source_arn), /aws_sqs_queue\.core_updates-bot_queue/);
+    // Least privilege: the public function may publish the hand-off and read the API token, nothing more.
+    const statements = (prefix: string) => policyDoc(prefix).map((st) => [st.sid, st.actions.join(",")]);
+    assert.deepEqual(statements("discord_interactions-role_policy-document"), [["Logs", "logs:CreateLogStream,logs:PutLogEvents"], ["HandOff", "sns:Publish"], ["ApiToken", "ssm:GetParameters"]]);
+    assert.deepEqual(policyDoc("discord_interactions-role_policy-document").find((st) => st.sid === "ApiToken")!.resources, ["arn:${data.aws_partition.partition.partition}:ssm:${var.region}:${data.aws_caller_identity.account.account_id}:parameter/${var.name}/api-token"]);
+    assert.deepEqual(statements("discord_worker-role_policy-document"), [["Logs", "logs:CreateLogStream,logs:PutLogEvents"], ["Tokens", "ssm:GetParameters"]]);
+    assert.deepEqual(statements("discord_updates-role_policy-document").map(([sid]) => sid), ["Logs", "Tokens", "UpdatesQueue"]);
+    // The host no longer runs the bot: no updates queue, no Discord token.
+    assert.ok(!policyDoc("seedbox_role_policy-document").some((st) => st.resources.some((r) => /updates-bot|discord-token/.test(r))));
+  });
+
+  it("outputs the page URL (CloudFront), the interactions URL, the buckets and the instance id", () => {
+    for (const o of ["page_url", "interactions_url", "bucket", "page_bucket", "instance_id"]) assert.ok(s.output[o], `output ${o} is missing`);
+    assert.match(String(s.output.page_url!.value), /^https:\/\/\$\{aws_cloudfront_distribution\./);
+    assert.match(String(s.output.interactions_url!.value), /aws_lambda_function_url\.discord_url_/);
+  });
+
+  it("declares the variables: name, region, instance type, arch, volume size, retention, Discord allow-list and public key", () => {
+    assert.deepEqual(Object.keys(s.variable).sort(), ["arch", "discord_allow_list", "discord_public_key", "instance_type", "name", "region", "retention_days", "volume_size_gib"]);
   });
 
   it("keeps every secret value out of the JSON: only parameter names", () => {
@@ -256,6 +382,8 @@ describe("aws stack (synthesized)", () => {
     assert.throws(() => synth({ ...awsDefaults, volumeGiB: 4 }), (e: Error) => e instanceof SettingsError && /volume size 4 GiB must be a whole number from 8/.test(e.message));
     assert.throws(() => synth({ ...awsDefaults, retentionDays: 0 }), (e: Error) => e instanceof SettingsError && /retention 0 days must be a whole number of at least 1/.test(e.message));
     assert.throws(() => settingsFromEnv({ T2S_AWS_ARCH: "mips" }), /arch "mips" is unknown/);
+    assert.throws(() => settingsFromEnv({ T2S_AWS_DISCORD_PUBLIC_KEY: "xyz" }), /Discord public key must be the 64 hex/);
+    assert.equal(settingsFromEnv({ T2S_AWS_DISCORD_PUBLIC_KEY: "AB".repeat(32) }).discordPublicKey, "ab".repeat(32));
   });
 
   it("uses x86 when asked: the AMI filter and default instance type follow the arch variable", () => {

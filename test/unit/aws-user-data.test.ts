@@ -59,14 +59,15 @@ describe("seedbox user data", () => {
     assert.match(script, /npm ci --omit=dev/);
   });
 
-  it("writes the four units, each restarting on failure, and enables them", () => {
+  it("writes the four units, each restarting on failure, and enables all but the bot (a Lambda in AWS mode)", () => {
     for (const unit of ["t2s-deluged", "t2s-deluge-web", "t2s-seedbox", "t2s-bot"]) {
       const body = embedded(script, `/etc/systemd/system/${unit}.service`);
       assert.match(body, /^Restart=(always|on-failure)$/m, unit);
       assert.match(body, /^RestartSec=\d+$/m, unit);
       assert.match(body, /^User=t2s$/m, unit);
-      assert.match(script, new RegExp(`systemctl enable --now [^\\n]*${unit}\\.service`), unit);
+      if (unit !== "t2s-bot") assert.match(script, new RegExp(`systemctl enable --now [^\\n]*${unit}\\.service`), unit);
     }
+    assert.doesNotMatch(script, /systemctl enable --now [^\n]*t2s-bot\.service/);
   });
 
   it("binds deluged's RPC and deluge-web to 127.0.0.1 only", () => {

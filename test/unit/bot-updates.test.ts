@@ -17,7 +17,7 @@ const job = (o: Partial<Job> & { t: number }): Job => {
   };
 };
 
-function fakes() {
+function fakes(o: { deferEdits?: boolean } = {}) {
   const log: string[] = [];
   let n = 0;
   const chat: Chat = {
@@ -28,7 +28,7 @@ function fakes() {
   const persisted: string[] = [];
   const board = new StatusBoard({
     chat, ingest: { setRequester: async (jid, r) => { persisted.push(`${jid}:${r.user}:${r.messageId}`); return job({ t: 0 }); } },
-    publicUrl: "http://x", editIntervalMs: 10_000, log: createLogger("test", { level: "error" }), now: () => clock,
+    publicUrl: "http://x", editIntervalMs: 10_000, log: createLogger("test", { level: "error" }), now: () => clock, ...o,
   });
   return { log, board, persisted };
 }
@@ -69,6 +69,24 @@ describe("bot status board", () => {
     await board.show(job({ t: 3, progress: 0.6, requesters: [{ via: "discord", user: "7", channelId: "55", messageId: "99" }] }));
     assert.equal(log.length, 2);
     // The trailing edit fires on a real timer after the rest of the interval (~8 s with this fake clock); don't wait here.
+    board.close();
+  });
+
+  it("on Lambda (deferEdits: false) drops an edit due within the interval instead of timing it", async () => {
+    clock = 0;
+    const { log, board } = fakes({ deferEdits: false });
+    const rq = [{ via: "discord" as const, user: "7", channelId: "55", messageId: "99" }];
+    await board.show(job({ t: 1, requesters: rq }));
+    clock = 2000;
+    await board.show(job({ t: 2, progress: 0.3, requesters: rq })); // dropped, and no timer left behind
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(log.length, 1);
+    clock = 10_500;
+    await board.show(job({ t: 3, progress: 0.6, requesters: rq }));
+    assert.equal(log.length, 2);
+    clock = 11_000;
+    await board.show(job({ t: 4, status: "completed", progress: 1, files: [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }], requesters: rq }));
+    assert.match(log[2]!, /^edit 55\/99 Done/);
     board.close();
   });
 

@@ -1,0 +1,224 @@
+// The bot on AWS Lambda (HTTP interactions; no gateway, nothing always on). One bundle, three
+// entry points, three functions (stacks/discord-lambda.ts):
+// - interactionsHandler: the function URL Discord POSTs to. It verifies, answers within Discord's
+//   3 s, and hands deferred work to the interactions topic. It reads no secret, except the API token
+//   for an autocomplete, and that only when one comes.
+// - workHandler: the topic's subscriber. It verifies the signed request again, runs the core and
+//   edits the reply; status messages go out with the bot token.
+// - updatesHandler: the updates-bot queue (SQS event source mapping): edits status messages over REST.
+// Every secret comes from SSM by name (T2S_*_PARAM) at first use; T2S_API_TOKEN / DISCORD_TOKEN in
+// the environment stand in for them where no SSM exists (local runs of the bundle, tests).
+//
+// What a deferral needs (verify, the core, the SNS publish) loads with the module; the rest (the SSM
+// client, @discordjs/rest and the status board) is imported at first use, so the bundle's split chunks
+// keep them out of the cold start of the function Discord waits on.
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import type { REST } from "@discordjs/rest";
+import { list, num, optional, str, type Env } from "../lib/config.ts";
+import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
+import type { UrlEvent, UrlResult, SqsBatchResult, SqsEvent } from "../ingest/lambda.ts";
+import { discordVerifier, interactionsEndpoint, maxInteractionBytes, restFollowups, type Followups, type InteractionsEndpoint, type SignedRequest } from "./http-interaction.ts";
+import { IngestClient } from "./ingest-client.ts";
+import { interactionHandler } from "./interactions.ts";
+import type { StatusBoard } from "./updates.ts";
+
+export interface SnsEvent {
+  Records: { Sns?: { Message?: string } }[];
+}
+
+/** The message the interactions function publishes for the worker. */
+export interface WorkMessage {
+  v: 1;
+  type: "interaction";
+  request: SignedRequest;
+}
+
+export interface BotLambdaConfig {
+  publicKey: string;
+  access: { users: string[]; roles: string[] };
+  apiUrl: string;
+  publicUrl: string;
+  discordApiUrl: string;
+  interactionsTopicArn: string | undefined;
+  editIntervalMs: number;
+  region: string;
+  awsEndpoint: string | undefined;
+}
+
+export function botLambdaConfig(env: Env): BotLambdaConfig {
+  const apiUrl = str(env, "T2S_API_URL").replace(/\/+$/, "");
+  return {
+    publicKey: str(env, "DISCORD_PUBLIC_KEY"),
+    access: { users: list(env, "DISCORD_ALLOWED_USERS"), roles: list(env, "DISCORD_ALLOWED_ROLES") },
+    apiUrl,
+    publicUrl: str(env, "T2S_PUBLIC_URL", apiUrl).replace(/\/+$/, ""),
+    discordApiUrl: str(env, "DISCORD_API_URL", "https://discord.com/api").replace(/\/+$/, ""),
+    interactionsTopicArn: optional(env, "T2S_INTERACTIONS_TOPIC_ARN"),
+    editIntervalMs: num(env, "T2S_BOT_EDIT_INTERVAL_MS", 10_000),
+    region: str(env, "AWS_REGION", "us-east-1"),
+    awsEndpoint: optional(env, "AWS_ENDPOINT_URL"),
+  };
+}
+
+/** Reads the secrets once per instance, only when first needed. */
+function secretReader(env: Env, cfg: BotLambdaConfig): (which: "apiToken" | "discordToken") => Promise<string> {
+  const names = { apiToken: env.T2S_API_TOKEN_PARAM, discordToken: env.T2S_DISCORD_TOKEN_PARAM };
+  const direct = { apiToken: env.T2S_API_TOKEN, discordToken: env.DISCORD_TOKEN };
+  const cache = new Map<string, Promise<string>>();
+  let ssm: Promise<(names: string[]) => Promise<Record<string, string>>> | undefined;
+  return (which) => {
+    let p = cache.get(which);
+    if (!p) {
+      const name = names[which];
+      const value = direct[which];
+      if (!name) {
+        p = value ? Promise.resolve(value) : Promise.reject(new Error(`neither ${which === "apiToken" ? "T2S_API_TOKEN_PARAM" : "T2S_DISCORD_TOKEN_PARAM"} nor its value is set`));
+      } else {
+        ssm ??= Promise.all([import("@aws-sdk/client-ssm"), import("../lib/aws/ssm.ts")]).then(([{ SSMClient }, { getParameters }]) => {
+          const client = new SSMClient({ region: cfg.region, ...(cfg.awsEndpoint ? { endpoint: cfg.awsEndpoint } : {}) });
+          return (names: string[]) => getParameters(client, names);
+        });
+        p = ssm.then((read) => read([name])).then((v) => v[name]!);
+      }
+      // A failure is not kept: the next use tries again.
+      p.catch(() => cache.delete(which));
+      cache.set(which, p);
+    }
+    return p;
+  };
+}
+
+export interface BotLambda {
+  interactions(event: UrlEvent): Promise<UrlResult>;
+  work(event: SnsEvent): Promise<void>;
+  updates(event: SqsEvent): Promise<SqsBatchResult>;
+}
+
+/** Builds the app; `publish` replaces the SNS hand-off (tests). */
+export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMessage) => Promise<void> } = {}): BotLambda {
+  const cfg = botLambdaConfig(env);
+  const secret = secretReader(env, cfg);
+  let sns: SNSClient | undefined;
+  const publish = o.publish ?? (async (m: WorkMessage) => {
+    if (!cfg.interactionsTopicArn) throw new Error("T2S_INTERACTIONS_TOPIC_ARN is not set");
+    sns ??= new SNSClient({ region: cfg.region, ...(cfg.awsEndpoint ? { endpoint: cfg.awsEndpoint } : {}) });
+    await sns.send(new PublishCommand({ TopicArn: cfg.interactionsTopicArn, Message: JSON.stringify(m) }));
+  });
+
+  let ingest: Promise<IngestClient> | undefined;
+  const ingestClient = () => (ingest ??= secret("apiToken").then((apiToken) => new IngestClient({ apiUrl: cfg.apiUrl, apiToken, timeoutMs: 20_000 })).catch((err) => {
+    ingest = undefined;
+    throw err;
+  }));
+  let rest: Promise<REST> | undefined;
+  const botRest = () => (rest ??= Promise.all([secret("discordToken"), import("@discordjs/rest")]).then(([t, { REST }]) => new REST({ api: cfg.discordApiUrl }).setToken(t)).catch((err) => {
+    rest = undefined;
+    throw err;
+  }));
+  let board: StatusBoard | undefined;
+  const statusBoard = async () => {
+    const [r, i, { StatusBoard }, { restChat }] = await Promise.all([botRest(), ingestClient(), import("./updates.ts"), import("./discord.ts")]);
+    board ??= new StatusBoard({ chat: restChat(r), ingest: i, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log, deferEdits: false });
+    return board;
+  };
+  // The core sees the ingest client and the board through these, so that nothing is read before use.
+  const handler = interactionHandler({
+    ingest: {
+      submit: async (...a) => (await ingestClient()).submit(...a),
+      list: async (...a) => (await ingestClient()).list(...a),
+      get: async (...a) => (await ingestClient()).get(...a),
+      cancel: async (...a) => (await ingestClient()).cancel(...a),
+      deleteFiles: async (...a) => (await ingestClient()).deleteFiles(...a),
+    },
+    board: { show: async (j) => (await statusBoard()).show(j) },
+    access: cfg.access,
+    publicUrl: cfg.publicUrl,
+    log,
+  });
+  // Follow-ups use the interaction token, not the bot token.
+  let plain: Promise<Followups> | undefined;
+  const followups: Followups = {
+    editOriginal: async (...a) => (await (plain ??= import("@discordjs/rest").then(({ REST }) => restFollowups(new REST({ api: cfg.discordApiUrl }))))).editOriginal(...a),
+  };
+  const endpoint: InteractionsEndpoint = interactionsEndpoint({
+    verify: discordVerifier(cfg.publicKey),
+    handler,
+    followups,
+    handoff: (request) => publish({ v: 1, type: "interaction", request }),
+    log,
+  });
+
+  return {
+    async interactions(event) {
+      const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? "base64" : "utf8") : Buffer.alloc(0);
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
+      const r = await endpoint.http({ method: event.requestContext.http.method, headers, body: raw.length > maxInteractionBytes ? raw.subarray(0, maxInteractionBytes + 1) : raw });
+      return { statusCode: r.status, headers: { "content-type": "application/json" }, body: JSON.stringify(r.body), isBase64Encoded: false };
+    },
+
+    async work(event) {
+      for (const rec of event.Records ?? []) {
+        let m: Partial<WorkMessage> | null = null;
+        try {
+          m = JSON.parse(rec.Sns?.Message ?? "") as Partial<WorkMessage>;
+        } catch {
+          /* below */
+        }
+        const r = m?.request;
+        if (m?.v !== 1 || m.type !== "interaction" || typeof r?.body !== "string" || typeof r.signature !== "string" || typeof r.timestamp !== "string") {
+          log.warn("skipped a message that is not an interaction hand-off");
+          continue;
+        }
+        await endpoint.work(r);
+      }
+    },
+
+    async updates(event) {
+      const [b, { parseUpdate }] = await Promise.all([statusBoard(), import("./updates.ts")]);
+      const results = await Promise.allSettled(event.Records.map(async (rec) => {
+        const job = parseUpdate(rec.body);
+        if (!job) {
+          log.warn("skipped a message that is not a job update", { messageId: rec.messageId });
+          return;
+        }
+        await b.show(job);
+      }));
+      const failed = event.Records.filter((_, i) => results[i]!.status === "rejected");
+      for (const [i, r] of results.entries()) if (r.status === "rejected") log.warn("update failed; SQS will redeliver it", { messageId: event.Records[i]!.messageId, err: r.reason });
+      return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+    },
+  };
+}
+
+const log = createLogger("bot", { level: levelFromEnv(process.env.T2S_LOG_LEVEL) });
+let app: BotLambda | null = null;
+function started(): BotLambda {
+  try {
+    app ??= createBotLambda(process.env, log);
+  } catch (err) {
+    log.error("bot cannot start", { err });
+    throw err;
+  }
+  return app;
+}
+
+const isUrlEvent = (e: UrlEvent) => e?.version === "2.0" && typeof e.requestContext?.http?.method === "string";
+
+/** The function URL (index.interactionsHandler). Anyone may invoke it: it takes HTTP events only. */
+export async function interactionsHandler(event: UrlEvent): Promise<UrlResult> {
+  if (!isUrlEvent(event)) throw new Error("bot: not a function URL event");
+  return started().interactions(event);
+}
+
+/** The interactions topic's subscriber (index.workHandler). */
+export async function workHandler(event: SnsEvent): Promise<void> {
+  if (!Array.isArray(event?.Records)) throw new Error("bot: not an SNS event");
+  await started().work(event);
+}
+
+/** The updates-bot queue (index.updatesHandler). */
+export async function updatesHandler(event: SqsEvent): Promise<SqsBatchResult> {
+  if (!Array.isArray(event?.Records)) throw new Error("bot: not an SQS event");
+  return started().updates(event);
+}

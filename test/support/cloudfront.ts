@@ -1,0 +1,90 @@
+// The CloudFront distribution of AWS mode, on loopback, for tests (stacks/page-front.ts): one origin
+// serving the page's static files (as the page bucket holds them) and passing /api/*, /d/* and
+// /healthz to a Lambda app as its function URL would get them, with what origin access control does
+// on the way:
+// - a body (POST, PUT, PATCH) must carry its SHA-256 in x-amz-content-sha256, or the function URL
+//   refuses the signed request (403), as Lambda's IAM auth does;
+// - the viewer's Authorization never reaches the function: CloudFront signs with that header;
+// - nothing is cached, and every answer gets the response headers policy's headers.
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { LambdaApp } from "../../ingest/lambda.ts";
+import { frontHeaders } from "../../lib/page-headers.ts";
+import { pageFiles } from "../../stacks/page-front.ts";
+import { toUrlEvent } from "./lambda-url.ts";
+
+const toLambda = (path: string) => path.startsWith("/api/") || path.startsWith("/d/") || path === "/healthz";
+
+export interface CloudFrontStandIn {
+  url: string;
+  /** Requests refused for a missing or wrong x-amz-content-sha256. */
+  readonly refusedUnsigned: number;
+  close(): Promise<void>;
+}
+
+/** `storageOrigin`: where presigned links point, which the CSP names (as the stack's headers policy does). */
+export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp; storageOrigin: string }): Promise<CloudFrontStandIn> {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  for (const [key, type] of pageFiles) files.set(`/${key}`, { body: await readFile(join(o.pageDir, key)), type });
+  files.set("/", files.get("/index.html")!);
+  let refusedUnsigned = 0;
+  let domain = "127.0.0.1";
+
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on("data", (d: Buffer) => parts.push(d));
+    req.on("end", () => {
+      void (async () => {
+        const body = Buffer.concat(parts);
+        const path = (req.url ?? "/").split("?")[0]!;
+        const headers: Record<string, string | string[]> = { ...frontHeaders(o.storageOrigin), via: "1.1 standin.cloudfront.net (CloudFront)" };
+        if (!toLambda(path)) {
+          const f = req.method === "GET" || req.method === "HEAD" ? files.get(path) : undefined;
+          // The bucket lets CloudFront read objects only: a missing key is S3's 403.
+          if (!f) return res.writeHead(403, { ...headers, "content-type": "application/xml" }).end("<Error><Code>AccessDenied</Code></Error>");
+          return res.writeHead(200, { ...headers, "content-type": f.type, "cache-control": "no-cache", "content-length": String(f.body.length) }).end(req.method === "HEAD" ? undefined : f.body);
+        }
+        if (body.length > 0 || ["POST", "PUT", "PATCH"].includes(req.method ?? "")) {
+          const sha = createHash("sha256").update(body).digest("hex");
+          if (req.headers["x-amz-content-sha256"] !== sha) {
+            refusedUnsigned++;
+            return res.writeHead(403, { ...headers, "content-type": "application/json" })
+              .end(JSON.stringify({ message: "The request signature we calculated does not match the signature you provided." }));
+          }
+        }
+        // What reaches the function: the viewer's headers but Host and Authorization, plus CloudFront's signature.
+        const raw: string[] = [];
+        for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+          const k = req.rawHeaders[i]!.toLowerCase();
+          if (k !== "authorization" && k !== "host") raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+        }
+        raw.push("authorization", "AWS4-HMAC-SHA256 Credential=ASIA/20261201/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=standin");
+        const viewer = { url: req.url, method: req.method, rawHeaders: raw, headers: { cookie: req.headers.cookie, "content-type": req.headers["content-type"] } } as unknown as IncomingMessage;
+        try {
+          const r = await o.app().http(toUrlEvent(viewer, body, domain));
+          const out = Buffer.from(r.body ?? "", r.isBase64Encoded ? "base64" : "utf8");
+          // CloudFront's policy overrides what the origin sent for these headers.
+          const merged: Record<string, string | string[]> = { ...r.headers, ...headers, "content-length": String(out.length) };
+          if (r.cookies?.length) merged["set-cookie"] = r.cookies;
+          res.writeHead(r.statusCode, merged).end(out);
+        } catch {
+          res.writeHead(502, { ...headers, "content-type": "text/plain" }).end("502 Bad Gateway (the function failed)");
+        }
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  domain = `127.0.0.1:${port}`;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get refusedUnsigned() { return refusedUnsigned; },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
