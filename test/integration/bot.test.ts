@@ -49,7 +49,12 @@ async function job(id: string): Promise<Job | undefined> {
 
 /** Fetches every link in a message; each must yield one of the seeded files (by sha256), and all must be there. */
 async function checkMessageLinks(msg: StoredMessage, made: MadeTorrent): Promise<void> {
-  const links = [...msg.content.matchAll(/\]\((https?:\/\/[^)\s]+)\)/g)].map((m) => m[1]!);
+  const all = [...msg.content.matchAll(/\]\((https?:\/\/[^)\s]+)\)/g)].map((m) => m[1]!);
+  // A multi-file job also links its zip.
+  const zips = all.filter((u) => u.startsWith(`${s.url}/zip/${made.infoHash}`));
+  assert.equal(zips.length, made.files.length > 1 ? 1 : 0, msg.content);
+  for (const z of zips) assert.equal((await fetch(z, { redirect: "manual" })).status, 302, z);
+  const links = all.filter((u) => !zips.includes(u));
   assert.equal(links.length, made.files.length, msg.content);
   const got: string[] = [];
   for (const url of links) {
