@@ -50,7 +50,12 @@ describe("the t2s CLI", () => {
     assert.doesNotMatch(r.stderr, /\u001b\[/, "no terminal escapes in a pipe");
     assert.match(r.stderr, new RegExp(`^${made.infoHash.slice(0, 8)} \\w+ \\d+%`, "m"));
     assert.match(r.stderr, /completed 100%/);
-    const lines = r.stdout.trim().split("\n");
+    // One line per file, then the zip of the two.
+    const all = r.stdout.trim().split("\n");
+    const zip = all.filter((l) => l.startsWith("(all files as one zip"));
+    assert.equal(zip.length, 1, r.stdout);
+    assert.match(zip[0]!.split("\t")[1]!, /\/zip\/[0-9a-f]{40}\?sig=/);
+    const lines = all.filter((l) => !zip.includes(l));
     assert.deepEqual(lines.map((l) => l.split("\t")[0]).sort(), [`${made.name}/a.bin`, `${made.name}/dir ü/b.txt`].sort());
     for (const l of lines) assert.match(l.split("\t")[1]!, /\/d\/[0-9a-f]{40}\/.+\?sig=/);
   });

@@ -105,7 +105,7 @@ describe("end to end", () => {
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: s.outputs.bucket, Prefix: `files/${made.infoHash}/` }));
     for (const o of listed.Contents ?? []) {
       const key = o.Key!;
-      assert.ok(key.startsWith(`files/${made.infoHash}/data/`) || key === `files/${made.infoHash}/manifest.json`, key);
+      assert.ok(key.startsWith(`files/${made.infoHash}/data/`) || [`files/${made.infoHash}/manifest.json`, `files/${made.infoHash}/all.zip`].includes(key), key);
       assert.ok(!key.split("/").includes(".."), key);
       assert.ok(!/[\u0000-\u001f\\]/.test(key), JSON.stringify(key));
       assert.ok(Buffer.byteLength(key) <= 1024, `${Buffer.byteLength(key)} bytes`);
