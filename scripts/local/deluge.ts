@@ -155,7 +155,7 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
         logFile: join(o.logDir, `${o.name}-deluged.log`),
       });
       handle.daemon = daemon;
-      // Supervise like systemd does on the EC2 host: deluged 2.0 can die under load; start it again.
+      // Supervise like systemd does on the EC2 host: if deluged dies, start it again.
       void daemon.exited.then(async () => {
         if (!wanted || handle.daemon !== daemon) return;
         handle.restarts++;
