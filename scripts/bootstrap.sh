@@ -72,7 +72,7 @@ pip_install moto "$moto_version" "moto[server]==$moto_version" "moto[server]==$m
 # Deluge 2.2.0 as on the AWS host, with libtorrent's wheel (its native code is inside: no apt). Deluge
 # 2.2.0 makes its daemon certificate with pyOpenSSL's X509Req, which 26.3 removed, and imports
 # pkg_resources, which setuptools 82 removed: both are held back.
-deluge_reqs=(deluge==2.2.0 libtorrent==2.1.1 pyopenssl==26.2.0 "setuptools<82")
+deluge_reqs=(deluge==2.2.0 libtorrent==2.1.1 pyopenssl==26.2.0 'setuptools<82')
 [ -x "$venv/bin/deluged" ] && [ -x "$venv/bin/deluge-web" ] || rm -f "$venv/deluge.version"
 pip_install deluge "${deluge_reqs[*]}" "${deluge_reqs[*]:0:2}" "${deluge_reqs[@]}"
 
