@@ -1,5 +1,5 @@
-// Overlapped upload: a large single-file torrent downloaded at a capped rate, timed from Deluge's
-// is_finished (the last piece) until the link, with the seedbox's overlap on and then off.
+// Overlapped upload: a large single-file torrent downloaded at a capped rate, timed from the last
+// piece (Deluge's progress at 100 %) until the link, with the seedbox's overlap on and then off.
 import { randomBytes } from "node:crypto";
 import type { TestStack } from "../test/support/stack.ts";
 import { timeJob } from "./pipeline.ts";

@@ -38,7 +38,8 @@ export async function timeJob(s: TestStack, made: MadeTorrent, timeoutMs = 600_0
   if (r.status !== 202) throw new Error(`submit answered ${r.status}: ${JSON.stringify(r.body)}`);
   const submitted = performance.now();
   const added = await whenDeluge(s, made.infoHash, (st) => st !== null, 30_000);
-  // The last piece: Deluge 2.0's is_finished can lag the data (and the seedbox, which goes by progress).
+  // The last piece (progress 100 %). Deluge sets is_finished only once it has moved the files to the job's
+  // completed folder, and the seedbox waits for that, so finish → link includes the move.
   const finished = await whenDeluge(s, made.infoHash, (st) => {
     if (st === null) throw new Error(`torrent ${made.infoHash} left Deluge before it was seen finished`);
     return st.is_finished || st.progress >= 100;

@@ -14,7 +14,7 @@ APP_DIR=/opt/t2s/app
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q python3-venv python3-dev python3-libtorrent build-essential unzip xz-utils curl ca-certificates openssl
+apt-get install -y -q python3-venv python3-dev build-essential unzip xz-utils curl ca-certificates openssl
 # AWS CLI v2 from its official zip (a snap would not run under the units' NoNewPrivileges).
 if ! command -v aws >/dev/null; then
   curl -fsSL "https://awscli.amazonaws.com/awscli-exe-linux-$(uname -m).zip" -o /tmp/awscli.zip
@@ -35,10 +35,12 @@ install -d "$DATA_DIR"
 mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
 install -d -o t2s -g t2s -m 0750 "$DATA_DIR" "$DATA_DIR/deluge" "$DATA_DIR/downloading" "$DATA_DIR/completed"
 
-# Deluge 2.2 (the 2024 web UI fixes) from PyPI, over Ubuntu's libtorrent binding.
+# Deluge 2.2.0 (the 2024 web UI fixes) and libtorrent's wheel from PyPI, pinned as in local mode
+# (scripts/bootstrap.sh): pyOpenSSL 26.3 removed the X509Req deluged makes its certificate with, and
+# setuptools 82 the pkg_resources Deluge imports.
 if [ ! -x /opt/deluge/bin/deluged ]; then
-  python3 -m venv --system-site-packages /opt/deluge
-  /opt/deluge/bin/pip install -q 'deluge>=2.2,<2.3'
+  python3 -m venv /opt/deluge
+  /opt/deluge/bin/pip install -q deluge==2.2.0 libtorrent==2.1.1 pyopenssl==26.2.0 'setuptools<82'
 fi
 /opt/deluge/bin/python -c 'import libtorrent, deluge; print("libtorrent", libtorrent.__version__)'
 

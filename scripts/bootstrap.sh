@@ -44,29 +44,38 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Deluge: the seedbox's torrent engine.
-apt_install deluged deluge-web
+# Only the tests and benchmarks use apt; `npm start` needs no root.
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); the zip tests
 # check archives with Info-ZIP's unzip (and Python's zipfile).
 [ "$mode" = "--test" ] && apt_install chromium unzip
 # Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
 [ "$mode" = "--bench" ] && apt_install rclone time
 
-
-
-# moto server, the local AWS endpoint, in a project venv.
+# One project venv holds moto server, the local AWS endpoint, and Deluge, the
+# seedbox's torrent engine. Each is pinned, with a version stamp so that a second run skips it.
 venv="$cache/venv"
-moto_version=5.2.5
-if [ ! -x "$venv/bin/moto_server" ] || ! grep -qx "$moto_version" "$venv/moto.version" 2>/dev/null; then
-  say "installing moto[server]==$moto_version into $venv"
-  python3 -m venv "$venv"
-  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version" > "$cache/pip.log" 2>&1; then
-    grep -v '^WARNING: Location' "$cache/pip.log" >&2
-    say "pip could not install moto (full log: $cache/pip.log)"
+pip_install() { # <stamp> <version> <what> <requirement>...
+  local stamp=$1 version=$2 what=$3 log="$cache/pip-$1.log"
+  shift 3
+  grep -qx "$version" "$venv/$stamp.version" 2>/dev/null && return 0
+  say "installing $what into $venv"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" > "$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    say "pip could not install $what (full log: $log)"
     exit 1
   fi
-  echo "$moto_version" > "$venv/moto.version"
-fi
+  echo "$version" > "$venv/$stamp.version"
+}
+moto_version=5.2.5
+[ -x "$venv/bin/moto_server" ] || rm -f "$venv/moto.version"
+pip_install moto "$moto_version" "moto[server]==$moto_version" "moto[server]==$moto_version"
+# Deluge 2.2.0 as on the AWS host, with libtorrent's wheel (its native code is inside: no apt). Deluge
+# 2.2.0 makes its daemon certificate with pyOpenSSL's X509Req, which 26.3 removed, and imports
+# pkg_resources, which setuptools 82 removed: both are held back.
+deluge_reqs=(deluge==2.2.0 libtorrent==2.1.1 pyopenssl==26.2.0 'setuptools<82')
+[ -x "$venv/bin/deluged" ] && [ -x "$venv/bin/deluge-web" ] || rm -f "$venv/deluge.version"
+pip_install deluge "${deluge_reqs[*]}" "${deluge_reqs[*]:0:2}" "${deluge_reqs[@]}"
 
 if [ "$mode" = "--bench" ]; then
   bench_venv="$cache/bench-venv"

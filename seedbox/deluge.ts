@@ -69,7 +69,6 @@ export class Deluge {
     const timeout = AbortSignal.timeout(this.o.timeoutMs ?? 15_000);
     const res = await request(this.o.url, {
       method: "POST",
-      // deluge-web 2.0 refuses any other Content-Type, even with a charset.
       headers: { "content-type": "application/json", ...(this.cookie ? { cookie: this.cookie } : {}) },
       body: JSON.stringify({ method, params, id: ++this.seq }),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,

@@ -38,7 +38,6 @@ const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir,
 const monitor = new Monitor({
   deluge, facts, uploader, early, log,
   freeBytes: () => freeBytes(cfg.downloadDir),
-  completedDir: cfg.completedDir,
   policy: cfg.policy,
 });
 

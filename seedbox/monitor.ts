@@ -1,10 +1,8 @@
 // Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
 // enforces the magnet timeout, the disk guard and the seeding policy. Its first pass is the start-up reconcile.
-import { join } from "node:path";
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Progress, ProgressStatus } from "../lib/messages.ts";
-import { sleep } from "../lib/time.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
 import type { EarlyUploads } from "./early-upload.ts";
@@ -29,8 +27,6 @@ export interface MonitorOptions {
   early?: EarlyUploads;
   log: Logger;
   freeBytes: () => Promise<number>;
-  /** Finished torrents move to <completedDir>/<id> (the add options say so). */
-  completedDir: string;
   policy: MonitorPolicy;
   /** Upload attempts before a job fails. */
   maxUploadAttempts?: number;
@@ -43,15 +39,9 @@ interface Uploading {
 
 const busyStates = new Set(["Moving", "Error"]);
 
-/**
- * Whether the torrent's data is complete. Deluge 2.0's own is_finished can stay false when several
- * torrents finish at once (its finished alert races the add), so a fully downloaded Seeding torrent
- * counts too. Its save_path can be wrong in the same race, which is why files are looked for in the
- * job's own completed folder instead.
- */
-export function isDone(s: Pick<TorrentStatus, "is_finished" | "state" | "progress">): boolean {
-  if (busyStates.has(s.state)) return false;
-  return s.is_finished || (s.state === "Seeding" && s.progress >= 100);
+/** Whether the torrent is complete and its files are at rest in its save_path (moved, if it was to move). */
+export function isDone(s: Pick<TorrentStatus, "is_finished" | "state">): boolean {
+  return s.is_finished && !busyStates.has(s.state);
 }
 
 const hasMetadata = (s: TorrentStatus) => s.total_wanted > 0 || s.files.length > 0;
@@ -66,10 +56,12 @@ export class Monitor {
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
   /** The last error met per torrent, so a lasting one is logged once. */
   private readonly troubles = new Map<string, string>();
-  /** When a done torrent was first seen with its files not yet in its completed folder. */
-  private readonly unmoved = new Map<string, number>();
   private wake: (() => void) | null = null;
   private kicked = false;
+  /** When each torrent was first seen with every piece but not finished yet (Deluge is moving it). */
+  private readonly finishingSince = new Map<string, number>();
+  /** One is, since less than 10 s: look again soon rather than at the next poll. */
+  private finishing = false;
 
   constructor(o: MonitorOptions) {
     this.o = o;
@@ -87,6 +79,7 @@ export class Monitor {
     signal.addEventListener("abort", onAbort, { once: true });
     while (!signal.aborted) {
       this.kicked = false;
+      this.finishing = false;
       try {
         await this.tick(signal);
         if (down) this.o.log.info("deluge reachable again");
@@ -98,7 +91,7 @@ export class Monitor {
       }
       if (this.kicked) continue;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, down ? 2000 : this.o.policy.pollMs);
+        const t = setTimeout(resolve, down ? 2000 : this.finishing ? Math.min(100, this.o.policy.pollMs) : this.o.policy.pollMs);
         this.wake = () => (clearTimeout(t), resolve());
       });
       this.wake = null;
@@ -142,14 +135,16 @@ export class Monitor {
     if (s.state === "Error") return this.fail(id, "deluge_error", `Deluge could not download this torrent: ${s.message || "unknown error"}.`);
     if (isDone(s)) {
       this.admitted.delete(id);
+      this.finishingSince.delete(id);
       if (this.uploaded.has(id)) return this.applySeedingPolicy(id, s);
       const f = this.failures.get(id);
-      if (this.uploading.has(id) || (f && f.retryAt > Date.now())) return;
-      const root = join(this.o.completedDir, id);
-      if (!(await this.o.uploader.filesReady(root, s.files))) return this.awaitMove(id, root, signal);
-      this.unmoved.delete(id);
-      this.startUpload(id, { ...s, save_path: root }, signal);
+      if (!this.uploading.has(id) && (!f || f.retryAt <= Date.now())) this.startUpload(id, s, signal);
       return;
+    }
+    if (s.progress >= 100) {
+      const since = this.finishingSince.get(id) ?? Date.now();
+      this.finishingSince.set(id, since);
+      if (Date.now() - since < 10_000) this.finishing = true;
     }
     if (!hasMetadata(s)) {
       if (Date.now() / 1000 - s.time_added > this.o.policy.magnetTimeoutS) {
@@ -172,33 +167,9 @@ export class Monitor {
     });
   }
 
-  /**
-   * Removes a torrent and its data. Deluge 2.0 corrupts its own state (and later crashes) when asked to
-   * remove a complete torrent it has not yet marked finished, so such a torrent is first moved to its
-   * completed folder, which makes Deluge mark it, and removed after.
-   */
+  /** Removes a torrent and its data, if Deluge still holds it. */
   private async removeTorrent(id: string, signal?: AbortSignal): Promise<void> {
-    let s = await this.o.deluge.status(id, signal);
-    if (!s) return;
-    if (!s.is_finished && s.progress >= 100) {
-      await this.o.deluge.call("core.move_storage", [[id], join(this.o.completedDir, id)], signal);
-      for (let i = 0; i < 15 && s && !s.is_finished; i++) {
-        await sleep(200, signal);
-        s = await this.o.deluge.status(id, signal);
-      }
-      if (s && !s.is_finished) throw new Error("Deluge has not marked the torrent finished; not removing it yet");
-    }
-    await this.o.deluge.remove(id, true, signal);
-  }
-
-  /** Gives Deluge a few seconds to move a finished torrent, then asks it to (it may have missed the finish). */
-  private async awaitMove(id: string, root: string, signal: AbortSignal): Promise<void> {
-    const since = this.unmoved.get(id);
-    if (since === undefined) return void this.unmoved.set(id, Date.now());
-    if (Date.now() - since < 5000) return;
-    this.o.log.warn("deluge did not move a finished torrent; moving it", { job: id });
-    this.unmoved.set(id, Date.now());
-    await this.o.deluge.call("core.move_storage", [[id], root], signal);
+    if (await this.o.deluge.status(id, signal)) await this.o.deluge.remove(id, true, signal);
   }
 
   /** Publishes progress at most once per interval, but at once when the status changes. */
@@ -269,7 +240,7 @@ export class Monitor {
     this.admitted.delete(id);
     this.uploaded.delete(id);
     this.failures.delete(id);
-    this.unmoved.delete(id);
+    this.finishingSince.delete(id);
     this.troubles.delete(id);
   }
 

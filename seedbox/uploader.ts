@@ -18,7 +18,7 @@ import { readZipRange, zipLayout, type ZipEntry } from "./zip.ts";
 export interface UploadJob {
   id: string;
   name: string;
-  /** The folder holding the files: the job's completed folder. */
+  /** The folder holding the files: Deluge's save_path once it has finished (and moved) the torrent. */
   saveRoot: string;
   /** Paths relative to saveRoot, as Deluge lists them, with Deluge's file index. */
   files: { index: number; path: string; size: number }[];
@@ -74,17 +74,6 @@ export class Uploader {
     if (!st.isFile()) throw new Error(`not a regular file: ${JSON.stringify(rel)}`);
     if (!within(root, await realpath(p))) throw new Error(`file path escapes the torrent folder: ${JSON.stringify(rel)}`);
     return p;
-  }
-
-  /** Whether every payload file lies in `root` at its full size (a move into it has finished). */
-  async filesReady(root: string, files: readonly { path: string; size: number }[]): Promise<boolean> {
-    if (files.length === 0) return false;
-    for (const f of files) {
-      if (isPadding(f.path)) continue;
-      const st = await lstat(resolve(root, f.path)).catch(() => null);
-      if (!st?.isFile() || st.size !== f.size) return false;
-    }
-    return true;
   }
 
   /** Uploads every file, then the manifest. "exists" when the manifest was already there. */

@@ -7,6 +7,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { sleep } from "../../lib/time.ts";
 import { freePort, waitFor } from "./net.ts";
+import { venvBin } from "./paths.ts";
 import { startProc, type Proc } from "./proc.ts";
 
 export interface DelugeOptions {
@@ -78,7 +79,15 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+/** Deluge 2.2 from PyPI, in the project venv (scripts/bootstrap.sh installs it; no apt, no root). */
+function delugeBin(tool: "deluged" | "deluge-web"): string {
+  const bin = venvBin(tool);
+  if (!existsSync(bin)) throw new Error(`${tool} is missing at ${bin}: run "bash scripts/bootstrap.sh"`);
+  return bin;
+}
+
 export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
+  const [deluged, delugeWeb] = [delugeBin("deluged"), delugeBin("deluge-web")];
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   await mkdir(o.downloadDir, { recursive: true });
   const secrets = await loadSecrets(o.dir);
@@ -142,11 +151,11 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
     web: undefined as unknown as Proc,
     startDaemon: async () => {
       wanted = true;
-      const daemon = startProc(`${o.name}-deluged`, "deluged", ["-d", "-c", o.dir, "-p", String(daemonPort), "-u", "127.0.0.1", "-i", bindPeers, "-q"], {
+      const daemon = startProc(`${o.name}-deluged`, deluged, ["-d", "-c", o.dir, "-p", String(daemonPort), "-u", "127.0.0.1", "-i", bindPeers, "-L", "warning"], {
         logFile: join(o.logDir, `${o.name}-deluged.log`),
       });
       handle.daemon = daemon;
-      // Supervise like systemd does on the EC2 host: deluged 2.0 can die under load; start it again.
+      // Supervise like systemd does on the EC2 host: if deluged dies, start it again.
       void daemon.exited.then(async () => {
         if (!wanted || handle.daemon !== daemon) return;
         handle.restarts++;
@@ -165,7 +174,7 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
     },
   };
   await handle.startDaemon();
-  handle.web = startProc(`${o.name}-deluge-web`, "deluge-web", ["-d", "-c", o.dir, "-p", String(webPort), "-i", "127.0.0.1", "-q"], {
+  handle.web = startProc(`${o.name}-deluge-web`, delugeWeb, ["-d", "-c", o.dir, "-p", String(webPort), "-i", "127.0.0.1", "-L", "warning"], {
     logFile: join(o.logDir, `${o.name}-deluge-web.log`),
   });
   await waitFor(`${o.name} deluge-web`, () => tcpOpen(webPort), 30_000, handle.web.exited);

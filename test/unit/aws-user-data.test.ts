@@ -2,10 +2,12 @@
 // loopback, and the passwords generated on the host.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { repoRoot } from "../../scripts/local/paths.ts";
 import { deployDir, renderUserData } from "../../stacks/user-data.ts";
 
 const values = {
@@ -51,8 +53,12 @@ describe("seedbox user data", () => {
   });
 
   it("installs Deluge 2.2 with the libtorrent binding, Node 24 and the release from S3", () => {
-    assert.match(script, /apt-get install [^\n]*python3-libtorrent/);
-    assert.match(script, /pip install -q 'deluge>=2\.2,<2\.3'/);
+    // The same pins as local mode's venv (scripts/bootstrap.sh), so both run the same Deluge.
+    const local = /^deluge_reqs=\((.*)\)$/m.exec(readFileSync(join(repoRoot, "scripts", "bootstrap.sh"), "utf8"))?.[1];
+    assert.ok(local, "bootstrap.sh pins Deluge in deluge_reqs=(...)");
+    const host = /\/opt\/deluge\/bin\/pip install -q (.*)$/m.exec(script)?.[1];
+    assert.equal(host, local);
+    assert.match(local, /deluge==2\.2\.0 libtorrent==2\.1\.1/);
     assert.match(script, /latest-v24\.x/);
     assert.match(script, /sha256sum -c/);
     assert.match(script, /aws s3 cp [^\n]*"s3:\/\/\$BUCKET\/\$RELEASE_KEY"/);
