@@ -129,79 +129,71 @@ export class FetchGuard {
   }
 
   /**
+   * Sends one request and follows the redirects `follows` accepts, each hop checked; at most
+   * maxRedirects of them. Answers the last response, and whether it is a redirect left unfollowed.
+   */
+  private async send(raw: string, signal: AbortSignal | undefined, init: { method: "GET" | "POST"; headers: Record<string, string>; body?: string }, follows: (status: number) => boolean) {
+    const timeout = AbortSignal.timeout(this.o.timeoutMs);
+    const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let url = checkUrl(raw);
+    for (let hop = 0; ; hop++) {
+      this.precheck(url);
+      let res;
+      try {
+        res = await request(url, { dispatcher: this.agent, ...init, signal: sig });
+      } catch (err) {
+        throw this.explain(err, timeout);
+      }
+      const redirect = follows(res.statusCode) && res.headers.location !== undefined;
+      if (!redirect || hop >= this.o.maxRedirects) return { res, timeout, tooManyRedirects: redirect };
+      await res.body.dump().catch(() => {});
+      url = checkUrl(new URL(String(res.headers.location), url).toString());
+    }
+  }
+
+  /**
    * POSTs a body (a webhook delivery) and answers the status. Follows only 307/308, which keep the
    * method and body, each hop checked like any other; any other redirect is answered as it is.
    */
   async post(raw: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<number> {
-    const timeout = AbortSignal.timeout(this.o.timeoutMs);
-    const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let url = checkUrl(raw);
-    for (let hop = 0; ; hop++) {
-      this.precheck(url);
-      let res;
-      try {
-        res = await request(url, { dispatcher: this.agent, method: "POST", headers: { "user-agent": "torrent2s3-webhook", ...headers }, body, signal: sig });
-        await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
-      } catch (err) {
-        throw this.explain(err, timeout);
-      }
-      if ((res.statusCode === 307 || res.statusCode === 308) && res.headers.location && hop < this.o.maxRedirects) {
-        url = checkUrl(new URL(String(res.headers.location), url).toString());
-        continue;
-      }
-      return res.statusCode;
-    }
+    const { res } = await this.send(raw, signal, { method: "POST", headers: { "user-agent": "torrent2s3-webhook", ...headers }, body }, (c) => c === 307 || c === 308);
+    await res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+    return res.statusCode;
   }
 
   /** The body of a .torrent URL, following at most maxRedirects redirects, each checked. */
   async fetch(raw: string, signal?: AbortSignal): Promise<Buffer> {
-    const timeout = AbortSignal.timeout(this.o.timeoutMs);
-    const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let url = checkUrl(raw);
-    for (let hop = 0; ; hop++) {
-      this.precheck(url);
-      let res;
-      try {
-        res = await request(url, {
-          dispatcher: this.agent,
-          method: "GET",
-          headers: { accept: "application/x-bittorrent, */*;q=0.5", "user-agent": "torrent2s3" },
-          signal: sig,
-        });
-      } catch (err) {
-        throw this.explain(err, timeout);
-      }
-      if (res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
-        await res.body.dump().catch(() => {});
-        if (hop >= this.o.maxRedirects) throw new AppError("fetch_failed", `The URL redirected more than ${this.o.maxRedirects} times.`);
-        url = checkUrl(new URL(String(res.headers.location), url).toString());
-        continue;
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump().catch(() => {});
-        throw new AppError("fetch_failed", `The server answered HTTP ${res.statusCode} for that URL.`);
-      }
-      const declared = Number(res.headers["content-length"] ?? NaN);
-      if (declared > this.o.maxBytes) {
-        res.body.destroy();
-        throw new AppError("too_large", "The file at that URL is larger than 10 MiB; it is not a .torrent.");
-      }
-      const chunks: Buffer[] = [];
-      let n = 0;
-      try {
-        for await (const c of res.body as AsyncIterable<Buffer>) {
-          n += c.length;
-          if (n > this.o.maxBytes) {
-            res.body.destroy();
-            throw new AppError("too_large", "The file at that URL is larger than 10 MiB; it is not a .torrent.");
-          }
-          chunks.push(c);
-        }
-      } catch (err) {
-        throw this.explain(err, timeout);
-      }
-      return Buffer.concat(chunks);
+    const { res, timeout, tooManyRedirects } = await this.send(raw, signal, {
+      method: "GET", headers: { accept: "application/x-bittorrent, */*;q=0.5", "user-agent": "torrent2s3" },
+    }, (c) => c >= 300 && c < 400);
+    if (tooManyRedirects) {
+      await res.body.dump().catch(() => {});
+      throw new AppError("fetch_failed", `The URL redirected more than ${this.o.maxRedirects} times.`);
     }
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => {});
+      throw new AppError("fetch_failed", `The server answered HTTP ${res.statusCode} for that URL.`);
+    }
+    const declared = Number(res.headers["content-length"] ?? NaN);
+    if (declared > this.o.maxBytes) {
+      res.body.destroy();
+      throw new AppError("too_large", "The file at that URL is larger than 10 MiB; it is not a .torrent.");
+    }
+    const chunks: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const c of res.body as AsyncIterable<Buffer>) {
+        n += c.length;
+        if (n > this.o.maxBytes) {
+          res.body.destroy();
+          throw new AppError("too_large", "The file at that URL is larger than 10 MiB; it is not a .torrent.");
+        }
+        chunks.push(c);
+      }
+    } catch (err) {
+      throw this.explain(err, timeout);
+    }
+    return Buffer.concat(chunks);
   }
 
   private explain(err: unknown, timeout: AbortSignal): AppError {

@@ -10,9 +10,8 @@
 //   poller, nothing idle). It verifies the signed request again, runs the command and edits the reply.
 // - "<name>-discord-updates": the updates-bot queue through an SQS event source mapping; it posts and
 //   edits the status messages with the bot token (REST only).
-import { AssetType, Fn, TerraformAsset } from "cdktf";
+import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
-import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionEventInvokeConfig } from "@cdktf/provider-aws/lib/lambda-function-event-invoke-config/index.js";
@@ -21,8 +20,8 @@ import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/inde
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic/index.js";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription/index.js";
 import type { CoreResources } from "./core.ts";
-import { ServiceRole, ssmParameterArn, type Grant } from "./iam.ts";
-import { lambdaRuntime } from "./ingest-lambda.ts";
+import { ssmParameterArn, type Grant } from "./iam.ts";
+import { nodeFunction } from "./node-function.ts";
 
 export interface DiscordLambdaProps {
   name: string;
@@ -55,37 +54,19 @@ export class DiscordLambda extends Construct {
     const bundle = new TerraformAsset(this, "bundle", { path: p.bundleDir, type: AssetType.ARCHIVE });
     this.topic = new SnsTopic(this, "topic", { name: `${p.name}-interactions` });
 
-    const fn = (id: string, fnName: string, handler: string, o: { timeout: number; memory: number; grants: Grant[]; env?: Record<string, string> }) => {
-      const logs = new CloudwatchLogGroup(this, `${id}-logs`, { name: `/aws/lambda/${fnName}`, retentionInDays: 30 });
-      const role = new ServiceRole(this, `${id}-role`, {
-        name: fnName,
-        service: "lambda.amazonaws.com",
-        grants: [{ sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logs.arn}:*`] }, ...o.grants],
-      });
-      return new LambdaFunction(this, id, {
-        functionName: fnName,
-        role: role.role.arn,
-        runtime: lambdaRuntime,
-        architectures: ["arm64"],
-        handler,
-        filename: bundle.path,
-        sourceCodeHash: Fn.filebase64sha256(bundle.path),
-        memorySize: o.memory,
-        timeout: o.timeout,
-        environment: {
-          variables: {
-            DISCORD_PUBLIC_KEY: p.publicKey,
-            DISCORD_ALLOWED_USERS: p.allowList,
-            DISCORD_ALLOWED_ROLES: p.allowList,
-            T2S_API_URL: p.apiUrl,
-            T2S_PUBLIC_URL: p.apiUrl,
-            T2S_API_TOKEN_PARAM: p.apiTokenParam,
-            ...o.env,
-          },
+    const fn = (id: string, fnName: string, handler: string, o: { timeout: number; memory: number; grants: Grant[]; env?: Record<string, string> }) =>
+      nodeFunction(this, id, {
+        name: fnName, handler, bundle, timeout: o.timeout, memory: o.memory, grants: o.grants,
+        env: {
+          DISCORD_PUBLIC_KEY: p.publicKey,
+          DISCORD_ALLOWED_USERS: p.allowList,
+          DISCORD_ALLOWED_ROLES: p.allowList,
+          T2S_API_URL: p.apiUrl,
+          T2S_PUBLIC_URL: p.apiUrl,
+          T2S_API_TOKEN_PARAM: p.apiTokenParam,
+          ...o.env,
         },
-        dependsOn: [logs],
       });
-    };
     const apiToken: Grant = { sid: "ApiToken", actions: ["ssm:GetParameters"], resources: [ssmArn(p.apiTokenParam)] };
     const bothTokens: Grant = { sid: "Tokens", actions: ["ssm:GetParameters"], resources: [ssmArn(p.apiTokenParam), ssmArn(p.discordTokenParam)] };
 

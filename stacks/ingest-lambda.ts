@@ -2,17 +2,16 @@
 // with auth AWS_IAM, which only the CloudFront distribution may call (origin access control; see
 // stacks/page-front.ts), and "ingest-facts" consumes the facts queue through an SQS event source
 // mapping with partial batch failures. Neither has a public grant.
-import { AssetType, Fn, TerraformAsset, Token } from "cdktf";
+import { AssetType, TerraformAsset, Token } from "cdktf";
 import { Construct } from "constructs";
-import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
 import type { CoreResources } from "./core.ts";
-import { ServiceRole, ssmParameterArn, type Grant } from "./iam.ts";
+import { ssmParameterArn, type Grant } from "./iam.ts";
+import { nodeFunction } from "./node-function.ts";
 
-export const lambdaRuntime = "nodejs22.x";
 
 export interface IngestLambdaProps {
   name: string;
@@ -59,42 +58,24 @@ export class IngestLambda extends Construct {
     ];
     // Both functions that end jobs (cancel, facts) hand webhook events to the delivery queue.
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
-    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared) => {
-      const logs = new CloudwatchLogGroup(this, `${id}-logs`, { name: `/aws/lambda/${fnName}`, retentionInDays: 30 });
-      const role = new ServiceRole(this, `${id}-role`, {
-        name: fnName,
-        service: "lambda.amazonaws.com",
-        grants: [{ sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logs.arn}:*`] }, ...base, ...grants],
-      });
-      return new LambdaFunction(this, id, {
-        functionName: fnName,
-        role: role.role.arn,
-        runtime: lambdaRuntime,
-        architectures: ["arm64"],
-        handler,
-        filename: bundle.path,
-        sourceCodeHash: Fn.filebase64sha256(bundle.path),
-        memorySize: 512,
-        timeout,
-        environment: {
-          variables: {
-            T2S_BUCKET: core.bucket.bucket,
-            T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
-            T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
-            T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
-            T2S_FACTS_QUEUE_URL: core.facts.queue.url,
-            T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
-            T2S_JOBS_TABLE: core.jobsTable.name,
-            T2S_WEBHOOKS_QUEUE_URL: core.webhooks.url,
-            T2S_RETENTION_DAYS: Token.asString(p.retentionDays),
-            T2S_API_TOKEN_PARAM: p.apiTokenParam,
-            T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
-            T2S_PUBLIC_URL_PARAM: publicUrlParam,
-          },
+    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared) =>
+      nodeFunction(this, id, {
+        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants],
+        env: {
+          T2S_BUCKET: core.bucket.bucket,
+          T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
+          T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
+          T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
+          T2S_FACTS_QUEUE_URL: core.facts.queue.url,
+          T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
+          T2S_JOBS_TABLE: core.jobsTable.name,
+          T2S_WEBHOOKS_QUEUE_URL: core.webhooks.url,
+          T2S_RETENTION_DAYS: Token.asString(p.retentionDays),
+          T2S_API_TOKEN_PARAM: p.apiTokenParam,
+          T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
+          T2S_PUBLIC_URL_PARAM: publicUrlParam,
         },
-        dependsOn: [logs],
       });
-    };
 
     this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
       { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },

@@ -1,0 +1,34 @@
+// One Node Lambda of this project: its log group (kept 30 days), a role with only its own grants plus
+// log writing, and the function from a bundle (arm64, the project's runtime).
+import { Fn, type TerraformAsset } from "cdktf";
+import type { Construct } from "constructs";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
+import { ServiceRole, type Grant } from "./iam.ts";
+
+export const lambdaRuntime = "nodejs22.x";
+
+/** Constructs go straight into `scope` under `id`, `${id}-logs` and `${id}-role`, as they always have. */
+export function nodeFunction(scope: Construct, id: string, o: {
+  name: string; handler: string; bundle: TerraformAsset; timeout: number; memory: number; grants: Grant[]; env: Record<string, string>;
+}): LambdaFunction {
+  const logs = new CloudwatchLogGroup(scope, `${id}-logs`, { name: `/aws/lambda/${o.name}`, retentionInDays: 30 });
+  const role = new ServiceRole(scope, `${id}-role`, {
+    name: o.name,
+    service: "lambda.amazonaws.com",
+    grants: [{ sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logs.arn}:*`] }, ...o.grants],
+  });
+  return new LambdaFunction(scope, id, {
+    functionName: o.name,
+    role: role.role.arn,
+    runtime: lambdaRuntime,
+    architectures: ["arm64"],
+    handler: o.handler,
+    filename: o.bundle.path,
+    sourceCodeHash: Fn.filebase64sha256(o.bundle.path),
+    memorySize: o.memory,
+    timeout: o.timeout,
+    environment: { variables: o.env },
+    dependsOn: [logs],
+  });
+}
