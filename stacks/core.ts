@@ -198,6 +198,18 @@ export class CoreResources extends Construct {
   }
 }
 
+/** The core's names and addresses as every service reads them from its environment (lib/config.ts awsConfig). */
+export function coreEnv(core: CoreResources): Record<string, string> {
+  return {
+    T2S_BUCKET: core.bucket.bucket,
+    T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
+    T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
+    T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
+    T2S_FACTS_QUEUE_URL: core.facts.queue.url,
+    T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
+  };
+}
+
 /** The outputs local mode and the services read: names and addresses, never secrets. */
 export function coreOutputs(stack: TerraformStack, core: CoreResources): void {
   const out = (name: string, value: string) => new TerraformOutput(stack, name, { value, staticId: true });

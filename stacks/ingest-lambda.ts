@@ -8,7 +8,7 @@ import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-s
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
-import type { CoreResources } from "./core.ts";
+import { coreEnv, type CoreResources } from "./core.ts";
 import { ssmParameterArn, type Grant } from "./iam.ts";
 import { nodeFunction } from "./node-function.ts";
 
@@ -62,12 +62,7 @@ export class IngestLambda extends Construct {
       nodeFunction(this, id, {
         name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants],
         env: {
-          T2S_BUCKET: core.bucket.bucket,
-          T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
-          T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
-          T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
-          T2S_FACTS_QUEUE_URL: core.facts.queue.url,
-          T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
+          ...coreEnv(core),
           T2S_JOBS_TABLE: core.jobsTable.name,
           T2S_WEBHOOKS_QUEUE_URL: core.webhooks.url,
           T2S_RETENTION_DAYS: Token.asString(p.retentionDays),

@@ -14,7 +14,7 @@ import { Instance } from "@cdktf/provider-aws/lib/instance/index.js";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
 import { VolumeAttachment } from "@cdktf/provider-aws/lib/volume-attachment/index.js";
-import type { CoreResources } from "./core.ts";
+import { coreEnv, type CoreResources } from "./core.ts";
 import { ServiceRole, ssmParameterArn } from "./iam.ts";
 import { renderUserData } from "./user-data.ts";
 
@@ -121,12 +121,7 @@ export class SeedboxHost extends Construct {
         T2S_DATA_DIR: "/var/lib/t2s",
         T2S_DOWNLOAD_DIR: "/var/lib/t2s/downloading",
         T2S_COMPLETED_DIR: "/var/lib/t2s/completed",
-        T2S_BUCKET: core.bucket.bucket,
-        T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
-        T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
-        T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
-        T2S_FACTS_QUEUE_URL: core.facts.queue.url,
-        T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
+        ...coreEnv(core),
         T2S_API_TOKEN_PARAM: p.apiTokenParam,
       },
     }, { forTerraform: true });
