@@ -41,6 +41,8 @@ export function list(env: Env, name: string): string[] {
 export interface AwsConfig {
   region: string;
   endpoint: string | undefined;
+  /** S3's own endpoint where it differs (local mode: the disk-backed store); else `endpoint`. */
+  s3Endpoint: string | undefined;
   bucket: string;
   requestsTopicArn: string;
   requestsQueueUrl: string;
@@ -55,6 +57,8 @@ export function awsConfig(env: Env): AwsConfig {
   return {
     region: str(env, "AWS_REGION", str(env, "AWS_DEFAULT_REGION", "us-east-1")),
     endpoint: optional(env, "AWS_ENDPOINT_URL"),
+    // The SDK's own name for a service's endpoint; read here because an explicit endpoint overrides it.
+    s3Endpoint: optional(env, "AWS_ENDPOINT_URL_S3") ?? optional(env, "AWS_ENDPOINT_URL"),
     bucket: str(env, "T2S_BUCKET"),
     requestsTopicArn: str(env, "T2S_REQUESTS_TOPIC_ARN"),
     requestsQueueUrl: str(env, "T2S_REQUESTS_QUEUE_URL"),

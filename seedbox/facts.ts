@@ -1,7 +1,7 @@
 // The facts the seedbox reports to ingest, stamped with the time they were observed.
 import type { Publish } from "../lib/aws/topic.ts";
 import type { JobErrorCode } from "../lib/job.ts";
-import type { Fact, Progress } from "../lib/messages.ts";
+import type { Fact, Progress, UploadedFact } from "../lib/messages.ts";
 
 export class Facts {
   private readonly publish: Publish;
@@ -18,6 +18,12 @@ export class Facts {
 
   failed(id: string, code: JobErrorCode, message: string): Promise<void> {
     const fact: Fact = { v: 1, type: "failed", id, at: this.now(), error: { code, message } };
+    return this.publish(fact);
+  }
+
+  /** The manifest is written: the job is complete. Where S3 notifies too (AWS mode), ingest hears it twice. */
+  uploaded(id: string): Promise<void> {
+    const fact: UploadedFact = { v: 1, type: "uploaded", id, at: this.now() };
     return this.publish(fact);
   }
 

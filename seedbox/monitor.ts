@@ -198,6 +198,7 @@ export class Monitor {
         abort.signal,
       );
       if (result === "exists") log.info("already uploaded");
+      await this.o.facts.uploaded(id);
       await this.o.early?.discard(id);
       this.uploaded.add(id);
       this.failures.delete(id);

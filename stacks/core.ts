@@ -28,6 +28,11 @@ export interface CoreProps {
   forceDestroy?: boolean;
   /** Deny any request that is not TLS. Off only for a plain-HTTP local endpoint, which would be refused. */
   tlsOnly?: boolean;
+  /**
+   * The bucket's S3-only features: Block Public Access and the manifest notification (default on). Off
+   * for the local store, which has neither; there the seedbox's own fact completes a job.
+   */
+  s3Extras?: boolean;
   /** Point-in-time recovery of the job table (default on). */
   pointInTimeRecovery?: boolean;
 }
@@ -121,7 +126,8 @@ export class CoreResources extends Construct {
     });
 
     this.bucket = new S3Bucket(this, "bucket", { bucketPrefix: `${n}-`, forceDestroy: props.forceDestroy ?? false });
-    new S3BucketPublicAccessBlock(this, "bucket-public-access", {
+    const extras = props.s3Extras ?? true;
+    if (extras) new S3BucketPublicAccessBlock(this, "bucket-public-access", {
       bucket: this.bucket.id,
       blockPublicAcls: true,
       blockPublicPolicy: true,
@@ -172,7 +178,7 @@ export class CoreResources extends Construct {
         }],
       }),
     });
-    new S3BucketNotification(this, "manifest-notification", {
+    if (extras) new S3BucketNotification(this, "manifest-notification", {
       bucket: this.bucket.id,
       topic: [{ topicArn: this.factsTopic.arn, events: ["s3:ObjectCreated:*"], filterPrefix: "files/", filterSuffix: "/manifest.json" }],
       dependsOn: [factsPolicy],

@@ -1,5 +1,6 @@
-// Local mode: the core resources applied to a local AWS endpoint (moto) by real terraform.
-import { LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
+// Local mode: the core resources applied by real terraform to the local endpoints: moto for queues and
+// topics, and the disk-backed local S3 store for the bucket.
+import { Fn, LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
 import type { Construct } from "constructs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { CoreResources, coreOutputs } from "./core.ts";
@@ -13,21 +14,26 @@ export class LocalStack extends TerraformStack {
       type: "string",
       description: "The local AWS endpoint, e.g. http://127.0.0.1:5000",
     });
+    const s3Endpoint = new TerraformVariable(this, "s3_endpoint", {
+      type: "string",
+      default: "",
+      description: "The local S3 store, e.g. http://127.0.0.1:8333 (empty: the AWS endpoint serves S3 too)",
+    });
     const name = new TerraformVariable(this, "name", { type: "string", default: "t2s" });
     const e = endpoint.stringValue;
+    const s3 = Fn.coalesce([s3Endpoint.stringValue, e]);
     new AwsProvider(this, "aws", {
       region: "us-east-1",
-      // moto accepts any keys; these are not secrets.
-      accessKey: "test",
-      secretKey: "test",
+      // Keys come from the environment: the local S3 store's generated keys (moto takes any).
       skipCredentialsValidation: true,
       skipRequestingAccountId: true,
       skipMetadataApiCheck: "true",
       s3UsePathStyle: true,
-      endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, dynamodb: e }],
+      endpoints: [{ s3, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, dynamodb: e }],
     });
-    const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: 7, maxReceiveCount: 3, forceDestroy: true, tlsOnly: false });
-    // tlsOnly is off because moto speaks plain HTTP and enforces bucket policies: a TLS-only policy would refuse every write.
+    const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: 7, maxReceiveCount: 3, forceDestroy: true, tlsOnly: false, s3Extras: false });
+    // tlsOnly is off because the local store speaks plain HTTP and enforces bucket policies: a TLS-only
+    // policy would refuse every write. It has no Block Public Access and no notifications (s3Extras).
     coreOutputs(this, core);
   }
 }

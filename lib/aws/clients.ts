@@ -13,11 +13,12 @@ export interface AwsClients {
 }
 
 /** `credentials` only for a local endpoint that the process's environment does not name keys for (tests). */
-export function awsClients(cfg: Pick<AwsConfig, "region" | "endpoint">, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+export function awsClients(cfg: Pick<AwsConfig, "region" | "endpoint"> & { s3Endpoint?: string | undefined }, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+  const s3 = cfg.s3Endpoint ?? cfg.endpoint;
   const common = { region: cfg.region, maxAttempts: 4, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(credentials ? { credentials } : {}) };
   return {
-    // A custom endpoint (moto) wants path-style bucket addressing.
-    s3: new S3Client({ ...common, forcePathStyle: cfg.endpoint !== undefined }),
+    // A local endpoint (the disk-backed store, or moto) wants path-style bucket addressing.
+    s3: new S3Client({ ...common, ...(s3 ? { endpoint: s3 } : {}), forcePathStyle: s3 !== undefined }),
     sqs: new SQSClient(common),
     sns: new SNSClient(common),
     dynamodb: new DynamoDBClient(common),

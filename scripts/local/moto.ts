@@ -1,4 +1,5 @@
-// moto server: the local AWS endpoint (S3, SQS, SNS, ...) on loopback. State is in memory.
+// moto server: the local AWS endpoint for queues and topics (SQS, SNS, ...) on loopback. State is in
+// memory; the local stack restores it from a recording of the last apply (terraform.ts).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, waitFor } from "./net.ts";
@@ -17,7 +18,8 @@ export async function startMoto(o: { logDir: string; port?: number }): Promise<M
   const port = o.port ?? (await freePort());
   const proc = startProc("moto", bin, ["-H", "127.0.0.1", "-p", String(port)], {
     logFile: join(o.logDir, "moto.log"),
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: "false" },
+    // The recorder's file, written only while a recording runs, goes beside the logs, not into the cwd.
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: "false", MOTO_RECORDER_FILEPATH: join(o.logDir, "moto-recorder.jsonl") },
   });
   const endpoint = `http://127.0.0.1:${port}`;
   await waitFor("moto server", async () => (await fetch(`${endpoint}/moto-api/data.json`)).ok, 30_000, proc.exited);

@@ -7,12 +7,21 @@ import { join } from "node:path";
 export interface LocalSecrets {
   apiToken: string;
   signingSecret: string;
+  /** The local S3 store's keys, which also sign the links it serves. */
+  s3: { accessKeyId: string; secretAccessKey: string };
 }
+
+const generate = (): LocalSecrets => ({
+  apiToken: randomBytes(24).toString("base64url"),
+  signingSecret: randomBytes(32).toString("base64url"),
+  s3: { accessKeyId: `T2S${randomBytes(8).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") },
+});
 
 export async function localSecrets(dataDir: string): Promise<LocalSecrets> {
   const path = join(dataDir, "secrets.json");
-  if (existsSync(path)) return JSON.parse(await readFile(path, "utf8")) as LocalSecrets;
-  const s: LocalSecrets = { apiToken: randomBytes(24).toString("base64url"), signingSecret: randomBytes(32).toString("base64url") };
-  await writeFile(path, JSON.stringify(s), { mode: 0o600 });
+  const kept = existsSync(path) ? (JSON.parse(await readFile(path, "utf8")) as Partial<LocalSecrets>) : {};
+  const s = { ...generate(), ...kept };
+  // A data folder from before a secret existed gets it added; the ones it has stay as they were.
+  if (Object.keys(kept).length !== Object.keys(s).length) await writeFile(path, JSON.stringify(s), { mode: 0o600 });
   return s;
 }

@@ -1,6 +1,6 @@
-// Local mode: moto, the stack applied by terraform, Deluge, and the services, all on loopback,
-// all state under one data folder. Used by `npm start` and by the tests.
-import { mkdir, rm } from "node:fs/promises";
+// Local mode: the disk-backed S3 store, moto, the stack applied by terraform, Deluge, and the services,
+// all on loopback, all state under one data folder. Used by `npm start` and by the tests.
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
@@ -8,7 +8,8 @@ import { startMoto, type Moto } from "./moto.ts";
 import { freePort, waitFor } from "./net.ts";
 import { repoRoot } from "./paths.ts";
 import { startProc, type Proc } from "./proc.ts";
-import { localSecrets } from "./secrets.ts";
+import { startS3Store, type S3Store } from "./s3-store.ts";
+import { localSecrets, type LocalSecrets } from "./secrets.ts";
 import { applyLocalStack, type StackOutputs } from "./terraform.ts";
 
 export interface LocalOptions {
@@ -22,7 +23,7 @@ export interface LocalOptions {
   seedboxEnv?: Record<string, string>;
   /** Each JSON log line of a service. */
   onLog?: (line: string) => void;
-  /** The AWS endpoint the services use, given moto's (tests put a cuttable proxy between them). */
+  /** The endpoint the services use for each local endpoint, moto's and the store's (tests put cuttable proxies between them). */
   serviceEndpoint?: (motoEndpoint: string) => Promise<string>;
   onStep?: (step: string) => void;
 }
@@ -31,6 +32,10 @@ export interface LocalStack {
   url: string;
   apiToken: string;
   moto: Moto;
+  /** The disk-backed S3 store the bucket lives in. */
+  store: S3Store;
+  /** The keys of the local endpoints (the store checks them; moto takes any). */
+  keys: LocalSecrets["s3"];
   outputs: StackOutputs;
   deluge: DelugeHandle;
   dataDir: string;
@@ -68,12 +73,15 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   try {
     step("building the page");
     const webDir = await buildWeb(repoRoot, join(o.dataDir, "web"));
-    step("starting moto (local AWS endpoint)");
-    const moto = await startMoto({ logDir });
-    // moto starts with an empty bucket and empty queues: job records kept from an earlier run would
-    // point at files that are gone. Until the files live on disk too, a run starts with no jobs.
-    for (const f of ["jobs.db", "jobs.db-wal", "jobs.db-shm"]) await rm(join(o.dataDir, f), { force: true });
-    started.push({ stop: () => moto.proc.stop() });
+    step("starting the local S3 store and moto (local AWS endpoints)");
+    const keys = secrets.s3;
+    const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir })]);
+    // The store flushes its volumes on SIGTERM; give it longer than the rest.
+    if (storeUp.status === "fulfilled") started.push({ stop: () => storeUp.value.proc.stop(15_000) });
+    if (motoUp.status === "fulfilled") started.push({ stop: () => motoUp.value.proc.stop() });
+    if (storeUp.status === "rejected") throw storeUp.reason;
+    if (motoUp.status === "rejected") throw motoUp.reason;
+    const [store, moto] = [storeUp.value, motoUp.value];
     step("starting deluged and deluge-web");
     const delugeReady = startDeluge({
       dir: join(o.dataDir, "deluge"),
@@ -82,17 +90,23 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       downloadDir: join(o.dataDir, "downloading"),
       offline: o.offline,
     });
-    step("applying stacks/ to moto with terraform");
-    const [outputs, deluge] = await Promise.all([applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint }), delugeReady]);
+    step("applying stacks/ with terraform");
+    const [outputs, deluge] = await Promise.all([
+      applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step }),
+      delugeReady,
+    ]);
     started.push(deluge);
 
-    const serviceEndpoint = o.serviceEndpoint ? await o.serviceEndpoint(moto.endpoint) : moto.endpoint;
+    const [serviceEndpoint, serviceS3Endpoint] = o.serviceEndpoint
+      ? [await o.serviceEndpoint(moto.endpoint), await o.serviceEndpoint(store.endpoint)]
+      : [moto.endpoint, store.endpoint];
     const common = {
       ...process.env,
       AWS_ENDPOINT_URL: serviceEndpoint,
+      AWS_ENDPOINT_URL_S3: serviceS3Endpoint,
       AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "test",
-      AWS_SECRET_ACCESS_KEY: "test",
+      AWS_ACCESS_KEY_ID: keys.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
       AWS_SESSION_TOKEN: "",
       T2S_BUCKET: outputs.bucket,
       T2S_REQUESTS_TOPIC_ARN: outputs.requests_topic_arn,
@@ -111,7 +125,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       });
 
     const stack: LocalStack = {
-      url, apiToken, moto, outputs, deluge, dataDir: o.dataDir, logDir, jobsDb: join(o.dataDir, "jobs.db"),
+      url, apiToken, moto, store, keys, outputs, deluge, dataDir: o.dataDir, logDir, jobsDb: join(o.dataDir, "jobs.db"),
       ingest: undefined as unknown as Proc,
       seedbox: undefined as unknown as Proc,
       startIngest: () => stack.startIngestWith({}),

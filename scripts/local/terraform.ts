@@ -1,7 +1,8 @@
-// Applies the CDKTF local stack to the local AWS endpoint with real terraform, offline where a
-// provider mirror is present.
+// Applies the CDKTF local stack to the local endpoints with real terraform, offline where a provider
+// mirror is present.
 import { existsSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
@@ -56,30 +57,78 @@ export async function synth(outDir: string): Promise<string> {
   return join(outDir, "stacks", "local");
 }
 
-/** Synthesizes and applies the local stack against `endpoint`; returns its outputs. */
-export async function applyLocalStack(o: { dataDir: string; endpoint: string; name?: string }): Promise<StackOutputs> {
+export interface LocalEndpoints {
+  /** moto: queues and topics, in memory. */
+  endpoint: string;
+  /** The local S3 store, on disk. */
+  s3Endpoint: string;
+  keys: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** What the last full apply left: the stack it applied, moto's endpoint then, and the outputs. */
+interface Applied {
+  hash: string;
+  endpoint: string;
+  outputs: StackOutputs;
+}
+
+/**
+ * Brings the local endpoints to the synthesized stack. The bucket lives on disk and the state beside it,
+ * but moto starts empty each run. A full terraform apply (which recreates what moto lost) runs only when
+ * the stack changed; otherwise moto's part is restored by replaying the calls the last apply made,
+ * recorded by moto itself: seconds instead of a minute of provider waits.
+ */
+export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; name?: string; log?: (s: string) => void }): Promise<StackOutputs> {
   const tfDir = join(o.dataDir, "terraform");
   await mkdir(tfDir, { recursive: true });
   const dir = await synth(join(tfDir, "cdktf.out"));
+  const hash = createHash("sha256").update(await readFile(join(dir, "cdk.tf.json"))).update(o.name ?? "t2s").digest("hex");
+  const appliedFile = join(tfDir, "applied.json");
+  const recording = join(tfDir, "moto-recording.jsonl");
+  const applied = existsSync(appliedFile) ? (JSON.parse(await readFile(appliedFile, "utf8")) as Applied) : null;
+  const moto = motoApi(o.endpoint);
+  if (applied?.hash === hash && existsSync(recording) && existsSync(join(dir, "terraform.tfstate"))) {
+    const swap = (text: string) => text.replaceAll(new URL(applied.endpoint).host, new URL(o.endpoint).host);
+    await moto("upload-recording", swap(await readFile(recording, "utf8")));
+    await moto("replay-recording");
+    o.log?.("restored the stack's queues and topics (stacks/ unchanged)");
+    return JSON.parse(swap(JSON.stringify(applied.outputs))) as StackOutputs;
+  }
+
   const env = {
     ...process.env,
     ...(await cliConfig(tfDir)),
     CHECKPOINT_DISABLE: "1",
     TF_IN_AUTOMATION: "1",
     TF_PLUGIN_CACHE_DIR: "",
-    // moto takes any credentials; keep the owner's real ones out of local mode.
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
+    // The local store's keys; the owner's real AWS credentials stay out of local mode.
+    AWS_ACCESS_KEY_ID: o.keys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: o.keys.secretAccessKey,
     AWS_SESSION_TOKEN: "",
     AWS_PROFILE: "",
   };
   const tf = (...args: string[]) => run("terraform", [`-chdir=${dir}`, ...args], { env, timeoutMs: 300_000 });
   if (!existsSync(join(dir, ".terraform", "providers"))) await tf("init", "-input=false", "-no-color");
-  // moto keeps nothing across restarts, so an old state would only describe resources that are gone.
-  await rm(join(dir, "terraform.tfstate"), { force: true });
-  await rm(join(dir, "terraform.tfstate.backup"), { force: true });
-  await tf("apply", "-auto-approve", "-input=false", "-no-color", `-var=aws_endpoint=${o.endpoint}`, `-var=name=${o.name ?? "t2s"}`);
+  await rm(appliedFile, { force: true });
+  await moto("reset-recording");
+  await moto("start-recording");
+  // The state is kept: the bucket it names is on disk. What moto lost, terraform finds gone and recreates.
+  await tf("apply", "-auto-approve", "-input=false", "-no-color",
+    `-var=aws_endpoint=${o.endpoint}`, `-var=s3_endpoint=${o.s3Endpoint}`, `-var=name=${o.name ?? "t2s"}`);
+  await moto("stop-recording");
+  await writeFile(recording, await moto("download-recording"), { mode: 0o600 });
   const raw = JSON.parse(await tf("output", "-json", "-no-color")) as Record<string, { value: string }>;
-  const outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.value]));
-  return outputs as unknown as StackOutputs;
+  const outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.value])) as unknown as StackOutputs;
+  const record: Applied = { hash, endpoint: o.endpoint, outputs };
+  await writeFile(appliedFile, JSON.stringify(record), { mode: 0o600 });
+  return outputs;
+}
+
+/** moto's recorder API: POST /moto-api/recorder/<action>. */
+function motoApi(endpoint: string): (action: string, body?: string) => Promise<string> {
+  return async (action, body) => {
+    const res = await fetch(`${endpoint}/moto-api/recorder/${action}`, { method: "POST", body });
+    if (!res.ok) throw new Error(`moto recorder ${action}: HTTP ${res.status}`);
+    return res.text();
+  };
 }

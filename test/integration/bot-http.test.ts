@@ -15,7 +15,7 @@ import type { UrlEvent } from "../../ingest/lambda.ts";
 import { startDiscordStandIn, type DiscordStandIn, type StoredMessage } from "../support/discord-standin.ts";
 import { serveLambdaUrl } from "../support/lambda-url.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 import type { MadeTorrent } from "../support/torrents.ts";
 
 const alice = "300000000000000001";
@@ -47,7 +47,7 @@ describe("the bot over HTTP interactions (end to end)", { timeout: 300_000 }, ()
     });
     endpoint = await serveLambdaUrl({ http: (e: UrlEvent) => bot.interactions(e), sqs: async () => ({ batchItemFailures: [] }), webhooks: async () => ({ batchItemFailures: [] }) });
     // As the event source mapping feeds the updates consumer.
-    sqs = new SQSClient({ region: "us-east-1", endpoint: s.moto.endpoint, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+    sqs = new SQSClient(clientOptions(s).aws);
     consumer = consumeQueue({
       sqs, queueUrl: s.outputs.updates_bot_queue_url, waitTimeS: 1, concurrency: 2, signal: stop.signal, log: log.with({ queue: "updates" }),
       handler: async (msg) => {

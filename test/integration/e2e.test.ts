@@ -10,7 +10,7 @@ import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
 import { queueDepth } from "../support/queues.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 
 let s: TestStack;
 let sqs: SQSClient;
@@ -23,9 +23,9 @@ const logsOf = (msg: string, job: string) => s.logs.filter((l) => l.msg === msg 
 
 before(async () => {
   s = await testStack();
-  const aws = { endpoint: s.moto.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" } };
+  const { aws, s3: store } = clientOptions(s);
   sqs = new SQSClient(aws);
-  s3 = new S3Client({ ...aws, forcePathStyle: true });
+  s3 = new S3Client(store);
   sns = new SNSClient(aws);
 });
 

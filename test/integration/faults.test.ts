@@ -13,7 +13,7 @@ import { sleep } from "../../lib/time.ts";
 import { repoRoot } from "../../scripts/local/paths.ts";
 import { queueDepth } from "../support/queues.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 
 const report = join(repoRoot, "test-results", "reliability.md");
 let s: TestStack;
@@ -45,8 +45,8 @@ async function waitStatus(id: string, ok: (j: Job) => boolean): Promise<Job> {
 describe("faults", () => {
   before(async () => {
     s = await testStack();
-    const aws = { endpoint: s.moto.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" } };
-    s3 = new S3Client({ ...aws, forcePathStyle: true });
+    const { aws, s3: store } = clientOptions(s);
+    s3 = new S3Client(store);
     sqs = new SQSClient(aws);
     sns = new SNSClient(aws);
     await mkdir(join(repoRoot, "test-results"), { recursive: true });
@@ -249,9 +249,9 @@ describe("faults", () => {
   });
 
   it("writes no token, password or signing secret in any log", async () => {
-    const secrets = JSON.parse(await readFile(join(s.dataDir, "secrets.json"), "utf8")) as Record<string, string>;
+    const { s3, ...secrets } = JSON.parse(await readFile(join(s.dataDir, "secrets.json"), "utf8")) as Record<string, string> & { s3: { secretAccessKey: string } };
     const deluge = JSON.parse(await readFile(join(s.dataDir, "deluge", "t2s-secrets.json"), "utf8")) as Record<string, string>;
-    const values = [...Object.values(secrets), deluge.web!, deluge.localclient!, s.seeder.password].filter((v) => v.length >= 16);
+    const values = [...Object.values(secrets), s3.secretAccessKey, deluge.web!, deluge.localclient!, s.seeder.password].filter((v) => v.length >= 16);
     let lines = 0;
     for (const f of await readdir(s.logDir)) {
       const text = await readFile(join(s.logDir, f), "utf8");

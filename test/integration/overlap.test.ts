@@ -16,7 +16,7 @@ import { sleep } from "../../lib/time.ts";
 import type { TorrentStatus } from "../../seedbox/deluge.ts";
 import { EarlyUploads } from "../../seedbox/early-upload.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 import { makeTorrent } from "../support/torrents.ts";
 
 let s: TestStack;
@@ -31,7 +31,7 @@ const earlyLog = (id: string) => s.logs.filter((l) => l.msg === "overlapped uplo
 
 before(async () => {
   s = await testStack();
-  s3 = new S3Client({ endpoint: s.moto.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, forcePathStyle: true });
+  s3 = new S3Client(clientOptions(s).s3);
 });
 after(() => s3?.destroy());
 

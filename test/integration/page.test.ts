@@ -29,7 +29,7 @@ import { buildWeb } from "../../scripts/build-web.ts";
 import { pageCsp } from "../../lib/page-headers.ts";
 import type { MadeTorrent } from "../support/torrents.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 
 const shots = join(repoRoot, "test-results", "screenshots");
 let s: TestStack;
@@ -68,10 +68,10 @@ async function checkLinks(made: MadeTorrent): Promise<void> {
   }
 }
 
-const credentials = { accessKeyId: "test", secretAccessKey: "test" };
 const motoClients = (): AwsClients => {
-  const common = { region: "us-east-1", endpoint: s.moto.endpoint, credentials, maxAttempts: 2 };
-  return { s3: new S3Client({ ...common, forcePathStyle: true }), sqs: new SQSClient(common), sns: new SNSClient(common), dynamodb: new DynamoDBClient(common) };
+  const { aws, s3 } = clientOptions(s);
+  const common = { ...aws, maxAttempts: 2 };
+  return { s3: new S3Client({ ...s3, maxAttempts: 2 }), sqs: new SQSClient(common), sns: new SNSClient(common), dynamodb: new DynamoDBClient(common) };
 };
 const hexId = () => randomBytes(20).toString("hex");
 
@@ -377,7 +377,7 @@ describe("the page", () => {
     const env = {
       T2S_BUCKET: s.outputs.bucket, T2S_REQUESTS_TOPIC_ARN: s.outputs.requests_topic_arn, T2S_REQUESTS_QUEUE_URL: s.outputs.requests_queue_url,
       T2S_FACTS_TOPIC_ARN: s.outputs.facts_topic_arn, T2S_FACTS_QUEUE_URL: s.outputs.facts_queue_url, T2S_UPDATES_TOPIC_ARN: s.outputs.updates_topic_arn,
-      T2S_JOBS_TABLE: s.outputs.jobs_table, AWS_ENDPOINT_URL: s.moto.endpoint, AWS_REGION: "us-east-1",
+      T2S_JOBS_TABLE: s.outputs.jobs_table, AWS_ENDPOINT_URL: s.moto.endpoint, AWS_ENDPOINT_URL_S3: s.store.endpoint, AWS_REGION: "us-east-1",
     };
     const token = `lambda-token-${randomBytes(8).toString("hex")}`;
     let app: LambdaApp | undefined;
@@ -438,13 +438,13 @@ describe("the page", () => {
     const env = {
       T2S_BUCKET: s.outputs.bucket, T2S_REQUESTS_TOPIC_ARN: s.outputs.requests_topic_arn, T2S_REQUESTS_QUEUE_URL: s.outputs.requests_queue_url,
       T2S_FACTS_TOPIC_ARN: s.outputs.facts_topic_arn, T2S_FACTS_QUEUE_URL: s.outputs.facts_queue_url, T2S_UPDATES_TOPIC_ARN: s.outputs.updates_topic_arn,
-      T2S_JOBS_TABLE: s.outputs.jobs_table, AWS_ENDPOINT_URL: s.moto.endpoint, AWS_REGION: "us-east-1",
+      T2S_JOBS_TABLE: s.outputs.jobs_table, AWS_ENDPOINT_URL: s.moto.endpoint, AWS_ENDPOINT_URL_S3: s.store.endpoint, AWS_REGION: "us-east-1",
     };
     const token = `front-token-${randomBytes(8).toString("hex")}`;
     let app: LambdaApp | undefined;
     // The page as `npm run build:web` writes it: the files the page bucket holds.
     const pageDir = await buildWeb(repoRoot, join(s.tmp, `front-web-${randomBytes(3).toString("hex")}`));
-    const storage = new URL(s.moto.endpoint).origin;
+    const storage = new URL(s.store.endpoint).origin;
     const front = await serveCloudFront({ pageDir, app: () => app!, storageOrigin: storage });
     const name = `front-${randomBytes(3).toString("hex")}`;
     const id = hexId();

@@ -6,7 +6,7 @@ import { before, describe, it } from "node:test";
 import { sleep } from "../../lib/time.ts";
 import type { HookCall } from "../support/files.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 
 let s: TestStack;
 let secret: string;
@@ -96,7 +96,7 @@ describe("webhooks", () => {
     assert.ok(verify(calls.at(-1)!, secret));
     assert.equal(JSON.parse(calls.at(-1)!.body).job.status, "expired");
     const { S3Client, ListObjectsV2Command } = await import("@aws-sdk/client-s3");
-    const s3 = new S3Client({ endpoint: s.moto.endpoint, region: "us-east-1", credentials: { accessKeyId: "test", secretAccessKey: "test" }, forcePathStyle: true });
+    const s3 = new S3Client(clientOptions(s).s3);
     const left = await s3.send(new ListObjectsV2Command({ Bucket: s.outputs.bucket, Prefix: `files/${job.id}/` }));
     assert.equal(left.KeyCount ?? 0, 0, "no object left under files/<id>/");
     s3.destroy();

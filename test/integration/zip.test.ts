@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { Job } from "../../lib/job.ts";
 import { testStack } from "../support/shared.ts";
-import type { TestStack } from "../support/stack.ts";
+import { clientOptions, type TestStack } from "../support/stack.ts";
 
 let s: TestStack;
 let s3: S3Client;
@@ -21,7 +21,7 @@ const b64 = (b: Buffer) => b.toString("base64");
 
 before(async () => {
   s = await testStack();
-  s3 = new S3Client({ endpoint: s.moto.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+  s3 = new S3Client(clientOptions(s).s3);
   dir = await mkdtemp(join(tmpdir(), "t2s-zip-it-"));
 });
 after(async () => rm(dir, { recursive: true, force: true }));

@@ -25,8 +25,8 @@ export interface TestStack extends LocalStack {
   /** The seedbox's own Deluge, to look at what it holds. */
   boxClient: Deluge;
   files: FileServer;
-  /** Between the services and moto: cut() makes the AWS endpoint unreachable for them. */
-  awsProxy: TcpProxy;
+  /** Between the services and the local endpoints (moto, the S3 store): cut() makes both unreachable for them. */
+  awsProxy: Pick<TcpProxy, "cut" | "restore" | "close">;
   /** Every JSON log line the services wrote. */
   logs: Record<string, unknown>[];
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
@@ -68,12 +68,18 @@ export async function startTestStack(): Promise<TestStack> {
     startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1 }),
   ]);
   let local: LocalStack;
-  let awsProxy: TcpProxy | undefined;
+  const proxies: TcpProxy[] = [];
+  const awsProxy = {
+    cut: async () => void (await Promise.all(proxies.map((p) => p.cut()))),
+    restore: async () => void (await Promise.all(proxies.map((p) => p.restore()))),
+    close: async () => void (await Promise.all(proxies.map((p) => p.close()))),
+  };
   try {
     local = await startLocalStack({
-      serviceEndpoint: async (moto) => {
-        awsProxy = await startTcpProxy(Number(new URL(moto).port));
-        return awsProxy.url;
+      serviceEndpoint: async (endpoint) => {
+        const proxy = await startTcpProxy(Number(new URL(endpoint).port));
+        proxies.push(proxy);
+        return proxy.url;
       },
       dataDir: join(tmp, "stack"),
       offline: true,
@@ -90,7 +96,7 @@ export async function startTestStack(): Promise<TestStack> {
       },
     });
   } catch (err) {
-    await Promise.all([files.close(), seeder.stop(), awsProxy?.close()]);
+    await Promise.all([files.close(), seeder.stop(), awsProxy.close()]);
     throw err;
   }
   const seederClient = new Deluge({ url: seeder.webUrl, password: seeder.password, daemonPort: seeder.daemonPort, log });
@@ -100,7 +106,7 @@ export async function startTestStack(): Promise<TestStack> {
 
   const stack: TestStack = {
     ...local,
-    tmp, seeder, seederClient, boxClient, files, logs, awsProxy: awsProxy!,
+    tmp, seeder, seederClient, boxClient, files, logs, awsProxy,
     // LocalStack's processes may be replaced by restarts: read them through it.
     get ingest() { return local.ingest; },
     get seedbox() { return local.seedbox; },
@@ -183,9 +189,18 @@ export async function startTestStack(): Promise<TestStack> {
     stop: async () => {
       introducer.abort();
       await local.stop();
-      await Promise.all([files.close(), seeder.stop(), awsProxy?.close()]);
+      await Promise.all([files.close(), seeder.stop(), awsProxy.close()]);
       if (process.env.T2S_TEST_KEEP !== "1") await rm(tmp, { recursive: true, force: true });
     },
   };
   return stack;
+}
+
+/** SDK options for a stack's endpoints: moto for queues, topics and tables, the local store for S3. */
+export function clientOptions(s: LocalStack) {
+  const region = "us-east-1";
+  return {
+    aws: { region, endpoint: s.moto.endpoint, credentials: s.keys },
+    s3: { region, endpoint: s.store.endpoint, credentials: s.keys, forcePathStyle: true },
+  };
 }

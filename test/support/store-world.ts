@@ -76,7 +76,7 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
   for (const f of ["index.html", "app.js", "app.css"]) await writeFile(join(webDir, f), `/* ${f} */`);
   const web = await loadWebFiles(webDir);
   const aws: AwsConfig = {
-    region: "us-east-1", endpoint: proxy.url, bucket, requestsTopicArn: requests, requestsQueueUrl: "", factsTopicArn: facts,
+    region: "us-east-1", endpoint: proxy.url, s3Endpoint: proxy.url, bucket, requestsTopicArn: requests, requestsQueueUrl: "", factsTopicArn: facts,
     factsQueueUrl: factsQueue, updatesTopicArn: updates, queueWaitS: 1,
   };
   const open: AwsClients[] = [];

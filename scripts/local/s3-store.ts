@@ -1,0 +1,57 @@
+// The local S3 store: SeaweedFS (`weed mini`) on loopback, keeping objects, their metadata and open
+// multipart uploads on disk in the data folder, so files and links survive a restart.
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
+import { freePort, waitFor } from "./net.ts";
+import { venvBin } from "./paths.ts";
+import { startProc, type Proc } from "./proc.ts";
+
+export interface S3Keys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface S3Store {
+  endpoint: string;
+  port: number;
+  proc: Proc;
+}
+
+export async function startS3Store(o: { dir: string; logDir: string; keys: S3Keys }): Promise<S3Store> {
+  const bin = venvBin("weed");
+  if (!existsSync(bin)) throw new Error(`SeaweedFS is missing at ${bin}: run "bash scripts/bootstrap.sh"`);
+  await mkdir(o.dir, { recursive: true, mode: 0o700 });
+  // One identity, with the generated keys: without it the store would accept anonymous requests.
+  const config = join(o.dir, "s3-identities.json");
+  await writeFile(config, JSON.stringify({
+    identities: [{ name: "t2s", credentials: [{ accessKey: o.keys.accessKeyId, secretKey: o.keys.secretAccessKey }], actions: ["Admin", "Read", "Write", "List", "Tagging"] }],
+  }), { mode: 0o600 });
+  // weed mini opens a master, a volume server, a filer, S3 and an admin server, each with a gRPC twin:
+  // every one gets a free loopback port, so nothing collides with other stacks or listens beyond loopback.
+  const flags: string[] = [];
+  let s3Port = 0;
+  for (const server of ["master", "volume", "filer", "s3", "admin"]) {
+    const [port, grpc] = [await freePort(), await freePort()];
+    if (server === "s3") s3Port = port;
+    flags.push(`-${server}.port=${port}`, `-${server}.port.grpc=${grpc}`);
+  }
+  const args = [
+    "mini", `-dir=${join(o.dir, "data")}`, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    "-master.telemetry=false", "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0",
+    `-s3.config=${config}`,
+    ...flags,
+  ];
+  await mkdir(join(o.dir, "data"), { recursive: true });
+  const proc = startProc("s3-store", bin, args, {
+    logFile: join(o.logDir, "s3-store.log"),
+    // Go's heap grows to twice the live data by default; a soft limit keeps large uploads from doing so.
+    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "256MiB" },
+  });
+  const endpoint = `http://127.0.0.1:${s3Port}`;
+  const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: o.keys, maxAttempts: 1 });
+  // Its ports open before its filer can answer: a signed request that succeeds is the readiness check.
+  await waitFor("local S3 store", async () => (await s3.send(new ListBucketsCommand({})), true), 60_000, proc.exited).finally(() => s3.destroy());
+  return { endpoint, port: s3Port, proc };
+}
