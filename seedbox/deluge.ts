@@ -183,6 +183,10 @@ export class Deluge {
     return this.call("core.set_torrent_options", [[id], options], signal);
   }
 
+  resume(id: string, signal?: AbortSignal): Promise<void> {
+    return this.call("core.resume_torrent", [[id]], signal);
+  }
+
   connectPeer(id: string, host: string, port: number, signal?: AbortSignal): Promise<void> {
     return this.call("core.connect_peer", [id, host, port], signal);
   }

@@ -154,6 +154,10 @@ export class Monitor {
       return this.fail(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
     } else if (s.state === "Downloading") {
       void this.o.early?.advance(id, s);
+    } else if (s.state === "Paused") {
+      // The seedbox never pauses a torrent; deluged killed before it saved resume data restores it paused.
+      this.o.log.info("resuming a torrent deluged restored paused", { job: id });
+      await this.o.deluge.resume(id, signal);
     }
     const status: ProgressStatus = s.state === "Queued" ? "queued" : "downloading";
     await this.report(id, {

@@ -12,7 +12,7 @@ import { createLogger } from "../../lib/log.ts";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
 import { startDeluge, type DelugeHandle } from "../../scripts/local/deluge.ts";
-import { startLocalStack, type LocalStack } from "../../scripts/local/stack.ts";
+import { startLocalStack, type LocalOptions, type LocalStack } from "../../scripts/local/stack.ts";
 import { Deluge } from "../../seedbox/deluge.ts";
 import { startFileServer, type FileServer } from "./files.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
@@ -37,6 +37,11 @@ export interface TestStack extends LocalStack {
   waitForJob(id: string, done: (j: Job) => boolean, timeoutMs?: number): Promise<Job>;
   /** Fetches every file of a completed job through its /d/ link and checks its sha256. */
   checkLinks(job: Job, made: MadeTorrent): Promise<void>;
+  /**
+   * Stops the stack (gracefully, or kill -9 of every process) and starts it again on the same data folder
+   * and port; resolves once it is ready, with the seconds the start took.
+   */
+  restart(o: { hard: boolean }): Promise<number>;
 }
 
 /** Connects the seeder to every torrent the seedbox downloads without peers (also after a Deluge restart). */
@@ -68,41 +73,44 @@ export async function startTestStack(): Promise<TestStack> {
     startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1 }),
   ]);
   let local: LocalStack;
-  const proxies: TcpProxy[] = [];
+  let proxies: TcpProxy[] = [];
   const awsProxy = {
     cut: async () => void (await Promise.all(proxies.map((p) => p.cut()))),
     restore: async () => void (await Promise.all(proxies.map((p) => p.restore()))),
     close: async () => void (await Promise.all(proxies.map((p) => p.close()))),
   };
+  const options = (port?: number): LocalOptions => ({
+    ...(port ? { port } : {}),
+    serviceEndpoint: async (endpoint) => {
+      const proxy = await startTcpProxy(Number(new URL(endpoint).port));
+      proxies.push(proxy);
+      return proxy.url;
+    },
+    dataDir: join(tmp, "stack"),
+    offline: true,
+    // Short long-polls keep each service restart in the tests quick (shutdown waits for the poll).
+    // The suites submit faster than a person would; the rate limit has a test of its own.
+    ingestEnv: { T2S_RATE_BURST: "10000", T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug", T2S_WEBHOOK_RETRY_BASE_S: "1" },
+    seedboxEnv: { T2S_SQS_WAIT_S: "5", T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
+    onLog: (line) => {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        /* not a log line */
+      }
+    },
+  });
   try {
-    local = await startLocalStack({
-      serviceEndpoint: async (endpoint) => {
-        const proxy = await startTcpProxy(Number(new URL(endpoint).port));
-        proxies.push(proxy);
-        return proxy.url;
-      },
-      dataDir: join(tmp, "stack"),
-      offline: true,
-      // Short long-polls keep each service restart in the tests quick (shutdown waits for the poll).
-      // The suites submit faster than a person would; the rate limit has a test of its own.
-      ingestEnv: { T2S_RATE_BURST: "10000", T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug", T2S_WEBHOOK_RETRY_BASE_S: "1" },
-      seedboxEnv: { T2S_SQS_WAIT_S: "5", T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
-      onLog: (line) => {
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          /* not a log line */
-        }
-      },
-    });
+    local = await startLocalStack(options());
   } catch (err) {
     await Promise.all([files.close(), seeder.stop(), awsProxy.close()]);
     throw err;
   }
   const seederClient = new Deluge({ url: seeder.webUrl, password: seeder.password, daemonPort: seeder.daemonPort, log });
-  const boxClient = new Deluge({ url: local.deluge.webUrl, password: local.deluge.password, daemonPort: local.deluge.daemonPort, log });
+  const clientOf = (l: LocalStack) => new Deluge({ url: l.deluge.webUrl, password: l.deluge.password, daemonPort: l.deluge.daemonPort, log });
+  let boxClient = clientOf(local);
   const payloadDir = join(tmp, "payload");
-  const introducer = introducePeers(boxClient, seeder.listenPort);
+  let introducer = introducePeers(boxClient, seeder.listenPort);
 
   const stack: TestStack = {
     ...local,
@@ -185,6 +193,27 @@ export async function startTestStack(): Promise<TestStack> {
         const digest = createHash("sha256").update(Buffer.from(await res.arrayBuffer())).digest("hex");
         if (digest !== made.sha256.get(f.path)) throw new Error(`file ${f.path} differs from what was seeded`);
       }
+    },
+    restart: async ({ hard }) => {
+      introducer.abort();
+      await (hard ? local.kill() : local.stop());
+      await awsProxy.close();
+      proxies = [];
+      const t0 = performance.now();
+      local = await startLocalStack(options(Number(new URL(local.url).port)));
+      const seconds = (performance.now() - t0) / 1000;
+      if (hard) {
+        // The seeder still holds the killed box's connections, and libtorrent takes one per IP: they would
+        // block the new box for the 2 min peer timeout. Pausing drops them (a real swarm has other IPs).
+        await seederClient.call("core.pause_torrents", []);
+        await seederClient.call("core.resume_torrents", []);
+      }
+      // Everything but the processes (read through getters) and this stack's own stop.
+      const { ingest: _i, seedbox: _s, bot: _b, stop: _stop, ...fresh } = local;
+      Object.assign(stack, fresh);
+      stack.boxClient = boxClient = clientOf(local);
+      introducer = introducePeers(boxClient, seeder.listenPort);
+      return seconds;
     },
     stop: async () => {
       introducer.abort();
