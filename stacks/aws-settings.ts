@@ -47,7 +47,8 @@ export const awsDefaults: AwsSettings = {
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
 export const minVolumeGiB = 8;
 export const maxSeedboxesLimit = 100;
-export const instanceTypePattern = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+// [.] rather than \. : the pattern also goes into a terraform validation, where "\." is no escape.
+export const instanceTypePattern = /^[a-z][a-z0-9-]*[.][a-z0-9]+$/;
 const namePattern = /^[a-z][a-z0-9-]{1,20}$/;
 export const publicKeyPattern = /^[0-9a-f]{64}$/;
 
