@@ -243,7 +243,8 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
       OnDemandAllocationStrategy: "prioritized", OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 0, SpotAllocationStrategy: "capacity-optimized", SpotMaxPrice: "",
     });
     assert.deepEqual(g.MixedInstancesPolicy?.LaunchTemplate?.Overrides?.map((o) => o.InstanceType), ["t4g.small", "t4g.medium"]);
-    assert.equal(g.CapacityRebalance, true);
+    // capacity_rebalance follows var.spot too, but moto 5.2.5's UpdateAutoScalingGroup drops CapacityRebalance
+    // (it keeps only the create's value): test/unit/aws-stack.test.ts checks it by synth.
     as.destroy();
   });
 
