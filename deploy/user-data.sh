@@ -8,7 +8,6 @@ echo "t2s setup: start $(date -u +%FT%TZ)"
 REGION='@REGION@'
 BUCKET='@BUCKET@'
 RELEASE_KEY='@RELEASE_KEY@'
-DATA_VOLUME_ID='@DATA_VOLUME_ID@'
 DATA_DIR=/var/lib/t2s
 APP_DIR=/opt/t2s/app
 
@@ -24,10 +23,16 @@ fi
 id t2s >/dev/null 2>&1 || useradd --system --home-dir "$DATA_DIR" --shell /usr/sbin/nologin t2s
 install -d -m 0750 /etc/t2s
 
-# The data volume: wait for it, format it once, mount it by UUID.
-DEV="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_$(echo "$DATA_VOLUME_ID" | tr -d -)"
-for _ in $(seq 1 60); do [ -e "$DEV" ] && break; sleep 5; done
-[ -e "$DEV" ] || { echo "t2s setup: data volume $DATA_VOLUME_ID never appeared" >&2; exit 1; }
+# The data volume (the launch template's second EBS mapping; each instance gets its own, deleted with
+# it): the EBS disk that is not the root disk. Nitro names disks by NVMe order, not by the mapping.
+ROOT_DISK=$(lsblk -npo PKNAME "$(findmnt -nvo SOURCE /)")
+DEV=""
+for _ in $(seq 1 60); do
+  DEV=$(lsblk -dnpo NAME,MODEL | awk -v root="$ROOT_DISK" '$1 != root && /Amazon Elastic Block Store/ {print $1; exit}')
+  [ -n "$DEV" ] && break
+  sleep 5
+done
+[ -n "$DEV" ] || { echo "t2s setup: the data volume never appeared" >&2; exit 1; }
 blkid "$DEV" >/dev/null 2>&1 || mkfs.ext4 -q -L t2s-data "$DEV"
 UUID=$(blkid -s UUID -o value "$DEV")
 grep -q "$UUID" /etc/fstab || echo "UUID=$UUID $DATA_DIR ext4 defaults,nofail,noatime 0 2" >> /etc/fstab
@@ -57,7 +62,8 @@ if ! /usr/local/bin/node --version 2>/dev/null | grep -q '^v24\.'; then
   cd /
 fi
 
-# The app release: the zip the stack uploaded. A new release replaces the instance.
+# The app release: the zip the stack uploaded. A new release is a new launch template version: instances
+# started after it run it, older ones keep theirs until they end themselves idle.
 rm -rf "$APP_DIR.new" && install -d "$APP_DIR.new"
 aws s3 cp --only-show-errors --region "$REGION" "s3://$BUCKET/$RELEASE_KEY" /tmp/t2s-release.zip
 unzip -q /tmp/t2s-release.zip -d "$APP_DIR.new" && rm -f /tmp/t2s-release.zip

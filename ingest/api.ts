@@ -17,6 +17,7 @@ import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
 import type { Outbox } from "./webhooks.ts";
+import type { ScaleUp } from "./scale-up.ts";
 import { pageCsp, referrerPolicy } from "../lib/page-headers.ts";
 
 export const maxBodyBytes = 16 * 1024 * 1024;
@@ -56,6 +57,8 @@ export interface ApiDeps {
   storageOrigin?: string | null;
   /** Hands webhook events to their queue; null when webhooks are not configured. */
   outbox: Outbox | null;
+  /** AWS mode: raises the fleet's desired capacity after a download was requested. */
+  scaleUp?: ScaleUp;
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */

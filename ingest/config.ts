@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { awsConfig, ConfigError, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
+import { defaultMaxTorrents } from "../lib/scaling.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
 
 /** The API's limits and its job store, the same under node:http and Lambda. */
@@ -13,6 +14,8 @@ export interface ApiTunables {
   jobs: { table: string | undefined; db: string | undefined; retentionDays: number };
   /** The webhook delivery queue (absent: callback_url is refused) and the first retry's delay. */
   webhooks: { queueUrl: string | undefined; retryBaseS: number };
+  /** AWS mode: the seedbox fleet's group (T2S_FLEET_GROUP), its cap and torrents per seedbox; unset: no fleet. */
+  fleet?: { group: string; maxSeedboxes: number; perBox: number } | undefined;
 }
 
 /** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
@@ -28,7 +31,14 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
     jobs: jobsConfig(env),
     webhooks: { queueUrl: optional(env, "T2S_WEBHOOKS_QUEUE_URL"), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
+    fleet: fleetConfig(env),
   };
+}
+
+function fleetConfig(env: Env): ApiTunables["fleet"] {
+  const group = optional(env, "T2S_FLEET_GROUP");
+  if (!group) return undefined;
+  return { group, maxSeedboxes: num(env, "T2S_MAX_SEEDBOXES", Number.MAX_SAFE_INTEGER), perBox: Math.max(1, num(env, "T2S_MAX_TORRENTS", defaultMaxTorrents)) };
 }
 
 function jobsConfig(env: Env): ApiTunables["jobs"] {

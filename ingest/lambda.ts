@@ -24,7 +24,9 @@ import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles, type WebFiles } from "./web.ts";
 import { outbox as webhookOutbox, webhookHandler as webhookDelivery } from "./webhooks.ts";
-import { queueSender, type QueueMessage } from "../lib/aws/queue.ts";
+import { queueDepth, queueSender, type QueueMessage } from "../lib/aws/queue.ts";
+import { autoScalingClient, Fleet } from "../lib/aws/fleet.ts";
+import { fleetScaler, type ScaleUp } from "./scale-up.ts";
 
 /** The function URL event, payload format 2.0 (the fields used here). */
 export interface UrlEvent {
@@ -97,6 +99,8 @@ export interface LambdaApp {
   sqs(event: SqsEvent): Promise<SqsBatchResult>;
   /** The webhook queue's events: one delivery attempt each. */
   webhooks(event: SqsEvent): Promise<SqsBatchResult>;
+  /** Raises the fleet's desired capacity for queued work (a no-op without T2S_FLEET_GROUP); the sweeper calls it after it requeues. */
+  scaleUp?: ScaleUp;
 }
 
 function toResult(r: ApiResponse, body: Buffer): UrlResult {
@@ -121,7 +125,7 @@ async function snapshot(events: AsyncIterable<string>, stop: AbortController): P
   return Buffer.from(out);
 }
 
-export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web: WebFiles; log: Logger; now?: () => string }): LambdaApp {
+export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web: WebFiles; log: Logger; now?: () => string; fleet?: Fleet }): LambdaApp {
   const { cfg, log } = d;
   const now = d.now ?? nowIso;
   const bucket = new Bucket(d.clients.s3, cfg.aws.bucket);
@@ -133,6 +137,10 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
   const limiter = new RateLimiter(cfg.rate);
   if (!cfg.jobs.table) throw new ConfigError("T2S_JOBS_TABLE is not set: on Lambda the job store is DynamoDB");
   const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
+
+  const scaleUp: ScaleUp = d.fleet && cfg.fleet
+    ? fleetScaler({ fleet: d.fleet, openJobs: () => queueDepth(d.clients.sqs, cfg.aws.requestsQueueUrl), perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log })
+    : async () => {};
 
   /** A registry for one invocation; its job updates are published before the invocation returns. */
   let origin: Promise<string | null> | null = null;
@@ -166,7 +174,7 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       const found = await origin;
       if (found === null) origin = null; // try again on the next request
       const api = createApi({
-        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: found, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes",
+        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: found, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes", scaleUp,
       });
       try {
         const r = await api.handle({
@@ -196,6 +204,8 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       });
       return batch(event, (m) => handle(m, stop.signal), flush, log);
     },
+
+    scaleUp,
   };
 
 }
@@ -206,7 +216,8 @@ export async function coldStart(env: Env, log: Logger): Promise<LambdaApp> {
   const ssm = new SSMClient({ region, ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}) });
   const cfg = await lambdaConfig(env, (names) => getParameters(ssm, names));
   const web = await loadWebFiles(str(env, "T2S_WEB_DIR", join(import.meta.dirname, "web")));
-  return createLambdaApp({ cfg, clients: awsClients(cfg.aws), web, log });
+  const fleet = cfg.fleet ? new Fleet(autoScalingClient(cfg.aws), cfg.fleet.group) : undefined;
+  return createLambdaApp({ cfg, clients: awsClients(cfg.aws), web, log, fleet });
 }
 
 const log = createLogger("ingest", { level: levelFromEnv(process.env.T2S_LOG_LEVEL) });

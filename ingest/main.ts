@@ -4,7 +4,8 @@ import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import { JobTable } from "../lib/aws/job-table.ts";
 import { JobDb } from "../lib/sqlite/job-db.ts";
-import { consumeQueue, queueSender } from "../lib/aws/queue.ts";
+import { consumeQueue, queueDepth, queueSender } from "../lib/aws/queue.ts";
+import { autoScalingClient, Fleet } from "../lib/aws/fleet.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
 import { createLogger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
@@ -20,6 +21,7 @@ import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles } from "./web.ts";
 import { outbox as webhookOutbox, webhookHandler } from "./webhooks.ts";
+import { fleetScaler } from "./scale-up.ts";
 
 const cfg = ingestConfig(process.env);
 const log = createLogger("ingest", { level: cfg.logLevel });
@@ -44,9 +46,14 @@ registry.subscribe((rec) => {
 const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhooks.queueUrl) : null;
 const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now: nowIso }) : null;
 
+// Only with T2S_FLEET_GROUP (a fleet on AWS); local mode runs its seedboxes itself.
+const scaleUp = cfg.fleet && fleetScaler({
+  fleet: new Fleet(autoScalingClient(cfg.aws), cfg.fleet.group), openJobs: () => queueDepth(clients.sqs, cfg.aws.requestsQueueUrl),
+  perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log,
+});
 const api = createApi({
   registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: await storageOrigin(bucket),
-  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso, live: "events",
+  publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: await loadWebFiles(cfg.webDir), limiter: new RateLimiter(cfg.rate), log, now: nowIso, live: "events", ...(scaleUp ? { scaleUp } : {}),
 });
 const server = serveHttp(api.handle, log);
 server.listen(cfg.port, cfg.host);

@@ -10,6 +10,7 @@ import type { RequestMessage, Source } from "../lib/messages.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
+import type { ScaleUp } from "./scale-up.ts";
 import type { Outbox } from "./webhooks.ts";
 import { withCallback } from "../lib/webhook.ts";
 
@@ -36,6 +37,8 @@ export interface SubmitDeps {
   now: () => string;
   /** null: webhooks are not configured, and callback_url is refused. */
   outbox: Outbox | null;
+  /** AWS mode: asks the fleet for seedboxes once a request is out; never throws. */
+  scaleUp?: ScaleUp;
 }
 
 const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/;
@@ -103,6 +106,7 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   if (request) {
     const msg: RequestMessage = { v: 1, type: "add", id: r.id, name: r.name, source: r.source };
     await deps.publishRequest(msg);
+    await deps.scaleUp?.();
   }
   return { rec: current, created };
 }

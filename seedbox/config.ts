@@ -2,6 +2,8 @@
 import { join } from "node:path";
 import { awsConfig, flag, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
+import { defaultIdleMinutes } from "../lib/scaling.ts";
+import { defaultImdsUrl } from "./imds.ts";
 import type { MonitorPolicy } from "./monitor.ts";
 
 export interface SeedboxConfig {
@@ -16,6 +18,8 @@ export interface SeedboxConfig {
   /** Store a zip of each multi-file job next to its files (T2S_ZIP). */
   zip: boolean;
   maxDownloadKiBs: number | undefined;
+  /** AWS mode: the Auto Scaling group this seedbox belongs to (T2S_FLEET_GROUP); unset elsewhere. */
+  fleet: { group: string; idleMinutes: number; imdsUrl: string } | undefined;
   logLevel: Level;
 }
 
@@ -29,6 +33,7 @@ export function seedboxConfig(env: Env): SeedboxConfig {
   const dataDir = str(env, "T2S_DATA_DIR", join(process.cwd(), ".t2s"));
   const daemonPort = optional(env, "T2S_DELUGE_DAEMON_PORT");
   const maxDown = optional(env, "T2S_MAX_DOWNLOAD_KIBS");
+  const fleetGroup = optional(env, "T2S_FLEET_GROUP");
   return {
     aws: awsConfig(env),
     deluge: {
@@ -51,6 +56,7 @@ export function seedboxConfig(env: Env): SeedboxConfig {
     overlapUpload: flag(env, "T2S_OVERLAP_UPLOAD", true),
     zip: flag(env, "T2S_ZIP", true),
     maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
+    fleet: fleetGroup ? { group: fleetGroup, idleMinutes: num(env, "T2S_IDLE_MINUTES", defaultIdleMinutes), imdsUrl: str(env, "T2S_IMDS_URL", defaultImdsUrl) } : undefined,
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
   };
 }

@@ -9,6 +9,10 @@ import { createLogger } from "../lib/log.ts";
 import { nowIso, sleep } from "../lib/time.ts";
 import { seedboxConfig } from "./config.ts";
 import { Deluge } from "./deluge.ts";
+import { autoScalingClient, Fleet } from "../lib/aws/fleet.ts";
+import { isJobId } from "../lib/job.ts";
+import { runFleetMember } from "./fleet-member.ts";
+import { instanceId } from "./imds.ts";
 import { EarlyUploads } from "./early-upload.ts";
 import { freeBytes } from "./disk.ts";
 import { Facts } from "./facts.ts";
@@ -59,18 +63,28 @@ if (aborted > 0) log.info("aborted stale multipart uploads", { count: aborted })
 
 const watcher = watchCompleted(cfg.completedDir, () => monitor.kick(), log);
 const monitoring = monitor.run(shutdown.signal);
+// In the fleet, the member may stop the consumer alone (idle) before it terminates this instance.
+const fleet = cfg.fleet && { ...cfg.fleet, self: await instanceId({ baseUrl: cfg.fleet.imdsUrl, signal: shutdown.signal }) };
+const taking = new AbortController();
 const consuming = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.aws.requestsQueueUrl,
   handler: requestsHandler({ deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload, log }),
   log: log.with({ queue: "requests" }),
-  signal: shutdown.signal,
+  signal: AbortSignal.any([shutdown.signal, taking.signal]),
   waitTimeS: cfg.aws.queueWaitS,
   ready: delugeReady,
 });
+const member = !fleet ? Promise.resolve() : runFleetMember({
+  fleet: new Fleet(autoScalingClient(cfg.aws), fleet.group),
+  instanceId: fleet.self,
+  holdsWork: async (signal) => Object.keys(await deluge.statuses(signal)).some(isJobId),
+  stopTaking: async () => (taking.abort(), await consuming),
+  idleMinutes: fleet.idleMinutes, log, signal: shutdown.signal,
+});
 log.info("seedbox running", { downloadDir: cfg.downloadDir, completedDir: cfg.completedDir });
 
-await Promise.all([monitoring, consuming]);
+await Promise.all([monitoring, consuming, member]);
 await watcher.close();
 destroyClients(clients);
 log.info("seedbox stopped");

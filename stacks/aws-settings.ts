@@ -11,6 +11,16 @@ export interface AwsSettings {
   /** Empty: t4g.small on arm64, t3.small on x86_64. */
   instanceType: string;
   volumeGiB: number;
+  /** The fleet's most seedboxes at once (the Auto Scaling group's max). */
+  maxSeedboxes: number;
+  /** Minutes a seedbox with no work waits before it terminates itself. */
+  idleMinutes: number;
+  /** Torrents one seedbox holds at once (T2S_MAX_TORRENTS), for ingest's scale-up and the seedbox alike. */
+  maxTorrents: number;
+  /** Spot instances (capacity-optimised, no on-demand base) instead of on-demand. */
+  spot: boolean;
+  /** More instance types the group may launch after instanceType (spot pools); same CPU architecture. */
+  instanceTypes: string[];
   retentionDays: number;
   /** Discord user or role ids allowed to use the bot; empty allows nobody. */
   discordAllowList: string[];
@@ -24,6 +34,11 @@ export const awsDefaults: AwsSettings = {
   arch: "arm64",
   instanceType: "",
   volumeGiB: 50,
+  maxSeedboxes: 3,
+  idleMinutes: 10,
+  maxTorrents: 4,
+  spot: false,
+  instanceTypes: [],
   retentionDays: 7,
   discordAllowList: [],
   discordPublicKey: "",
@@ -31,6 +46,9 @@ export const awsDefaults: AwsSettings = {
 
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
 export const minVolumeGiB = 8;
+export const maxSeedboxesLimit = 100;
+// [.] rather than \. : the pattern also goes into a terraform validation, where "\." is no escape.
+export const instanceTypePattern = /^[a-z][a-z0-9-]*[.][a-z0-9]+$/;
 const namePattern = /^[a-z][a-z0-9-]{1,20}$/;
 export const publicKeyPattern = /^[0-9a-f]{64}$/;
 
@@ -46,7 +64,10 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   if (!namePattern.test(s.name)) bad(`name ${JSON.stringify(s.name)} must be 2-21 characters: lowercase letters, digits, "-", starting with a letter`);
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(s.region)) bad(`region ${JSON.stringify(s.region)} is not an AWS region name such as "us-east-1"`);
   if (!archs.includes(s.arch)) bad(`arch ${JSON.stringify(s.arch)} is unknown; use "arm64" (t4g) or "x86_64"`);
-  if (s.instanceType && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(s.instanceType)) bad(`instance type ${JSON.stringify(s.instanceType)} is not an EC2 instance type such as "t4g.small"`);
+  for (const t of [s.instanceType, ...s.instanceTypes].filter(Boolean)) if (!instanceTypePattern.test(t)) bad(`instance type ${JSON.stringify(t)} is not an EC2 instance type such as "t4g.small"`);
+  if (!Number.isInteger(s.maxSeedboxes) || s.maxSeedboxes < 1 || s.maxSeedboxes > maxSeedboxesLimit) bad(`max seedboxes ${s.maxSeedboxes} must be a whole number from 1 to ${maxSeedboxesLimit}`);
+  if (!Number.isInteger(s.idleMinutes) || s.idleMinutes < 1) bad(`idle minutes ${s.idleMinutes} must be a whole number of at least 1`);
+  if (!Number.isInteger(s.maxTorrents) || s.maxTorrents < 1) bad(`max torrents ${s.maxTorrents} must be a whole number of at least 1`);
   if (!Number.isInteger(s.volumeGiB) || s.volumeGiB < minVolumeGiB || s.volumeGiB > 16384) bad(`volume size ${s.volumeGiB} GiB must be a whole number from ${minVolumeGiB} to 16384`);
   if (!Number.isInteger(s.retentionDays) || s.retentionDays < 1) bad(`retention ${s.retentionDays} days must be a whole number of at least 1 (S3 lifecycle expiry needs >= 1 day)`);
   for (const id of s.discordAllowList) if (!/^\d{5,25}$/.test(id)) bad(`Discord allow-list entry ${JSON.stringify(id)} is not a Discord id (digits only)`);
@@ -64,6 +85,11 @@ export function settingsFromEnv(env: Record<string, string | undefined>): AwsSet
     arch: (pick("T2S_AWS_ARCH") ?? awsDefaults.arch) as Arch,
     instanceType: pick("T2S_AWS_INSTANCE_TYPE") ?? awsDefaults.instanceType,
     volumeGiB: num("T2S_AWS_VOLUME_GIB", awsDefaults.volumeGiB),
+    maxSeedboxes: num("T2S_AWS_MAX_SEEDBOXES", awsDefaults.maxSeedboxes),
+    idleMinutes: num("T2S_AWS_IDLE_MINUTES", awsDefaults.idleMinutes),
+    maxTorrents: num("T2S_AWS_MAX_TORRENTS", awsDefaults.maxTorrents),
+    spot: ["1", "on", "true"].includes(pick("T2S_AWS_SPOT") ?? ""),
+    instanceTypes: (pick("T2S_AWS_INSTANCE_TYPES") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     retentionDays: num("T2S_AWS_RETENTION_DAYS", awsDefaults.retentionDays),
     discordAllowList: (pick("T2S_AWS_DISCORD_ALLOW") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? awsDefaults.discordPublicKey).toLowerCase(),

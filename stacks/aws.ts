@@ -1,4 +1,4 @@
-// AWS mode: the core resources, the seedbox host, the ingest Lambdas behind CloudFront with the page,
+// AWS mode: the core resources, the seedbox fleet (Auto Scaling, from zero), the ingest Lambdas behind CloudFront with the page,
 // and the Discord Lambdas (HTTP interactions), in the owner's account.
 import { Fn, LocalBackend, Op, TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
 import type { Construct } from "constructs";
@@ -6,12 +6,12 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
 import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
-import { archs, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
+import { archs, instanceTypePattern, maxSeedboxesLimit, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
 import { CoreResources } from "./core.ts";
 import { DiscordLambda } from "./discord-lambda.ts";
 import { IngestLambda } from "./ingest-lambda.ts";
 import { PageFront } from "./page-front.ts";
-import { SeedboxHost } from "./seedbox-host.ts";
+import { SeedboxFleet, type FleetSettings } from "./seedbox-fleet.ts";
 
 export interface AwsStackProps {
   settings: AwsSettings;
@@ -38,9 +38,26 @@ export class AwsStack extends TerraformStack {
         type: "string", default: s.arch, description: "Seedbox CPU: arm64 (t4g) or x86_64",
         validation: [{ condition: `\${contains(${JSON.stringify(archs)}, var.arch)}`, errorMessage: 'arch must be "arm64" or "x86_64".' }],
       }),
-      instanceType: new TerraformVariable(this, "instance_type", { type: "string", default: s.instanceType, description: "Empty: t4g.small (arm64) or t3.small (x86_64)" }),
+      instanceType: new TerraformVariable(this, "instance_type", { type: "string", default: s.instanceType, description: "The preferred seedbox type; empty: t4g.small (arm64) or t3.small (x86_64)" }),
+      instanceTypes: new TerraformVariable(this, "instance_types", {
+        type: "list(string)", default: s.instanceTypes, description: "More types the fleet may launch after instance_type (spot capacity pools); same architecture",
+        validation: [{ condition: `\${alltrue([for t in var.instance_types : can(regex("${instanceTypePattern.source}", t))])}`, errorMessage: 'instance_types must be EC2 instance types such as "t4g.medium".' }],
+      }),
+      spot: new TerraformVariable(this, "spot", { type: "bool", default: s.spot, description: "Spot seedboxes (capacity-optimised, no on-demand base) instead of on-demand" }),
+      maxSeedboxes: new TerraformVariable(this, "max_seedboxes", {
+        type: "number", default: s.maxSeedboxes, description: "Most seedboxes at once (the Auto Scaling group's max; it idles at 0)",
+        validation: [{ condition: `\${var.max_seedboxes >= 1 && var.max_seedboxes <= ${maxSeedboxesLimit} && floor(var.max_seedboxes) == var.max_seedboxes}`, errorMessage: `max_seedboxes must be a whole number from 1 to ${maxSeedboxesLimit}.` }],
+      }),
+      idleMinutes: new TerraformVariable(this, "idle_minutes", {
+        type: "number", default: s.idleMinutes, description: "Minutes a seedbox with no work waits before it terminates itself",
+        validation: [{ condition: "${var.idle_minutes >= 1 && floor(var.idle_minutes) == var.idle_minutes}", errorMessage: "idle_minutes must be a whole number of at least 1." }],
+      }),
+      maxTorrents: new TerraformVariable(this, "max_torrents", {
+        type: "number", default: s.maxTorrents, description: "Torrents one seedbox holds at once (T2S_MAX_TORRENTS; ingest sizes the fleet by it)",
+        validation: [{ condition: "${var.max_torrents >= 1 && floor(var.max_torrents) == var.max_torrents}", errorMessage: "max_torrents must be a whole number of at least 1." }],
+      }),
       volumeGiB: new TerraformVariable(this, "volume_size_gib", {
-        type: "number", default: s.volumeGiB, description: "Size of the gp3 data volume for Deluge, GiB",
+        type: "number", default: s.volumeGiB, description: "Size of each seedbox's gp3 data volume for Deluge, GiB",
         validation: [{ condition: `\${var.volume_size_gib >= ${minVolumeGiB}}`, errorMessage: `volume_size_gib must be at least ${minVolumeGiB}.` }],
       }),
       retentionDays: new TerraformVariable(this, "retention_days", {
@@ -58,6 +75,14 @@ export class AwsStack extends TerraformStack {
     const arch = v.arch.stringValue;
     // coalesce skips the empty default.
     const instanceType = Fn.coalesce([v.instanceType.stringValue, Fn.conditional(Op.eq(arch, "arm64"), "t4g.small", "t3.small")]);
+    const fleet: FleetSettings = {
+      groupName: `${name}-seedbox`,
+      maxSeedboxes: v.maxSeedboxes.numberValue,
+      idleMinutes: v.idleMinutes.numberValue,
+      maxTorrents: v.maxTorrents.numberValue,
+      spot: v.spot.booleanValue,
+      instanceTypes: Fn.distinct(Fn.concat([[instanceType], v.instanceTypes.listValue])),
+    };
 
     const e = props.localEndpoint;
     new AwsProvider(this, "aws", {
@@ -67,7 +92,7 @@ export class AwsStack extends TerraformStack {
         // A local endpoint takes any keys; these are not secrets.
         accessKey: "test", secretKey: "test",
         skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: "true", s3UsePathStyle: true,
-        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e, dynamodb: e, cloudfront: e }],
+        endpoints: [{ s3: e, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, cloudwatchlogs: e, dynamodb: e, cloudfront: e, autoscaling: e, cloudwatch: e, events: e }],
       } : {}),
     });
 
@@ -75,21 +100,22 @@ export class AwsStack extends TerraformStack {
     const account = new DataAwsCallerIdentity(this, "account").accountId;
     const core = new CoreResources(this, "core", { name, retentionDays: v.retentionDays.numberValue, tlsOnly: true });
     const secrets = secretNames(name);
-    const host = new SeedboxHost(this, "seedbox", {
-      name, region, core, partition, account, arch, instanceType,
+    const seedboxes = new SeedboxFleet(this, "seedbox", {
+      name, region, core, partition, account, arch, fleet,
       volumeGiB: v.volumeGiB.numberValue,
       releaseDir: props.build.releaseDir,
       apiTokenParam: secrets.apiToken,
     });
     // moto cannot evaluate aws:SecureTransport and denies every object request under the TLS-only
     // policy: against it, the release goes up before the policy (and the policy goes first on destroy).
-    if (e && core.tlsPolicy) core.tlsPolicy.dependsOn = [`${host.releaseObject.terraformResourceType}.${host.releaseObject.friendlyUniqueId}`];
+    if (e && core.tlsPolicy) core.tlsPolicy.dependsOn = [`${seedboxes.releaseObject.terraformResourceType}.${seedboxes.releaseObject.friendlyUniqueId}`];
     const ingest = new IngestLambda(this, "ingest", {
       name, region, partition, account, core,
       retentionDays: core.retentionDays,
       bundleDir: props.build.lambdaDir,
       apiTokenParam: secrets.apiToken,
       signingSecretParam: secrets.signingSecret,
+      fleet,
     });
 
     const front = new PageFront(this, "front", {
@@ -114,7 +140,7 @@ export class AwsStack extends TerraformStack {
     out("interactions_url", discord.url.functionUrl, "The Interactions Endpoint URL to set in the Discord developer portal");
     out("bucket", core.bucket.bucket, "The S3 bucket");
     out("page_bucket", front.bucket.bucket, "The bucket holding the page's static files");
-    out("instance_id", host.instance.id, "The seedbox host; reach it with: aws ssm start-session --target <id>");
+    out("seedbox_group", seedboxes.group.name, "The seedboxes' Auto Scaling group (0 when idle); list its instances with: aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names <name>");
     out("parameters", `${secrets.apiToken} ${secrets.signingSecret} ${secrets.discordToken}`, "The SSM SecureString parameters the owner sets");
   }
 }

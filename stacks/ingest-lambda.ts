@@ -1,16 +1,22 @@
 // ingest on Lambda, as two functions from one bundle: "ingest" serves the API behind a function URL
 // with auth AWS_IAM, which only the CloudFront distribution may call (origin access control; see
 // stacks/page-front.ts), and "ingest-facts" consumes the facts queue through an SQS event source
-// mapping with partial batch failures. Neither has a public grant.
+// mapping with partial batch failures. Neither has a public grant. "ingest-sweep" runs every minute
+// (EventBridge): it puts jobs whose lease ran out back on the queue. The API and the sweeper raise the
+// seedbox fleet's desired capacity when they queue work.
 import { AssetType, TerraformAsset, Token } from "cdktf";
 import { Construct } from "constructs";
+import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule/index.js";
+import { CloudwatchEventTarget } from "@cdktf/provider-aws/lib/cloudwatch-event-target/index.js";
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
+import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
 import { coreEnv, type CoreResources } from "./core.ts";
 import { ssmParameterArn, type Grant } from "./iam.ts";
 import { nodeFunction } from "./node-function.ts";
+import { fleetEnv, groupArn, type FleetSettings } from "./seedbox-fleet.ts";
 
 
 export interface IngestLambdaProps {
@@ -25,12 +31,15 @@ export interface IngestLambdaProps {
   bundleDir: string;
   apiTokenParam: string;
   signingSecretParam: string;
+  /** The seedbox fleet the API and the sweeper scale up. */
+  fleet: FleetSettings;
 }
 
 export class IngestLambda extends Construct {
   readonly http: LambdaFunction;
   readonly facts: LambdaFunction;
   readonly webhooks: LambdaFunction;
+  readonly sweep: LambdaFunction;
   readonly url: LambdaFunctionUrl;
   /** The SSM parameter (not a secret) holding the public base URL; the stack sets it (CloudFront's). */
   readonly publicUrlParam: string;
@@ -56,6 +65,15 @@ export class IngestLambda extends Construct {
       { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn, core.updatesTopic.arn] },
       { sid: "Parameters", actions: ["ssm:GetParameters"], resources: [ssmArn(p.apiTokenParam), ssmArn(p.signingSecretParam), ssmArn(publicUrlParam)] },
     ];
+    // Scale-up: the one group only, and the requests queue's depth (the open jobs it counts).
+    // DescribeAutoScalingGroups takes no resource: IAM allows only "*" for it.
+    const scaleUp: Grant[] = [
+      { sid: "FleetScaleUp", actions: ["autoscaling:SetDesiredCapacity"], resources: [groupArn(p, p.fleet.groupName)] },
+      { sid: "FleetDescribe", actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
+      { sid: "RequestsDepth", actions: ["sqs:GetQueueAttributes"], resources: [core.requests.queue.arn] },
+    ];
+    const jobIndexes: Grant = { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) };
+    const parameters = shared.find((g) => g.sid === "Parameters")!;
     // Both functions that end jobs (cancel, facts) hand webhook events to the delivery queue.
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
     const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared) =>
@@ -69,6 +87,7 @@ export class IngestLambda extends Construct {
           T2S_API_TOKEN_PARAM: p.apiTokenParam,
           T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
           T2S_PUBLIC_URL_PARAM: publicUrlParam,
+          ...fleetEnv(p.fleet),
         },
       });
 
@@ -77,8 +96,9 @@ export class IngestLambda extends Construct {
       // DELETE /api/jobs/:id/files: a person removes a completed job's objects.
       { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
-      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) },
+      jobIndexes,
       enqueueWebhooks,
+      ...scaleUp,
     ]);
     // The facts queue's visibility timeout (60 s) must stay above this timeout.
     this.facts = fn("facts-function", `${p.name}-ingest-facts`, "index.sqsHandler", 30, [
@@ -90,8 +110,31 @@ export class IngestLambda extends Construct {
     this.webhooks = fn("webhooks-function", `${p.name}-ingest-webhooks`, "index.webhookHandler", 30, [
       { sid: "JobTableRead", actions: ["dynamodb:GetItem"], resources: [tableArn] },
       { sid: "WebhookQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "sqs:SendMessage"], resources: [core.webhooks.arn] },
-      shared.find((g) => g.sid === "Parameters")!,
+      parameters,
     ], []);
+
+    // The sweeper: job records by key and by index, requests republished, the fleet raised. The
+    // parameters are there because it shares the bundle's cold start, which reads them.
+    this.sweep = fn("sweep-function", `${p.name}-ingest-sweep`, "index.sweep", 50, [
+      { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [tableArn] },
+      jobIndexes,
+      { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn] },
+      parameters,
+      ...scaleUp,
+    ], []);
+    const every = new CloudwatchEventRule(this, "sweep-schedule", {
+      name: `${p.name}-ingest-sweep`,
+      description: "Puts jobs whose lease ran out back on the requests queue",
+      scheduleExpression: "rate(1 minute)",
+    });
+    new CloudwatchEventTarget(this, "sweep-target", { rule: every.name, arn: this.sweep.arn });
+    new LambdaPermission(this, "sweep-invoke", {
+      statementId: "EventBridgeSchedule",
+      action: "lambda:InvokeFunction",
+      functionName: this.sweep.functionName,
+      principal: "events.amazonaws.com",
+      sourceArn: every.arn,
+    });
 
     // AWS_IAM: reached through CloudFront only (the distribution's grant is in page-front.ts).
     this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "AWS_IAM" });

@@ -9,7 +9,6 @@ export interface UserDataValues {
   region: string;
   bucket: string;
   releaseKey: string;
-  dataVolumeId: string;
   /** Lines of /etc/t2s/t2s.env (names and addresses, never secrets). */
   serviceEnv: Record<string, string>;
 }
@@ -43,7 +42,6 @@ export function renderUserData(v: UserDataValues, o: { forTerraform: boolean }):
     .replace("@REGION@", () => quoted(v.region))
     .replace("@BUCKET@", () => quoted(v.bucket))
     .replace("@RELEASE_KEY@", () => quoted(v.releaseKey))
-    .replace("@DATA_VOLUME_ID@", () => quoted(v.dataVolumeId))
     .replace("@SERVICE_ENV@", () => env)
     .replace("@FILES@", () => files);
 }

@@ -3,6 +3,7 @@
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   type SQSClient,
@@ -126,4 +127,13 @@ export function queueSender(sqs: SQSClient, queueUrl: string): SendMessage {
   return async (message, delayS) => {
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(message), DelaySeconds: Math.max(0, Math.min(900, Math.round(delayS))) }));
   };
+}
+
+/** Messages in a queue, waiting or taken but not yet deleted (SQS's approximate counts). */
+export async function queueDepth(sqs: SQSClient, queueUrl: string, signal?: AbortSignal): Promise<number> {
+  const out = await sqs.send(new GetQueueAttributesCommand({
+    QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+  }), { abortSignal: signal });
+  const a = out.Attributes ?? {};
+  return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0);
 }

@@ -13,6 +13,8 @@ import { DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToL
 import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand, DescribeAutoScalingInstancesCommand, DescribePoliciesCommand } from "@aws-sdk/client-auto-scaling";
+import { autoScalingClient, Fleet } from "../../lib/aws/fleet.ts";
 import { GetSubscriptionAttributesCommand, ListSubscriptionsCommand, ListTopicsCommand, SNSClient } from "@aws-sdk/client-sns";
 import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
@@ -102,12 +104,13 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     if (timings.applyS) console.log(`# aws stack against moto: apply ${timings.applyS.toFixed(1)} s, destroy ${timings.destroyS?.toFixed(1) ?? "n/a"} s`);
   });
 
-  it("outputs the page URL (CloudFront), the interactions URL, the buckets and the instance id", () => {
+  it("outputs the page URL (CloudFront), the interactions URL, the buckets and the seedbox group", () => {
     assert.match(outputs.page_url!, /^https:\/\/[\w.-]+\.cloudfront\.net$/);
     assert.match(outputs.interactions_url!, /^https?:\/\/.+/);
     assert.match(outputs.page_bucket!, new RegExp(`^${name}-page-`));
     assert.match(outputs.bucket!, new RegExp(`^${name}-`));
-    assert.match(outputs.instance_id!, /^i-[0-9a-f]+$/);
+    assert.equal(outputs.seedbox_group, `${name}-seedbox`);
+    assert.equal(outputs.instance_id, undefined);
     assert.equal(outputs.parameters, `/${name}/api-token /${name}/signing-secret /${name}/discord-token`);
   });
 
@@ -176,21 +179,96 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     ddb.destroy();
   });
 
-  it("created the seedbox instance with IMDSv2 required and its profile", async () => {
-    const r = await query("ec2", { Action: "DescribeInstances", Version: "2016-11-15", "InstanceId.1": outputs.instance_id! });
-    assert.equal(r.status, 200, r.text);
-    assert.match(r.text, /<httpTokens>required<\/httpTokens>/);
-    assert.match(r.text, /<httpPutResponseHopLimit>1<\/httpPutResponseHopLimit>/);
-    assert.match(r.text, new RegExp(`instance-profile/${name}-seedbox`));
-    assert.match(r.text, /<instanceType>t4g\.small<\/instanceType>/);
+  it("created the fleet: an empty group of 0..max_seedboxes on the launch template (IMDSv2, profile, encrypted volumes, no inbound rule)", async () => {
+    const as = new AutoScalingClient(clientOpts());
+    const g = (await as.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [`${name}-seedbox`] }))).AutoScalingGroups![0]!;
+    assert.deepEqual([g.MinSize, g.MaxSize, g.DesiredCapacity, g.Instances?.length ?? 0], [0, awsDefaults.maxSeedboxes, 0, 0]);
+    const mip = g.MixedInstancesPolicy!;
+    assert.deepEqual(mip.InstancesDistribution, {
+      // SpotMaxPrice "": no cap of our own (AWS caps spot at the on-demand price); the provider sends it empty.
+      OnDemandAllocationStrategy: "prioritized", OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 100, SpotAllocationStrategy: "capacity-optimized", SpotMaxPrice: "",
+    });
+    assert.deepEqual(mip.LaunchTemplate?.Overrides?.map((o) => o.InstanceType), ["t4g.small"]);
+    const ltId = mip.LaunchTemplate!.LaunchTemplateSpecification!.LaunchTemplateId!;
+    assert.ok(g.VPCZoneIdentifier && g.VPCZoneIdentifier.split(",").every((x) => x.startsWith("subnet-")), g.VPCZoneIdentifier);
+    const lt = await query("ec2", { Action: "DescribeLaunchTemplateVersions", Version: "2016-11-15", LaunchTemplateId: ltId, "LaunchTemplateVersion.1": "$Latest" });
+    assert.equal(lt.status, 200, lt.text);
+    assert.match(lt.text, /<httpTokens>required<\/httpTokens>/);
+    assert.match(lt.text, /<httpPutResponseHopLimit>1<\/httpPutResponseHopLimit>/);
+    assert.match(lt.text, new RegExp(`instance-profile/${name}-seedbox`));
+    assert.match(lt.text, /<instanceType>t4g\.small<\/instanceType>/);
+    for (const [dev, size] of [["/dev/sda1", 16], ["/dev/sdf", awsDefaults.volumeGiB]] as const) {
+      assert.match(lt.text, new RegExp(`<deviceName>${dev}</deviceName>\\s*<ebs>[\\s\\S]*?<encrypted>true</encrypted>[\\s\\S]*?<volumeSize>${size}</volumeSize>[\\s\\S]*?<volumeType>gp3</volumeType>`), dev);
+    }
     const sg = await query("ec2", { Action: "DescribeSecurityGroups", Version: "2016-11-15", "Filter.1.Name": "group-name", "Filter.1.Value.1": `${name}-seedbox` });
     assert.match(sg.text, /<ipPermissions\s*\/>|<ipPermissions>\s*<\/ipPermissions>/, "the security group has an ingress rule");
-    const vols = await query("ec2", { Action: "DescribeVolumes", Version: "2016-11-15", "Filter.1.Name": "attachment.instance-id", "Filter.1.Value.1": outputs.instance_id! });
-    assert.match(vols.text, /<volumeType>gp3<\/volumeType>/);
+    // The backstop: the scaling policy (moto stores it; its alarms never fire).
+    const policies = (await as.send(new DescribePoliciesCommand({ AutoScalingGroupName: `${name}-seedbox` }))).ScalingPolicies ?? [];
+    assert.deepEqual(policies.map((p) => [p.PolicyName, p.PolicyType, p.AdjustmentType, p.ScalingAdjustment]), [[`${name}-seedbox-add-one`, "SimpleScaling", "ChangeInCapacity", 1]]);
+    const alarms = await query("monitoring", { Action: "DescribeAlarms", Version: "2010-08-01", "AlarmNames.member.1": `${name}-requests-waiting` });
+    assert.match(alarms.text, /<MetricName>ApproximateNumberOfMessagesVisible<\/MetricName>/);
+    assert.match(alarms.text, new RegExp(`<Value>${name}-requests</Value>`));
+    assert.ok(alarms.text.includes(policies[0]!.PolicyARN!), "the alarm acts on the policy");
+    as.destroy();
   });
 
-  it("created the six roles, the SSM managed policy on the host role", async () => {
-    for (const role of [`${name}-seedbox`, `${name}-ingest`, `${name}-ingest-facts`, `${name}-discord`, `${name}-discord-work`, `${name}-discord-updates`]) {
+  it("drives the deployed group through lib/aws/fleet.ts: desired capacity, scale-in protection, self-termination with decrement", async () => {
+    const as = autoScalingClient({ region, endpoint: moto.endpoint }, credentials);
+    const fleet = new Fleet(as, `${name}-seedbox`);
+    assert.deepEqual(await fleet.describe(), { desired: 0, max: awsDefaults.maxSeedboxes, inService: 0 });
+    await fleet.setDesiredCapacity(2);
+    assert.deepEqual(await fleet.describe(), { desired: 2, max: awsDefaults.maxSeedboxes, inService: 2 });
+    const ids = ((await as.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [fleet.group] }))).AutoScalingGroups![0]!.Instances ?? []).map((i) => i.InstanceId!);
+    assert.equal(ids.length, 2);
+    await fleet.setInstanceProtection(ids[0]!, true);
+    const protectedOf = async () => Object.fromEntries(((await as.send(new DescribeAutoScalingInstancesCommand({ InstanceIds: ids }))).AutoScalingInstances ?? []).map((i) => [i.InstanceId, i.ProtectedFromScaleIn]));
+    assert.deepEqual(await protectedOf(), { [ids[0]!]: true, [ids[1]!]: false });
+    // A scale-in to 0 spares the protected one (the box holding work).
+    await fleet.setDesiredCapacity(0);
+    assert.equal((await fleet.describe()).inService, 1);
+    // It ends itself: gone, and the desired capacity down by one, so nothing replaces it.
+    await fleet.setDesiredCapacity(1);
+    await fleet.setInstanceProtection(ids[0]!, false);
+    await fleet.terminateSelf(ids[0]!);
+    assert.deepEqual(await fleet.describe(), { desired: 0, max: awsDefaults.maxSeedboxes, inService: 0 });
+    await assert.rejects(new Fleet(as, "no-such-group").describe(), (e: Error) => e.name === "FleetGroupMissing");
+    as.destroy();
+  });
+
+  it("turns spot on by variable: the same group, capacity-optimised spot above an on-demand base of 0", async () => {
+    await tf("apply", "-auto-approve", "-input=false", "-refresh=false", "-var=spot=true", '-var=instance_types=["t4g.medium"]');
+    const as = new AutoScalingClient(clientOpts());
+    const g = (await as.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [`${name}-seedbox`] }))).AutoScalingGroups![0]!;
+    assert.deepEqual(g.MixedInstancesPolicy?.InstancesDistribution, {
+      OnDemandAllocationStrategy: "prioritized", OnDemandBaseCapacity: 0, OnDemandPercentageAboveBaseCapacity: 0, SpotAllocationStrategy: "capacity-optimized", SpotMaxPrice: "",
+    });
+    assert.deepEqual(g.MixedInstancesPolicy?.LaunchTemplate?.Overrides?.map((o) => o.InstanceType), ["t4g.small", "t4g.medium"]);
+    // capacity_rebalance follows var.spot too, but moto 5.2.5's UpdateAutoScalingGroup drops CapacityRebalance
+    // (it keeps only the create's value): test/unit/aws-stack.test.ts checks it by synth.
+    as.destroy();
+  });
+
+  it("created the sweeper: the ingest bundle's sweep handler, every minute by EventBridge, with the group's name in its environment", async () => {
+    const fn = JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest-sweep`)).text).Configuration;
+    assert.deepEqual([fn.Handler, fn.Runtime], ["index.sweep", "nodejs22.x"]);
+    assert.equal(fn.Environment.Variables.T2S_FLEET_GROUP, `${name}-seedbox`);
+    assert.equal(fn.Environment.Variables.T2S_MAX_SEEDBOXES, String(awsDefaults.maxSeedboxes));
+    const events = (target: string, body: object) => fetch(moto.endpoint, {
+      method: "POST", body: JSON.stringify(body),
+      headers: { "x-amz-target": `AWSEvents.${target}`, "content-type": "application/x-amz-json-1.1", authorization: `AWS4-HMAC-SHA256 Credential=test/20260101/${region}/events/aws4_request, SignedHeaders=host, Signature=0` },
+    }).then(async (r) => ({ status: r.status, json: await r.json() as Record<string, unknown> }));
+    const rule = await events("DescribeRule", { Name: `${name}-ingest-sweep` });
+    assert.equal(rule.status, 200, JSON.stringify(rule.json));
+    assert.equal(rule.json.ScheduleExpression, "rate(1 minute)");
+    const targets = (await events("ListTargetsByRule", { Rule: `${name}-ingest-sweep` })).json.Targets as { Arn: string }[];
+    assert.deepEqual(targets.map((t) => t.Arn), [fn.FunctionArn]);
+    const policy = JSON.parse(JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest-sweep/policy`)).text).Policy) as { Statement: { Principal: unknown; Condition?: unknown }[] };
+    assert.deepEqual(policy.Statement.map((st) => st.Principal), [{ Service: "events.amazonaws.com" }]);
+    assert.match(JSON.stringify(policy.Statement[0]!.Condition), new RegExp(`rule/${name}-ingest-sweep`));
+  });
+
+  it("created the eight roles, the SSM managed policy on the seedbox role", async () => {
+    for (const role of [`${name}-seedbox`, `${name}-ingest`, `${name}-ingest-facts`, `${name}-ingest-webhooks`, `${name}-ingest-sweep`, `${name}-discord`, `${name}-discord-work`, `${name}-discord-updates`]) {
       const r = await query("iam", { Action: "GetRole", Version: "2010-05-08", RoleName: role });
       assert.equal(r.status, 200, `${role}: ${r.text}`);
     }
@@ -341,5 +419,10 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     const ddb = new DynamoDBClient(clientOpts());
     assert.deepEqual((await ddb.send(new ListTablesCommand({}))).TableNames ?? [], []);
     ddb.destroy();
+    const as = new AutoScalingClient(clientOpts());
+    assert.deepEqual((await as.send(new DescribeAutoScalingGroupsCommand({}))).AutoScalingGroups ?? [], [], "a group is left");
+    as.destroy();
+    const lts = await query("ec2", { Action: "DescribeLaunchTemplates", Version: "2016-11-15" });
+    assert.doesNotMatch(lts.text, new RegExp(`<launchTemplateName>${name}-seedbox</launchTemplateName>`), "the launch template is left");
   });
 });

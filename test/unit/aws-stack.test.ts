@@ -13,7 +13,10 @@ import { assertJobTable } from "../support/job-table-synth.ts";
 import { pageCsp } from "../../lib/page-headers.ts";
 
 type Block = Record<string, unknown>;
-interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block> }
+interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block>; locals: Record<string, unknown> }
+
+/** The fleet's group as IAM names it (stacks/seedbox-fleet.ts groupArn). */
+const groupArn = "arn:${data.aws_partition.partition.partition}:autoscaling:${var.region}:${data.aws_caller_identity.account.account_id}:autoScalingGroup:*:autoScalingGroupName/${var.name}-seedbox";
 
 const canary = { apiToken: "canary-api-token-5d41402a", discord: "canary-discord-token-7d793037", signing: "canary-signing-secret-6f1ed002" };
 
@@ -41,6 +44,8 @@ describe("aws stack (synthesized)", () => {
     return `\${${type}.${keys[0]}.${attr}}`;
   };
   const policyDoc = (prefix: string) => Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
+  /** The seedbox's user data (a local, base64-encoded by the launch template). */
+  const userData = () => String(Object.entries(s.locals).find(([k]) => k.startsWith("seedbox_user-data"))![1]);
   const synth = (settings: AwsSettings) => Testing.synth(new AwsStack(Testing.app() as App, "aws", { settings, build }));
 
   before(async () => {
@@ -62,13 +67,68 @@ describe("aws stack (synthesized)", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("requires IMDSv2 with a hop limit of 1", () => {
-    assert.deepEqual(one("aws_instance").metadata_options, { http_endpoint: "enabled", http_tokens: "required", http_put_response_hop_limit: 1 });
+  it("requires IMDSv2 with a hop limit of 1 in the launch template", () => {
+    assert.deepEqual(one("aws_launch_template").metadata_options, { http_endpoint: "enabled", http_tokens: "required", http_put_response_hop_limit: 1 });
   });
 
-  it("opens no inbound port: the security group has no ingress rule and no rule resources exist", () => {
+  it("opens no inbound port: the security group has no ingress rule and no rule resources exist; the template uses it", () => {
     assert.deepEqual(one("aws_security_group").ingress, []);
     for (const t of ["aws_security_group_rule", "aws_vpc_security_group_ingress_rule"]) assert.equal(all(t).length, 0, t);
+    const nic = (one("aws_launch_template").network_interfaces as Block[])[0]!;
+    assert.deepEqual(nic.security_groups, [ref("aws_security_group", "id")]);
+    // Outbound only, through a public IPv4 address (the default VPC has no NAT): $0.005/h while an instance runs.
+    assert.equal(nic.associate_public_ip_address, "true");
+  });
+
+  it("replaces the single host with a fleet: no aws_instance, no separate EBS volume or attachment", () => {
+    for (const t of ["aws_instance", "aws_ebs_volume", "aws_volume_attachment", "aws_eip"]) assert.equal(all(t).length, 0, t);
+  });
+
+  it("runs the seedboxes in an Auto Scaling group from 0 to max_seedboxes, desired capacity left to ingest and the seedboxes", () => {
+    const g = one("aws_autoscaling_group");
+    assert.equal(g.name, "${var.name}-seedbox");
+    assert.equal(g.min_size, 0);
+    assert.equal(g.max_size, "${var.max_seedboxes}");
+    assert.equal(g.desired_capacity, undefined, "terraform sets no desired capacity");
+    assert.deepEqual((g.lifecycle as Block).ignore_changes, ["desired_capacity"]);
+    assert.equal(g.wait_for_capacity_timeout, "0");
+    assert.equal(g.instance_refresh, undefined, "no instance refresh: a release must not kill held jobs");
+    assert.equal(s.variable.max_seedboxes!.default, awsDefaults.maxSeedboxes);
+    const lt = (g.mixed_instances_policy as { launch_template: { launch_template_specification: Block } }).launch_template.launch_template_specification;
+    assert.deepEqual(lt, { launch_template_id: ref("aws_launch_template", "id"), version: `\${tostring(${ref("aws_launch_template", "latest_version").slice(2, -1)})}` });
+    assert.equal(one("aws_launch_template").update_default_version, true);
+  });
+
+  it("places the group in the default VPC's default subnets of the zones offering its types", () => {
+    const g = one("aws_autoscaling_group");
+    const subnets = Object.entries(s.data.aws_subnets!);
+    assert.equal(subnets.length, 1);
+    assert.equal(g.vpc_zone_identifier, `\${data.aws_subnets.${subnets[0]![0]}.ids}`);
+    const filter = Object.fromEntries((subnets[0]![1].filter as { name: string; values: unknown }[]).map((f) => [f.name, f.values]));
+    const [vpcKey] = Object.keys(s.data.aws_vpc!);
+    assert.equal(s.data.aws_vpc![vpcKey!]!.default, true);
+    assert.deepEqual(filter["vpc-id"], [`\${data.aws_vpc.${vpcKey}.id}`]);
+    assert.deepEqual(filter["default-for-az"], ["true"]);
+    const [zonesKey, zones] = Object.entries(s.data.aws_ec2_instance_type_offerings!)[0]!;
+    assert.equal(filter["availability-zone"], `\${distinct(data.aws_ec2_instance_type_offerings.${zonesKey}.locations)}`);
+    assert.match(JSON.stringify(zones.filter), /instance-type.*distinct\(concat\(\[coalesce\(var\.instance_type, .*var\.instance_types\)\)/);
+  });
+
+  it("lists the instance types in order, instance_type first; spot is off by default and capacity-optimised with no on-demand base when on", () => {
+    const mip = one("aws_autoscaling_group").mixed_instances_policy as { instances_distribution: Block; launch_template: { dynamic: { override: { for_each: string; content: Block } } } };
+    const o = mip.launch_template.dynamic.override;
+    // A list, not toset(...): "prioritized" goes by the order.
+    assert.match(o.for_each, /^\$\{distinct\(concat\(\[coalesce\(var\.instance_type, \(var\.arch == \\?"arm64\\?"\) \? \\?"t4g\.small\\?" : \\?"t3\.small\\?"\)\], var\.instance_types\)\)\}$/);
+    assert.deepEqual(o.content, { instance_type: "${override.value}" });
+    assert.deepEqual(mip.instances_distribution, {
+      on_demand_allocation_strategy: "prioritized", on_demand_base_capacity: 0,
+      on_demand_percentage_above_base_capacity: "${var.spot ? 0 : 100}", spot_allocation_strategy: "capacity-optimized",
+    });
+    assert.equal(one("aws_autoscaling_group").capacity_rebalance, "${var.spot}");
+    assert.deepEqual([s.variable.spot!.type, s.variable.spot!.default], ["bool", false]);
+    assert.deepEqual([s.variable.instance_types!.type, s.variable.instance_types!.default], ["list(string)", []]);
+    const spot = JSON.parse(synth({ ...awsDefaults, spot: true, instanceTypes: ["t4g.medium", "c7g.medium"] })) as Synth;
+    assert.deepEqual([spot.variable.spot!.default, spot.variable.instance_types!.default], [true, ["t4g.medium", "c7g.medium"]]);
   });
 
   it("blocks public access to the bucket", () => {
@@ -77,13 +137,16 @@ describe("aws stack (synthesized)", () => {
     }));
   });
 
-  it("encrypts the bucket and both EBS volumes", () => {
+  it("encrypts the bucket and both EBS volumes of each seedbox (root and data, sized by volume_size_gib, gone with the instance)", () => {
     for (const c of all("aws_s3_bucket_server_side_encryption_configuration")) {
       assert.deepEqual((c.rule as Block[])[0]!.apply_server_side_encryption_by_default, { sse_algorithm: "AES256" });
     }
     assert.equal(all("aws_s3_bucket_server_side_encryption_configuration").length, 2, "the bucket and the page bucket");
-    assert.equal(one("aws_ebs_volume").encrypted, true);
-    assert.equal((one("aws_instance").root_block_device as Block).encrypted, true);
+    const disks = one("aws_launch_template").block_device_mappings as { device_name: string; ebs: Block }[];
+    assert.deepEqual(disks, [
+      { device_name: "/dev/sda1", ebs: { volume_type: "gp3", volume_size: 16, encrypted: "true", delete_on_termination: "true" } },
+      { device_name: "/dev/sdf", ebs: { volume_type: "gp3", volume_size: "${var.volume_size_gib}", encrypted: "true", delete_on_termination: "true" } },
+    ]);
   });
 
   it("denies every non-TLS request with the bucket policy", () => {
@@ -119,13 +182,13 @@ describe("aws stack (synthesized)", () => {
     assert.ok((n.depends_on as string[]).some((d) => d.startsWith("aws_sns_topic_policy.")));
   });
 
-  it("has no IAM statement with Action \"*\" and none with Resource \"*\"", () => {
+  it("has no IAM statement with Action \"*\", and Resource \"*\" only for DescribeAutoScalingGroups (which takes none)", () => {
     const docs = Object.values(s.data.aws_iam_policy_document ?? {});
     assert.ok(docs.length >= 4);
     for (const d of docs) {
       for (const st of d.statement as { actions: string[]; resources?: string[] }[]) {
         assert.ok(!st.actions.some((a) => a === "*" || a.endsWith(":*")), `wildcard action in ${JSON.stringify(st)}`);
-        assert.ok(!(st.resources ?? []).includes("*"), `Resource "*" in ${JSON.stringify(st)}`);
+        if ((st.resources ?? []).includes("*")) assert.deepEqual([st.actions, st.resources], [["autoscaling:DescribeAutoScalingGroups"], ["*"]], `Resource "*" in ${JSON.stringify(st)}`);
       }
     }
     // Policies written inline (queues, topic, bucket) carry no wildcard action or resource either;
@@ -233,7 +296,7 @@ describe("aws stack (synthesized)", () => {
   });
 
   it("grants no public invoke on the ingest functions: only the distribution may call the API's URL", () => {
-    const perms = all("aws_lambda_permission").filter((p) => /aws_lambda_function\.ingest_/.test(String(p.function_name)));
+    const perms = all("aws_lambda_permission").filter((p) => /aws_lambda_function\.ingest_/.test(String(p.function_name)) && p.principal !== "events.amazonaws.com");
     assert.deepEqual(perms.map((p) => p.action).sort(), ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]);
     const distribution = ref("aws_cloudfront_distribution", "arn");
     for (const p of perms) {
@@ -350,14 +413,19 @@ describe("aws stack (synthesized)", () => {
     assert.ok(!policyDoc("seedbox_role_policy-document").some((st) => st.resources.some((r) => /updates-bot|discord-token/.test(r))));
   });
 
-  it("outputs the page URL (CloudFront), the interactions URL, the buckets and the instance id", () => {
-    for (const o of ["page_url", "interactions_url", "bucket", "page_bucket", "instance_id"]) assert.ok(s.output[o], `output ${o} is missing`);
+  it("outputs the page URL (CloudFront), the interactions URL, the buckets and the seedbox group (no instance id)", () => {
+    for (const o of ["page_url", "interactions_url", "bucket", "page_bucket", "seedbox_group"]) assert.ok(s.output[o], `output ${o} is missing`);
+    assert.equal(s.output.instance_id, undefined);
+    assert.equal(s.output.seedbox_group!.value, ref("aws_autoscaling_group", "name"));
     assert.match(String(s.output.page_url!.value), /^https:\/\/\$\{aws_cloudfront_distribution\./);
     assert.match(String(s.output.interactions_url!.value), /aws_lambda_function_url\.discord_url_/);
   });
 
-  it("declares the variables: name, region, instance type, arch, volume size, retention, Discord allow-list and public key", () => {
-    assert.deepEqual(Object.keys(s.variable).sort(), ["arch", "discord_allow_list", "discord_public_key", "instance_type", "name", "region", "retention_days", "volume_size_gib"]);
+  it("declares the variables: name, region, instance types, arch, volume size, the fleet's, retention, Discord allow-list and public key", () => {
+    assert.deepEqual(Object.keys(s.variable).sort(), [
+      "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "max_seedboxes", "max_torrents", "name", "region", "retention_days", "spot", "volume_size_gib",
+    ]);
+    assert.deepEqual([s.variable.idle_minutes!.default, s.variable.max_torrents!.default], [10, awsDefaults.maxTorrents]);
   });
 
   it("keeps every secret value out of the JSON: only parameter names", () => {
@@ -368,13 +436,78 @@ describe("aws stack (synthesized)", () => {
       assert.ok(Object.keys(env).every((k) => !/TOKEN$|SECRET$/.test(k)), "a secret is passed by value to the Lambda");
       assert.equal(env.T2S_API_TOKEN_PARAM, "/${var.name}/api-token");
     }
-    assert.doesNotMatch(String(one("aws_instance").user_data), /PASSWORD=(?!%s|\$\(openssl rand )/, "a fixed password is written into the user data");
+    assert.doesNotMatch(userData(), /PASSWORD=(?!%s|\$\(openssl rand )/, "a fixed password is written into the user data");
   });
 
-  it("rolls the host when the release or setup changes", () => {
-    const i = one("aws_instance");
-    assert.equal(i.user_data_replace_on_change, true);
-    assert.match(String(i.user_data), /aws_s3_object\.seedbox_release-object/);
+  it("makes a new release a new launch template version, which new seedboxes run; none is replaced", () => {
+    const [key] = Object.keys(s.locals).filter((k) => k.startsWith("seedbox_user-data"));
+    assert.equal(one("aws_launch_template").user_data, `\${base64encode(local.${key})}`);
+    assert.match(userData(), /aws_s3_object\.seedbox_release-object/);
+  });
+
+  it("hands the group's name and cap to ingest and the seedboxes, and idle_minutes to the seedboxes", () => {
+    const env = userData();
+    for (const line of ["T2S_FLEET_GROUP=${var.name}-seedbox", "T2S_MAX_SEEDBOXES=${tostring(var.max_seedboxes)}", "T2S_MAX_TORRENTS=${tostring(var.max_torrents)}", "T2S_IDLE_MINUTES=${tostring(var.idle_minutes)}"]) {
+      assert.ok(env.split("\n").includes(line), line);
+    }
+    for (const prefix of ["ingest_function_", "ingest_sweep-function_"]) {
+      const vars = (named("aws_lambda_function", prefix).environment as { variables: Record<string, string> }).variables;
+      assert.deepEqual([vars.T2S_FLEET_GROUP, vars.T2S_MAX_SEEDBOXES, vars.T2S_MAX_TORRENTS], ["${var.name}-seedbox", "${tostring(var.max_seedboxes)}", "${tostring(var.max_torrents)}"], prefix);
+    }
+  });
+
+  it("lets the API and the sweeper set the desired capacity of that group only, and each seedbox protect or end itself in it", () => {
+    const fleetStatements = (prefix: string) => policyDoc(prefix).filter((st) => st.actions.some((a) => a.startsWith("autoscaling:"))).map(({ sid, actions, resources }) => ({ sid, actions, resources }));
+    for (const prefix of ["ingest_function-role_policy-document", "ingest_sweep-function-role_policy-document"]) {
+      assert.deepEqual(fleetStatements(prefix), [
+        { sid: "FleetScaleUp", actions: ["autoscaling:SetDesiredCapacity"], resources: [groupArn] },
+        { sid: "FleetDescribe", actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
+      ], prefix);
+      // The open jobs it counts: the requests queue's depth.
+      assert.deepEqual(policyDoc(prefix).find((st) => st.sid === "RequestsDepth")!.resources, [ref("aws_sqs_queue", "arn", "core_requests_queue")]);
+    }
+    assert.deepEqual(fleetStatements("seedbox_role_policy-document"), [
+      { sid: "OwnGroup", actions: ["autoscaling:SetInstanceProtection", "autoscaling:TerminateInstanceInAutoScalingGroup"], resources: [groupArn] },
+    ]);
+    for (const prefix of ["ingest_facts-function-role_policy-document", "ingest_webhooks-function-role_policy-document", "discord_interactions-role_policy-document", "discord_worker-role_policy-document", "discord_updates-role_policy-document"]) {
+      assert.deepEqual(fleetStatements(prefix), [], prefix);
+    }
+    // The group name in the ARN is the group's own.
+    assert.ok(groupArn.endsWith(`/${one("aws_autoscaling_group").name}`));
+  });
+
+  it("adds one seedbox through a simple scaling policy when requests wait in the queue (the backstop)", () => {
+    const p = one("aws_autoscaling_policy");
+    assert.deepEqual([p.autoscaling_group_name, p.policy_type, p.adjustment_type, p.scaling_adjustment], [ref("aws_autoscaling_group", "name"), "SimpleScaling", "ChangeInCapacity", 1]);
+    const a = one("aws_cloudwatch_metric_alarm");
+    assert.deepEqual([a.namespace, a.metric_name, a.comparison_operator, a.threshold, a.treat_missing_data], ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0, "notBreaching"]);
+    assert.deepEqual(a.dimensions, { QueueName: ref("aws_sqs_queue", "name", "core_requests_queue") });
+    assert.deepEqual(a.alarm_actions, [ref("aws_autoscaling_policy", "arn")]);
+  });
+
+  it("sweeps every minute: a rule, its target (the sweep handler of the ingest bundle) and the invoke permission", () => {
+    const fn = named("aws_lambda_function", "ingest_sweep-function_");
+    assert.equal(fn.handler, "index.sweep");
+    assert.equal(fn.filename, named("aws_lambda_function", "ingest_function_").filename, "the ingest bundle");
+    assert.ok(Number(fn.timeout) < 60, "done before the next tick");
+    const rule = one("aws_cloudwatch_event_rule");
+    assert.equal(rule.schedule_expression, "rate(1 minute)");
+    const target = one("aws_cloudwatch_event_target");
+    assert.deepEqual([target.rule, target.arn], [ref("aws_cloudwatch_event_rule", "name"), ref("aws_lambda_function", "arn", "ingest_sweep-function_")]);
+    const perm = all("aws_lambda_permission").filter((x) => x.principal === "events.amazonaws.com");
+    assert.equal(perm.length, 1);
+    assert.deepEqual([perm[0]!.action, perm[0]!.function_name, perm[0]!.source_arn], ["lambda:InvokeFunction", ref("aws_lambda_function", "function_name", "ingest_sweep-function_"), ref("aws_cloudwatch_event_rule", "arn")]);
+    const table = ref("aws_dynamodb_table", "arn");
+    assert.deepEqual(policyDoc("ingest_sweep-function-role_policy-document").map(({ sid, actions, resources }) => ({ sid, actions, resources })), [
+      { sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`\${${ref("aws_cloudwatch_log_group", "arn", "ingest_sweep-function-logs").slice(2, -1)}}:*`] },
+      { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`] },
+      { sid: "Publish", actions: ["sns:Publish"], resources: [ref("aws_sns_topic", "arn", "core_requests-topic")] },
+      policyDoc("ingest_function-role_policy-document").find((st) => st.sid === "Parameters")!,
+      { sid: "FleetScaleUp", actions: ["autoscaling:SetDesiredCapacity"], resources: [groupArn] },
+      { sid: "FleetDescribe", actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
+      { sid: "RequestsDepth", actions: ["sqs:GetQueueAttributes"], resources: [ref("aws_sqs_queue", "arn", "core_requests_queue")] },
+    ].map((x) => ({ sid: x.sid, actions: x.actions, resources: x.resources })));
   });
 
   it("rejects bad settings at synth with a clear message", () => {
@@ -382,6 +515,10 @@ describe("aws stack (synthesized)", () => {
     assert.throws(() => synth({ ...awsDefaults, volumeGiB: 4 }), (e: Error) => e instanceof SettingsError && /volume size 4 GiB must be a whole number from 8/.test(e.message));
     assert.throws(() => synth({ ...awsDefaults, retentionDays: 0 }), (e: Error) => e instanceof SettingsError && /retention 0 days must be a whole number of at least 1/.test(e.message));
     assert.throws(() => settingsFromEnv({ T2S_AWS_ARCH: "mips" }), /arch "mips" is unknown/);
+    assert.throws(() => synth({ ...awsDefaults, maxSeedboxes: 0 }), /max seedboxes 0 must be a whole number from 1 to 100/);
+    assert.throws(() => synth({ ...awsDefaults, idleMinutes: 0 }), /idle minutes 0 must be a whole number of at least 1/);
+    assert.throws(() => settingsFromEnv({ T2S_AWS_INSTANCE_TYPES: "t4g.medium,nope" }), /instance type "nope" is not an EC2 instance type/);
+    assert.equal(settingsFromEnv({ T2S_AWS_SPOT: "on" }).spot, true);
     assert.throws(() => settingsFromEnv({ T2S_AWS_DISCORD_PUBLIC_KEY: "xyz" }), /Discord public key must be the 64 hex/);
     assert.equal(settingsFromEnv({ T2S_AWS_DISCORD_PUBLIC_KEY: "AB".repeat(32) }).discordPublicKey, "ab".repeat(32));
   });
@@ -392,6 +529,6 @@ describe("aws stack (synthesized)", () => {
     const ami = Object.values(x.data.aws_ami!)[0]!;
     assert.match(JSON.stringify(ami.filter), /ubuntu-noble-24\.04-\$\{\(var\.arch == \\"arm64\\"\) \? \\"arm64\\" : \\"amd64\\"\}-server-\*/);
     assert.deepEqual(ami.owners, ["099720109477"]);
-    assert.match(String(Object.values(x.resource.aws_instance!)[0]!.instance_type), /"t3\.small"/);
+    assert.match(String(Object.values(x.resource.aws_launch_template!)[0]!.instance_type), /"t3\.small"/);
   });
 });

@@ -14,7 +14,6 @@ const values = {
   region: "eu-west-1",
   bucket: "t2s-abc123",
   releaseKey: "releases/0123ABCD.zip",
-  dataVolumeId: "vol-0123456789abcdef0",
   serviceEnv: { AWS_REGION: "eu-west-1", T2S_BUCKET: "t2s-abc123", T2S_API_TOKEN_PARAM: "/t2s/api-token", T2S_DISCORD_TOKEN_PARAM: "/t2s/discord-token" },
 };
 
@@ -48,7 +47,10 @@ describe("seedbox user data", () => {
     assert.doesNotMatch(script, /@[A-Z_]+@/);
     assert.match(script, /^REGION='eu-west-1'$/m);
     assert.match(script, /^RELEASE_KEY='releases\/0123ABCD\.zip'$/m);
-    assert.match(script, /^DATA_VOLUME_ID='vol-0123456789abcdef0'$/m);
+    // Each fleet instance has its own data volume from the launch template, found as the EBS disk that is not root.
+    assert.doesNotMatch(script, /DATA_VOLUME_ID|vol-/);
+    assert.match(script, /^ROOT_DISK=\$\(lsblk -npo PKNAME "\$\(findmnt -nvo SOURCE \/\)"\)$/m);
+    assert.match(script, /\$1 != root && \/Amazon Elastic Block Store\//);
     assert.match(embedded(script, "/etc/t2s/t2s.env"), /^T2S_BUCKET=t2s-abc123$/m);
   });
 
