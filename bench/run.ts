@@ -1,11 +1,13 @@
-// `npm run bench`: the whole set against the real local stack (moto, Deluge, a seeding peer). Prints a
-// table per part, then one JSON line with the figures. Sizes and rounds can be turned down for a quick
-// look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS, BENCH_SUBMITS, BENCH_FACTS.
-// BENCH_ONLY=store runs the job store's part alone; BENCH_ONLY=interactions the Discord function's.
+// `npm run bench`: the whole set against the real local stack (the disk-backed store, moto, Deluge, a
+// seeding peer). Prints a table per part, then one JSON line with the figures. Sizes and rounds can be
+// turned down for a quick look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS,
+// BENCH_SUBMITS, BENCH_FACTS, BENCH_BIG_GB, BENCH_RESTARTS. BENCH_ONLY=store runs the job store's part
+// alone; BENCH_ONLY=interactions the Discord function's; BENCH_ONLY=durable the big torrent and restarts.
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { startTestStack } from "../test/support/stack.ts";
+import { bigRun, type BigRun } from "./big.ts";
 import { overlapRun, type OverlapRun } from "./overlap.ts";
 import { pipelineRuns } from "./pipeline.ts";
 import { interactionsRun, printInteractions } from "./interactions.ts";
@@ -21,6 +23,8 @@ const overlapSize = env("BENCH_OVERLAP_MB", 1024) * MiB;
 const rateKiBs = env("BENCH_RATE_KIBS", 20 * 1024);
 const submits = env("BENCH_SUBMITS", 20);
 const factCount = env("BENCH_FACTS", 2000);
+const bigSize = env("BENCH_BIG_GB", 8) * 1024 * MiB;
+const restartRounds = env("BENCH_RESTARTS", 3);
 const only = process.env.BENCH_ONLY;
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
@@ -30,6 +34,43 @@ say("Discord interactions function: cold start and bundle size");
 const interactionsLine = printInteractions(await interactionsRun());
 if (only === "interactions") {
   console.log(JSON.stringify(interactionsLine));
+  process.exit(0);
+}
+
+/** A big torrent, then restarts of the whole stack on its data folder (graceful, then kill -9). */
+async function durableRun(s: Awaited<ReturnType<typeof startTestStack>>) {
+  say(`a ${bigSize / 1024 / MiB} GiB single-file torrent through the local stack`);
+  const big = await bigRun(s, { size: bigSize });
+  const restarts: { graceful: number[]; kill9: number[] } = { graceful: [], kill9: [] };
+  for (let i = 0; i < restartRounds; i++) {
+    say(`restart ${i + 1} of ${restartRounds}: graceful stop then start, kill -9 of everything then start`);
+    restarts.graceful.push(await s.restart({ hard: false }));
+    restarts.kill9.push(await s.restart({ hard: true }));
+  }
+  return { big, restarts };
+}
+const durableTable = ({ big, restarts }: { big: BigRun; restarts: { graceful: number[]; kill9: number[] } }) => {
+  console.log(`${f1(big.sizeGiB)} GiB torrent: ${f1(big.wallS)} s submit → link, ${f2(big.finishToLinkS)} s last piece → link`);
+  console.log(`  peak RSS of the stack's processes (Deluge excluded): ${f1(big.peakRssMb)} MB in all (${Object.entries(big.peakRssMbBy).map(([k, v]) => `${k} ${v}`).join(", ")})`);
+  console.log(`  the store's folder grew by ${f2(big.storeDiskRatio)} × the payload`);
+  console.log(`start → ready after a graceful stop: ${restarts.graceful.map(f1).join(", ")} s; after kill -9 of everything: ${restarts.kill9.map(f1).join(", ")} s`);
+};
+const durableLine = ({ big, restarts }: { big: BigRun; restarts: { graceful: number[]; kill9: number[] } }) => ({
+  restart_to_ready_s: Number(median(restarts.graceful).toFixed(2)),
+  restart_to_ready_after_kill9_s: Number(median(restarts.kill9).toFixed(2)),
+  [`local_peak_rss_mb_${Math.round(big.sizeGiB)}gib`]: Math.round(big.peakRssMb),
+  [`local_wall_s_${Math.round(big.sizeGiB)}gib`]: Number(big.wallS.toFixed(1)),
+  store_disk_per_payload: Number(big.storeDiskRatio.toFixed(3)),
+});
+if (only === "durable") {
+  const s = await startTestStack();
+  try {
+    const d = await durableRun(s);
+    durableTable(d);
+    console.log(JSON.stringify(durableLine(d)));
+  } finally {
+    await s.stop();
+  }
   process.exit(0);
 }
 
@@ -61,15 +102,19 @@ const s = await startTestStack();
 let pipeline: Awaited<ReturnType<typeof pipelineRuns>>;
 let uploads: UploadRun[];
 const overlaps: OverlapRun[] = [];
+let durable: Awaited<ReturnType<typeof durableRun>>;
 try {
   say(`${submits} jobs of 1 MB: submit→added and finish→link`);
   pipeline = await pipelineRuns(s, submits);
   say(`upload of ${uploadSize / MiB} MiB: torrent2s3 vs aws s3 cp vs rclone copyto, ${uploadRounds} rounds`);
-  uploads = await compareUploads({ endpoint: s.moto.endpoint, dir: tmp, size: uploadSize, rounds: uploadRounds });
+  uploads = await compareUploads({ endpoint: s.store.endpoint, keys: s.keys, dir: tmp, size: uploadSize, rounds: uploadRounds });
   for (const overlap of [true, false]) {
     say(`${overlapSize / MiB} MiB torrent at ${rateKiBs / 1024} MiB/s, overlapped upload ${overlap ? "on" : "off"}`);
     overlaps.push(await overlapRun(s, { overlap, size: overlapSize, rateKiBs }));
   }
+  await s.seedbox.stop();
+  await s.startSeedbox();
+  durable = await durableRun(s);
 } finally {
   await s.stop();
   await rm(tmp, { recursive: true, force: true });
@@ -90,7 +135,7 @@ console.log(`pipeline (${submits} jobs of 1 MB)        p50        p95`);
 console.log(`submit → added in Deluge (ms)  ${f1(median(added)).padStart(9)}  ${f1(percentile(added, 95)).padStart(9)}`);
 console.log(`finish → link, 10 jobs (ms)    ${f1(median(linked)).padStart(9)}  ${f1(percentile(linked, 95)).padStart(9)}`);
 console.log("");
-console.log(`upload of ${uploadSize / MiB} MiB to moto, ${uploadRounds} rounds (median; peak RSS is the max)`);
+console.log(`upload of ${uploadSize / MiB} MiB to the local store, ${uploadRounds} rounds (median; peak RSS is the max)`);
 console.log("tool          wall s   CPU s   peak RSS MB   per round (wall/CPU)");
 for (const t of tools) {
   const rounds = uploads.filter((u) => u.tool === t).map((u) => `${f1(u.wallS)}/${f1(u.cpuS)}`).join("  ");
@@ -100,6 +145,8 @@ console.log("");
 console.log(`overlapped upload: ${overlapSize / MiB} MiB single file at ${rateKiBs / 1024} MiB/s`);
 console.log(`overlap on:  last piece → link ${f2(on.finishToLinkS)} s`);
 console.log(`overlap off: last piece → link ${f2(off.finishToLinkS)} s (baseline)`);
+console.log("");
+durableTable(durable);
 console.log("");
 storeTable();
 console.log(JSON.stringify({
@@ -114,6 +161,7 @@ console.log(JSON.stringify({
   rclone_peak_rss_mb: Number(peak("rclone").toFixed(1)),
   overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
   overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
+  ...durableLine(durable),
   ...storeLine,
   ...interactionsLine,
 }));

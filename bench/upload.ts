@@ -1,5 +1,5 @@
 // The seedbox's uploader against `aws s3 cp` (awscli from PyPI) and `rclone copyto` (Debian): the same
-// file to the same moto endpoint, each tool as its own process, the order rotated every round.
+// file to the same S3 endpoint (the local store), each tool as its own process, the order rotated every round.
 import { randomBytes } from "node:crypto";
 import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -24,16 +24,16 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
   }
 }
 
-export async function compareUploads(o: { endpoint: string; dir: string; size: number; rounds: number }): Promise<UploadRun[]> {
+export async function compareUploads(o: { endpoint: string; keys: { accessKeyId: string; secretAccessKey: string }; dir: string; size: number; rounds: number }): Promise<UploadRun[]> {
   const file = join(o.dir, "upload.bin");
   await writeRandomFile(file, o.size);
   const bucket = `t2s-bench-${randomBytes(3).toString("hex")}`;
-  const creds = { AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_REGION: "us-east-1", AWS_DEFAULT_REGION: "us-east-1" };
-  const s3 = new S3Client({ endpoint: o.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+  const creds = { AWS_ACCESS_KEY_ID: o.keys.accessKeyId, AWS_SECRET_ACCESS_KEY: o.keys.secretAccessKey, AWS_REGION: "us-east-1", AWS_DEFAULT_REGION: "us-east-1" };
+  const s3 = new S3Client({ endpoint: o.endpoint, region: "us-east-1", forcePathStyle: true, credentials: o.keys });
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const rcloneConf = join(o.dir, "rclone.conf");
   await writeFile(rcloneConf, "");
-  // A CA bundle from the machine's env makes rclone's S3 backend refuse to start; moto speaks plain HTTP.
+  // A CA bundle from the machine's env makes rclone's S3 backend refuse to start; the store speaks plain HTTP.
   const { AWS_CA_BUNDLE: _, ...base } = process.env;
   const env = { ...base, ...creds, AWS_ENDPOINT_URL: o.endpoint };
   const commands: Record<Tool, (key: string) => [string, string[], NodeJS.ProcessEnv]> = {
@@ -42,7 +42,7 @@ export async function compareUploads(o: { endpoint: string; dir: string; size: n
     rclone: (key) => ["rclone", ["--config", rcloneConf, "copyto", file, `bench:${bucket}/${key}`], {
       ...env,
       RCLONE_CONFIG_BENCH_TYPE: "s3", RCLONE_CONFIG_BENCH_PROVIDER: "Other", RCLONE_CONFIG_BENCH_ENDPOINT: o.endpoint,
-      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: "test", RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: "test", RCLONE_CONFIG_BENCH_REGION: "us-east-1",
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: o.keys.accessKeyId, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: o.keys.secretAccessKey, RCLONE_CONFIG_BENCH_REGION: "us-east-1",
       RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE: "true",
     }],
   };

@@ -119,8 +119,9 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_WEBHOOKS_QUEUE_URL: outputs.webhooks_queue_url,
       T2S_DATA_DIR: o.dataDir,
     };
+    // A home server's services are small: V8's young generation may otherwise grow to tens of MB each.
     const service = (name: string, env: NodeJS.ProcessEnv) =>
-      startProc(name, process.execPath, [join(repoRoot, name, "main.ts")], {
+      startProc(name, process.execPath, ["--max-semi-space-size=4", join(repoRoot, name, "main.ts")], {
         env: { ...common, ...env },
         logFile: join(logDir, `${name}.log`),
         onLine: o.onLog,

@@ -163,7 +163,9 @@ export async function startTestStack(): Promise<TestStack> {
           }
         }
       }
-      for (let i = 0; i < 300; i++) {
+      // The seeder hashes the payload before it seeds: allow for that on big ones (the benchmarks' GiBs).
+      const bytes = made.files.reduce((n, f) => n + f.size, 0);
+      for (const deadline = Date.now() + 30_000 + bytes / 50_000; Date.now() < deadline;) {
         const s = await seederClient.status(made.infoHash);
         if (s?.state === "Seeding") return made;
         await sleep(100);
