@@ -77,7 +77,7 @@ export class IngestLambda extends Construct {
       // DELETE /api/jobs/:id/files: a person removes a completed job's objects.
       { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
-      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) },
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name, jobTableSchema.byDue.name].map((i) => `${tableArn}/index/${i}`) },
       enqueueWebhooks,
     ]);
     // The facts queue's visibility timeout (60 s) must stay above this timeout.

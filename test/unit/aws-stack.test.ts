@@ -158,7 +158,7 @@ describe("aws stack (synthesized)", () => {
     const dynamo = (prefix: string) => statements(prefix).filter((st) => st.actions.some((a) => a.startsWith("dynamodb:"))).map(({ sid, actions, resources }) => ({ sid, actions, resources }));
     assert.deepEqual(dynamo("ingest_function-role_policy-document"), [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
-      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`] },
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`, `${table}/index/${schema.byDue.name}`] },
     ]);
     assert.deepEqual(dynamo("ingest_facts-function-role_policy-document"), [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
