@@ -61,10 +61,13 @@ export function holder(rec: JobRecord, nowMs: number): string | null {
   return rec.lease.seedbox;
 }
 
-/** When the sweeper should look at the job again; null for ended jobs (they leave the sweeper's index). */
+/**
+ * When the sweeper should look at the job again; null for ended jobs (they leave the sweeper's index).
+ * A job nobody has taken yet waits the default request timeout from when it was queued.
+ */
 export function dueOf(rec: JobRecord): string | null {
   if (isTerminal(rec.job.status)) return null;
-  return rec.due ?? rec.lease?.until ?? rec.job.updatedAt;
+  return rec.due ?? rec.lease?.until ?? new Date(Date.parse(rec.queuedAt ?? rec.job.createdAt) + leaseDefaults.requestTimeoutS * 1000).toISOString();
 }
 
 export type TakeResult =

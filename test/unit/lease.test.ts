@@ -117,9 +117,10 @@ describe("sweep and due", () => {
     assert.equal(sweep(r, t0 + 899_999, t), null);
     assert.ok(sweep(r, t0 + 900_000, t));
   });
-  it("gives ended jobs no due time (they leave the index), and old records their last change", () => {
+  it("gives ended jobs no due time (they leave the index), and untaken jobs a request timeout from their queueing", () => {
     assert.equal(dueOf({ ...fresh(), job: { ...fresh().job, status: "completed" } }), null);
-    assert.equal(dueOf(fresh()), fresh().job.updatedAt);
+    assert.equal(dueOf(fresh()), new Date(t0 + 900_000).toISOString());
+    assert.equal(dueOf({ ...fresh(), queuedAt: new Date(t0 + 1000).toISOString() }), new Date(t0 + 901_000).toISOString());
     assert.equal(sweep({ ...fresh(), job: { ...fresh().job, status: "failed" } }, t0 + 10 ** 9, t), null);
   });
   it("requests a job again by its kept source, or by a bare magnet for records without one", () => {
