@@ -25,6 +25,17 @@ export interface LocalOptions {
   /** The AWS endpoint the services use, given moto's (tests put a cuttable proxy between them). */
   serviceEndpoint?: (motoEndpoint: string) => Promise<string>;
   onStep?: (step: string) => void;
+  /** Seedboxes to run, each with its own Deluge, on one queue (default: T2S_SEEDBOXES, or 1). */
+  seedboxes?: number;
+}
+
+/** One local seedbox and its own Deluge; seedbox i is `seedbox-i`. */
+export interface LocalSeedbox {
+  id: string;
+  deluge: DelugeHandle;
+  proc: Proc;
+  /** Starts it (again); `env` adds to its environment for this run only. */
+  start(env?: Record<string, string>): Promise<Proc>;
 }
 
 export interface LocalStack {
@@ -38,7 +49,9 @@ export interface LocalStack {
   /** The job store's SQLite file. */
   jobsDb: string;
   ingest: Proc;
+  /** Seedbox 1 (also seedboxes[0]). */
   seedbox: Proc;
+  seedboxes: LocalSeedbox[];
   /** The Discord bot, once startBot() has run. */
   bot?: Proc;
   startIngest(): Promise<Proc>;
@@ -82,9 +95,19 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       downloadDir: join(o.dataDir, "downloading"),
       offline: o.offline,
     });
+    // Seedboxes 2..N: each its own Deluge, folders and loopback address (seedbox 1 keeps the ones above).
+    const count = Math.max(1, o.seedboxes ?? Number(process.env.T2S_SEEDBOXES ?? 1));
+    const moreDeluges = Array.from({ length: count - 1 }, (_, k) => startDeluge({
+      dir: join(o.dataDir, `seedbox-${k + 2}`, "deluge"),
+      logDir,
+      name: `deluge-${k + 2}`,
+      downloadDir: join(o.dataDir, `seedbox-${k + 2}`, "downloading"),
+      offline: o.offline,
+      peerAddress: `127.0.0.${k + 3}`,
+    }));
     step("applying stacks/ to moto with terraform");
-    const [outputs, deluge] = await Promise.all([applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint }), delugeReady]);
-    started.push(deluge);
+    const [outputs, deluge, ...others] = await Promise.all([applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint }), delugeReady, ...moreDeluges]);
+    started.push(deluge, ...others);
 
     const serviceEndpoint = o.serviceEndpoint ? await o.serviceEndpoint(moto.endpoint) : moto.endpoint;
     const common = {
@@ -103,10 +126,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_WEBHOOKS_QUEUE_URL: outputs.webhooks_queue_url,
       T2S_DATA_DIR: o.dataDir,
     };
-    const service = (name: string, env: NodeJS.ProcessEnv) =>
-      startProc(name, process.execPath, [join(repoRoot, name, "main.ts")], {
+    const service = (name: string, env: NodeJS.ProcessEnv, as = name) =>
+      startProc(as, process.execPath, [join(repoRoot, name, "main.ts")], {
         env: { ...common, ...env },
-        logFile: join(logDir, `${name}.log`),
+        logFile: join(logDir, `${as}.log`),
         onLine: o.onLog,
       });
 
@@ -127,19 +150,31 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         });
         return stack.ingest;
       },
-      startSeedbox: async (env = {}) => {
-        let running = false;
-        const seedbox = service("seedbox", {
-          T2S_DELUGE_URL: deluge.webUrl, T2S_DELUGE_PASSWORD: deluge.password, T2S_DELUGE_DAEMON_PORT: String(deluge.daemonPort), ...o.seedboxEnv, ...env,
-        });
-        seedbox.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"seedbox running"')) running = true; });
-        stack.seedbox = seedbox;
-        await waitFor("seedbox", async () => running, 30_000, seedbox.exited).catch(async (err) => {
-          await seedbox.stop();
-          throw err;
-        });
-        return seedbox;
-      },
+      seedboxes: [deluge, ...others].map((d, i): LocalSeedbox => {
+        const n = i + 1;
+        const box: LocalSeedbox = {
+          id: `seedbox-${n}`, deluge: d, proc: undefined as unknown as Proc,
+          start: async (env = {}) => {
+            let running = false;
+            const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading"), T2S_COMPLETED_DIR: join(o.dataDir, `seedbox-${n}`, "completed") };
+            const seedbox = service("seedbox", {
+              T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
+              // Leases live in the job store, shared with ingest; the id is stable across restarts.
+              T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id, ...own, ...o.seedboxEnv, ...env,
+            }, n === 1 ? "seedbox" : box.id);
+            seedbox.child.stdout?.on("data", (b: Buffer) => { if (b.includes('"seedbox running"')) running = true; });
+            box.proc = seedbox;
+            if (n === 1) stack.seedbox = seedbox;
+            await waitFor(box.id, async () => running, 30_000, seedbox.exited).catch(async (err) => {
+              await seedbox.stop();
+              throw err;
+            });
+            return seedbox;
+          },
+        };
+        return box;
+      }),
+      startSeedbox: (env = {}) => stack.seedboxes[0]!.start(env),
       startBot: async (env = {}) => {
         let running = false;
         const bot = service("bot", {
@@ -154,12 +189,12 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         return bot;
       },
       stop: async () => {
-        await Promise.all([stack.ingest?.stop(), stack.seedbox?.stop(), stack.bot?.stop()]);
+        await Promise.all([stack.ingest?.stop(), ...stack.seedboxes.map((b) => b.proc?.stop()), stack.bot?.stop()]);
         await stopAll();
       },
     };
     step("starting ingest and seedbox");
-    await Promise.all([stack.startIngest(), stack.startSeedbox()]);
+    await Promise.all([stack.startIngest(), ...stack.seedboxes.map((b) => b.start())]);
     return stack;
   } catch (err) {
     await stopAll();
