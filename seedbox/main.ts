@@ -22,7 +22,7 @@ import { Uploader } from "./uploader.ts";
 import { watchCompleted } from "./watch.ts";
 
 const cfg = seedboxConfig(process.env);
-const log = createLogger("seedbox", { level: cfg.logLevel });
+const log = createLogger("seedbox", { level: cfg.logLevel, base: { seedbox: cfg.seedboxId } });
 const shutdown = new AbortController();
 for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdown.abort());
 

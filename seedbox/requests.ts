@@ -53,10 +53,6 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
   const add = async (req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal) => {
     const { id } = req;
     if (d.leases.holds(id)) return d.log.debug("request for a job held here already", { job: id });
-    const rec = await d.leases.record(id);
-    // The job store says whether the job is still wanted: no record, or an ended job, and nothing happens.
-    if (!rec) return d.log.warn("request for a job the store does not know; dropped", { job: id });
-    if (isTerminal(rec.job.status)) return d.log.info("request for an ended job; dropped", { job: id, status: rec.job.status });
     let added: string | null;
     let bytes: Buffer | null = null;
     let uri: string | null = null;
@@ -87,6 +83,11 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
         throw new PoisonMessage(message, id);
       }
     }
+    // The job store says whether the job is still wanted: no record, or an ended job, and nothing happens.
+    // (Checked after the request itself, so that a poison request still ends in the DLQ.)
+    const rec = await d.leases.record(id);
+    if (!rec) return d.log.warn("request for a job the store does not know; dropped", { job: id });
+    if (isTerminal(rec.job.status)) return d.log.info("request for an ended job; dropped", { job: id, status: rec.job.status });
     // A magnet's size is known only once its metadata is in: the monitor checks the disk then.
     if (!(await admitted(id, size, rec.handBacks ?? 0))) return;
     const taken = await d.leases.take(id);
