@@ -4,6 +4,8 @@
 // reaches the seedbox that holds the job.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { Job } from "../../lib/job.ts";
@@ -25,8 +27,15 @@ async function objects(id: string): Promise<string[]> {
 }
 
 async function torrentsIn(box: number): Promise<string[]> {
-  const all = await s.boxClients[box]!.call<Record<string, unknown>>("core.get_torrents_status", [{}, ["state"]]);
-  return Object.keys(all);
+  // A Deluge just started again takes a moment before deluge-web reaches it.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return Object.keys(await s.boxClients[box]!.call<Record<string, unknown>>("core.get_torrents_status", [{}, ["state"]]));
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      await sleep(200);
+    }
+  }
 }
 
 describe("fleet: two seedboxes, leases", () => {
@@ -153,5 +162,50 @@ describe("fleet: two seedboxes, leases", () => {
     assert.ok(!(await torrentsIn(0)).includes(target), "seedbox-1 got the cancelled torrent");
     assert.ok(s.logs.some((l) => l.seedbox === "seedbox-2" && l.msg === "job cancelled; removing it" && l.job === target));
     for (const id of ids) await s.call("DELETE", `/api/jobs/${id}`);
+  });
+
+  it("a spot interruption notice hands every job back at once: the other seedbox finishes them, well within a lease timeout", async () => {
+    // A stand-in for the instance metadata service (IMDSv2): 404 until the notice.
+    let notice = false;
+    const imds = createServer((req, res) => {
+      if (req.method === "PUT" && req.url === "/latest/api/token") return res.end("token");
+      if (req.url === "/latest/meta-data/spot/instance-action" && req.headers["x-aws-ec2-metadata-token"] === "token") {
+        return notice ? res.end(JSON.stringify({ action: "terminate", time: new Date(Date.now() + 120_000).toISOString() })) : res.writeHead(404).end();
+      }
+      res.writeHead(401).end();
+    });
+    await new Promise<void>((r) => imds.listen(0, "127.0.0.1", r));
+    try {
+      const [box1, box2] = [s.seedboxes[0]!, s.seedboxes[1]!];
+      await box2.proc.stop();
+      await box2.start({ T2S_SPOT: "1", T2S_IMDS_URL: `http://127.0.0.1:${(imds.address() as AddressInfo).port}`, T2S_SPOT_POLL_MS: "200" });
+      // Only seedbox-2 takes requests while these go in.
+      await box1.proc.stop();
+      const jobs: MadeTorrent[] = [];
+      for (let i = 0; i < 2; i++) jobs.push(await s.seed({ name: `fleet-spot-${i}-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 8 * 1024 * 1024 } }));
+      for (const m of jobs) assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(m.torrent) })).status, 202);
+      for (const m of jobs) await s.waitForJob(m.infoHash, (j) => j.seedbox === "seedbox-2" && j.status === "downloading");
+      await box1.start();
+      notice = true;
+      const noticeAt = Date.now();
+      const movedAt = new Map<string, number>();
+      for (let i = 0; i < 300 && movedAt.size < jobs.length; i++) {
+        for (const m of jobs) if (!movedAt.has(m.infoHash) && (await job(m.infoHash)).seedbox === "seedbox-1") movedAt.set(m.infoHash, Date.now());
+        await sleep(100);
+      }
+      const moved = Math.max(...jobs.map((m) => movedAt.get(m.infoHash) ?? Infinity)) - noticeAt;
+      console.log(`fleet spot notice: both jobs on seedbox-1 ${(moved / 1000).toFixed(1)} s after the notice (lease timeout ${leaseTimeoutS} s)`);
+      assert.ok(moved < leaseTimeoutS * 1000, `the jobs moved only after ${moved} ms`);
+      const left = await torrentsIn(1);
+      assert.deepEqual(jobs.filter((m) => left.includes(m.infoHash)).map((m) => m.infoHash), [], "seedbox-2 kept a torrent it handed back");
+      for (const m of jobs) {
+        const j = await s.waitForJob(m.infoHash, ended, 120_000);
+        assert.equal(j.status, "completed", JSON.stringify(j.error));
+        await s.checkLinks(j, m);
+      }
+      assert.ok(s.logs.some((l) => l.seedbox === "seedbox-2" && l.msg === "handed every held job back" && l.count === 2));
+    } finally {
+      imds.close();
+    }
   });
 });

@@ -1,0 +1,41 @@
+// fleet_2_vs_1_wall: the wall time of a batch of torrents on two seedboxes over that on one, each
+// seedbox's Deluge capped to the same total download rate (core max_download_speed: a host's link), so
+// the figure shows what a second host adds. One stack with two seedboxes; the one-seedbox run has
+// seedbox-2 stopped. Each job's files are deleted after its run (moto keeps objects in memory).
+import { randomBytes } from "node:crypto";
+import type { TestStack } from "../test/support/stack.ts";
+import type { MadeTorrent } from "../test/support/torrents.ts";
+
+export interface FleetRun {
+  seedboxes: number;
+  wallS: number;
+}
+
+async function batch(s: TestStack, o: { count: number; size: number; seedboxes: number }): Promise<FleetRun> {
+  const made: MadeTorrent[] = [];
+  for (let i = 0; i < o.count; i++) {
+    made.push(await s.seed({ name: `bench-fleet-${o.seedboxes}-${i}-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: o.size }, pieceLength: 1024 * 1024 }));
+  }
+  const start = performance.now();
+  for (const m of made) await s.call("POST", "/api/jobs", { torrent: m.torrent.toString("base64") });
+  for (const m of made) {
+    const j = await s.waitForJob(m.infoHash, (j) => ["completed", "failed", "cancelled"].includes(j.status), 3_600_000);
+    if (j.status !== "completed") throw new Error(`bench job ${m.infoHash} ended ${j.status}: ${JSON.stringify(j.error)}`);
+  }
+  const wallS = (performance.now() - start) / 1000;
+  for (const m of made) await s.call("DELETE", `/api/jobs/${m.infoHash}/files`).catch(() => {});
+  return { seedboxes: o.seedboxes, wallS };
+}
+
+/** `s` has two seedboxes. */
+export async function fleetRun(s: TestStack, o: { count: number; size: number; rateKiBs: number }): Promise<{ one: FleetRun; two: FleetRun; ratio: number }> {
+  const cap = () => Promise.all(s.boxClients.map((c) => c.call("core.set_config", [{ max_download_speed: o.rateKiBs }])));
+  await cap();
+  const box2 = s.seedboxes[1]!;
+  await box2.proc.stop();
+  const one = await batch(s, { ...o, seedboxes: 1 });
+  await box2.start();
+  await cap();
+  const two = await batch(s, { ...o, seedboxes: 2 });
+  return { one, two, ratio: two.wallS / one.wallS };
+}
