@@ -40,6 +40,11 @@ export class Leases {
     this.now = d.nowMs ?? Date.now;
   }
 
+  /** This seedbox's id. */
+  get me(): string {
+    return this.d.me;
+  }
+
   /** Jobs held or being taken: what capacity is measured against. */
   count(): number {
     return this.held.size + this.taking.size;

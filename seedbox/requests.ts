@@ -13,7 +13,7 @@ import { parseRequestMessage, PoisonMessage, type RequestMessage } from "../lib/
 import { parseTorrent } from "../lib/torrent.ts";
 import type { AddOptions, Deluge } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
-import { admit } from "../lib/lease.ts";
+import { admit, holder } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
 import type { Monitor } from "./monitor.ts";
 
@@ -47,8 +47,6 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     sequential_download: d.sequential,
     ...(d.maxDownloadKiBs !== undefined ? { max_download_speed: d.maxDownloadKiBs } : {}),
   });
-
-  const admitted = (id: string, size: number | null, handBacks: number) => admitHere(d, id, size, handBacks);
 
   const add = async (req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal) => {
     const { id } = req;
@@ -88,8 +86,11 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     const rec = await d.leases.record(id);
     if (!rec) return d.log.warn("request for a job the store does not know; dropped", { job: id });
     if (isTerminal(rec.job.status)) return d.log.info("request for an ended job; dropped", { job: id, status: rec.job.status });
+    // A duplicate of a job another live seedbox works on: not this seedbox's to admit, hand back or fail.
+    const other = holder(rec, Date.now());
+    if (other !== null && other !== d.leases.me) return d.log.info("request for a job another seedbox holds; dropped", { job: id, holder: other });
     // A magnet's size is known only once its metadata is in: the monitor checks the disk then.
-    if (!(await admitted(id, size, rec.handBacks ?? 0))) return;
+    if (!(await admitHere(d, id, size, rec.handBacks ?? 0))) return;
     const taken = await d.leases.take(id);
     if (taken !== "taken") return d.log.info("request for a job this seedbox cannot take; dropped", { job: id, why: taken });
     try {
