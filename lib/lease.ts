@@ -104,12 +104,14 @@ export function renew(rec: JobRecord | null, seedbox: string, epoch: number, now
 }
 
 /**
- * Releases the holder's lease (null: it is not the holder's any more, nothing to write). An open job then
+ * Releases the holder's lease (null: it is not the holder's any more, or the job ended: nothing to write). An open job then
  * waits a request timeout for a seedbox; a hand-back also counts towards the job's limit of hand-backs.
  */
 export function release(rec: JobRecord | null, seedbox: string, epoch: number, nowMs: number, t: LeaseTiming, o: { handBack?: boolean } = {}): JobRecord | null {
   const cur = rec?.lease;
   if (!rec || !cur || cur.seedbox !== seedbox || cur.epoch !== epoch) return null;
+  // An ended job's lease means nothing any more (nobody may take it): no write.
+  if (isTerminal(rec.job.status)) return null;
   return {
     ...rec,
     lease: { ...cur, until: at(nowMs) },

@@ -100,6 +100,7 @@ describe("release and hand-back", () => {
     assert.equal(r.handBacks, 1);
     assert.equal(release(a.rec, "s1", 1, t0, t)!.handBacks, undefined);
     assert.equal(handedBack(r, t0, t).handBacks, 2);
+    assert.equal(release({ ...a.rec, job: { ...a.rec.job, status: "failed" } }, "s1", 1, t0, t), null, "an ended job is not written");
   });
 });
 
