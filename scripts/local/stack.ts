@@ -2,6 +2,7 @@
 // all state under one data folder. Used by `npm start` and by the tests.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { num } from "../../lib/config.ts";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
 import { startMoto, type Moto } from "./moto.ts";
@@ -96,7 +97,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       offline: o.offline,
     });
     // Seedboxes 2..N: each its own Deluge, folders and loopback address (seedbox 1 keeps the ones above).
-    const count = Math.max(1, o.seedboxes ?? Number(process.env.T2S_SEEDBOXES ?? 1));
+    const count = Math.max(1, Math.floor(o.seedboxes ?? num(process.env, "T2S_SEEDBOXES", 1)));
     const moreDeluges = Array.from({ length: count - 1 }, (_, k) => startDeluge({
       dir: join(o.dataDir, `seedbox-${k + 2}`, "deluge"),
       logDir,
