@@ -34,10 +34,12 @@ const fleetRate = env("BENCH_FLEET_RATE_KIBS", 8 * 1024);
 /** Two seedboxes against one, on a stack of its own (two seedboxes, each with its own Deluge). */
 async function fleetPart(): Promise<{ fleet_2_vs_1_wall: number }> {
   say(`fleet: ${fleetJobs} × ${fleetSize / MiB} MiB at ${fleetRate / 1024} MiB/s per seedbox, two seedboxes against one`);
-  // Each seedbox holds half the batch at most: with one, the rest wait in the queue; with two, they spread.
-  const fs = await startTestStack({ seedboxes: 2, seedboxEnv: { T2S_MAX_TORRENTS: String(Math.ceil(fleetJobs / 2)) } });
+  // Each seedbox holds half the batch at most (with one, the rest wait in the queue), each torrent capped
+  // so that a seedbox downloads at fleetRate in all.
+  const perSeedbox = Math.ceil(fleetJobs / 2);
+  const fs = await startTestStack({ seedboxes: 2, seedboxEnv: { T2S_MAX_TORRENTS: String(perSeedbox), T2S_MAX_DOWNLOAD_KIBS: String(Math.floor(fleetRate / perSeedbox)) } });
   try {
-    const r = await fleetRun(fs, { count: fleetJobs, size: fleetSize, rateKiBs: fleetRate });
+    const r = await fleetRun(fs, { count: fleetJobs, size: fleetSize });
     console.log(`fleet: ${fleetJobs} × ${fleetSize / MiB} MiB at ${fleetRate / 1024} MiB/s per seedbox`);
     console.log(`one seedbox:  ${f1(r.one.wallS)} s`);
     console.log(`two seedboxes: ${f1(r.two.wallS)} s  (fleet_2_vs_1_wall ${f2(r.ratio)})`);
