@@ -2,12 +2,14 @@
 // seeding peer). Prints a table per part, then one JSON line with the figures. Sizes and rounds can be
 // turned down for a quick look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS,
 // BENCH_SUBMITS, BENCH_FACTS, BENCH_BIG_GB, BENCH_RESTARTS. BENCH_ONLY=store runs the job store's part
-// alone; BENCH_ONLY=interactions the Discord function's; BENCH_ONLY=durable the big torrent and restarts.
+// alone; BENCH_ONLY=interactions the Discord function's; BENCH_ONLY=durable the big torrent and restarts;
+// BENCH_ONLY=fleet two seedboxes against one (BENCH_FLEET_MB, BENCH_FLEET_JOBS, BENCH_FLEET_RATE_KIBS).
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { startTestStack } from "../test/support/stack.ts";
 import { bigRun, type BigRun } from "./big.ts";
+import { fleetRun } from "./fleet.ts";
 import { overlapRun, type OverlapRun } from "./overlap.ts";
 import { pipelineRuns } from "./pipeline.ts";
 import { interactionsRun, printInteractions } from "./interactions.ts";
@@ -29,6 +31,31 @@ const only = process.env.BENCH_ONLY;
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
+
+const fleetJobs = env("BENCH_FLEET_JOBS", 8);
+const fleetSize = env("BENCH_FLEET_MB", 256) * MiB;
+const fleetRate = env("BENCH_FLEET_RATE_KIBS", 8 * 1024);
+/** Two seedboxes against one, on a stack of its own (two seedboxes, each with its own Deluge). */
+async function fleetPart(): Promise<{ fleet_2_vs_1_wall: number }> {
+  say(`fleet: ${fleetJobs} × ${fleetSize / MiB} MiB at ${fleetRate / 1024} MiB/s per seedbox, two seedboxes against one`);
+  // Each seedbox holds half the batch at most (with one, the rest wait in the queue), each torrent capped
+  // so that a seedbox downloads at fleetRate in all.
+  const perSeedbox = Math.ceil(fleetJobs / 2);
+  const fs = await startTestStack({ seedboxes: 2, seedboxEnv: { T2S_MAX_TORRENTS: String(perSeedbox), T2S_MAX_DOWNLOAD_KIBS: String(Math.floor(fleetRate / perSeedbox)) } });
+  try {
+    const r = await fleetRun(fs, { count: fleetJobs, size: fleetSize });
+    console.log(`fleet: ${fleetJobs} × ${fleetSize / MiB} MiB at ${fleetRate / 1024} MiB/s per seedbox`);
+    console.log(`one seedbox:  ${f1(r.one.wallS)} s`);
+    console.log(`two seedboxes: ${f1(r.two.wallS)} s  (fleet_2_vs_1_wall ${f2(r.ratio)})`);
+    return { fleet_2_vs_1_wall: Number(r.ratio.toFixed(3)) };
+  } finally {
+    await fs.stop();
+  }
+}
+if (only === "fleet") {
+  console.log(JSON.stringify(await fleetPart()));
+  process.exit(0);
+}
 
 say("Discord interactions function: cold start and bundle size");
 const interactionsLine = printInteractions(await interactionsRun());
@@ -120,6 +147,8 @@ try {
   await rm(tmp, { recursive: true, force: true });
 }
 
+const fleetLine = await fleetPart();
+
 const added = pipeline.map((r) => r.submitToAddedMs);
 // finish→link over the first 10 of the jobs.
 const linked = pipeline.slice(0, 10).map((r) => r.finishToLinkMs);
@@ -164,4 +193,5 @@ console.log(JSON.stringify({
   ...durableLine(durable),
   ...storeLine,
   ...interactionsLine,
+  ...fleetLine,
 }));

@@ -74,6 +74,9 @@ rm -rf "$APP_DIR" && mv "$APP_DIR.new" "$APP_DIR"
 cat > /etc/t2s/t2s.env <<'T2S_EOF'
 @SERVICE_ENV@
 T2S_EOF
+# This seedbox's id in leases: its instance id (IMDSv2).
+imds_token=$(curl -sS -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)
+echo "T2S_SEEDBOX_ID=$(curl -sS -H "X-aws-ec2-metadata-token: $imds_token" http://169.254.169.254/latest/meta-data/instance-id)" >> /etc/t2s/t2s.env
 
 @FILES@
 

@@ -7,7 +7,7 @@ import { filesExpired, isJobId, isTerminal, type Requester } from "../lib/job.ts
 import { pageLimits } from "../lib/job-store.ts";
 import { dataPrefix, filesPrefix, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
-import type { RequestMessage } from "../lib/messages.ts";
+import { expired } from "../lib/lease.ts";
 import type { Auth } from "./auth.ts";
 import { jobEvents } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
@@ -221,10 +221,16 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         const rec = await d.registry.update(id, (r) =>
           r && !isTerminal(r.job.status) ? { ...r, job: { ...r.job, status: "cancelled", rate: 0, eta: null, updatedAt: d.now() } } : null);
         if (d.outbox) await d.outbox.flush(id, rec);
-        if (rec || cur.job.status === "cancelled") {
-          const msg: RequestMessage = { v: 1, type: "cancel", id };
-          await d.publishRequest(msg);
-          d.log.info("job cancelled", { job: id });
+        if (rec) {
+          // The cancel reaches the seedbox holding the job through its lease: it sees the status at its
+          // next renewal, removes the torrent and the job's files. Nobody holds it: nothing will write
+          // there any more, and what an earlier holder left (open uploads, parts) goes now.
+          const held = rec.lease && !expired(rec.lease, Date.parse(d.now())) ? rec.lease.seedbox : null;
+          if (held === null) {
+            await d.bucket.abortUploads(filesPrefix(id));
+            await d.bucket.deletePrefix(filesPrefix(id));
+          }
+          d.log.info("job cancelled", { job: id, seedbox: held });
         }
         return json(200, { job: present(rec ?? (await findJob(id))) });
       },

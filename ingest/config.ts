@@ -1,6 +1,8 @@
 // ingest's configuration, from the environment.
 import { join } from "node:path";
-import { awsConfig, ConfigError, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { leaseTiming, type LeaseTiming } from "../lib/lease.ts";
+import { jobStoreConfig, type JobStoreConfig } from "../lib/open-job-store.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import { defaultMaxTorrents } from "../lib/scaling.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
@@ -11,7 +13,11 @@ export interface ApiTunables {
   linkTtlS: number;
   rate: { perMinute: number; burst: number };
   /** The job store (a DynamoDB table, or a SQLite file in local mode), and the days after which the bucket expires a job's files. */
-  jobs: { table: string | undefined; db: string | undefined; retentionDays: number };
+  jobs: JobStoreConfig;
+  /** Leases: how long they last, so the sweeper knows when a job's request counts as lost. */
+  lease: LeaseTiming;
+  /** The sweeper: how often it runs (local mode; a schedule in AWS mode) and how many jobs it requeues per run. */
+  sweep: { intervalMs: number; limit: number };
   /** The webhook delivery queue (absent: callback_url is refused) and the first retry's delay. */
   webhooks: { queueUrl: string | undefined; retryBaseS: number };
   /** AWS mode: the seedbox fleet's group (T2S_FLEET_GROUP), its cap and torrents per seedbox; unset: no fleet. */
@@ -29,7 +35,9 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     },
     linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
-    jobs: jobsConfig(env),
+    jobs: jobStoreConfig(env),
+    lease: leaseTiming(env),
+    sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100) },
     webhooks: { queueUrl: optional(env, "T2S_WEBHOOKS_QUEUE_URL"), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
     fleet: fleetConfig(env),
   };
@@ -39,13 +47,6 @@ function fleetConfig(env: Env): ApiTunables["fleet"] {
   const group = optional(env, "T2S_FLEET_GROUP");
   if (!group) return undefined;
   return { group, maxSeedboxes: num(env, "T2S_MAX_SEEDBOXES", Number.MAX_SAFE_INTEGER), perBox: Math.max(1, num(env, "T2S_MAX_TORRENTS", defaultMaxTorrents)) };
-}
-
-function jobsConfig(env: Env): ApiTunables["jobs"] {
-  const table = optional(env, "T2S_JOBS_TABLE");
-  const db = optional(env, "T2S_JOBS_DB");
-  if ((table === undefined) === (db === undefined)) throw new ConfigError("set exactly one of T2S_JOBS_TABLE (DynamoDB) and T2S_JOBS_DB (a SQLite file)");
-  return { table, db, retentionDays: num(env, "T2S_RETENTION_DAYS", 7) };
 }
 
 export interface IngestConfig extends ApiTunables {

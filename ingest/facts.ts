@@ -7,7 +7,7 @@ import { addDays, isTerminal, newJob } from "../lib/job.ts";
 import { RecordTooLarge } from "../lib/job-store.ts";
 import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
-import { parseFactsQueueMessage, parseManifest, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
+import { parseFactsQueueMessage, parseManifest, PoisonMessage } from "../lib/messages.ts";
 import type { JobRegistry } from "./registry.ts";
 import type { Outbox } from "./webhooks.ts";
 
@@ -68,20 +68,14 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         return;
       }
       const fact = m.fact;
-      let cancelAgain = false;
+      // A seedbox still working on a cancelled job hears of it through its lease (seedbox/leases.ts).
       const rec = await d.registry.update(fact.id, (r) => {
         if (!r) {
           d.log.warn("fact for an unknown job", { job: fact.id, type: fact.type });
           return null;
         }
-        // The seedbox still works on a job that was cancelled: tell it again (cancels are idempotent).
-        cancelAgain = r.job.status === "cancelled" && fact.type === "progress";
         return applyFact(r, fact, d.now());
       });
-      if (cancelAgain) {
-        const cancel: RequestMessage = { v: 1, type: "cancel", id: fact.id };
-        await d.publishRequest(cancel);
-      }
       if (rec) d.log.debug("job updated", { job: fact.id, status: rec.job.status });
       if (rec || fact.type !== "progress") await d.outbox?.flush(fact.id, rec);
     } catch (err) {

@@ -20,6 +20,7 @@ import { apiTunables, type ApiTunables } from "./config.ts";
 import { factsHandler } from "./facts.ts";
 import { FetchGuard } from "./fetch-guard.ts";
 import { presentJob } from "./present.ts";
+import { sweepOnce } from "./sweeper.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
 import { loadWebFiles, type WebFiles } from "./web.ts";
@@ -101,6 +102,8 @@ export interface LambdaApp {
   webhooks(event: SqsEvent): Promise<SqsBatchResult>;
   /** Raises the fleet's desired capacity for queued work (a no-op without T2S_FLEET_GROUP); the sweeper calls it after it requeues. */
   scaleUp?: ScaleUp;
+  /** One sweeper run (scheduled): requeues jobs whose lease ran out. */
+  sweep(): Promise<{ requeued: number }>;
 }
 
 function toResult(r: ApiResponse, body: Buffer): UrlResult {
@@ -206,6 +209,12 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
     },
 
     scaleUp,
+    async sweep() {
+      const requeued = await sweepOnce({ store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit });
+      // Requeued work needs a seedbox to take it: one may be gone with the lease it lost.
+      if (requeued > 0) await scaleUp();
+      return { requeued };
+    },
   };
 
 }
@@ -246,6 +255,13 @@ export async function httpHandler(event: UrlEvent, context?: { getRemainingTimeI
 export async function webhookHandler(event: SqsEvent): Promise<SqsBatchResult> {
   if (!Array.isArray(event?.Records)) throw new Error("ingest: not an SQS event");
   return (await started()).webhooks(event);
+}
+
+/** The sweeper's entry point (index.sweep), on a schedule (EventBridge, every minute). */
+export async function sweep(event: unknown): Promise<{ requeued: number }> {
+  // Only a scheduled event: anyone able to invoke it gains nothing but an early sweep, yet keep to the contract.
+  if (typeof event !== "object" || event === null || (event as { source?: unknown }).source !== "aws.events") throw new Error("ingest: not a scheduled event");
+  return (await started()).sweep();
 }
 
 /** The facts queue's entry point (index.sqsHandler). */

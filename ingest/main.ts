@@ -2,8 +2,7 @@
 import { once } from "node:events";
 import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
-import { JobTable } from "../lib/aws/job-table.ts";
-import { JobDb } from "../lib/sqlite/job-db.ts";
+import { openJobStore } from "../lib/open-job-store.ts";
 import { consumeQueue, queueDepth, queueSender } from "../lib/aws/queue.ts";
 import { autoScalingClient, Fleet } from "../lib/aws/fleet.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
@@ -16,6 +15,7 @@ import { ingestConfig } from "./config.ts";
 import { factsHandler } from "./facts.ts";
 import { FetchGuard } from "./fetch-guard.ts";
 import { serveHttp } from "./http.ts";
+import { requestAllOpen, runSweeper } from "./sweeper.ts";
 import { presentJob } from "./present.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { JobRegistry } from "./registry.ts";
@@ -30,8 +30,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdo
 
 const clients = awsClients(cfg.aws);
 const bucket = new Bucket(clients.s3, cfg.aws.bucket);
-const { table, db, retentionDays } = cfg.jobs;
-const store = db ? new JobDb({ path: db, retentionDays }) : new JobTable({ client: clients.dynamodb, table: table!, retentionDays });
+const store = openJobStore(cfg.jobs, clients.dynamodb);
 const registry = new JobRegistry(store);
 const auth = new Auth({ apiToken: cfg.apiToken, signingSecret: cfg.signingSecret, secureCookie: cfg.publicUrl.startsWith("https:") });
 const guard = new FetchGuard(cfg.fetch);
@@ -83,12 +82,18 @@ const webhooks = !sendWebhook ? Promise.resolve() : consumeQueue({
   concurrency: 8,
 });
 
+// Local mode: the queues start empty after a restart, so every open job is requested again now; then the
+// sweeper requeues the jobs whose lease ran out (AWS mode schedules the Lambda's sweep instead).
+const sweeperDeps = { store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit };
+await requestAllOpen(sweeperDeps).catch((err) => log.warn("could not request open jobs again at start", { err }));
+const sweeping = runSweeper(sweeperDeps, cfg.sweep.intervalMs, shutdown.signal);
+
 await once(shutdown.signal, "abort");
 log.info("ingest stopping");
 server.close();
 server.closeAllConnections();
-await Promise.all([consumer, webhooks]);
+await Promise.all([consumer, webhooks, sweeping]);
 await guard.close();
-if (store instanceof JobDb) store.close();
+store.close();
 destroyClients(clients);
 log.info("ingest stopped");

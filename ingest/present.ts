@@ -2,6 +2,7 @@
 // the bucket has expired them, the job shows as expired and its files carry no link.
 import type { JobRecord } from "../lib/apply-fact.ts";
 import { filesExpired, type Job } from "../lib/job.ts";
+import { holder } from "../lib/lease.ts";
 import type { Auth } from "./auth.ts";
 
 export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");
@@ -17,7 +18,7 @@ export const zipUrl = (publicUrl: string, auth: Auth, id: string) => `${publicUr
 
 export function presentJob(rec: JobRecord, publicUrl: string, auth: Auth, now: string): Job {
   // Records stored before zips existed have no zip field.
-  const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null, zip: null };
+  const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null, zip: null, seedbox: holder(rec, Date.parse(now)) };
   if (filesExpired(job, now)) return { ...job, status: "expired", files: rec.files.map((f) => ({ path: f.path, size: f.size })) };
   if (job.status !== "completed") return job;
   return {

@@ -3,15 +3,11 @@
 // got there first, it is applied again to what that writer left. Listeners hear of every change made here.
 import type { JobRecord } from "../lib/apply-fact.ts";
 import type { Changes, JobStore, Page } from "../lib/job-store.ts";
-import { sleep } from "../lib/time.ts";
+import { rising, updateRecord, type Change } from "../lib/job-update.ts";
 import { noteTransition } from "../lib/webhook.ts";
 
+export { Contention, type Change } from "../lib/job-update.ts";
 export type JobListener = (rec: JobRecord) => void;
-export type Change = (rec: JobRecord | null) => JobRecord | null | Promise<JobRecord | null>;
-
-export class Contention extends Error {
-  override name = "Contention";
-}
 
 export class JobRegistry {
   private readonly store: JobStore;
@@ -52,34 +48,17 @@ export class JobRegistry {
   }
 
   private async apply(id: string, change: Change): Promise<JobRecord | null> {
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      const cur = await this.store.get(id);
-      const changed = await change(cur?.rec ?? null);
-      if (!changed) return null;
-      // Every write that ends a job queues its webhook event in the same write (an outbox).
-      const next = noteTransition(cur?.rec ?? null, cur ? rising(cur.rec, changed) : changed);
-      if ((await this.store.put(next, cur?.version ?? null)) !== null) {
-        for (const l of this.listeners) l(next);
-        return next;
-      }
-      // Lost a race: back off a little (with jitter, so two losers do not collide again) and re-read.
-      await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
-    }
-    throw new Contention(`job ${id} changed under every one of ${this.maxAttempts} attempts`);
+    // Every write that ends a job queues its webhook event in the same write (an outbox).
+    const next = await updateRecord(this.store, id, change, {
+      maxAttempts: this.maxAttempts,
+      finish: (cur, changed) => noteTransition(cur, cur ? rising(cur, changed) : changed),
+    });
+    if (next) for (const l of this.listeners) l(next);
+    return next;
   }
 
   subscribe(listener: JobListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
-}
-
-/**
- * Each job's updatedAt goes up with every write, even when the writer's clock is behind the last
- * writer's: readers (the change feed, the page, the event stream) keep the copy with the newest updatedAt.
- */
-function rising(prev: JobRecord, next: JobRecord): JobRecord {
-  if (next.job.updatedAt > prev.job.updatedAt) return next;
-  const updatedAt = new Date(Date.parse(prev.job.updatedAt) + 1).toISOString();
-  return { ...next, job: { ...next.job, updatedAt } };
 }

@@ -93,12 +93,12 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
     const now = deps.now();
     created = request = !cur;
     const hook = (x: JobRecord) => (callback ? withCallback(x, callback) : x);
-    if (!cur) return hook({ job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [], queuedAt: now });
+    if (!cur) return hook({ job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [], queuedAt: now, source: r.source });
     const again = requeued(cur.job, now);
     request = again !== cur.job;
     const job = withRequester(again, requester);
     // A requeued job's events are of the new run: the hook is added after the status changed back.
-    const next = hook(job === cur.job ? cur : { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], zip: undefined, queuedAt: now } : {}) });
+    const next = hook(job === cur.job ? cur : { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], zip: undefined, queuedAt: now, source: r.source, due: undefined, handBacks: 0 } : {}) });
     return next === cur ? null : next;
   });
   if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);

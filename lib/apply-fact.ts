@@ -1,6 +1,7 @@
 // How facts from the seedbox and manifests from S3 change a job record. Pure: ingest persists the result.
 import { isTerminal, type Job } from "./job.ts";
-import type { Fact, Manifest } from "./messages.ts";
+import type { Lease } from "./lease.ts";
+import type { Fact, Manifest, Source } from "./messages.ts";
 import type { WebhookState } from "./webhook.ts";
 
 export interface StoredFile {
@@ -22,6 +23,14 @@ export interface JobRecord {
   queuedAt?: string;
   /** callback_urls and the outbox of events not yet queued for delivery (absent: no webhooks). */
   hooks?: WebhookState;
+  /** The seedbox working on the job (lib/lease.ts); absent until one takes it. */
+  lease?: Lease;
+  /** When the sweeper looks at the open job again (lib/lease.ts dueOf). */
+  due?: string;
+  /** How often seedboxes gave the job back for want of room. */
+  handBacks?: number;
+  /** Where the torrent comes from, so the job can be requested again (sweeper, hand-backs, restarts). */
+  source?: Source;
 }
 
 /** The record after a fact, or null when the fact changes nothing (stale, or the job has ended). */

@@ -34,6 +34,17 @@ export interface JobStore {
   list(o: { limit: number; cursor: string | null }): Promise<Page>;
   /** What changed since `since` (null: from now on). A bad cursor throws invalid_request. */
   changes(o: { since: string | null; limit: number }): Promise<Changes>;
+  /**
+   * Open jobs whose due time (lib/lease.ts dueOf) is at or before `upTo`, earliest first, after the
+   * position `after` (the last one of the previous call). Served by an index only open jobs are in.
+   */
+  overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]>;
+}
+
+/** A place in the order of due times. */
+export interface DuePosition {
+  due: string;
+  id: string;
 }
 
 /** A record the store cannot hold (DynamoDB's item limit): the job fails with a plain reason instead. */

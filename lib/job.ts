@@ -33,7 +33,8 @@ export type JobErrorCode =
   | "deluge_error"
   | "upload_failed"
   | "poison_message"
-  | "too_many_files";
+  | "too_many_files"
+  | "too_big";
 
 export interface JobError {
   code: string;
@@ -49,6 +50,8 @@ export interface Job {
   downloaded: number;
   rate: number;
   eta: number | null;
+  /** The seedbox holding the job's lease, or null (set as the job is shown). */
+  seedbox: string | null;
   files: JobFile[];
   /** Set as the job is shown (a completed multi-file job whose files are kept); null otherwise. */
   zip: JobZip | null;
@@ -84,6 +87,7 @@ export function newJob(init: { id: string; name: string; size: number | null; re
     downloaded: 0,
     rate: 0,
     eta: null,
+    seedbox: null,
     files: [],
     zip: null,
     error: null,

@@ -1,8 +1,11 @@
 // The seedbox's configuration, from the environment.
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { awsConfig, flag, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { leaseTiming, type LeaseTiming } from "../lib/lease.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
-import { defaultIdleMinutes } from "../lib/scaling.ts";
+import { jobStoreConfig, type JobStoreConfig } from "../lib/open-job-store.ts";
+import { defaultIdleMinutes, defaultMaxTorrents } from "../lib/scaling.ts";
 import { defaultImdsUrl } from "./imds.ts";
 import type { MonitorPolicy } from "./monitor.ts";
 
@@ -21,6 +24,19 @@ export interface SeedboxConfig {
   /** AWS mode: the Auto Scaling group this seedbox belongs to (T2S_FLEET_GROUP); unset elsewhere. */
   fleet: { group: string; idleMinutes: number; imdsUrl: string } | undefined;
   logLevel: Level;
+  /** This seedbox's stable id in leases (T2S_SEEDBOX_ID; the instance id in AWS, seedbox-N locally). */
+  seedboxId: string;
+  /** The job store, where leases live. */
+  jobs: JobStoreConfig;
+  lease: LeaseTiming;
+  /** Jobs held at once at most. */
+  maxTorrents: number;
+  /** Hand-backs for want of room before a job fails. */
+  maxHandBacks: number;
+  /** The largest download volume of any seedbox (null: this one's). */
+  fleetMaxDiskBytes: number | null;
+  /** Watch for spot interruption notices (IMDSv2): on by default in AWS mode. */
+  spot: { enabled: boolean; imdsUrl: string; pollMs: number };
 }
 
 /** Part size and parts in flight for S3 uploads. */
@@ -33,9 +49,11 @@ export function seedboxConfig(env: Env): SeedboxConfig {
   const dataDir = str(env, "T2S_DATA_DIR", join(process.cwd(), ".t2s"));
   const daemonPort = optional(env, "T2S_DELUGE_DAEMON_PORT");
   const maxDown = optional(env, "T2S_MAX_DOWNLOAD_KIBS");
+  const fleetDisk = optional(env, "T2S_FLEET_MAX_DISK_MB");
   const fleetGroup = optional(env, "T2S_FLEET_GROUP");
+  const aws = awsConfig(env);
   return {
-    aws: awsConfig(env),
+    aws,
     deluge: {
       url: str(env, "T2S_DELUGE_URL", "http://127.0.0.1:8112/json"),
       password: str(env, "T2S_DELUGE_PASSWORD"),
@@ -58,5 +76,13 @@ export function seedboxConfig(env: Env): SeedboxConfig {
     maxDownloadKiBs: maxDown ? num(env, "T2S_MAX_DOWNLOAD_KIBS", 0) : undefined,
     fleet: fleetGroup ? { group: fleetGroup, idleMinutes: num(env, "T2S_IDLE_MINUTES", defaultIdleMinutes), imdsUrl: str(env, "T2S_IMDS_URL", defaultImdsUrl) } : undefined,
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
+    seedboxId: str(env, "T2S_SEEDBOX_ID", hostname()),
+    jobs: jobStoreConfig(env),
+    lease: leaseTiming(env),
+    maxTorrents: Math.max(1, num(env, "T2S_MAX_TORRENTS", defaultMaxTorrents)),
+    maxHandBacks: Math.max(1, num(env, "T2S_MAX_HANDBACKS", 5)),
+    fleetMaxDiskBytes: fleetDisk ? num(env, "T2S_FLEET_MAX_DISK_MB", 0) * 1024 * 1024 : null,
+    // No endpoint override means real AWS, where an instance may be spot.
+    spot: { enabled: flag(env, "T2S_SPOT", aws.endpoint === undefined), imdsUrl: str(env, "T2S_IMDS_URL", defaultImdsUrl).replace(/\/+$/, ""), pollMs: num(env, "T2S_SPOT_POLL_MS", 5000) },
   };
 }

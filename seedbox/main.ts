@@ -1,10 +1,11 @@
-// seedbox: wires Deluge, the requests consumer, the completed-folder watcher and the monitor.
+// seedbox: wires Deluge, the job store's leases, the requests consumer, the completed-folder watcher, the
+// monitor and the spot interruption watcher.
 import { mkdir } from "node:fs/promises";
 import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import { consumeQueue } from "../lib/aws/queue.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
-import { incomingKey } from "../lib/layout.ts";
+import { filesPrefix, incomingKey } from "../lib/layout.ts";
 import { createLogger } from "../lib/log.ts";
 import { nowIso, sleep } from "../lib/time.ts";
 import { seedboxConfig } from "./config.ts";
@@ -14,15 +15,18 @@ import { isJobId } from "../lib/job.ts";
 import { runFleetMember } from "./fleet-member.ts";
 import { instanceId } from "./imds.ts";
 import { EarlyUploads } from "./early-upload.ts";
-import { freeBytes } from "./disk.ts";
+import { freeBytes, totalBytes } from "./disk.ts";
 import { Facts } from "./facts.ts";
 import { Monitor } from "./monitor.ts";
-import { requestsHandler } from "./requests.ts";
+import { Leases } from "./leases.ts";
+import { noRoom, removeCancelled, requestsHandler, type RequestsDeps } from "./requests.ts";
+import { watchSpot } from "./spot.ts";
+import { openJobStore } from "../lib/open-job-store.ts";
 import { Uploader } from "./uploader.ts";
 import { watchCompleted } from "./watch.ts";
 
 const cfg = seedboxConfig(process.env);
-const log = createLogger("seedbox", { level: cfg.logLevel });
+const log = createLogger("seedbox", { level: cfg.logLevel, base: { seedbox: cfg.seedboxId } });
 const shutdown = new AbortController();
 for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdown.abort());
 
@@ -39,11 +43,37 @@ const early = cfg.overlapUpload
   })
   : undefined;
 const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
-const monitor = new Monitor({
+const store = openJobStore(cfg.jobs, clients.dynamodb);
+const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
+// Late-bound: the leases and the monitor each act through the other.
+let requestsDeps: RequestsDeps;
+const leases: Leases = new Leases({
+  store, me: cfg.seedboxId, timing: cfg.lease, publishRequest, log,
+  drop: (id): Promise<void> => monitor.cancel(id, shutdown.signal),
+  cancelled: (id) => removeCancelled(requestsDeps, id, shutdown.signal),
+  // A holder that died mid-upload left multipart uploads open: the new holder (maybe this seedbox,
+  // restarted) uploads anew. Only the taken job's: other seedboxes' uploads go on.
+  taken: async (id) => {
+    const n = await bucket.abortUploads(filesPrefix(id));
+    if (n > 0) log.info("aborted stale multipart uploads", { job: id, count: n });
+  },
+});
+const monitor: Monitor = new Monitor({
   deluge, facts, uploader, early, log,
   freeBytes: () => freeBytes(cfg.downloadDir),
   policy: cfg.policy,
+  leases: { ensure: (id): Promise<boolean> => leases.ensure(id), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(requestsDeps, id, bytes) },
 });
+const maxRoom = (cfg.fleetMaxDiskBytes ?? (await totalBytes(cfg.downloadDir))) - cfg.policy.diskReserveBytes;
+requestsDeps = {
+  deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload, log,
+  leases, maxTorrents: cfg.maxTorrents, maxHandBacks: cfg.maxHandBacks, maxRoom,
+};
+
+/** Takes no work while this seedbox holds all it may: requests wait in the queue for another seedbox. */
+async function hasRoom(signal: AbortSignal): Promise<void> {
+  while (!signal.aborted && leases.count() >= cfg.maxTorrents) await sleep(500, signal).catch(() => {});
+}
 
 /** Takes no work while Deluge is unreachable, so requests wait in the queue rather than burn retries. */
 async function delugeReady(signal: AbortSignal): Promise<void> {
@@ -57,34 +87,49 @@ async function delugeReady(signal: AbortSignal): Promise<void> {
 }
 
 await delugeReady(shutdown.signal);
-// A crash mid-upload leaves multipart uploads open; the reconcile pass below uploads those jobs again.
-const aborted = await bucket.abortUploads("files/").catch((err) => (log.warn("could not list open uploads", { err }), 0));
-if (aborted > 0) log.info("aborted stale multipart uploads", { count: aborted });
+// A crash mid-upload leaves multipart uploads open: each job's are aborted as its lease is taken again
+// (by the monitor's first pass, for the torrents Deluge still has), and the job uploads anew.
 
 const watcher = watchCompleted(cfg.completedDir, () => monitor.kick(), log);
 const monitoring = monitor.run(shutdown.signal);
-// In the fleet, the member may stop the consumer alone (idle) before it terminates this instance.
+const renewing = leases.run(shutdown.signal);
+// Stops on shutdown, on a spot interruption notice (the host is going away: take no more work), and in
+// the fleet when the member stops it alone (idle) before it terminates this instance.
 const fleet = cfg.fleet && { ...cfg.fleet, self: await instanceId({ baseUrl: cfg.fleet.imdsUrl, signal: shutdown.signal }) };
 const taking = new AbortController();
+shutdown.signal.addEventListener("abort", () => taking.abort(), { once: true });
 const consuming = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.aws.requestsQueueUrl,
-  handler: requestsHandler({ deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload, log }),
+  handler: requestsHandler(requestsDeps),
   log: log.with({ queue: "requests" }),
-  signal: AbortSignal.any([shutdown.signal, taking.signal]),
+  signal: taking.signal,
   waitTimeS: cfg.aws.queueWaitS,
-  ready: delugeReady,
+  ready: async (signal) => {
+    await delugeReady(signal);
+    await hasRoom(signal);
+  },
 });
 const member = !fleet ? Promise.resolve() : runFleetMember({
   fleet: new Fleet(autoScalingClient(cfg.aws), fleet.group),
   instanceId: fleet.self,
-  holdsWork: async (signal) => Object.keys(await deluge.statuses(signal)).some(isJobId),
+  holdsWork: async (signal) => leases.count() > 0 || Object.keys(await deluge.statuses(signal)).some(isJobId),
   stopTaking: async () => (taking.abort(), await consuming),
   idleMinutes: fleet.idleMinutes, log, signal: shutdown.signal,
 });
-log.info("seedbox running", { downloadDir: cfg.downloadDir, completedDir: cfg.completedDir });
+const spotWatch = !cfg.spot.enabled ? Promise.resolve() : watchSpot({
+  baseUrl: cfg.spot.imdsUrl, pollMs: cfg.spot.pollMs, log, signal: shutdown.signal,
+  onNotice: async () => {
+    taking.abort();
+    await consuming;
+    const n = await leases.handBackAll();
+    log.info("handed every held job back", { count: n });
+  },
+});
+log.info("seedbox running", { seedbox: cfg.seedboxId, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxTorrents: cfg.maxTorrents, leaseTimeoutS: cfg.lease.timeoutMs / 1000 });
 
-await Promise.all([monitoring, consuming, member]);
+await Promise.all([monitoring, consuming, renewing, spotWatch, member]);
 await watcher.close();
+store.close();
 destroyClients(clients);
 log.info("seedbox stopped");

@@ -30,6 +30,18 @@ export interface MonitorOptions {
   policy: MonitorPolicy;
   /** Upload attempts before a job fails. */
   maxUploadAttempts?: number;
+  /** The seedbox's leases (seedbox/leases.ts): only torrents it holds are worked on. */
+  leases?: MonitorLeases;
+}
+
+/** What the monitor asks of the leases. */
+export interface MonitorLeases {
+  /** Whether this seedbox holds the job (taking it again if it may: after a restart). */
+  ensure(id: string): Promise<boolean>;
+  /** Done with the job here: uploaded, or failed. */
+  release(id: string): Promise<void>;
+  /** A torrent (a magnet, once its size is known) does not fit here: hand it back or fail it. Its torrent is gone already. */
+  noRoom(id: string, bytes: number): Promise<void>;
 }
 
 interface Uploading {
@@ -106,6 +118,12 @@ export class Monitor {
     for (const [id, s] of Object.entries(all)) {
       if (!isJobId(id)) continue;
       try {
+        // A torrent of a job this seedbox does not hold (its lease was taken while it was down): it goes.
+        if (this.o.leases && !this.uploaded.has(id) && !this.uploading.has(id) && !(await this.o.leases.ensure(id))) {
+          await this.removeTorrent(id, signal);
+          this.forget(id);
+          continue;
+        }
         await this.check(id, s, signal);
         this.troubles.delete(id);
       } catch (err) {
@@ -124,11 +142,16 @@ export class Monitor {
    */
   async admit(id: string, remaining: number): Promise<boolean> {
     if (this.admitted.has(id)) return true;
-    let owed = 0;
-    for (const [other, n] of this.admitted) if (other !== id) owed += n;
-    const fits = remaining <= (await this.o.freeBytes()) - this.o.policy.diskReserveBytes - owed;
+    const fits = remaining <= (await this.room(id));
     if (fits) this.admitted.set(id, remaining);
     return fits;
+  }
+
+  /** Bytes a new torrent may take: free space, less the reserve and what admitted torrents (but `except`) still need. */
+  async room(except?: string): Promise<number> {
+    let owed = 0;
+    for (const [other, n] of this.admitted) if (other !== except) owed += n;
+    return (await this.o.freeBytes()) - this.o.policy.diskReserveBytes - owed;
   }
 
   private async check(id: string, s: TorrentStatus, signal: AbortSignal): Promise<void> {
@@ -151,6 +174,8 @@ export class Monitor {
         return this.fail(id, "no_peers", `No peer sent this torrent's metadata within ${this.o.policy.magnetTimeoutS} s; check that it is still seeded.`);
       }
     } else if (!(await this.admit(id, Math.max(0, s.total_wanted - s.total_done)))) {
+      // With leases, another seedbox may have the room: the job goes back rather than failing.
+      if (this.o.leases) return this.handBack(id, Math.max(0, s.total_wanted - s.total_done), signal);
       return this.fail(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
     } else if (s.state === "Downloading") {
       void this.o.early?.advance(id, s);
@@ -206,6 +231,8 @@ export class Monitor {
       await this.o.early?.discard(id);
       this.uploaded.add(id);
       this.failures.delete(id);
+      // The manifest is written: nothing more of this job is this seedbox's to do (seeding needs no lease).
+      await this.o.leases?.release(id).catch((err) => log.warn("could not release the lease; it runs out instead", { err }));
       this.kick();
     })()
       .catch(async (err) => {
@@ -257,6 +284,15 @@ export class Monitor {
     this.o.log.warn("job failed", { job: id, code, reason: message });
     await this.removeTorrent(id).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
     this.forget(id);
+    await this.o.leases?.release(id).catch((err) => this.o.log.warn("could not release the lease; it runs out instead", { job: id, err }));
+  }
+
+  /** Removes a torrent that does not fit here, and hands its job back through the leases. */
+  private async handBack(id: string, bytes: number, signal: AbortSignal): Promise<void> {
+    await this.o.early?.discard(id);
+    await this.removeTorrent(id, signal);
+    this.forget(id);
+    await this.o.leases!.noRoom(id, bytes);
   }
 
   /** Stops any upload, removes the torrent and its data; resolves once nothing more will be written. */

@@ -1,8 +1,11 @@
-// Handles job requests from the requests queue: add a torrent to Deluge, or cancel one.
+// Handles job requests from the requests queue: admit the job here (capacity, disk), take its lease, and
+// add its torrent to Deluge. A request for a job another live seedbox holds, or one that has ended, is
+// dropped: requests may come more than once (the sweeper, restarts, hand-backs).
 import { join } from "node:path";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import { AppError } from "../lib/errors.ts";
+import { isTerminal } from "../lib/job.ts";
 import { filesPrefix } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
@@ -10,6 +13,8 @@ import { parseRequestMessage, PoisonMessage, type RequestMessage } from "../lib/
 import { parseTorrent } from "../lib/torrent.ts";
 import type { AddOptions, Deluge } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
+import { admit, holder } from "../lib/lease.ts";
+import type { Leases } from "./leases.ts";
 import type { Monitor } from "./monitor.ts";
 
 export interface RequestsDeps {
@@ -23,6 +28,13 @@ export interface RequestsDeps {
   /** Pieces in order, so overlapped upload has whole parts early. */
   sequential: boolean;
   log: Logger;
+  leases: Leases;
+  /** Jobs held at once at most (T2S_MAX_TORRENTS). */
+  maxTorrents: number;
+  /** Hand-backs for want of room before a job fails. */
+  maxHandBacks: number;
+  /** The largest room any seedbox has for one torrent (its disk less the reserve). */
+  maxRoom: number;
 }
 
 export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: AbortSignal) => Promise<void> {
@@ -38,14 +50,17 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
 
   const add = async (req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal) => {
     const { id } = req;
+    if (d.leases.holds(id)) return d.log.debug("request for a job held here already", { job: id });
     let added: string | null;
+    let bytes: Buffer | null = null;
+    let uri: string | null = null;
+    let size: number | null = null;
     if (req.source.kind === "torrent") {
-      const bytes = await d.bucket.get(req.source.key, signal);
+      bytes = await d.bucket.get(req.source.key, signal);
       if (!bytes) {
         await d.facts.failed(id, "torrent_missing", "The stored .torrent file is gone; submit the torrent again.");
         throw new PoisonMessage(`claim-checked torrent ${req.source.key} is missing`, id);
       }
-      let size: number;
       try {
         const t = parseTorrent(bytes);
         if (t.infoHash !== id) throw new AppError("invalid_torrent", "The stored .torrent does not match this job.");
@@ -55,12 +70,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
         await d.facts.failed(id, "invalid_torrent", message);
         throw new PoisonMessage(message, id);
       }
-      if (!(await d.monitor.admit(id, size))) {
-        return d.facts.failed(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
-      }
-      added = await d.deluge.addTorrentFile(`${id}.torrent`, bytes, options(id), signal);
     } else {
-      let uri: string;
       try {
         const m = parseMagnet(req.source.uri);
         if (m.infoHash !== id) throw new AppError("invalid_magnet", "The magnet does not match this job.");
@@ -70,21 +80,34 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
         await d.facts.failed(id, "invalid_torrent", message);
         throw new PoisonMessage(message, id);
       }
-      added = await d.deluge.addMagnet(uri, options(id), signal);
+    }
+    // The job store says whether the job is still wanted: no record, or an ended job, and nothing happens.
+    // (Checked after the request itself, so that a poison request still ends in the DLQ.)
+    const rec = await d.leases.record(id);
+    if (!rec) return d.log.warn("request for a job the store does not know; dropped", { job: id });
+    if (isTerminal(rec.job.status)) return d.log.info("request for an ended job; dropped", { job: id, status: rec.job.status });
+    // A duplicate of a job another live seedbox works on: not this seedbox's to admit, hand back or fail.
+    const other = holder(rec, Date.now());
+    if (other !== null && other !== d.leases.me) return d.log.info("request for a job another seedbox holds; dropped", { job: id, holder: other });
+    // A magnet's size is known only once its metadata is in: the monitor checks the disk then.
+    if (!(await admitHere(d, id, size, rec.handBacks ?? 0))) return;
+    const taken = await d.leases.take(id);
+    if (taken !== "taken") return d.log.info("request for a job this seedbox cannot take; dropped", { job: id, why: taken });
+    try {
+      if (size !== null && !(await d.monitor.admit(id, size))) {
+        // Another request took the room meanwhile.
+        return await d.leases.handBack(id, { count: true, why: "no_room" });
+      }
+      added = bytes ? await d.deluge.addTorrentFile(`${id}.torrent`, bytes, options(id), signal) : await d.deluge.addMagnet(uri!, options(id), signal);
+    } catch (err) {
+      // Let another seedbox (or this one, on redelivery) have it at once rather than after the lease runs out.
+      await d.leases.release(id).catch(() => {});
+      throw err;
     }
     if (added && added !== id) d.log.warn("deluge named the torrent differently", { job: id, deluge: added });
     d.log.info(added ? "torrent added" : "torrent already in deluge", { job: id });
     await d.facts.progress(id, { status: "queued", name: req.name, progress: 0, size: null, downloaded: 0, rate: 0, eta: null });
     d.monitor.kick();
-  };
-
-  const cancel = async (id: string, signal: AbortSignal) => {
-    await d.monitor.cancel(id, signal);
-    // Nothing of a cancelled job stays in the bucket: open multipart uploads and parts already written.
-    await d.bucket.abortUploads(filesPrefix(id));
-    const removed = await d.bucket.deletePrefix(filesPrefix(id));
-    await d.facts.cancelled(id);
-    d.log.info("job cancelled", { job: id, objectsRemoved: removed });
   };
 
   return async (msg, signal) => {
@@ -97,7 +120,42 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
       }
       throw err;
     }
-    if (req.type === "cancel") return cancel(req.id, signal);
+    // Cancels reach the holder through its lease; a cancel message from before leases is for the holder only.
+    if (req.type === "cancel") return d.leases.holds(req.id) ? removeCancelled(d, req.id, signal) : undefined;
     return add(req, signal);
   };
+}
+
+/** Whether a job may be added here now (capacity, then disk); when not, it has been handed back or failed. */
+async function admitHere(d: RequestsDeps, id: string, size: number | null, handBacks: number, held = d.leases.count()): Promise<boolean> {
+  const a = admit({
+    held, maxTorrents: d.maxTorrents, size, room: size === null ? 0 : await d.monitor.room(id),
+    maxRoom: d.maxRoom, handBacks, maxHandBacks: d.maxHandBacks,
+  });
+  if (a.kind === "take") return true;
+  if (a.kind === "fail") {
+    d.log.warn("job fits no seedbox", { job: id, code: a.code });
+    await d.facts.failed(id, a.code, a.message);
+    await d.leases.release(id);
+  } else {
+    await d.leases.handBack(id, { count: a.count, why: a.why });
+  }
+  return false;
+}
+
+/** A held torrent turned out not to fit (a magnet, once its size is known); its torrent is gone already. */
+export async function noRoom(d: RequestsDeps, id: string, bytes: number): Promise<void> {
+  const rec = await d.leases.record(id);
+  // Capacity is not the question here: only whether the disk of this or any seedbox can hold it.
+  if (await admitHere(d, id, bytes, rec?.handBacks ?? 0, 0)) await d.leases.handBack(id, { count: true, why: "no_room" });
+}
+
+/** Removes a cancelled job: stops its upload, drops the torrent and its data, and its files in the bucket. */
+export async function removeCancelled(d: Pick<RequestsDeps, "monitor" | "bucket" | "facts" | "log">, id: string, signal?: AbortSignal): Promise<void> {
+  await d.monitor.cancel(id, signal ?? new AbortController().signal);
+  // Nothing of a cancelled job stays in the bucket: open multipart uploads and parts already written.
+  await d.bucket.abortUploads(filesPrefix(id));
+  const removed = await d.bucket.deletePrefix(filesPrefix(id));
+  await d.facts.cancelled(id);
+  d.log.info("job cancelled", { job: id, objectsRemoved: removed });
 }

@@ -192,9 +192,9 @@ export class CoreResources extends Construct {
       billingMode: "PAY_PER_REQUEST",
       hashKey: t.hashKey,
       // Only key attributes are declared; the record itself is schemaless.
-      attribute: [t.hashKey, t.kindKey, t.byCreated.rangeKey, t.byChanged.rangeKey].map((name) => ({ name, type: "S" })),
-      // The newest-first list and the change feed: each index serves one query.
-      globalSecondaryIndex: [byKindAnd(t.byCreated), byKindAnd(t.byChanged)],
+      attribute: [t.hashKey, t.kindKey, t.byCreated.rangeKey, t.byChanged.rangeKey, t.byDue.hashKey, t.byDue.rangeKey].map((name) => ({ name, type: "S" })),
+      // The newest-first list, the change feed, and the sweeper's open jobs by due time (sparse): each index serves one query.
+      globalSecondaryIndex: [byKindAnd(t.byCreated), byKindAnd(t.byChanged), { name: t.byDue.name, hashKey: t.byDue.hashKey, rangeKey: t.byDue.rangeKey, projectionType: "ALL" }],
       // Enabled means the AWS-managed KMS key (aws/dynamodb), which callers need no KMS grant for.
       serverSideEncryption: { enabled: true },
       pointInTimeRecovery: { enabled: props.pointInTimeRecovery ?? true },

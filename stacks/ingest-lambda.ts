@@ -72,7 +72,7 @@ export class IngestLambda extends Construct {
       { sid: "FleetDescribe", actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
       { sid: "RequestsDepth", actions: ["sqs:GetQueueAttributes"], resources: [core.requests.queue.arn] },
     ];
-    const jobIndexes: Grant = { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name].map((i) => `${tableArn}/index/${i}`) };
+    const jobIndexes: Grant = { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name, jobTableSchema.byDue.name].map((i) => `${tableArn}/index/${i}`) };
     const parameters = shared.find((g) => g.sid === "Parameters")!;
     // Both functions that end jobs (cancel, facts) hand webhook events to the delivery queue.
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };

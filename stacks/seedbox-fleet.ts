@@ -4,7 +4,7 @@
 // work (ingest-lambda.ts); a seedbox idle for idle_minutes terminates itself with a decrement. The
 // desired capacity belongs to them, not to terraform. The Discord bot needs no host: it runs as
 // Lambdas over HTTP interactions (discord-lambda.ts).
-import { AssetType, Fn, Op, TerraformAsset, TerraformLocal, type IResolvable } from "cdktf";
+import { AssetType, Fn, Op, TerraformAsset, TerraformLocal, Token, type IResolvable } from "cdktf";
 import { Construct } from "constructs";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group/index.js";
 import { AutoscalingPolicy } from "@cdktf/provider-aws/lib/autoscaling-policy/index.js";
@@ -122,6 +122,9 @@ export class SeedboxFleet extends Construct {
       grants: [
         { sid: "RequestsQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], resources: [core.requests.queue.arn] },
         { sid: "FactsTopic", actions: ["sns:Publish"], resources: [core.factsTopic.arn] },
+        // Leases live on the job records (conditional writes); a job it cannot take goes back on the requests topic.
+        { sid: "JobLeases", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [core.jobsTable.arn] },
+        { sid: "HandBack", actions: ["sns:Publish"], resources: [core.requestsTopic.arn] },
         // Head/Delete on files/* serve the restart reconcile and cancels; Put covers multipart uploads.
         { sid: "Files", actions: ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetObject", "s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
         { sid: "Incoming", actions: ["s3:GetObject"], resources: [`${bucketArn}/incoming/*`] },
@@ -151,6 +154,8 @@ export class SeedboxFleet extends Construct {
         ...coreEnv(core),
         ...fleetEnv(fleet),
         T2S_IDLE_MINUTES: Fn.tostring(fleet.idleMinutes),
+        T2S_JOBS_TABLE: core.jobsTable.name,
+        T2S_RETENTION_DAYS: Token.asString(core.retentionDays),
         T2S_API_TOKEN_PARAM: p.apiTokenParam,
       },
     }, { forTerraform: true });

@@ -7,6 +7,8 @@ interface Job {
   id: string; name: string; status: string; progress: number; size: number | null; downloaded: number;
   rate: number; eta: number | null; files: JobFile[]; zip?: JobZip | null; error: { code: string; message: string } | null;
   expiresAt?: string | null; createdAt: string; updatedAt: string;
+  /** The seedbox working on it (absent from older servers). */
+  seedbox?: string | null;
 }
 interface Body {
   job?: Job; jobs?: Job[]; next?: string | null; cursor?: string;
@@ -145,6 +147,8 @@ function jobRow(j: Job): HTMLLIElement {
   if (live.has(j.status) && j.rate > 0) parts.push(`${bytes(j.rate)}/s`);
   if (live.has(j.status) && j.eta !== null) parts.push(`${duration(j.eta)} left`);
   li.append(el("div", j.name, "name"), el("div", `Status: ${statusWords[j.status] ?? j.status}`, "status"), bar, el("div", parts.join(" · "), "meta"));
+  // Which seedbox works on it: a small aside, for whoever runs several.
+  if (j.seedbox) li.append(el("div", `on ${j.seedbox}`, "meta seedbox"));
   if (j.error) li.append(el("div", `Why: ${j.error.message}`, "error"));
   if (j.status === "completed" && j.zip) {
     const z = el("div", undefined, "meta zip");

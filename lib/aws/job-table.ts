@@ -10,7 +10,8 @@ import type { JobRecord } from "../apply-fact.ts";
 import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
-import { RecordTooLarge, type Changes, type JobStore, type Page, type Versioned } from "../job-store.ts";
+import { dueOf } from "../lease.ts";
+import { RecordTooLarge, type Changes, type DuePosition, type JobStore, type Page, type Versioned } from "../job-store.ts";
 import { jobTableSchema } from "./job-table-schema.ts";
 
 const kind = "job";
@@ -24,6 +25,9 @@ export interface Item {
   v: number;
   rec: Uint8Array;
   expires?: number;
+  /** Only on open jobs: the sweeper's sparse index. */
+  open?: string;
+  due?: string;
 }
 
 export class JobTable implements JobStore {
@@ -108,6 +112,20 @@ export class JobTable implements JobStore {
     });
   }
 
+  async overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]> {
+    const s = jobTableSchema.byDue;
+    // "~" sorts after every hex digit: every id of the last due time is included.
+    const out = await this.doc.send(new QueryCommand({
+      TableName: this.table,
+      IndexName: s.name,
+      KeyConditionExpression: `#open = :k AND #due ${o.after ? "BETWEEN :from AND :to" : "<= :to"}`,
+      ExpressionAttributeNames: { "#open": s.hashKey, "#due": s.rangeKey },
+      ExpressionAttributeValues: { ":k": kind, ":to": `${o.upTo}#~`, ...(o.after ? { ":from": `${o.after.due}#${o.after.id}!` } : {}) },
+      Limit: o.limit,
+    }));
+    return (out.Items ?? []).map((i) => ({ rec: decodeRecord(i as Item), version: (i as Item).v }));
+  }
+
 }
 
 /** The item of one version of a record (exported for loading many records at once in tests and benchmarks). */
@@ -116,6 +134,7 @@ export function jobItem(rec: JobRecord, version: number, retentionDays: number):
   const body = gzipSync(JSON.stringify(rec));
   if (body.length > maxItemBytes - 1024) throw new RecordTooLarge(`the record of job ${job.id} is ${body.length} bytes gzipped, over DynamoDB's item limit`);
   const expiry = recordExpiry(job, retentionDays);
+  const due = dueOf(rec);
   return {
     id: job.id,
     kind,
@@ -124,6 +143,7 @@ export function jobItem(rec: JobRecord, version: number, retentionDays: number):
     v: version,
     rec: body,
     ...(expiry ? { expires: Math.floor(expiry.getTime() / 1000) } : {}),
+    ...(due !== null ? { open: kind, due: `${due}#${job.id}` } : {}),
   };
 }
 

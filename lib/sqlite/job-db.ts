@@ -6,7 +6,8 @@ import type { JobRecord } from "../apply-fact.ts";
 import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
-import type { Changes, JobStore, Page, Versioned } from "../job-store.ts";
+import { dueOf } from "../lease.ts";
+import type { Changes, DuePosition, JobStore, Page, Versioned } from "../job-store.ts";
 
 interface Row {
   v: number;
@@ -17,18 +18,19 @@ export class JobDb implements JobStore {
   private readonly db: DatabaseSync;
   private readonly retentionDays: number;
   private readonly now: () => Date;
-  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove", StatementSync>;
+  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove" | "dueFirst" | "dueAfter", StatementSync>;
 
   constructor(o: { path: string; retentionDays: number; now?: () => Date }) {
     this.db = new DatabaseSync(o.path);
     this.retentionDays = o.retentionDays;
     this.now = o.now ?? (() => new Date());
     // WAL: readers never block the writer and a killed process loses nothing it committed. Other
-    // processes' writes wait (busy_timeout) rather than fail.
+    // processes' writes wait (busy_timeout) rather than fail: ingest and every local seedbox share the
+    // file. busy_timeout comes first, so that even switching to WAL waits for a writer in another process.
     this.db.exec(`
+      PRAGMA busy_timeout = 10000;
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = NORMAL;
-      PRAGMA busy_timeout = 10000;
       CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY,
         v INTEGER NOT NULL,
@@ -40,17 +42,24 @@ export class JobDb implements JobStore {
       CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created, id);
       CREATE INDEX IF NOT EXISTS jobs_by_changed ON jobs (changed, id);
     `);
+    // The sweeper's due time, NULL once a job has ended; a partial index holds only the open jobs.
+    // Files from before it get the column here, and the records their due time at their next write.
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "due")) this.db.exec("ALTER TABLE jobs ADD COLUMN due TEXT");
+    this.db.exec("CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (due, id) WHERE due IS NOT NULL");
     const p = (sql: string) => this.db.prepare(sql);
     this.q = {
       get: p("SELECT v, rec FROM jobs WHERE id = ?"),
-      insert: p("INSERT INTO jobs (id, v, created, changed, expires, rec) VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"),
-      update: p("UPDATE jobs SET v = v + 1, created = ?, changed = ?, expires = ?, rec = ? WHERE id = ? AND v = ?"),
+      insert: p("INSERT INTO jobs (id, v, created, changed, expires, due, rec) VALUES (?, 1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"),
+      update: p("UPDATE jobs SET v = v + 1, created = ?, changed = ?, expires = ?, due = ?, rec = ? WHERE id = ? AND v = ?"),
       first: p("SELECT v, rec FROM jobs ORDER BY created DESC, id DESC LIMIT ?"),
       after: p("SELECT v, rec FROM jobs WHERE (created, id) < (?, ?) ORDER BY created DESC, id DESC LIMIT ?"),
       fresh: p("SELECT v, rec FROM jobs WHERE (changed, id) > (?, ?) ORDER BY changed, id LIMIT ?"),
       late: p("SELECT v, rec FROM jobs WHERE changed >= ? AND (changed, id) <= (?, ?) ORDER BY changed DESC, id DESC LIMIT ?"),
       forget: p("DELETE FROM jobs WHERE expires IS NOT NULL AND expires < ?"),
       remove: p("DELETE FROM jobs WHERE id = ?"),
+      dueFirst: p("SELECT v, rec FROM jobs WHERE due IS NOT NULL AND due <= ? ORDER BY due, id LIMIT ?"),
+      dueAfter: p("SELECT v, rec FROM jobs WHERE due IS NOT NULL AND due <= ? AND (due, id) > (?, ?) ORDER BY due, id LIMIT ?"),
     };
     // What DynamoDB's TTL does in AWS mode: ended jobs' records go some time after their files.
     this.q.forget.run(Math.floor(this.now().getTime() / 1000));
@@ -75,9 +84,10 @@ export class JobDb implements JobStore {
     const expiry = recordExpiry(job, this.retentionDays);
     const expires = expiry ? Math.floor(expiry.getTime() / 1000) : null;
     const body = JSON.stringify(rec);
+    const due = dueOf(rec);
     const r = expected === null
-      ? this.q.insert.run(job.id, job.createdAt, job.updatedAt, expires, body)
-      : this.q.update.run(job.createdAt, job.updatedAt, expires, body, job.id, expected);
+      ? this.q.insert.run(job.id, job.createdAt, job.updatedAt, expires, due, body)
+      : this.q.update.run(job.createdAt, job.updatedAt, expires, due, body, job.id, expected);
     return r.changes === 1 ? (expected ?? 0) + 1 : null;
   }
 
@@ -100,6 +110,11 @@ export class JobDb implements JobStore {
       fresh: async (after, limit) => rows(this.q.fresh.all(after.at, after.id, limit)),
       late: async (from, upTo, limit) => rows(this.q.late.all(from, upTo.at, upTo.id, limit)),
     });
+  }
+
+  async overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]> {
+    const rows = (o.after ? this.q.dueAfter.all(o.upTo, o.after.due, o.after.id, o.limit) : this.q.dueFirst.all(o.upTo, o.limit)) as unknown as Row[];
+    return rows.map((row) => ({ rec: decode(row), version: row.v }));
   }
 
 }

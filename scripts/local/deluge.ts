@@ -20,6 +20,11 @@ export interface DelugeOptions {
   offline: boolean;
   /** Torrents active at once (-1: no limit). */
   maxActive?: number;
+  /**
+   * The loopback address BitTorrent listens and connects from when offline (default 127.0.0.1). Give each
+   * Deluge on one machine its own: libtorrent keeps one connection per IP, so two on 127.0.0.1 look like one.
+   */
+  peerAddress?: string;
 }
 
 export interface DelugeHandle {
@@ -137,7 +142,8 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
     session_timeout: 3600,
   });
 
-  const bindPeers = o.offline ? "127.0.0.1" : "0.0.0.0";
+  const bindPeers = o.offline ? (o.peerAddress ?? "127.0.0.1") : "0.0.0.0";
+  const outgoing = o.offline && o.peerAddress ? ["-o", o.peerAddress] : [];
   let wanted = true;
   const handle: DelugeHandle = {
     name: o.name,
@@ -151,7 +157,7 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
     web: undefined as unknown as Proc,
     startDaemon: async () => {
       wanted = true;
-      const daemon = startProc(`${o.name}-deluged`, deluged, ["-d", "-c", o.dir, "-p", String(daemonPort), "-u", "127.0.0.1", "-i", bindPeers, "-L", "warning"], {
+      const daemon = startProc(`${o.name}-deluged`, deluged, ["-d", "-c", o.dir, "-p", String(daemonPort), "-u", "127.0.0.1", "-i", bindPeers, ...outgoing, "-L", "warning"], {
         logFile: join(o.logDir, `${o.name}-deluged.log`),
       });
       handle.daemon = daemon;

@@ -2,6 +2,7 @@
 // all on loopback, all state under one data folder. Used by `npm start` and by the tests.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { num } from "../../lib/config.ts";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
 import { startMoto, type Moto } from "./moto.ts";
@@ -26,6 +27,17 @@ export interface LocalOptions {
   /** The endpoint the services use for each local endpoint, moto's and the store's (tests put cuttable proxies between them). */
   serviceEndpoint?: (motoEndpoint: string) => Promise<string>;
   onStep?: (step: string) => void;
+  /** Seedboxes to run, each with its own Deluge, on one queue (default: T2S_SEEDBOXES, or 1). */
+  seedboxes?: number;
+}
+
+/** One local seedbox and its own Deluge; seedbox i is `seedbox-i`. */
+export interface LocalSeedbox {
+  id: string;
+  deluge: DelugeHandle;
+  proc: Proc;
+  /** Starts it (again); `env` adds to its environment for this run only. */
+  start(env?: Record<string, string>): Promise<Proc>;
 }
 
 export interface LocalStack {
@@ -43,7 +55,9 @@ export interface LocalStack {
   /** The job store's SQLite file. */
   jobsDb: string;
   ingest: Proc;
+  /** Seedbox 1 (also seedboxes[0]). */
   seedbox: Proc;
+  seedboxes: LocalSeedbox[];
   /** The Discord bot, once startBot() has run. */
   bot?: Proc;
   startIngest(): Promise<Proc>;
@@ -92,12 +106,23 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       downloadDir: join(o.dataDir, "downloading"),
       offline: o.offline,
     });
+    // Seedboxes 2..N: each its own Deluge, folders and loopback address (seedbox 1 keeps the ones above).
+    const count = Math.max(1, Math.floor(o.seedboxes ?? num(process.env, "T2S_SEEDBOXES", 1)));
+    const moreDeluges = Array.from({ length: count - 1 }, (_, k) => startDeluge({
+      dir: join(o.dataDir, `seedbox-${k + 2}`, "deluge"),
+      logDir,
+      name: `deluge-${k + 2}`,
+      downloadDir: join(o.dataDir, `seedbox-${k + 2}`, "downloading"),
+      offline: o.offline,
+      peerAddress: `127.0.0.${k + 3}`,
+    }));
     step("applying stacks/ with terraform");
-    const [outputs, deluge] = await Promise.all([
+    const [outputs, deluge, ...others] = await Promise.all([
       applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step }),
       delugeReady,
+      ...moreDeluges,
     ]);
-    started.push(deluge);
+    started.push(deluge, ...others);
 
     const [serviceEndpoint, serviceS3Endpoint] = o.serviceEndpoint
       ? [await o.serviceEndpoint(moto.endpoint), await o.serviceEndpoint(store.endpoint)]
@@ -120,10 +145,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_DATA_DIR: o.dataDir,
     };
     // A home server's services are small: V8's young generation may otherwise grow to tens of MB each.
-    const service = (name: string, env: NodeJS.ProcessEnv) =>
-      startProc(name, process.execPath, ["--max-semi-space-size=4", join(repoRoot, name, "main.ts")], {
+    const service = (name: string, env: NodeJS.ProcessEnv, as = name) =>
+      startProc(as, process.execPath, ["--max-semi-space-size=4", join(repoRoot, name, "main.ts")], {
         env: { ...common, ...env },
-        logFile: join(logDir, `${name}.log`),
+        logFile: join(logDir, `${as}.log`),
         onLine: o.onLog,
       });
 
@@ -144,19 +169,31 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         });
         return stack.ingest;
       },
-      startSeedbox: async (env = {}) => {
-        let running = false;
-        const seedbox = service("seedbox", {
-          T2S_DELUGE_URL: deluge.webUrl, T2S_DELUGE_PASSWORD: deluge.password, T2S_DELUGE_DAEMON_PORT: String(deluge.daemonPort), ...o.seedboxEnv, ...env,
-        });
-        seedbox.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"seedbox running"')) running = true; });
-        stack.seedbox = seedbox;
-        await waitFor("seedbox", async () => running, 30_000, seedbox.exited).catch(async (err) => {
-          await seedbox.stop();
-          throw err;
-        });
-        return seedbox;
-      },
+      seedboxes: [deluge, ...others].map((d, i): LocalSeedbox => {
+        const n = i + 1;
+        const box: LocalSeedbox = {
+          id: `seedbox-${n}`, deluge: d, proc: undefined as unknown as Proc,
+          start: async (env = {}) => {
+            let running = false;
+            const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading"), T2S_COMPLETED_DIR: join(o.dataDir, `seedbox-${n}`, "completed") };
+            const seedbox = service("seedbox", {
+              T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
+              // Leases live in the job store, shared with ingest; the id is stable across restarts.
+              T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id, ...own, ...o.seedboxEnv, ...env,
+            }, n === 1 ? "seedbox" : box.id);
+            seedbox.child.stdout?.on("data", (b: Buffer) => { if (b.includes('"seedbox running"')) running = true; });
+            box.proc = seedbox;
+            if (n === 1) stack.seedbox = seedbox;
+            await waitFor(box.id, async () => running, 30_000, seedbox.exited).catch(async (err) => {
+              await seedbox.stop();
+              throw err;
+            });
+            return seedbox;
+          },
+        };
+        return box;
+      }),
+      startSeedbox: (env = {}) => stack.seedboxes[0]!.start(env),
       startBot: async (env = {}) => {
         let running = false;
         const bot = service("bot", {
@@ -171,16 +208,17 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
         return bot;
       },
       stop: async () => {
-        await Promise.all([stack.ingest?.stop(), stack.seedbox?.stop(), stack.bot?.stop()]);
+        await Promise.all([stack.ingest?.stop(), ...stack.seedboxes.map((b) => b.proc?.stop()), stack.bot?.stop()]);
         await stopAll();
       },
       kill: async () => {
-        for (const p of [stack.ingest, stack.seedbox, stack.bot, store.proc, moto.proc, deluge.daemon, deluge.web]) p?.kill("SIGKILL");
+        const procs = [stack.ingest, stack.bot, store.proc, moto.proc, ...stack.seedboxes.flatMap((b) => [b.proc, b.deluge.daemon, b.deluge.web])];
+        for (const p of procs) p?.kill("SIGKILL");
         await stack.stop();
       },
     };
     step("starting ingest and seedbox");
-    await Promise.all([stack.startIngest(), stack.startSeedbox()]);
+    await Promise.all([stack.startIngest(), ...stack.seedboxes.map((b) => b.start())]);
     return stack;
   } catch (err) {
     await stopAll();

@@ -164,8 +164,8 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     assert.deepEqual(t.KeySchema, [{ AttributeName: schema.hashKey, KeyType: "HASH" }]);
     assert.equal(t.SSEDescription?.Status, "ENABLED");
     const indexes = (t.GlobalSecondaryIndexes ?? []).map((i) => ({ name: i.IndexName, keys: i.KeySchema, projection: i.Projection?.ProjectionType }));
-    assert.deepEqual(indexes.sort((a, b) => a.name!.localeCompare(b.name!)), [schema.byChanged, schema.byCreated].map((i) => ({
-      name: i.name, keys: [{ AttributeName: schema.kindKey, KeyType: "HASH" }, { AttributeName: i.rangeKey, KeyType: "RANGE" }], projection: "ALL",
+    assert.deepEqual(indexes.sort((a, b) => a.name!.localeCompare(b.name!)), [schema.byChanged, schema.byCreated, schema.byDue].map((i) => ({
+      name: i.name, keys: [{ AttributeName: "hashKey" in i ? i.hashKey : schema.kindKey, KeyType: "HASH" }, { AttributeName: i.rangeKey, KeyType: "RANGE" }], projection: "ALL",
     })));
     const pitr = (await ddb.send(new DescribeContinuousBackupsCommand({ TableName: `${name}-jobs` }))).ContinuousBackupsDescription;
     assert.equal(pitr?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus, "ENABLED");

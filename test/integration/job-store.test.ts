@@ -111,6 +111,29 @@ for (const [adapter, make] of adapters) {
       assert.deepEqual(seen, [recs[0]!.job.id]);
     });
 
+    it("finds open jobs by due time, earliest first and paged; ended jobs leave that index", async () => {
+      const store = await make("contract-due");
+      const recs = [0, 1, 2, 3, 4].map((i) => ({ ...jobRecord(t(i)), due: t(100 + (i % 3)) }));
+      for (const r of recs) await store.put(r, null);
+      // One ends: it is never due again.
+      const ended = { ...recs[4]!, job: { ...recs[4]!.job, status: "failed" as const, updatedAt: t(9) } };
+      assert.equal(await store.put(ended, 1), 2);
+      assert.deepEqual(await store.overdue({ upTo: t(99), after: null, limit: 10 }), []);
+      const key = (r: { due?: string; job: { id: string } }) => `${r.due}#${r.job.id}`;
+      const want = recs.slice(0, 4).map(key).sort();
+      const seen: string[] = [];
+      let after = null as { due: string; id: string } | null;
+      for (;;) {
+        const page = await store.overdue({ upTo: t(102), after, limit: 2 });
+        if (page.length === 0) break;
+        seen.push(...page.map((v) => key(v.rec)));
+        const last = page.at(-1)!.rec;
+        after = { due: last.due!, id: last.job.id };
+      }
+      assert.deepEqual(seen, want);
+      assert.deepEqual((await store.overdue({ upTo: t(100), after: null, limit: 10 })).map((v) => key(v.rec)), want.filter((k) => k.startsWith(t(100))));
+    });
+
     it("20 writers adding requesters to one job at once lose none", async () => {
       const store = await make("contract-race");
       const rec = jobRecord(t(0));

@@ -8,17 +8,17 @@ import { jobTableSchema as s } from "../../lib/aws/job-table-schema.ts";
 import { newJob } from "../../lib/job.ts";
 
 export async function createJobTable(client: DynamoDBClient, name: string): Promise<void> {
-  const index = (i: { name: string; rangeKey: string }) => ({
+  const index = (i: { name: string; hashKey?: string; rangeKey: string }) => ({
     IndexName: i.name,
-    KeySchema: [{ AttributeName: s.kindKey, KeyType: "HASH" as const }, { AttributeName: i.rangeKey, KeyType: "RANGE" as const }],
+    KeySchema: [{ AttributeName: i.hashKey ?? s.kindKey, KeyType: "HASH" as const }, { AttributeName: i.rangeKey, KeyType: "RANGE" as const }],
     Projection: { ProjectionType: "ALL" as const },
   });
   await client.send(new CreateTableCommand({
     TableName: name,
     BillingMode: "PAY_PER_REQUEST",
-    AttributeDefinitions: [s.hashKey, s.kindKey, s.byCreated.rangeKey, s.byChanged.rangeKey].map((a) => ({ AttributeName: a, AttributeType: "S" })),
+    AttributeDefinitions: [s.hashKey, s.kindKey, s.byCreated.rangeKey, s.byChanged.rangeKey, s.byDue.hashKey, s.byDue.rangeKey].map((a) => ({ AttributeName: a, AttributeType: "S" })),
     KeySchema: [{ AttributeName: s.hashKey, KeyType: "HASH" }],
-    GlobalSecondaryIndexes: [index(s.byCreated), index(s.byChanged)],
+    GlobalSecondaryIndexes: [index(s.byCreated), index(s.byChanged), index(s.byDue)],
   }));
 }
 

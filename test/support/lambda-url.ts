@@ -48,7 +48,7 @@ function send(res: ServerResponse, r: UrlResult): void {
 }
 
 /** Serves `app` on 127.0.0.1 at a free port; close() stops the server. */
-export async function serveLambdaUrl(app: LambdaApp): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveLambdaUrl(app: Pick<LambdaApp, "http" | "sqs" | "webhooks">): Promise<{ url: string; close(): Promise<void> }> {
   let domainName = "127.0.0.1";
   const server = createServer((req, res) => {
     const parts: Buffer[] = [];

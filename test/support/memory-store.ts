@@ -1,6 +1,7 @@
 // An in-memory JobStore with the same conditional-write contract, for unit tests of the registry's users.
 import type { JobRecord } from "../../lib/apply-fact.ts";
-import type { Changes, JobStore, Page, Versioned } from "../../lib/job-store.ts";
+import type { Changes, DuePosition, JobStore, Page, Versioned } from "../../lib/job-store.ts";
+import { dueOf } from "../../lib/lease.ts";
 
 export class MemoryStore implements JobStore {
   readonly items = new Map<string, Versioned>();
@@ -20,5 +21,14 @@ export class MemoryStore implements JobStore {
   }
   async changes(): Promise<Changes> {
     return { records: [], cursor: "x" };
+  }
+  async overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]> {
+    const key = (due: string, id: string) => `${due}#${id}`;
+    return [...this.items.values()]
+      .map((v) => ({ v, due: dueOf(v.rec) }))
+      .filter((x): x is { v: Versioned; due: string } => x.due !== null && x.due <= o.upTo && (!o.after || key(x.due, x.v.rec.job.id) > key(o.after.due, o.after.id)))
+      .sort((a, b) => (key(a.due, a.v.rec.job.id) < key(b.due, b.v.rec.job.id) ? -1 : 1))
+      .slice(0, o.limit)
+      .map((x) => structuredClone(x.v));
   }
 }

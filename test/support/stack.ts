@@ -24,6 +24,8 @@ export interface TestStack extends LocalStack {
   seederClient: Deluge;
   /** The seedbox's own Deluge, to look at what it holds. */
   boxClient: Deluge;
+  /** Each seedbox's Deluge (boxClients[0] is boxClient). */
+  boxClients: Deluge[];
   files: FileServer;
   /** Between the services and the local endpoints (moto, the S3 store): cut() makes both unreachable for them. */
   awsProxy: Pick<TcpProxy, "cut" | "restore" | "close">;
@@ -63,8 +65,11 @@ function introducePeers(box: Deluge, seederPort: number): AbortController {
   return stop;
 }
 
+/** Leases short enough for tests: a cancel reaches its holder within a second, a dead seedbox's jobs move on after 10 s. */
+export const testLeaseEnv = { T2S_LEASE_TIMEOUT_S: "10", T2S_LEASE_RENEW_S: "1" };
+
 /** Starts the stack with a seeder and a file server, in a temporary folder removed by stop(). */
-export async function startTestStack(): Promise<TestStack> {
+export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record<string, string>; seedboxEnv?: Record<string, string> } = {}): Promise<TestStack> {
   const tmp = await mkdtemp(join(tmpdir(), "t2s-test-"));
   const log = createLogger("test", { level: "error" });
   const logs: Record<string, unknown>[] = [];
@@ -88,10 +93,11 @@ export async function startTestStack(): Promise<TestStack> {
     },
     dataDir: join(tmp, "stack"),
     offline: true,
+    seedboxes: o.seedboxes ?? 1,
     // Short long-polls keep each service restart in the tests quick (shutdown waits for the poll).
     // The suites submit faster than a person would; the rate limit has a test of its own.
-    ingestEnv: { T2S_RATE_BURST: "10000", T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug", T2S_WEBHOOK_RETRY_BASE_S: "1" },
-    seedboxEnv: { T2S_SQS_WAIT_S: "5", T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug" },
+    ingestEnv: { T2S_RATE_BURST: "10000", T2S_SQS_WAIT_S: "5", T2S_FETCH_ALLOW_HOSTS: files.host, T2S_FETCH_TIMEOUT_MS: "3000", T2S_LOG_LEVEL: "debug", T2S_WEBHOOK_RETRY_BASE_S: "1", ...testLeaseEnv, T2S_SWEEP_S: "1", ...o.ingestEnv },
+    seedboxEnv: { T2S_SQS_WAIT_S: "5", T2S_MAGNET_TIMEOUT_S: "20", T2S_PROGRESS_INTERVAL_MS: "500", T2S_POLL_MS: "500", T2S_DISK_RESERVE_MB: "64", T2S_LOG_LEVEL: "debug", ...testLeaseEnv, ...o.seedboxEnv },
     onLog: (line) => {
       try {
         logs.push(JSON.parse(line) as Record<string, unknown>);
@@ -107,14 +113,15 @@ export async function startTestStack(): Promise<TestStack> {
     throw err;
   }
   const seederClient = new Deluge({ url: seeder.webUrl, password: seeder.password, daemonPort: seeder.daemonPort, log });
-  const clientOf = (l: LocalStack) => new Deluge({ url: l.deluge.webUrl, password: l.deluge.password, daemonPort: l.deluge.daemonPort, log });
-  let boxClient = clientOf(local);
+  const clientsOf = (l: LocalStack) => l.seedboxes.map((b) => new Deluge({ url: b.deluge.webUrl, password: b.deluge.password, daemonPort: b.deluge.daemonPort, log }));
+  let boxClients = clientsOf(local);
+  let boxClient = boxClients[0]!;
   const payloadDir = join(tmp, "payload");
-  let introducer = introducePeers(boxClient, seeder.listenPort);
+  let introducers = boxClients.map((c) => introducePeers(c, seeder.listenPort));
 
   const stack: TestStack = {
     ...local,
-    tmp, seeder, seederClient, boxClient, files, logs, awsProxy,
+    tmp, seeder, seederClient, boxClient, boxClients, files, logs, awsProxy,
     // LocalStack's processes may be replaced by restarts: read them through it.
     get ingest() { return local.ingest; },
     get seedbox() { return local.seedbox; },
@@ -197,7 +204,7 @@ export async function startTestStack(): Promise<TestStack> {
       }
     },
     restart: async ({ hard }) => {
-      introducer.abort();
+      for (const i of introducers) i.abort();
       await (hard ? local.kill() : local.stop());
       await awsProxy.close();
       proxies = [];
@@ -213,12 +220,13 @@ export async function startTestStack(): Promise<TestStack> {
       // Everything but the processes (read through getters) and this stack's own stop.
       const { ingest: _i, seedbox: _s, bot: _b, stop: _stop, ...fresh } = local;
       Object.assign(stack, fresh);
-      stack.boxClient = boxClient = clientOf(local);
-      introducer = introducePeers(boxClient, seeder.listenPort);
+      stack.boxClients = boxClients = clientsOf(local);
+      stack.boxClient = boxClient = boxClients[0]!;
+      introducers = boxClients.map((c) => introducePeers(c, seeder.listenPort));
       return seconds;
     },
     stop: async () => {
-      introducer.abort();
+      for (const i of introducers) i.abort();
       await local.stop();
       await Promise.all([files.close(), seeder.stop(), awsProxy.close()]);
       if (process.env.T2S_TEST_KEEP !== "1") await rm(tmp, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { awsClients, destroyClients, type AwsClients } from "../../lib/aws/clients.ts";
 import { MissingParameter } from "../../lib/aws/ssm.ts";
 import { createLogger } from "../../lib/log.ts";
-import { createLambdaApp, httpHandler, lambdaConfig, sqsHandler, type LambdaApp, type UrlEvent } from "../../ingest/lambda.ts";
+import { createLambdaApp, httpHandler, lambdaConfig, sqsHandler, sweep, type LambdaApp, type UrlEvent } from "../../ingest/lambda.ts";
 import { loadWebFiles } from "../../ingest/web.ts";
 
 const env = {
@@ -91,5 +91,6 @@ describe("Lambda entry points", () => {
   it("refuse events of the other kind before any setup (the HTTP function can be invoked directly by anyone)", async () => {
     await assert.rejects(httpHandler({ Records: [{ messageId: "x", body: "{}" }] } as never), /not a function URL event/);
     await assert.rejects(sqsHandler({ version: "2.0", rawPath: "/" } as never), /not an SQS event/);
+    await assert.rejects(sweep({ Records: [] }), /not a scheduled event/);
   });
 });

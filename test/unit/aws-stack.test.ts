@@ -214,20 +214,22 @@ describe("aws stack (synthesized)", () => {
     assertJobTable(one("aws_dynamodb_table"));
   });
 
-  it("gives the API function get/put on the table and query on its two indexes; the facts function get/put only", () => {
+  it("gives the API function get/put on the table and query on its indexes; the facts function and the seedboxes get/put only", () => {
     const doc = (prefix: string) => Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1];
     const statements = (prefix: string) => doc(prefix).statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
     const table = ref("aws_dynamodb_table", "arn");
     const dynamo = (prefix: string) => statements(prefix).filter((st) => st.actions.some((a) => a.startsWith("dynamodb:"))).map(({ sid, actions, resources }) => ({ sid, actions, resources }));
     assert.deepEqual(dynamo("ingest_function-role_policy-document"), [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
-      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`] },
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`, `${table}/index/${schema.byDue.name}`] },
     ]);
     assert.deepEqual(dynamo("ingest_facts-function-role_policy-document"), [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
     ]);
-    // The host does not use the table; nobody scans it or holds a dynamodb wildcard.
-    assert.deepEqual(dynamo("seedbox_role_policy-document"), []);
+    // Seedboxes hold leases on the records (get/put only); nobody scans it or holds a dynamodb wildcard.
+    assert.deepEqual(dynamo("seedbox_role_policy-document"), [
+      { sid: "JobLeases", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+    ]);
     const every = Object.values(s.data.aws_iam_policy_document!).flatMap((d) => d.statement as { actions: string[] }[]).flatMap((st) => st.actions);
     assert.ok(!every.some((a) => a === "dynamodb:Scan" || a.startsWith("dynamodb:*") || a === "dynamodb:BatchWriteItem" || a === "dynamodb:DeleteItem"), every.join(" "));
   });
@@ -501,7 +503,7 @@ describe("aws stack (synthesized)", () => {
     assert.deepEqual(policyDoc("ingest_sweep-function-role_policy-document").map(({ sid, actions, resources }) => ({ sid, actions, resources })), [
       { sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`\${${ref("aws_cloudwatch_log_group", "arn", "ingest_sweep-function-logs").slice(2, -1)}}:*`] },
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
-      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`] },
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`, `${table}/index/${schema.byDue.name}`] },
       { sid: "Publish", actions: ["sns:Publish"], resources: [ref("aws_sns_topic", "arn", "core_requests-topic")] },
       policyDoc("ingest_function-role_policy-document").find((st) => st.sid === "Parameters")!,
       { sid: "FleetScaleUp", actions: ["autoscaling:SetDesiredCapacity"], resources: [groupArn] },

@@ -30,7 +30,7 @@ export function signRequest(privateKey: KeyObject, body: string, timestampS = Ma
 
 const id = "d".repeat(40);
 const job = (o: Partial<Job> = {}): Job => ({
-  id, name: "ubuntu.iso", status: "queued", progress: 0, size: 3 * 2 ** 30, downloaded: 0, rate: 0, eta: null, files: [], error: null,
+  id, name: "ubuntu.iso", status: "queued", progress: 0, size: 3 * 2 ** 30, downloaded: 0, rate: 0, eta: null, seedbox: null, files: [], error: null,
   requesters: [{ via: "discord", user: "100", channelId: "55" }], expiresAt: null, zip: null, createdAt: "2026-12-01T00:00:00.000Z", updatedAt: "2026-12-01T00:00:00.000Z", ...o,
 });
 

@@ -6,7 +6,7 @@ import { findJobsOf, walkLimits, type JobPage } from "../../bot/ingest-client.ts
 
 const hex = (n: number) => n.toString(16).padStart(40, "0");
 const job = (n: number, user: string, status: Job["status"] = "downloading"): Job => ({
-  id: hex(n), name: `job ${n}`, status, progress: 0, size: 1, downloaded: 0, rate: 0, eta: null, files: [], zip: null, error: null,
+  id: hex(n), name: `job ${n}`, status, progress: 0, size: 1, downloaded: 0, rate: 0, eta: null, seedbox: null, files: [], zip: null, error: null,
   requesters: [{ via: "discord", user }], expiresAt: null, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:00.000Z",
 });
 

@@ -6,7 +6,7 @@ import { displayName, formatBytes, formatEta, formatRate, jobsText, maxContent, 
 
 const id = "a".repeat(40);
 const job = (o: Partial<Job> = {}): Job => ({
-  id, name: "Some Linux.iso", status: "downloading", progress: 0.5, size: 3 * 1024 ** 3, downloaded: 1.5 * 1024 ** 3, rate: 2.5 * 1024 ** 2, eta: 754,
+  id, name: "Some Linux.iso", status: "downloading", progress: 0.5, size: 3 * 1024 ** 3, downloaded: 1.5 * 1024 ** 3, rate: 2.5 * 1024 ** 2, eta: 754, seedbox: null,
   files: [], zip: null, error: null, requesters: [{ via: "discord", user: "1" }], expiresAt: null, createdAt: "2026-01-01T00:00:00.000Z", updatedAt: "2026-01-01T00:00:01.000Z", ...o,
 });
 const pub = "https://t2s.example";

@@ -12,7 +12,7 @@ const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 const job = (o: Partial<Job> & { t: number }): Job => {
   const { t, ...rest } = o;
   return {
-    id, name: "thing", status: "downloading", progress: 0, size: 1000, downloaded: 0, rate: 0, eta: null, files: [], zip: null, error: null,
+    id, name: "thing", status: "downloading", progress: 0, size: 1000, downloaded: 0, rate: 0, eta: null, seedbox: null, files: [], zip: null, error: null,
     requesters: [{ via: "discord", user: "7", channelId: "55" }], expiresAt: null, createdAt: at(0), updatedAt: at(t), ...rest,
   };
 };

@@ -29,6 +29,7 @@ function racyStore(losses: number): JobStore & { rows: Map<string, Versioned>; p
     },
     list: async () => ({ records: [], next: null }),
     changes: async () => ({ records: [], cursor: "" }),
+    overdue: async () => [],
   };
   return s;
 }
