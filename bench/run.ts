@@ -28,6 +28,8 @@ const factCount = env("BENCH_FACTS", 2000);
 const bigSize = env("BENCH_BIG_GB", 8) * 1024 * MiB;
 const restartRounds = env("BENCH_RESTARTS", 3);
 const only = process.env.BENCH_ONLY;
+// BENCH_SKIP=store,fleet leaves those parts out of a whole run (their own BENCH_ONLY runs still work).
+const skip = new Set((process.env.BENCH_SKIP ?? "").split(",").map((x) => x.trim()));
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
@@ -68,11 +70,14 @@ if (only === "interactions") {
 async function durableRun(s: Awaited<ReturnType<typeof startTestStack>>) {
   say(`a ${bigSize / 1024 / MiB} GiB single-file torrent through the local stack`);
   const big = await bigRun(s, { size: bigSize });
+  // At once, so a long run's figures outlive a later failure.
+  say(`big torrent: ${JSON.stringify(big)}`);
   const restarts: { graceful: number[]; kill9: number[] } = { graceful: [], kill9: [] };
   for (let i = 0; i < restartRounds; i++) {
     say(`restart ${i + 1} of ${restartRounds}: graceful stop then start, kill -9 of everything then start`);
     restarts.graceful.push(await s.restart({ hard: false }));
     restarts.kill9.push(await s.restart({ hard: true }));
+    say(`restart ${i + 1}: ${f1(restarts.graceful.at(-1)!)} s, after kill -9 ${f1(restarts.kill9.at(-1)!)} s`);
   }
   return { big, restarts };
 }
@@ -101,22 +106,26 @@ if (only === "durable") {
   process.exit(0);
 }
 
-say(`job store: AWS calls at 10 and 10,000 jobs, one page at 10,000, ${factCount} facts`);
-const store = await storeRun({ facts: factCount, listRounds: 50 });
-const storeLine = {
-  aws_calls_per_list_10k: store.callsAt10k.list!,
-  aws_calls_per_fact_10k: store.callsAt10k.fact!,
-  aws_calls_per_post_10k: store.callsAt10k.post!,
-  list_ms_p50_10k: Number(store.listMsP50At10k.toFixed(1)),
-  list_ms_p50_10k_moto_dynamodb: Number(store.listMsP50At10kMoto.toFixed(1)),
-  facts_per_s: Math.round(store.factsPerS),
+const storePart = async () => {
+  say(`job store: AWS calls at 10 and 10,000 jobs, one page at 10,000, ${factCount} facts`);
+  const store = await storeRun({ facts: factCount, listRounds: 50 });
+  const line = {
+    aws_calls_per_list_10k: store.callsAt10k.list!,
+    aws_calls_per_fact_10k: store.callsAt10k.fact!,
+    aws_calls_per_post_10k: store.callsAt10k.post!,
+    list_ms_p50_10k: Number(store.listMsP50At10k.toFixed(1)),
+    list_ms_p50_10k_moto_dynamodb: Number(store.listMsP50At10kMoto.toFixed(1)),
+    facts_per_s: Math.round(store.factsPerS),
+  };
+  const table = () => {
+    console.log("job store (moto; AWS calls counted by a proxy)     10 jobs   10,000 jobs");
+    for (const k of ["list", "fact", "post"]) console.log(`AWS calls per ${k.padEnd(36)} ${String(store.callsAt10[k]).padStart(7)} ${String(store.callsAt10k[k]).padStart(13)}`);
+    console.log(`one page (50) at 10,000 jobs from a local ingest, p50: ${f1(store.listMsP50At10k)} ms on SQLite, ${f1(store.listMsP50At10kMoto)} ms on moto's DynamoDB`);
+    console.log(`facts applied by one local ingest (SQLite): ${Math.round(store.factsPerS)}/s`);
+  };
+  return { line, table };
 };
-const storeTable = () => {
-  console.log("job store (moto; AWS calls counted by a proxy)     10 jobs   10,000 jobs");
-  for (const k of ["list", "fact", "post"]) console.log(`AWS calls per ${k.padEnd(36)} ${String(store.callsAt10[k]).padStart(7)} ${String(store.callsAt10k[k]).padStart(13)}`);
-  console.log(`one page (50) at 10,000 jobs from a local ingest, p50: ${f1(store.listMsP50At10k)} ms on SQLite, ${f1(store.listMsP50At10kMoto)} ms on moto's DynamoDB`);
-  console.log(`facts applied by one local ingest (SQLite): ${Math.round(store.factsPerS)}/s`);
-};
+const { line: storeLine, table: storeTable } = skip.has("store") && only !== "store" ? { line: {}, table: () => {} } : await storePart();
 if (only === "store") {
   storeTable();
   console.log(JSON.stringify(storeLine));
@@ -147,7 +156,7 @@ try {
   await rm(tmp, { recursive: true, force: true });
 }
 
-const fleetLine = await fleetPart();
+const fleetLine = skip.has("fleet") ? {} : await fleetPart();
 
 const added = pipeline.map((r) => r.submitToAddedMs);
 // finish→link over the first 10 of the jobs.
