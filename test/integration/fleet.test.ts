@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
-import { startTestStack, testLeaseEnv, type TestStack } from "../support/stack.ts";
+import { clientOptions, startTestStack, testLeaseEnv, type TestStack } from "../support/stack.ts";
 import type { MadeTorrent } from "../support/torrents.ts";
 
 let s: TestStack;
@@ -45,7 +45,7 @@ describe("fleet: two seedboxes, leases", () => {
       // Four jobs at most per seedbox, each capped, so that downloads last long enough to kill one mid-way.
       seedboxEnv: { T2S_MAX_TORRENTS: "4", T2S_MAX_DOWNLOAD_KIBS: "1024" },
     });
-    s3 = new S3Client({ endpoint: s.moto.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "test", secretAccessKey: "test" } });
+    s3 = new S3Client(clientOptions(s).s3);
   });
   after(async () => {
     s3?.destroy();
