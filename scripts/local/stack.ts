@@ -179,7 +179,11 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
             const seedbox = service("seedbox", {
               T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
               // Leases live in the job store, shared with ingest; the id is stable across restarts.
-              T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id, ...own, ...o.seedboxEnv, ...env,
+              T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
+              // Into the store on this machine two parts in flight upload 1 GiB as fast as four (26.9 s
+              // against 28.7 s) and hold half the buffers, in the seedbox and in the store.
+              T2S_UPLOAD_QUEUE_SIZE: process.env.T2S_UPLOAD_QUEUE_SIZE ?? "2",
+              ...own, ...o.seedboxEnv, ...env,
             }, n === 1 ? "seedbox" : box.id);
             seedbox.child.stdout?.on("data", (b: Buffer) => { if (b.includes('"seedbox running"')) running = true; });
             box.proc = seedbox;

@@ -301,7 +301,7 @@ describe("the page", () => {
     assert.equal((await s.call("POST", "/api/jobs", { magnet: `magnet:?xt=urn:btih:${randomBytes(20).toString("hex")}&dn=${name}` })).status, 202);
     await job(name).waitFor();
     // Chromium reports the refused reconnection attempts while ingest was down; those are expected here.
-    errors = errors.filter((e) => !/ERR_CONNECTION_REFUSED|ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_EMPTY_RESPONSE/.test(e));
+    errors = errors.filter((e) => !/ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING|ERR_EMPTY_RESPONSE/.test(e));
   });
 
   it("shows 50 jobs, then the next page on Load more, each job once; expired files have no links", async () => {
