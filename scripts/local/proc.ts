@@ -30,6 +30,13 @@ function hookExit(): void {
       }
     }
   });
+  // A signal's default action ends the process without "exit": a launcher with no handler of its own
+  // (a benchmark, a test run) would leave its children running. start.ts handles them itself.
+  for (const [sig, n] of [["SIGTERM", 15], ["SIGINT", 2], ["SIGHUP", 1]] as const) {
+    process.on(sig, () => {
+      if (process.listenerCount(sig) === 1) process.exit(128 + n);
+    });
+  }
 }
 
 export interface StartOptions {
