@@ -1,8 +1,9 @@
 // Builds what the AWS stack uploads: the ingest Lambda bundle (index.mjs + web/, whose web/ also goes
 // to the page bucket), the Discord Lambda bundle (bot/lambda.ts: interactions, worker, updates) and
 // the app release for the seedbox host (the runtime sources with package.json and package-lock.json).
-import { cp, mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { cp, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { build } from "esbuild";
 import { buildWeb } from "./build-web.ts";
 
@@ -14,6 +15,9 @@ export interface AwsBuild {
 }
 
 const releaseEntries = ["package.json", "package-lock.json", "lib", "seedbox", "bot", "deploy"];
+
+// Some bundled CommonJS dependencies call require().
+const requireBanner = "import { createRequire as __t2sRequire } from 'node:module'; const require = __t2sRequire(import.meta.url);";
 
 async function bundle(entry: string, outDir: string, o: { split?: boolean } = {}): Promise<void> {
   await rm(outDir, { recursive: true, force: true });
@@ -28,10 +32,26 @@ async function bundle(entry: string, outDir: string, o: { split?: boolean } = {}
     format: "esm",
     minify: true,
     legalComments: "none",
-    // Some bundled CommonJS dependencies call require().
-    banner: { js: "import { createRequire as __t2sRequire } from 'node:module'; const require = __t2sRequire(import.meta.url);" },
+    banner: { js: requireBanner },
     logLevel: "warning",
   });
+}
+
+/**
+ * One local service as a single unminified ES module at `outFile`, written whole by a rename (stacks that
+ * start at once build the same bytes). Node then neither strips types nor resolves thousands of small
+ * module files: each service starts at about 50 MB less RSS.
+ */
+export async function bundleService(entry: string, outFile: string): Promise<string> {
+  await mkdir(dirname(outFile), { recursive: true });
+  const r = await build({
+    entryPoints: [entry], bundle: true, platform: "node", target: "node24", format: "esm", write: false, outfile: outFile,
+    legalComments: "none", banner: { js: requireBanner }, logLevel: "warning",
+  });
+  const tmp = `${outFile}.${process.pid}.${randomBytes(4).toString("hex")}`;
+  await writeFile(tmp, r.outputFiles[0]!.contents);
+  await rename(tmp, outFile);
+  return outFile;
 }
 
 export async function buildLambda(root: string, outDir: string): Promise<string> {

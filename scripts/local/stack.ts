@@ -3,6 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { num } from "../../lib/config.ts";
+import { bundleService } from "../build-lambda.ts";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
 import { startMoto, type Moto } from "./moto.ts";
@@ -87,8 +88,10 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   };
 
   try {
-    step("building the page");
-    const webDir = await buildWeb(repoRoot, join(o.dataDir, "web"));
+    step("building the page and the services");
+    // Ingest and the seedboxes run from bundles (see bundleService); the bot, started only with Discord, from source.
+    const bundled = (name: string) => bundleService(join(repoRoot, name, "main.ts"), join(repoRoot, ".cache", "services", `${name}.mjs`));
+    const [webDir, ingestMain, seedboxMain] = await Promise.all([buildWeb(repoRoot, join(o.dataDir, "web")), bundled("ingest"), bundled("seedbox")]);
     step("starting the local S3 store and moto (local AWS endpoints)");
     const keys = secrets.s3;
     const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir })]);
@@ -145,8 +148,8 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_DATA_DIR: o.dataDir,
     };
     // A home server's services are small: V8's young generation may otherwise grow to tens of MB each.
-    const service = (name: string, env: NodeJS.ProcessEnv, as = name) =>
-      startProc(as, process.execPath, ["--max-semi-space-size=4", join(repoRoot, name, "main.ts")], {
+    const service = (main: string, env: NodeJS.ProcessEnv, as: string) =>
+      startProc(as, process.execPath, ["--max-semi-space-size=4", main], {
         env: { ...common, ...env },
         logFile: join(logDir, `${as}.log`),
         onLine: o.onLog,
@@ -158,11 +161,11 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       seedbox: undefined as unknown as Proc,
       startIngest: () => stack.startIngestWith({}),
       startIngestWith: async (env) => {
-        stack.ingest = service("ingest", {
+        stack.ingest = service(ingestMain, {
           // Job records live in one SQLite file in the data folder: durable, and fast at any number of jobs.
           T2S_JOBS_DB: stack.jobsDb,
           T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv, ...env,
-        });
+        }, "ingest");
         await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited).catch(async (err) => {
           await stack.ingest.stop();
           throw err;
@@ -176,7 +179,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
           start: async (env = {}) => {
             let running = false;
             const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading"), T2S_COMPLETED_DIR: join(o.dataDir, `seedbox-${n}`, "completed") };
-            const seedbox = service("seedbox", {
+            const seedbox = service(seedboxMain, {
               T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
               // Leases live in the job store, shared with ingest; the id is stable across restarts.
               T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
@@ -200,9 +203,9 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       startSeedbox: (env = {}) => stack.seedboxes[0]!.start(env),
       startBot: async (env = {}) => {
         let running = false;
-        const bot = service("bot", {
+        const bot = service(join(repoRoot, "bot", "main.ts"), {
           T2S_API_URL: url, T2S_API_TOKEN: apiToken, T2S_UPDATES_BOT_QUEUE_URL: outputs.updates_bot_queue_url, ...env,
-        });
+        }, "bot");
         bot.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"bot running"')) running = true; });
         stack.bot = bot;
         await waitFor("bot", async () => running, 30_000, bot.exited).catch(async (err) => {
