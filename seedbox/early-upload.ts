@@ -9,7 +9,7 @@ import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseTorrent } from "../lib/torrent.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
-import { eachLimited, MultipartFile, readFully } from "./multipart.ts";
+import { BufferPool, eachLimited, MultipartFile, readFully } from "./multipart.ts";
 import { checkable, partDownloaded, partRange, partVerified, planParts, type PartPlan } from "./parts.ts";
 import { objectHeaders, objectKeys } from "./uploader.ts";
 
@@ -42,11 +42,11 @@ interface JobState {
   running: Promise<void> | null;
 }
 
-/** Reads bytes [start, end) of a file. */
-async function readRange(path: string, start: number, end: number): Promise<Buffer> {
+/** Reads bytes [start, start + buf.length) of a file into `buf`. */
+async function readRange(path: string, buf: Buffer, start: number): Promise<Buffer> {
   const fh = await open(path, "r");
   try {
-    return await readFully(fh, Buffer.allocUnsafe(end - start), start);
+    return await readFully(fh, buf, start);
   } finally {
     await fh.close();
   }
@@ -57,9 +57,20 @@ export class EarlyUploads {
   /** "off": this job is not uploaded early (no .torrent, or no file fits whole pieces). */
   private readonly jobs = new Map<string, JobState | "off">();
   private readonly loading = new Set<string>();
+  private readonly buffers: BufferPool;
 
   constructor(o: EarlyUploadsOptions) {
     this.o = o;
+    this.buffers = new BufferPool(o.concurrency);
+  }
+
+  /** Reads part n of file `f` from `path` and sends it, if `check` passes on its bytes. */
+  private sendPart(f: FileState, n: number, path: string, check: (buf: Buffer) => boolean, signal: AbortSignal): Promise<void> {
+    const [start, end] = partRange(f.plan, n);
+    return this.buffers.with(f.plan.partSize, end - start, async (buf) => {
+      await readRange(path, buf, start);
+      if (check(buf)) await f.upload.put(n + 1, buf, signal);
+    });
   }
 
   /**
@@ -122,11 +133,8 @@ export class EarlyUploads {
     }
     await eachLimited(todo, this.o.concurrency, async ({ f, n }) => {
       signal.throwIfAborted();
-      const [start, end] = partRange(f.plan, n);
-      const buf = await readRange(join(this.o.downloadDir, f.path), start, end);
       // Deluge's piece states are a hint; the bytes on disk are what must match the torrent.
-      if (!partVerified(f.plan, n, buf, st.hashes)) return;
-      await f.upload.put(n + 1, buf, signal);
+      await this.sendPart(f, n, join(this.o.downloadDir, f.path), (buf) => partVerified(f.plan, n, buf, st.hashes), signal);
     });
   }
 
@@ -147,8 +155,7 @@ export class EarlyUploads {
       // The torrent is finished: libtorrent has checked every piece, as for a whole-file upload.
       await eachLimited(rest, this.o.concurrency, async (n) => {
         signal.throwIfAborted();
-        const [start, end] = partRange(f.plan, n);
-        await f.upload.put(n + 1, await readRange(diskPath, start, end), signal);
+        await this.sendPart(f, n, diskPath, () => true, signal);
       });
       const crc = await f.upload.complete(signal);
       this.o.log.info("overlapped upload completed", { job: id, key: f.key, parts: f.plan.count, partsEarly: early });

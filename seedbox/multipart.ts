@@ -21,13 +21,37 @@ export async function readFully(fh: FileHandle, buf: Buffer, position: number): 
   return buf;
 }
 
-/** Runs `work` over `items` with at most `n` at once; `work` gets its worker's slot number. */
-export async function eachLimited<T>(items: readonly T[], n: number, work: (item: T, slot: number) => Promise<void>): Promise<void> {
+/** Runs `work` over `items` with at most `n` at once. */
+export async function eachLimited<T>(items: readonly T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  const worker = async (slot: number) => {
-    while (next < items.length) await work(items[next++]!, slot);
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, (_, slot) => worker(slot)));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+}
+
+/**
+ * Part buffers reused from one part to the next: each is held by one part at a time, and at most `keep`
+ * wait idle. Fresh multi-MiB buffers per part pile up as garbage faster than V8 collects them.
+ */
+export class BufferPool {
+  private readonly idle: Buffer[] = [];
+  private readonly keep: number;
+
+  constructor(keep: number) {
+    this.keep = keep;
+  }
+
+  /** Runs `use` with `length` bytes of a buffer of at least `capacity`, then takes the buffer back. */
+  async with<T>(capacity: number, length: number, use: (buf: Buffer) => Promise<T>): Promise<T> {
+    const i = this.idle.findIndex((b) => b.length >= capacity);
+    const buf = i >= 0 ? this.idle.splice(i, 1)[0]! : Buffer.allocUnsafe(Math.max(capacity, length));
+    try {
+      return await use(buf.subarray(0, length));
+    } finally {
+      if (this.idle.length < this.keep) this.idle.push(buf);
+    }
+  }
 }
 
 /** S3's CRC32 checksum header value for a CRC from zlib's native CRC32 (the SDK would otherwise compute its own). */

@@ -11,7 +11,7 @@ import type { Logger } from "../lib/log.ts";
 import type { Manifest } from "../lib/messages.ts";
 import { safeRelativePaths } from "../lib/safepath.ts";
 import type { EarlyUploads } from "./early-upload.ts";
-import { eachLimited, MultipartFile, readFully } from "./multipart.ts";
+import { BufferPool, eachLimited, MultipartFile, readFully } from "./multipart.ts";
 import { partSizeFor } from "./parts.ts";
 import { readZipRange, zipLayout, type ZipEntry } from "./zip.ts";
 
@@ -62,8 +62,10 @@ const within = (root: string, p: string) => p === root || p.startsWith(root.ends
 
 export class Uploader {
   private readonly o: UploaderOptions;
+  private readonly buffers: BufferPool;
   constructor(o: UploaderOptions) {
     this.o = o;
+    this.buffers = new BufferPool(o.queueSize);
   }
 
   /** Resolves a file Deluge names to a real file inside the torrent's folder, refusing links and escapes. */
@@ -166,14 +168,12 @@ export class Uploader {
       return crc32(Body) >>> 0;
     }
     const upload = new MultipartFile(this.o.s3, params);
-    const buffers: Buffer[] = [];
     let sent = 0;
     try {
-      await eachLimited(Array.from({ length: Math.ceil(size / partSize) }, (_, n) => n), this.o.queueSize, async (n, slot) => {
+      await eachLimited(Array.from({ length: Math.ceil(size / partSize) }, (_, n) => n), this.o.queueSize, async (n) => {
         signal.throwIfAborted();
         const len = Math.min(partSize, size - n * partSize);
-        const buf = (buffers[slot] ??= Buffer.allocUnsafe(partSize)).subarray(0, len);
-        await upload.put(n + 1, await read(buf, n * partSize), signal);
+        await this.buffers.with(partSize, len, async (buf) => upload.put(n + 1, await read(buf, n * partSize), signal));
         onProgress((sent += len));
       });
       return await upload.complete(signal);
