@@ -21,13 +21,27 @@ export async function readFully(fh: FileHandle, buf: Buffer, position: number): 
   return buf;
 }
 
-/** Runs `work` over `items` with at most `n` at once. */
+/**
+ * Runs `work` over `items` with at most `n` at once. After a failure no item starts, and it rejects only
+ * once every running item has settled: a caller's cleanup (aborting a multipart upload) then runs after
+ * the last part, not beside parts that would open a new upload.
+ */
 export async function eachLimited<T>(items: readonly T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
+    while (!failed && next < items.length) {
+      try {
+        await work(items[next++]!);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+  const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+  const failure = settled.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
 }
 
 /**
@@ -49,7 +63,9 @@ export class BufferPool {
     try {
       return await use(buf.subarray(0, length));
     } finally {
-      if (this.idle.length < this.keep) this.idle.push(buf);
+      // Full: keep the larger, so a short last part does not push out a whole part's buffer.
+      this.idle.push(buf);
+      if (this.idle.length > this.keep) this.idle.splice(this.idle.indexOf(this.idle.reduce((a, b) => (b.length < a.length ? b : a))), 1);
     }
   }
 }

@@ -66,6 +66,28 @@ describe("seedbox leases", () => {
     assert.equal(a.count(), 0);
   });
 
+  it("removes a job cancelled while it was held, when it lets go before the next renewal", async () => {
+    const f = await fleet();
+    const a = f.box("s1");
+    await a.take(id);
+    const cur = (await f.store.get(id))!;
+    await f.store.put({ ...cur.rec, job: { ...cur.rec.job, status: "cancelled" } }, cur.version);
+    await a.release(id);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(f.events, ["s1 taken bbbb", "s1 cancelled bbbb"]);
+    await a.renewAll();
+    assert.equal(f.events.length, 2, "removed once");
+  });
+
+  it("after a restart holds its job again, keeps a finished torrent of a completed job to seed, and drops the rest", async () => {
+    const f = await fleet();
+    assert.equal(await f.box("s1").ensure(id, { done: false }), "held");
+    const cur = (await f.store.get(id))!;
+    await f.store.put({ ...cur.rec, job: { ...cur.rec.job, status: "completed" } }, cur.version);
+    assert.equal(await f.box("s1").ensure(id, { done: true }), "seed");
+    assert.equal(await f.box("s1").ensure(id, { done: false }), "drop", "an unfinished copy of a completed job");
+  });
+
   it("releases when done, and hands back with the request published again", async () => {
     const f = await fleet();
     const a = f.box("s1");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BufferPool } from "../../seedbox/multipart.ts";
+import { BufferPool, eachLimited } from "../../seedbox/multipart.ts";
 
 // Above Node's pooled-allocation size, so that each buffer has an ArrayBuffer of its own.
 const K = 16 * 1024;
@@ -40,9 +40,45 @@ describe("BufferPool", () => {
     await pool.with(K, K, async (b) => assert.ok(b.buffer === seen[0] || b.buffer === seen[2]));
   });
 
+  it("keeps the larger buffer when full", async () => {
+    const pool = new BufferPool(1);
+    let big: ArrayBufferLike | undefined;
+    await Promise.all([pool.with(4 * K, 4 * K, async (b) => void (big = b.buffer)), pool.with(K, K, async () => {})]);
+    await pool.with(4 * K, 4 * K, async (b) => assert.equal(b.buffer, big));
+  });
+
   it("does not hand out a buffer smaller than the part", async () => {
     const pool = new BufferPool(2);
     await pool.with(K, K, async () => {});
     await pool.with(2 * K, 2 * K, async (b) => assert.equal(b.length, 2 * K));
+  });
+});
+
+describe("eachLimited", () => {
+  it("runs at most n at once, and every item", async () => {
+    let running = 0;
+    let most = 0;
+    const done: number[] = [];
+    await eachLimited([1, 2, 3, 4, 5, 6, 7], 3, async (x) => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, x % 3));
+      running--;
+      done.push(x);
+    });
+    assert.equal(most, 3);
+    assert.deepEqual(done.sort(), [1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it("starts nothing after a failure, and rejects only once the running items have settled", async () => {
+    const started: number[] = [];
+    let settled = 0;
+    await assert.rejects(eachLimited([0, 1, 2, 3, 4, 5], 2, async (x) => {
+      started.push(x);
+      if (x === 0) throw new Error("part 0 failed");
+      await new Promise((r) => setTimeout(r, 20));
+      settled++;
+    }), /part 0 failed/);
+    assert.deepEqual(started, [0, 1], "nothing started after the failure");
+    assert.equal(settled, 1, "the running item finished before the rejection");
   });
 });
