@@ -56,6 +56,11 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
   const endpoint = `http://127.0.0.1:${s3Port}`;
   const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: o.keys, maxAttempts: 1 });
   // Its ports open before its filer can answer: a signed request that succeeds is the readiness check.
-  await waitFor("local S3 store", async () => (await s3.send(new ListBucketsCommand({})), true), 60_000, proc.exited).finally(() => s3.destroy());
+  await waitFor("local S3 store", async () => (await s3.send(new ListBucketsCommand({})), true), 60_000, proc.exited)
+    .catch(async (err) => {
+      await proc.stop();
+      throw err;
+    })
+    .finally(() => s3.destroy());
   return { endpoint, port: s3Port, proc };
 }

@@ -26,7 +26,7 @@ export interface LocalOptions {
   /** Each JSON log line of a service. */
   onLog?: (line: string) => void;
   /** The endpoint the services use for each local endpoint, moto's and the store's (tests put cuttable proxies between them). */
-  serviceEndpoint?: (motoEndpoint: string) => Promise<string>;
+  serviceEndpoint?: (endpoint: string) => Promise<string>;
   onStep?: (step: string) => void;
   /** Seedboxes to run, each with its own Deluge, on one queue (default: T2S_SEEDBOXES, or 1). */
   seedboxes?: number;
@@ -120,12 +120,12 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       peerAddress: `127.0.0.${k + 3}`,
     }));
     step("applying stacks/ with terraform");
-    const [outputs, deluge, ...others] = await Promise.all([
-      applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step }),
-      delugeReady,
-      ...moreDeluges,
-    ]);
-    started.push(deluge, ...others);
+    // Each Deluge is stopped with the rest once up; all settle first, so a failure leaves none starting.
+    const up = (p: Promise<DelugeHandle>) => p.then((d) => (started.push(d), d));
+    const [first, more] = [up(delugeReady), moreDeluges.map(up)];
+    const applied = applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step });
+    await Promise.allSettled([applied, first, ...more]);
+    const [outputs, deluge, ...others] = await Promise.all([applied, first, ...more]);
 
     const [serviceEndpoint, serviceS3Endpoint] = o.serviceEndpoint
       ? [await o.serviceEndpoint(moto.endpoint), await o.serviceEndpoint(store.endpoint)]
