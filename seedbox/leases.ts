@@ -94,12 +94,17 @@ export class Leases {
     return outcome;
   }
 
-  /** For a torrent found in Deluge that this seedbox does not hold (a restart): holds it again if it may. */
-  async ensure(id: string): Promise<boolean> {
-    if (this.held.has(id)) return true;
+  /**
+   * For a torrent found in Deluge that this seedbox does not hold (a restart): holds it again if it may.
+   * A finished torrent (`done`) of a completed job stays to seed: its files are up, it needs no lease.
+   */
+  async ensure(id: string, o: { done?: boolean } = {}): Promise<"held" | "seed" | "drop"> {
+    if (this.held.has(id)) return "held";
     const outcome = await this.take(id);
-    if (outcome !== "taken") this.d.log.info("dropping a torrent this seedbox does not hold", { job: id, why: outcome });
-    return outcome === "taken";
+    if (outcome === "taken") return "held";
+    if (outcome === "ended" && o.done && (await this.record(id))?.job.status === "completed") return "seed";
+    this.d.log.info("dropping a torrent this seedbox does not hold", { job: id, why: outcome });
+    return "drop";
   }
 
   /** Lets the job go (done with it, or failed it); no write when it is no longer this seedbox's. */
@@ -107,11 +112,20 @@ export class Leases {
     const epoch = this.held.get(id);
     if (epoch === undefined) return;
     this.held.delete(id);
+    let cancelled = false;
     await updateRecord(this.d.store, id, (r) => {
+      cancelled = r?.job.status === "cancelled";
       const next = release(r, this.d.me, epoch, this.now(), this.d.timing, o);
       return next && r ? rising(r, { ...next, job: { ...next.job, updatedAt: new Date(this.now()).toISOString() } }) : null;
     });
     this.d.log.info(o.handBack ? "lease handed back" : "lease released", { job: id, epoch });
+    // Cancelled while this seedbox held it: ingest left the clean-up to the holder, and no renewal will
+    // come. Not awaited: a release from inside the job's upload would otherwise wait on the removal, which
+    // waits for that upload to end.
+    if (cancelled) {
+      this.d.log.info("job cancelled; removing it", { job: id, epoch });
+      void this.d.cancelled(id).catch((err) => this.d.log.warn("could not remove a cancelled job", { job: id, err }));
+    }
   }
 
   /**
