@@ -5,6 +5,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { repoRoot } from "./paths.ts";
 import { run } from "./proc.ts";
 
@@ -91,8 +93,18 @@ export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; nam
     const swap = (text: string) => text.replaceAll(new URL(applied.endpoint).host, new URL(o.endpoint).host);
     await moto("upload-recording", swap(await readFile(recording, "utf8")));
     await moto("replay-recording");
-    o.log?.("restored the stack's queues and topics (stacks/ unchanged)");
-    return JSON.parse(swap(JSON.stringify(applied.outputs))) as StackOutputs;
+    const outputs = JSON.parse(swap(JSON.stringify(applied.outputs))) as StackOutputs;
+    // The replay does not check what it replays, and the store's folder may have been lost or restored
+    // without terraform/: a stack found incomplete is applied in full below.
+    const missing = await missingPart(outputs, o);
+    if (!missing) {
+      o.log?.("restored the stack's queues and topics (stacks/ unchanged)");
+      return outputs;
+    }
+    o.log?.(`the stack is incomplete after the replay (${missing}); applying stacks/ in full`);
+    // From an empty moto, so that the new recording holds the whole stack.
+    const reset = await fetch(`${o.endpoint}/moto-api/reset`, { method: "POST" });
+    if (!reset.ok) throw new Error(`moto reset: HTTP ${reset.status}`);
   }
 
   const env = {
@@ -122,6 +134,25 @@ export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; nam
   const record: Applied = { hash, endpoint: o.endpoint, outputs };
   await writeFile(appliedFile, JSON.stringify(record), { mode: 0o600 });
   return outputs;
+}
+
+/** What of the stack the endpoints lack: the bucket or a queue, by its output name; null when nothing. */
+async function missingPart(outputs: StackOutputs, o: LocalEndpoints): Promise<string | null> {
+  const common = { region: "us-east-1", credentials: o.keys, maxAttempts: 1 };
+  const s3 = new S3Client({ ...common, endpoint: o.s3Endpoint, forcePathStyle: true });
+  const sqs = new SQSClient({ ...common, endpoint: o.endpoint });
+  const queues = Object.entries(outputs).filter(([k]) => k.endsWith("_queue_url") || k.endsWith("_dlq_url"));
+  try {
+    const ok = (p: Promise<unknown>) => p.then(() => true, () => false);
+    if (!(await ok(s3.send(new HeadBucketCommand({ Bucket: outputs.bucket }))))) return "bucket";
+    for (const [name, url] of queues) {
+      if (!(await ok(sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }))))) return name;
+    }
+    return null;
+  } finally {
+    s3.destroy();
+    sqs.destroy();
+  }
 }
 
 /** moto's recorder API: POST /moto-api/recorder/<action>. */

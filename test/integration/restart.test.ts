@@ -3,8 +3,10 @@
 // This file runs its own stack (not the shared one): restarting it moves every endpoint.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { HeadBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { Job } from "../../lib/job.ts";
 import { filesPrefix } from "../../lib/layout.ts";
 import { clientOptions, startTestStack, type TestStack } from "../support/stack.ts";
@@ -113,5 +115,20 @@ describe("restarts of the local stack", () => {
     const completions = s.logs.slice(mark).filter((l) => l.msg === "job completed" && l.job === made.infoHash).length;
     assert.equal(completions, 1, "completed once");
     console.log(JSON.stringify({ restart: "mid-download", size_mib: 24, rate_kib_s: 2048, restart_to_completed_s: (Date.now() - t0) / 1000 }));
+  });
+
+  it("a store folder lost while stopped: the start finds the bucket gone, applies the stack in full, and jobs go on", async () => {
+    const mark = s.logs.length;
+    await s.restart({ hard: false, whileStopped: () => rm(join(s.dataDir, "s3", "data"), { recursive: true, force: true }) });
+    const s3 = new S3Client(clientOptions(s).s3);
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: s.outputs.bucket }));
+    } finally {
+      s3.destroy();
+    }
+    await complete(await s.seed({ name: `after-loss-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 1024 * 1024 } }));
+    // The records outlive the store's folder; their files did not, and the job list says what it knew.
+    assert.ok((await listed()).length >= done.length + 2);
+    assert.equal(s.logs.slice(mark).filter((l) => l.msg === "job completed").length, 1);
   });
 });

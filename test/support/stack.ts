@@ -40,10 +40,10 @@ export interface TestStack extends LocalStack {
   /** Fetches every file of a completed job through its /d/ link and checks its sha256. */
   checkLinks(job: Job, made: MadeTorrent): Promise<void>;
   /**
-   * Stops the stack (gracefully, or kill -9 of every process) and starts it again on the same data folder
-   * and port; resolves once it is ready, with the seconds the start took.
+   * Stops the stack (gracefully, or kill -9 of every process), runs `whileStopped`, and starts it again on
+   * the same data folder and port; resolves once it is ready, with the seconds the start took.
    */
-  restart(o: { hard: boolean }): Promise<number>;
+  restart(o: { hard: boolean; whileStopped?: () => Promise<void> }): Promise<number>;
 }
 
 /** Connects the seeder to every torrent the seedbox downloads without peers (also after a Deluge restart). */
@@ -203,11 +203,12 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
         if (digest !== made.sha256.get(f.path)) throw new Error(`file ${f.path} differs from what was seeded`);
       }
     },
-    restart: async ({ hard }) => {
+    restart: async ({ hard, whileStopped }) => {
       for (const i of introducers) i.abort();
       await (hard ? local.kill() : local.stop());
       await awsProxy.close();
       proxies = [];
+      await whileStopped?.();
       const t0 = performance.now();
       local = await startLocalStack(options(Number(new URL(local.url).port)));
       const seconds = (performance.now() - t0) / 1000;
