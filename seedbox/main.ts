@@ -62,7 +62,7 @@ const monitor: Monitor = new Monitor({
   deluge, facts, uploader, early, log,
   freeBytes: () => freeBytes(cfg.downloadDir),
   policy: cfg.policy,
-  leases: { ensure: (id): Promise<boolean> => leases.ensure(id), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(requestsDeps, id, bytes) },
+  leases: { ensure: (id, o) => leases.ensure(id, o), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(requestsDeps, id, bytes) },
 });
 const maxRoom = (cfg.fleetMaxDiskBytes ?? (await totalBytes(cfg.downloadDir))) - cfg.policy.diskReserveBytes;
 requestsDeps = {
@@ -107,6 +107,7 @@ const consuming = consumeQueue({
   waitTimeS: cfg.aws.queueWaitS,
   ready: async (signal) => {
     await delugeReady(signal);
+    await monitor.firstPass;
     await hasRoom(signal);
   },
 });

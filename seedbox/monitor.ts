@@ -36,8 +36,8 @@ export interface MonitorOptions {
 
 /** What the monitor asks of the leases. */
 export interface MonitorLeases {
-  /** Whether this seedbox holds the job (taking it again if it may: after a restart). */
-  ensure(id: string): Promise<boolean>;
+  /** Whether this seedbox holds the job (taking it again if it may: after a restart), or only seeds it. */
+  ensure(id: string, o: { done: boolean }): Promise<"held" | "seed" | "drop">;
   /** Done with the job here: uploaded, or failed. */
   release(id: string): Promise<void>;
   /** A torrent (a magnet, once its size is known) does not fit here: hand it back or fail it. Its torrent is gone already. */
@@ -80,6 +80,15 @@ export class Monitor {
   }
 
   /** Looks again now rather than at the next poll (a file appeared, a torrent was added). */
+  private readonly passed = Promise.withResolvers<void>();
+  /**
+   * Settles after run()'s first pass over Deluge's torrents, which holds again the leases of the jobs
+   * Deluge still has after a restart: taking requests before it would count none of them against capacity.
+   */
+  get firstPass(): Promise<void> {
+    return this.passed.promise;
+  }
+
   kick(): void {
     this.kicked = true;
     this.wake?.();
@@ -101,6 +110,7 @@ export class Monitor {
         if (!down) this.o.log.error("cannot read torrents from deluge; retrying", { err });
         down = true;
       }
+      this.passed.resolve();
       if (this.kicked) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, down ? 2000 : this.finishing ? Math.min(100, this.o.policy.pollMs) : this.o.policy.pollMs);
@@ -109,6 +119,7 @@ export class Monitor {
       this.wake = null;
     }
     signal.removeEventListener("abort", onAbort);
+    this.passed.resolve();
     for (const u of this.uploading.values()) u.abort.abort();
     await Promise.allSettled([...this.uploading.values()].map((u) => u.done));
   }
@@ -118,11 +129,16 @@ export class Monitor {
     for (const [id, s] of Object.entries(all)) {
       if (!isJobId(id)) continue;
       try {
-        // A torrent of a job this seedbox does not hold (its lease was taken while it was down): it goes.
-        if (this.o.leases && !this.uploaded.has(id) && !this.uploading.has(id) && !(await this.o.leases.ensure(id))) {
-          await this.removeTorrent(id, signal);
-          this.forget(id);
-          continue;
+        if (this.o.leases && !this.uploaded.has(id) && !this.uploading.has(id)) {
+          const hold = await this.o.leases.ensure(id, { done: isDone(s) });
+          // A torrent of a job this seedbox does not hold (its lease was taken while it was down): it goes.
+          if (hold === "drop") {
+            await this.removeTorrent(id, signal);
+            this.forget(id);
+            continue;
+          }
+          // Uploaded before a restart: it seeds as the policy says, and is not uploaded again.
+          if (hold === "seed") this.uploaded.add(id);
         }
         await this.check(id, s, signal);
         this.troubles.delete(id);
@@ -219,6 +235,7 @@ export class Monitor {
     const progress = (uploaded: number): Progress => ({
       status: "uploading", name: s.name, progress: total > 0 ? uploaded / total : 1, size: total, downloaded: total, rate: 0, eta: null,
     });
+    let factOnly = false;
     const done = (async () => {
       await this.report(id, progress(0), true);
       const result = await this.o.uploader.upload(
@@ -227,6 +244,7 @@ export class Monitor {
         abort.signal,
       );
       if (result === "exists") log.info("already uploaded");
+      factOnly = true;
       await this.o.facts.uploaded(id);
       await this.o.early?.discard(id);
       this.uploaded.add(id);
@@ -237,10 +255,12 @@ export class Monitor {
     })()
       .catch(async (err) => {
         if (abort.signal.aborted) return;
-        const count = (this.failures.get(id)?.count ?? 0) + 1;
+        // The files are up and only the fact did not go out (queues unreachable): the next pass sends it
+        // again (the upload finds the manifest), and this never counts towards failing the job.
+        const count = (this.failures.get(id)?.count ?? 0) + (factOnly ? 0 : 1);
         const max = this.o.maxUploadAttempts ?? 5;
-        log.warn("upload failed", { err, attempt: count, of: max });
-        if (count >= max) {
+        log.warn(factOnly ? "could not report the upload; trying again" : "upload failed", { err, attempt: count, of: max });
+        if (!factOnly && count >= max) {
           this.failures.delete(id);
           // If even the failure cannot be reported, the next pass uploads again.
           await this.fail(id, "upload_failed", "Uploading the files to S3 failed repeatedly.").catch((e) => log.warn("could not report the failure", { err: e }));
