@@ -6,7 +6,7 @@ import type { Bucket } from "../lib/aws/bucket.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import { AppError } from "../lib/errors.ts";
 import { isTerminal } from "../lib/job.ts";
-import { filesPrefix } from "../lib/layout.ts";
+import { filesPrefix, manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
 import { parseRequestMessage, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
@@ -89,6 +89,11 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     // A duplicate of a job another live seedbox works on: not this seedbox's to admit, hand back or fail.
     const other = holder(rec, Date.now());
     if (other !== null && other !== d.leases.me) return d.log.info("request for a job another seedbox holds; dropped", { job: id, holder: other });
+    // Uploaded already, and the fact lost (a restart before ingest applied it): say so again, download nothing.
+    if (await d.bucket.exists(manifestKey(id))) {
+      d.log.info("request for a job whose files are up; reporting it uploaded", { job: id });
+      return d.facts.uploaded(id);
+    }
     // A magnet's size is known only once its metadata is in: the monitor checks the disk then.
     if (!(await admitHere(d, id, size, rec.handBacks ?? 0))) return;
     const taken = await d.leases.take(id);
