@@ -36,5 +36,5 @@ const stop = async () => {
   await stack.stop();
   process.exit(0);
 };
-process.on("SIGINT", () => void stop());
-process.on("SIGTERM", () => void stop());
+// A closed terminal (SIGHUP) stops as gently as Ctrl-C: the store flushes, Deluge saves its resume data.
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => void stop());
