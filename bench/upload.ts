@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { bundleService } from "../scripts/build-lambda.ts";
 import { repoRoot } from "../scripts/local/paths.ts";
 import { timed, type Timed } from "./timed.ts";
 
@@ -36,8 +37,10 @@ export async function compareUploads(o: { endpoint: string; keys: { accessKeyId:
   // A CA bundle from the machine's env makes rclone's S3 backend refuse to start; the store speaks plain HTTP.
   const { AWS_CA_BUNDLE: _, ...base } = process.env;
   const env = { ...base, ...creds, AWS_ENDPOINT_URL: o.endpoint };
+  // The uploader runs as the local seedbox does: from a bundle, with its flags and its two parts in flight.
+  const uploadFile = await bundleService(join(repoRoot, "bench", "upload-file.ts"), join(o.dir, "upload-file.mjs"));
   const commands: Record<Tool, (key: string) => [string, string[], NodeJS.ProcessEnv]> = {
-    torrent2s3: (key) => [process.execPath, [join(repoRoot, "bench", "upload-file.ts"), file, bucket, key], env],
+    torrent2s3: (key) => [process.execPath, ["--max-semi-space-size=4", uploadFile, file, bucket, key], { T2S_UPLOAD_QUEUE_SIZE: "2", ...env }],
     awscli: (key) => [join(repoRoot, ".cache", "bench-venv", "bin", "aws"), ["--endpoint-url", o.endpoint, "s3", "cp", "--no-progress", file, `s3://${bucket}/${key}`], env],
     rclone: (key) => ["rclone", ["--config", rcloneConf, "copyto", file, `bench:${bucket}/${key}`], {
       ...env,
