@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { SQSClient } from "@aws-sdk/client-sqs";
+import { SNSClient, SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { consumeQueue } from "../../lib/aws/queue.ts";
 import { createLogger } from "../../lib/log.ts";
 import { refusal } from "../../bot/access.ts";
@@ -30,6 +31,9 @@ describe("the bot over HTTP interactions (end to end)", { timeout: 300_000 }, ()
   const stop = new AbortController();
   let consumer: Promise<void> | undefined;
   let sqs: SQSClient;
+  let sns: SNSClient;
+  let queueUrl: string | undefined;
+  let subscription: string | undefined;
   const lines: string[] = [];
   const work: Promise<void>[] = [];
 
@@ -46,10 +50,18 @@ describe("the bot over HTTP interactions (end to end)", { timeout: 300_000 }, ()
       },
     });
     endpoint = await serveLambdaUrl({ http: (e: UrlEvent) => bot.interactions(e), sqs: async () => ({ batchItemFailures: [] }), webhooks: async () => ({ batchItemFailures: [] }) });
-    // As the event source mapping feeds the updates consumer.
+    // As the event source mapping feeds the updates consumer, from a queue of its own on the updates topic:
+    // the gateway bot's test shares this stack and reads the stack's updates-bot queue at the same time.
     sqs = new SQSClient(clientOptions(s).aws);
+    sns = new SNSClient(clientOptions(s).aws);
+    const queue = await sqs.send(new CreateQueueCommand({ QueueName: `t2s-test-http-bot-${tag()}` }));
+    queueUrl = queue.QueueUrl!;
+    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }))).Attributes!.QueueArn!;
+    subscription = (await sns.send(new SubscribeCommand({
+      TopicArn: s.outputs.updates_topic_arn, Protocol: "sqs", Endpoint: arn, Attributes: { RawMessageDelivery: "true" }, ReturnSubscriptionArn: true,
+    }))).SubscriptionArn;
     consumer = consumeQueue({
-      sqs, queueUrl: s.outputs.updates_bot_queue_url, waitTimeS: 1, concurrency: 2, signal: stop.signal, log: log.with({ queue: "updates" }),
+      sqs, queueUrl, waitTimeS: 1, concurrency: 2, signal: stop.signal, log: log.with({ queue: "updates" }),
       handler: async (msg) => {
         const r = await bot.updates({ Records: [{ messageId: msg.messageId, body: msg.body }] });
         if (r.batchItemFailures.length) throw new Error("update failed");
@@ -61,6 +73,9 @@ describe("the bot over HTTP interactions (end to end)", { timeout: 300_000 }, ()
     stop.abort();
     await consumer?.catch(() => {});
     await Promise.allSettled(work);
+    if (subscription) await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscription })).catch(() => {});
+    if (queueUrl) await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => {});
+    sns?.destroy();
     sqs?.destroy();
     await endpoint?.close();
     await sd?.close();

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BufferPool, eachLimited } from "../../seedbox/multipart.ts";
 
-// Above Node's pooled-allocation size, so that each buffer has an ArrayBuffer of its own.
-const K = 16 * 1024;
+// Far above Node's pooled-allocation size (which a module loaded in the same test process may raise), so that
+// each buffer has an ArrayBuffer of its own.
+const K = 1024 * 1024;
 
 describe("BufferPool", () => {
   it("hands a buffer back out once its part is done, sized to the part", async () => {
