@@ -73,6 +73,14 @@ export interface LocalStack {
   kill(): Promise<void>;
 }
 
+/** A home server's services are small: V8's young generation may otherwise grow to tens of MB each. */
+export const serviceNodeFlags = ["--max-semi-space-size=4"];
+/**
+ * Parts in flight per upload in local mode: into the store on the same machine two upload 1 GiB as fast
+ * as four (26.9 s against 28.7 s) and hold half the buffers, in the seedbox and in the store.
+ */
+export const localUploadQueueSize = "2";
+
 export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   const step = o.onStep ?? (() => {});
   const logDir = join(o.dataDir, "logs");
@@ -147,9 +155,8 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       T2S_WEBHOOKS_QUEUE_URL: outputs.webhooks_queue_url,
       T2S_DATA_DIR: o.dataDir,
     };
-    // A home server's services are small: V8's young generation may otherwise grow to tens of MB each.
     const service = (main: string, env: NodeJS.ProcessEnv, as: string) =>
-      startProc(as, process.execPath, ["--max-semi-space-size=4", main], {
+      startProc(as, process.execPath, [...serviceNodeFlags, main], {
         env: { ...common, ...env },
         logFile: join(logDir, `${as}.log`),
         onLine: o.onLog,
@@ -183,9 +190,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
               T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
               // Leases live in the job store, shared with ingest; the id is stable across restarts.
               T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
-              // Into the store on this machine two parts in flight upload 1 GiB as fast as four (26.9 s
-              // against 28.7 s) and hold half the buffers, in the seedbox and in the store.
-              T2S_UPLOAD_QUEUE_SIZE: process.env.T2S_UPLOAD_QUEUE_SIZE ?? "2",
+              T2S_UPLOAD_QUEUE_SIZE: process.env.T2S_UPLOAD_QUEUE_SIZE ?? localUploadQueueSize,
               ...own, ...o.seedboxEnv, ...env,
             }, n === 1 ? "seedbox" : box.id);
             seedbox.child.stdout?.on("data", (b: Buffer) => { if (b.includes('"seedbox running"')) running = true; });
