@@ -174,6 +174,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
   };
   const session = sessionHandlers(d);
   const jobs = jobHandlers(kit);
+  const change = jobChangeHandlers(kit);
   const links = linkHandlers(kit);
 
   const routes: Route[] = [
@@ -188,9 +189,9 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     // The change feed, for pages that cannot hold an event stream open (Lambda): poll with the cursor.
     { method: "GET", path: "/api/changes", access: "caller", run: jobs.changes },
     { method: "GET", path: "/api/jobs/:id", access: "caller", run: async ({ params }) => json(200, { job: present(await findJob(params[0])) }) },
-    { method: "DELETE", path: "/api/jobs/:id", access: "caller", run: jobs.cancel },
-    { method: "DELETE", path: "/api/jobs/:id/files", access: "caller", run: jobs.deleteFiles },
-    { method: "PATCH", path: "/api/jobs/:id/requester", access: "caller", run: jobs.placeRequester },
+    { method: "DELETE", path: "/api/jobs/:id", access: "caller", run: change.cancel },
+    { method: "DELETE", path: "/api/jobs/:id/files", access: "caller", run: change.deleteFiles },
+    { method: "PATCH", path: "/api/jobs/:id/requester", access: "caller", run: change.placeRequester },
     // Receivers verify webhook signatures with this key; it cannot call the API.
     { method: "GET", path: "/api/webhook-secret", access: "caller", run: async () => json(200, { secret: d.auth.webhookSecret }) },
     { method: "GET", path: "/api/events", access: "caller", run: jobs.events },
@@ -213,7 +214,7 @@ function sessionHandlers(d: ApiDeps) {
   };
 }
 
-/** The /api/jobs calls; each change to a job is a named change of lib/job-record.ts. */
+/** Handing in, listing and following jobs. */
 function jobHandlers({ d, present, findJob }: Kit) {
   return {
     submit: async ({ req, caller }: Ctx) => {
@@ -239,6 +240,17 @@ function jobHandlers({ d, present, findJob }: Kit) {
       const feed = await d.registry.changes({ since: cursorParam(req.query, "since"), limit });
       return json(200, { jobs: feed.records.map(present), cursor: feed.cursor });
     },
+    events: async ({ req }: Ctx): Promise<ApiResponse> => ({
+      status: 200,
+      headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+      events: jobEvents(d.registry, present, req.signal),
+    }),
+  };
+}
+
+/** Changes to a job by hand; each is a named change of lib/job-record.ts. */
+function jobChangeHandlers({ d, present, findJob }: Kit) {
+  return {
     cancel: async ({ params }: Ctx) => {
       const id = (await findJob(params[0])).job.id;
       const rec = await d.registry.update(id, (r) => (r ? cancel(r, d.now()) : null));
@@ -286,11 +298,6 @@ function jobHandlers({ d, present, findJob }: Kit) {
       });
       return json(200, { job: present(rec ?? cur) });
     },
-    events: async ({ req }: Ctx): Promise<ApiResponse> => ({
-      status: 200,
-      headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
-      events: jobEvents(d.registry, present, req.signal),
-    }),
   };
 }
 
