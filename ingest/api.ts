@@ -1,9 +1,9 @@
 // The HTTP API of DESIGN.md as one request handler, independent of node:http or Lambda.
-import type { JobRecord } from "../lib/apply-fact.ts";
+import { cancel, deleteFiles, placeRequester, type JobRecord } from "../lib/job-record.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
-import { filesExpired, isJobId, isTerminal, type Requester } from "../lib/job.ts";
+import { filesExpired, isJobId, isTerminal, type Job, type Requester } from "../lib/job.ts";
 import { pageLimits } from "../lib/job-store.ts";
 import { dataPrefix, filesPrefix, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
@@ -152,6 +152,13 @@ function requesterFor(caller: Requester, body: Record<string, unknown>): Request
   };
 }
 
+/** What the handlers share: the deps, how a record is shown, and the lookup of a job by its id. */
+interface Kit {
+  d: ApiDeps;
+  present: (rec: JobRecord) => Job;
+  findJob: (id: string | undefined) => Promise<JobRecord>;
+}
+
 export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiRequest) => Promise<ApiResponse> } {
   const present = (rec: JobRecord) => presentJob(rec, d.publicUrl, d.auth, d.now());
   const findJob = async (id: string | undefined) => {
@@ -159,193 +166,192 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     if (!rec) throw new AppError("not_found", "No job has that id.");
     return rec;
   };
+  const kit: Kit = { d, present, findJob };
   const csp = pageCsp(d.storageOrigin ?? null);
   const page = (route: string): Route["run"] => async () => {
     const f = d.web.get(route)!;
     return { status: 200, headers: { ...baseHeaders, "content-type": f.type, "cache-control": "no-cache", "content-security-policy": csp }, body: f.body };
   };
+  const session = sessionHandlers(d);
+  const jobs = jobHandlers(kit);
+  const change = jobChangeHandlers(kit);
+  const links = linkHandlers(kit);
 
   const routes: Route[] = [
     { method: "GET", path: "/healthz", access: "public", run: async () => json(200, { ok: true }) },
     ...[...d.web.keys()].map((r): Route => ({ method: "GET", path: r, access: "public", run: page(r) })),
-    {
-      method: "POST", path: "/api/session", access: "public",
-      run: async ({ req }) => {
-        const token = parseBody(req).token;
-        if (typeof token !== "string" || !d.auth.tokenValid(token)) throw new AppError("unauthorized", "That API token is not valid.");
-        return json(200, { ok: true }, { "set-cookie": d.auth.newSessionCookie() });
-      },
-    },
-    { method: "DELETE", path: "/api/session", access: "public", run: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }) },
+    { method: "POST", path: "/api/session", access: "public", run: session.signIn },
+    { method: "DELETE", path: "/api/session", access: "public", run: session.signOut },
     // Public so the page can ask without a 401 (browsers log those as errors); it tells nothing else.
-    { method: "GET", path: "/api/session", access: "public", run: async ({ req }) => json(200, { signedIn: d.auth.caller(req.headers) !== null, live: d.live }) },
-    {
-      method: "POST", path: "/api/jobs", access: "caller",
-      run: async ({ req, caller }) => {
-        const body = parseBody(req);
-        const requester = requesterFor(caller!, body);
-        // Per person: the bot submits for many Discord users with one token.
-        const slot = d.limiter.take(`${requester.via}:${requester.user}`);
-        if (!slot.ok) {
-          const e = new AppError("rate_limited", `Too many submissions; try again in ${slot.retryAfterS} s.`);
-          return json(e.status, errorBody(e), { "retry-after": String(slot.retryAfterS) });
-        }
-        const { rec, created } = await submit(body as Submission, requester, d, req.signal);
-        d.log.info(created ? "job created" : "job submitted again", { job: rec.job.id, via: caller!.via });
-        return json(created ? 202 : 200, { job: present(rec) });
-      },
-    },
-    {
-      method: "GET", path: "/api/jobs", access: "caller",
-      run: async ({ req }) => {
-        const limit = parseLimit(req.query);
-        const page = await d.registry.list({ limit, cursor: cursorParam(req.query, "cursor") });
-        return json(200, { jobs: page.records.map(present), next: page.next });
-      },
-    },
-    {
-      // The change feed, for pages that cannot hold an event stream open (Lambda): poll with the cursor.
-      method: "GET", path: "/api/changes", access: "caller",
-      run: async ({ req }) => {
-        const limit = parseLimit(req.query);
-        const feed = await d.registry.changes({ since: cursorParam(req.query, "since"), limit });
-        return json(200, { jobs: feed.records.map(present), cursor: feed.cursor });
-      },
-    },
+    { method: "GET", path: "/api/session", access: "public", run: session.status },
+    { method: "POST", path: "/api/jobs", access: "caller", run: jobs.submit },
+    { method: "GET", path: "/api/jobs", access: "caller", run: jobs.list },
+    // The change feed, for pages that cannot hold an event stream open (Lambda): poll with the cursor.
+    { method: "GET", path: "/api/changes", access: "caller", run: jobs.changes },
     { method: "GET", path: "/api/jobs/:id", access: "caller", run: async ({ params }) => json(200, { job: present(await findJob(params[0])) }) },
-    {
-      method: "DELETE", path: "/api/jobs/:id", access: "caller",
-      run: async ({ params }) => {
-        const cur = await findJob(params[0]);
-        const id = cur.job.id;
-        const rec = await d.registry.update(id, (r) =>
-          r && !isTerminal(r.job.status) ? { ...r, job: { ...r.job, status: "cancelled", rate: 0, eta: null, updatedAt: d.now() } } : null);
-        if (d.outbox) await d.outbox.flush(id, rec);
-        if (rec) {
-          // The cancel reaches the seedbox holding the job through its lease: it sees the status at its
-          // next renewal, removes the torrent and the job's files. Nobody holds it: nothing will write
-          // there any more, and what an earlier holder left (open uploads, parts) goes now.
-          const held = rec.lease && !expired(rec.lease, Date.parse(d.now())) ? rec.lease.seedbox : null;
-          if (held === null) {
-            await d.bucket.abortUploads(filesPrefix(id));
-            await d.bucket.deletePrefix(filesPrefix(id));
-          }
-          d.log.info("job cancelled", { job: id, seedbox: held });
-        }
-        return json(200, { job: present(rec ?? (await findJob(id))) });
-      },
-    },
-    {
-      // The person's own "delete now": the links answer 410 at once (the job shows expired), then the
-      // objects go. Repeating it is harmless, so a call that failed halfway can simply be made again.
-      method: "DELETE", path: "/api/jobs/:id/files", access: "caller",
-      run: async ({ params }) => {
-        const cur = await findJob(params[0]);
-        const id = cur.job.id;
-        if (cur.job.status !== "completed") {
-          throw new AppError("conflict", isTerminal(cur.job.status)
-            ? `This job is ${cur.job.status}; it has no files to delete.`
-            : "This job is still running; cancel it instead (DELETE /api/jobs/:id), which also removes its files.");
-        }
-        const rec = await d.registry.update(id, (r) => {
-          const now = d.now();
-          if (!r || r.job.status !== "completed" || filesExpired(r.job, now)) return null;
-          return { ...r, job: { ...r.job, expiresAt: now, updatedAt: now } };
-        });
-        if (d.outbox) await d.outbox.flush(id, rec);
-        const removed = await d.bucket.deletePrefix(filesPrefix(id));
-        d.log.info("job files deleted", { job: id, objects: removed });
-        return json(200, { job: present(rec ?? (await findJob(id))) });
-      },
-    },
-    {
-      // The bot keeps where it shows a job (channel and message ids) in the job's requester entry.
-      method: "PATCH", path: "/api/jobs/:id/requester", access: "caller",
-      run: async ({ req, params, caller }) => {
-        const body = parseBody(req);
-        if (caller!.via !== "api" || body.requester === undefined) throw new AppError("invalid_request", 'Send {"requester": {...}} with the API token.');
-        const r = requesterFor(caller!, body);
-        const cur = await findJob(params[0]);
-        const rec = await d.registry.update(cur.job.id, (x) => {
-          if (!x) return null;
-          const i = x.job.requesters.findIndex((q) => q.via === r.via && q.user === r.user);
-          if (i < 0) throw new AppError("not_found", "That requester has not asked for this job.");
-          const requesters = x.job.requesters.map((q, j) => (j === i ? { ...q, ...r } : q));
-          return { ...x, job: { ...x.job, requesters, updatedAt: d.now() } };
-        });
-        return json(200, { job: present(rec ?? cur) });
-      },
-    },
+    { method: "DELETE", path: "/api/jobs/:id", access: "caller", run: change.cancel },
+    { method: "DELETE", path: "/api/jobs/:id/files", access: "caller", run: change.deleteFiles },
+    { method: "PATCH", path: "/api/jobs/:id/requester", access: "caller", run: change.placeRequester },
     // Receivers verify webhook signatures with this key; it cannot call the API.
     { method: "GET", path: "/api/webhook-secret", access: "caller", run: async () => json(200, { secret: d.auth.webhookSecret }) },
-    {
-      method: "GET", path: "/api/events", access: "caller",
-      run: async ({ req }) => ({
-        status: 200,
-        headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
-        events: jobEvents(d.registry, present, req.signal),
-      }),
-    },
-    {
-      method: "GET", path: "/d/:id/*", access: "link",
-      run: async ({ req, params, caller }) => {
-        const id = params[0]!;
-        if (!isJobId(id)) throw new AppError("not_found", "No such file.");
-        let key: string;
-        try {
-          key = params[1]!.split("/").map(decodeURIComponent).join("/");
-        } catch {
-          throw new AppError("not_found", "No such file.");
-        }
-        const sig = req.query.get("sig");
-        if (!caller && !(sig && d.auth.linkValid(id, key, sig))) {
-          throw new AppError("unauthorized", "This link is not signed correctly; sign in or ask for a new link.");
-        }
-        const rec = await d.registry.record(id);
-        const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
-        if (!file) throw new AppError("not_found", "No such file in a completed job.");
-        if (filesExpired(rec!.job, d.now())) {
-          throw new AppError("expired", `This job's files expired on ${rec!.job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
-        }
-        if (req.query.get("view") === "text") {
-          // The page shows text files in place: the start of the file, as plain text, never as HTML.
-          const part = await d.bucket.getStart(dataPrefix(id) + file.key, textViewBytes);
-          return {
-            status: 200,
-            headers: {
-              ...baseHeaders, "content-type": "text/plain; charset=utf-8", "cache-control": "private, no-store",
-              "content-security-policy": "default-src 'none'; sandbox", "x-t2s-truncated": part.length < file.size ? "1" : "0",
-            },
-            body: part,
-          };
-        }
-        const location = await d.bucket.presignGet(dataPrefix(id) + file.key, d.linkTtlS);
-        return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
-      },
-    },
-    {
-      // The zip of all a job's files: signed and expiring as the /d/ links are.
-      method: "GET", path: "/zip/:id", access: "link",
-      run: async ({ req, params, caller }) => {
-        const id = params[0]!;
-        if (!isJobId(id)) throw new AppError("not_found", "No such zip.");
-        const sig = req.query.get("sig");
-        if (!caller && !(sig && d.auth.linkValid(id, zipLinkKey, sig))) {
-          throw new AppError("unauthorized", "This link is not signed correctly; sign in or ask for a new link.");
-        }
-        const rec = await d.registry.record(id);
-        if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
-        if (filesExpired(rec.job, d.now())) {
-          throw new AppError("expired", `This job's files expired on ${rec.job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
-        }
-        const location = await d.bucket.presignGet(zipKey(id), d.linkTtlS);
-        return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
-      },
-    },
+    { method: "GET", path: "/api/events", access: "caller", run: jobs.events },
+    { method: "GET", path: "/d/:id/*", access: "link", run: links.file },
+    // The zip of all a job's files: signed and expiring as the /d/ links are.
+    { method: "GET", path: "/zip/:id", access: "link", run: links.zip },
   ];
+  return { routes, handle: router(routes, d) };
+}
 
+function sessionHandlers(d: ApiDeps) {
+  return {
+    signIn: async ({ req }: Ctx) => {
+      const token = parseBody(req).token;
+      if (typeof token !== "string" || !d.auth.tokenValid(token)) throw new AppError("unauthorized", "That API token is not valid.");
+      return json(200, { ok: true }, { "set-cookie": d.auth.newSessionCookie() });
+    },
+    signOut: async () => json(200, { ok: true }, { "set-cookie": d.auth.clearedSessionCookie() }),
+    status: async ({ req }: Ctx) => json(200, { signedIn: d.auth.caller(req.headers) !== null, live: d.live }),
+  };
+}
+
+/** Handing in, listing and following jobs. */
+function jobHandlers({ d, present, findJob }: Kit) {
+  return {
+    submit: async ({ req, caller }: Ctx) => {
+      const body = parseBody(req);
+      const requester = requesterFor(caller!, body);
+      // Per person: the bot submits for many Discord users with one token.
+      const slot = d.limiter.take(`${requester.via}:${requester.user}`);
+      if (!slot.ok) {
+        const e = new AppError("rate_limited", `Too many submissions; try again in ${slot.retryAfterS} s.`);
+        return json(e.status, errorBody(e), { "retry-after": String(slot.retryAfterS) });
+      }
+      const { rec, created } = await submit(body as Submission, requester, d, req.signal);
+      d.log.info(created ? "job created" : "job submitted again", { job: rec.job.id, via: caller!.via });
+      return json(created ? 202 : 200, { job: present(rec) });
+    },
+    list: async ({ req }: Ctx) => {
+      const limit = parseLimit(req.query);
+      const page = await d.registry.list({ limit, cursor: cursorParam(req.query, "cursor") });
+      return json(200, { jobs: page.records.map(present), next: page.next });
+    },
+    changes: async ({ req }: Ctx) => {
+      const limit = parseLimit(req.query);
+      const feed = await d.registry.changes({ since: cursorParam(req.query, "since"), limit });
+      return json(200, { jobs: feed.records.map(present), cursor: feed.cursor });
+    },
+    events: async ({ req }: Ctx): Promise<ApiResponse> => ({
+      status: 200,
+      headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+      events: jobEvents(d.registry, present, req.signal),
+    }),
+  };
+}
+
+/** Changes to a job by hand; each is a named change of lib/job-record.ts. */
+function jobChangeHandlers({ d, present, findJob }: Kit) {
+  return {
+    cancel: async ({ params }: Ctx) => {
+      const id = (await findJob(params[0])).job.id;
+      const rec = await d.registry.update(id, (r) => (r ? cancel(r, d.now()) : null));
+      if (d.outbox) await d.outbox.flush(id, rec);
+      if (rec) {
+        // The cancel reaches the seedbox holding the job through its lease: it sees the status at its
+        // next renewal, removes the torrent and the job's files. Nobody holds it: nothing will write
+        // there any more, and what an earlier holder left (open uploads, parts) goes now.
+        const held = rec.lease && !expired(rec.lease, Date.parse(d.now())) ? rec.lease.seedbox : null;
+        if (held === null) {
+          await d.bucket.abortUploads(filesPrefix(id));
+          await d.bucket.deletePrefix(filesPrefix(id));
+        }
+        d.log.info("job cancelled", { job: id, seedbox: held });
+      }
+      return json(200, { job: present(rec ?? (await findJob(id))) });
+    },
+    // The person's own "delete now": the links answer 410 at once (the job shows expired), then the
+    // objects go. Repeating it is harmless, so a call that failed halfway can simply be made again.
+    deleteFiles: async ({ params }: Ctx) => {
+      const cur = await findJob(params[0]);
+      const id = cur.job.id;
+      if (cur.job.status !== "completed") {
+        throw new AppError("conflict", isTerminal(cur.job.status)
+          ? `This job is ${cur.job.status}; it has no files to delete.`
+          : "This job is still running; cancel it instead (DELETE /api/jobs/:id), which also removes its files.");
+      }
+      const rec = await d.registry.update(id, (r) => (r ? deleteFiles(r, d.now()) : null));
+      if (d.outbox) await d.outbox.flush(id, rec);
+      const removed = await d.bucket.deletePrefix(filesPrefix(id));
+      d.log.info("job files deleted", { job: id, objects: removed });
+      return json(200, { job: present(rec ?? (await findJob(id))) });
+    },
+    // The bot keeps where it shows a job (channel and message ids) in the job's requester entry.
+    placeRequester: async ({ req, params, caller }: Ctx) => {
+      const body = parseBody(req);
+      if (caller!.via !== "api" || body.requester === undefined) throw new AppError("invalid_request", 'Send {"requester": {...}} with the API token.');
+      const r = requesterFor(caller!, body);
+      const cur = await findJob(params[0]);
+      const rec = await d.registry.update(cur.job.id, (x) => {
+        if (!x) return null;
+        const next = placeRequester(x, r, d.now());
+        if (!next) throw new AppError("not_found", "That requester has not asked for this job.");
+        return next;
+      });
+      return json(200, { job: present(rec ?? cur) });
+    },
+  };
+}
+
+/** Signed links: a file (or its start, as text) and the zip of a completed job, until its files expire. */
+function linkHandlers({ d }: Kit) {
+  const unsigned = () => new AppError("unauthorized", "This link is not signed correctly; sign in or ask for a new link.");
+  const gone = (job: Job) => new AppError("expired", `This job's files expired on ${job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
+  const redirect = async (key: string): Promise<ApiResponse> =>
+    ({ status: 302, headers: { ...baseHeaders, location: await d.bucket.presignGet(key, d.linkTtlS), "cache-control": "no-store" } });
+  return {
+    file: async ({ req, params, caller }: Ctx): Promise<ApiResponse> => {
+      const id = params[0]!;
+      if (!isJobId(id)) throw new AppError("not_found", "No such file.");
+      let key: string;
+      try {
+        key = params[1]!.split("/").map(decodeURIComponent).join("/");
+      } catch {
+        throw new AppError("not_found", "No such file.");
+      }
+      const sig = req.query.get("sig");
+      if (!caller && !(sig && d.auth.linkValid(id, key, sig))) throw unsigned();
+      const rec = await d.registry.record(id);
+      const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
+      if (!file) throw new AppError("not_found", "No such file in a completed job.");
+      if (filesExpired(rec!.job, d.now())) throw gone(rec!.job);
+      if (req.query.get("view") !== "text") return redirect(dataPrefix(id) + file.key);
+      // The page shows text files in place: the start of the file, as plain text, never as HTML.
+      const part = await d.bucket.getStart(dataPrefix(id) + file.key, textViewBytes);
+      return {
+        status: 200,
+        headers: {
+          ...baseHeaders, "content-type": "text/plain; charset=utf-8", "cache-control": "private, no-store",
+          "content-security-policy": "default-src 'none'; sandbox", "x-t2s-truncated": part.length < file.size ? "1" : "0",
+        },
+        body: part,
+      };
+    },
+    zip: async ({ req, params, caller }: Ctx) => {
+      const id = params[0]!;
+      if (!isJobId(id)) throw new AppError("not_found", "No such zip.");
+      const sig = req.query.get("sig");
+      if (!caller && !(sig && d.auth.linkValid(id, zipLinkKey, sig))) throw unsigned();
+      const rec = await d.registry.record(id);
+      if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
+      if (filesExpired(rec.job, d.now())) throw gone(rec.job);
+      return redirect(zipKey(id));
+    },
+  };
+}
+
+/** Finds the route by path, then method; checks access; turns errors into coded answers. */
+function router(routes: Route[], d: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const compiled = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));
-  const handle = async (req: ApiRequest): Promise<ApiResponse> => {
+  return async (req) => {
     try {
       let pathMatched = false;
       for (const r of compiled) {
@@ -365,5 +371,4 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
       return errorResponse(new AppError("internal", "Internal error"));
     }
   };
-  return { routes, handle };
 }

@@ -1,7 +1,7 @@
 // Server-sent events: one event per job change. Changes made by this process come at once; changes
 // by other writers come from the store's change feed, read every `pollMs`. A client that connects
 // loads the first page itself (GET /api/jobs), so the stream carries changes only.
-import type { JobRecord } from "../lib/apply-fact.ts";
+import type { JobRecord } from "../lib/job-record.ts";
 import type { Job } from "../lib/job.ts";
 import type { JobRegistry } from "./registry.ts";
 

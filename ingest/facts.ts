@@ -1,9 +1,8 @@
 // Consumes the facts queue: seedbox facts and S3 manifest notifications become job changes.
-import { applyFact, applyManifest, type JobRecord } from "../lib/apply-fact.ts";
+import { applyFact, complete, fail } from "../lib/job-record.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { addDays, isTerminal, newJob } from "../lib/job.ts";
 import { RecordTooLarge } from "../lib/job-store.ts";
 import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
@@ -26,10 +25,8 @@ export interface FactsDeps {
 export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void> {
   const failPoison = async (err: PoisonMessage) => {
     if (!err.id) return;
-    const rec = await d.registry.update(err.id, (r) => {
-      if (!r || r.job.status === "completed" || r.job.status === "failed") return null;
-      return { ...r, job: { ...r.job, status: "failed", error: { code: "poison_message", message: "A malformed message about this job could not be handled." }, updatedAt: d.now() } };
-    });
+    const error = { code: "poison_message", message: "A malformed message about this job could not be handled." };
+    const rec = await d.registry.update(err.id, (r) => (r ? fail(r, error, d.now()) : null));
     await d.outbox?.flush(err.id, rec);
   };
 
@@ -41,28 +38,16 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         const raw = await d.bucket.get(manifestKey(m.id));
         if (!raw) throw new Error(`manifest of ${m.id} is not readable yet`);
         const manifest = parseManifest(raw.toString("utf8"), m.id);
-        const complete = (r: JobRecord | null) => {
-          const now = d.now();
-          // A manifest for a job ingest does not know (its record was lost) still becomes a job.
-          const base = r ?? { job: newJob({ id: m.id, name: manifest.name, size: null, requester: { via: "api", user: "unknown" }, now }), lastFactAt: null, files: [] };
-          // The bucket expires each file counting from its upload, which starts once the job is queued.
-          return applyManifest(base, manifest, now, addDays(base.queuedAt ?? base.job.createdAt, d.retentionDays));
-        };
         try {
-          const rec = await d.registry.update(m.id, complete);
+          const rec = await d.registry.update(m.id, (r) => complete(r, manifest, d.now(), d.retentionDays));
           if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
           // Also after a redelivery that changed nothing: a crash may have come between write and queue.
           await d.outbox?.flush(m.id, rec);
         } catch (err) {
           if (!(err instanceof RecordTooLarge)) throw err;
           d.log.warn("job has too many files for its record", { job: m.id, files: manifest.files.length });
-          const rec = await d.registry.update(m.id, (r) => r && !isTerminal(r.job.status) ? {
-            ...r,
-            job: {
-              ...r.job, status: "failed", rate: 0, eta: null, updatedAt: d.now(),
-              error: { code: "too_many_files", message: `This torrent has ${manifest.files.length} files, too many to list; its files are in the bucket under files/${m.id}/data/.` },
-            },
-          } : null);
+          const error = { code: "too_many_files", message: `This torrent has ${manifest.files.length} files, too many to list; its files are in the bucket under files/${m.id}/data/.` };
+          const rec = await d.registry.update(m.id, (r) => (r ? fail(r, error, d.now()) : null));
           await d.outbox?.flush(m.id, rec);
         }
         return;

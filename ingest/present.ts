@@ -1,8 +1,7 @@
 // The Job as callers see it: completed files carry a signed /d/ link that works without a login; once
 // the bucket has expired them, the job shows as expired and its files carry no link.
-import type { JobRecord } from "../lib/apply-fact.ts";
+import { holder, type JobRecord } from "../lib/job-record.ts";
 import { filesExpired, type Job } from "../lib/job.ts";
-import { holder } from "../lib/lease.ts";
 import type { Auth } from "./auth.ts";
 
 export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");

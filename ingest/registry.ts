@@ -1,10 +1,8 @@
-// The job registry: ingest's way to read and change jobs in the job store. A change is read, applied
-// and written back on the version it read; when another writer (another instance, another function)
-// got there first, it is applied again to what that writer left. Listeners hear of every change made here.
-import type { JobRecord } from "../lib/apply-fact.ts";
+// The job registry: ingest's way to read and change jobs in the job store, through the one update path
+// (lib/job-update.ts) and its write rules. Listeners hear of every change made here.
+import type { JobRecord } from "../lib/job-record.ts";
 import type { Changes, JobStore, Page } from "../lib/job-store.ts";
-import { rising, updateRecord, type Change } from "../lib/job-update.ts";
-import { noteTransition } from "../lib/webhook.ts";
+import { updateRecord, type Change } from "../lib/job-update.ts";
 
 export { Contention, type Change } from "../lib/job-update.ts";
 export type JobListener = (rec: JobRecord) => void;
@@ -48,11 +46,7 @@ export class JobRegistry {
   }
 
   private async apply(id: string, change: Change): Promise<JobRecord | null> {
-    // Every write that ends a job queues its webhook event in the same write (an outbox).
-    const next = await updateRecord(this.store, id, change, {
-      maxAttempts: this.maxAttempts,
-      finish: (cur, changed) => noteTransition(cur, cur ? rising(cur, changed) : changed),
-    });
+    const next = await updateRecord(this.store, id, change, { maxAttempts: this.maxAttempts });
     if (next) for (const l of this.listeners) l(next);
     return next;
   }

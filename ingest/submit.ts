@@ -2,8 +2,8 @@
 import { AppError } from "../lib/errors.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import type { JobRecord } from "../lib/apply-fact.ts";
-import { newJob, requeued, withRequester, type Requester } from "../lib/job.ts";
+import { submitJob, type JobRecord } from "../lib/job-record.ts";
+import type { Requester } from "../lib/job.ts";
 import { incomingKey } from "../lib/layout.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
 import type { RequestMessage, Source } from "../lib/messages.ts";
@@ -12,7 +12,6 @@ import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
 import type { ScaleUp } from "./scale-up.ts";
 import type { Outbox } from "./webhooks.ts";
-import { withCallback } from "../lib/webhook.ts";
 
 export interface Submission {
   magnet?: unknown;
@@ -90,16 +89,9 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   let request = false;
   // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
-    const now = deps.now();
-    created = request = !cur;
-    const hook = (x: JobRecord) => (callback ? withCallback(x, callback) : x);
-    if (!cur) return hook({ job: newJob({ id: r.id, name: r.name, size: r.size, requester, now }), lastFactAt: null, files: [], queuedAt: now, source: r.source });
-    const again = requeued(cur.job, now);
-    request = again !== cur.job;
-    const job = withRequester(again, requester);
-    // A requeued job's events are of the new run: the hook is added after the status changed back.
-    const next = hook(job === cur.job ? cur : { ...cur, job: { ...job, updatedAt: now }, ...(request ? { files: [], zip: undefined, queuedAt: now, source: r.source, due: undefined, handBacks: 0 } : {}) });
-    return next === cur ? null : next;
+    const s = submitJob(cur, { id: r.id, name: r.name, size: r.size, source: r.source, requester, callback }, deps.now());
+    ({ created, request } = s);
+    return s.rec;
   });
   if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);
   const current = rec ?? (await deps.registry.record(r.id))!;

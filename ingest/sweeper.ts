@@ -3,9 +3,10 @@
 // time (the cost does not grow with the number of jobs). Duplicate requests are harmless: a seedbox
 // drops a request for a job another live seedbox holds, or one that has ended.
 import type { Publish } from "../lib/aws/topic.ts";
+import { dueOf, requestAgain, requestOf } from "../lib/job-record.ts";
 import type { JobStore } from "../lib/job-store.ts";
 import { updateRecord } from "../lib/job-update.ts";
-import { dueOf, requestOf, sweep, type LeaseTiming } from "../lib/lease.ts";
+import type { LeaseTiming } from "../lib/lease.ts";
 import type { Logger } from "../lib/log.ts";
 import { sleep } from "../lib/time.ts";
 
@@ -26,12 +27,12 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
   let requeued = 0;
   for (const { rec } of due) {
     const id = rec.job.id;
-    if (!sweep(rec, nowMs, d.timing)) continue;
+    if (!requestAgain(rec, nowMs, d.timing)) continue;
     try {
       // The request goes out first: if the write after it fails, the job is merely requested twice.
       await d.publishRequest(requestOf(rec));
       // Moves the due time on, unless the job was taken or ended meanwhile.
-      await updateRecord(d.store, id, (r) => (r ? sweep(r, nowMs, d.timing) : null));
+      await updateRecord(d.store, id, (r) => (r ? requestAgain(r, nowMs, d.timing) : null));
       requeued++;
       d.log.info("job requested again", { job: id, lease: rec.lease ?? null });
     } catch (err) {

@@ -2,7 +2,7 @@
 // consumer (a loop in local mode, a Lambda in AWS mode) POSTs them through the SSRF guard, signed,
 // re-queueing each failure with a growing delay for up to 24 h. Nothing waits in a process: a dead
 // receiver costs queue messages, never time in the facts pipeline.
-import type { JobRecord } from "../lib/apply-fact.ts";
+import { clearSent, type JobRecord } from "../lib/job-record.ts";
 import type { QueueMessage, SendMessage } from "../lib/aws/queue.ts";
 import { AppError } from "../lib/errors.ts";
 import type { Job } from "../lib/job.ts";
@@ -21,8 +21,6 @@ export interface Outbox {
    */
   flush(id: string, rec: JobRecord | null): Promise<void>;
 }
-
-const pendingKey = (p: PendingEvent) => `${p.id} ${p.url ?? ""}`;
 
 function message(p: Pick<PendingEvent, "id" | "event" | "at">, job: string, url: string, due: string): WebhookMessage {
   return { v: 1, type: "webhook", job, event: p.event, eventId: p.id, at: p.at, url, attempt: 1, firstAt: due, due };
@@ -45,9 +43,7 @@ export function outbox(d: { registry: JobRegistry; send: SendMessage; now: () =>
           }
         }
       }
-      const sent = new Set(pending.map(pendingKey));
-      await d.registry.update(id, (r) =>
-        r?.hooks?.pending.some((p) => sent.has(pendingKey(p))) ? { ...r, hooks: { ...r.hooks, pending: r.hooks.pending.filter((p) => !sent.has(pendingKey(p))) } } : null);
+      await d.registry.update(id, (r) => (r ? clearSent(r, pending) : null));
     },
   };
 }

@@ -4,7 +4,7 @@
 // an index shows a write a moment after it lands. So a write can become visible with a time just
 // before one already handed out. Each read therefore looks back `feedWindowMs` and skips what the
 // cursor says it has seen (id and version): nothing is missed, and little comes twice.
-import type { JobRecord } from "./apply-fact.ts";
+import type { JobRecord } from "./job-record.ts";
 import { AppError } from "./errors.ts";
 import { isJobId } from "./job.ts";
 import type { Changes } from "./job-store.ts";

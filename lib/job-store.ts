@@ -1,6 +1,6 @@
 // The job store: where job records live, for any number of writers. Every write is conditional on
 // the version it read, so two writers can never silently overwrite each other; listing is paged.
-import type { JobRecord } from "./apply-fact.ts";
+import type { JobRecord } from "./job-record.ts";
 
 export interface Versioned {
   rec: JobRecord;
@@ -35,7 +35,7 @@ export interface JobStore {
   /** What changed since `since` (null: from now on). A bad cursor throws invalid_request. */
   changes(o: { since: string | null; limit: number }): Promise<Changes>;
   /**
-   * Open jobs whose due time (lib/lease.ts dueOf) is at or before `upTo`, earliest first, after the
+   * Open jobs whose due time (lib/job-record.ts dueOf) is at or before `upTo`, earliest first, after the
    * position `after` (the last one of the previous call). Served by an index only open jobs are in.
    */
   overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]>;

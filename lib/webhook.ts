@@ -1,8 +1,6 @@
-// Webhooks: which job changes become events, the messages that carry their deliveries, the retry
-// schedule and the signature. Pure; ingest/webhooks.ts does the sending.
+// Webhooks: the events a job record's outbox keeps (lib/job-record.ts fills it), the messages that carry
+// their deliveries, the retry schedule and the signature. Pure; ingest/webhooks.ts does the sending.
 import { createHash, createHmac } from "node:crypto";
-import type { JobRecord } from "./apply-fact.ts";
-import { isTerminal } from "./job.ts";
 import { PoisonMessage } from "./messages.ts";
 
 export const webhookEvents = ["completed", "failed", "cancelled", "expired"] as const;
@@ -34,41 +32,6 @@ export const maxDelayS = 900;
 /** The event's id: the same event always gets the same id, so a receiver can drop repeats. */
 export function eventId(jobId: string, event: WebhookEvent, at: string): string {
   return createHash("sha256").update(`${jobId}\n${event}\n${at}`).digest("hex").slice(0, 32);
-}
-
-function pend(rec: JobRecord, e: Omit<PendingEvent, "id">): JobRecord {
-  const hooks = rec.hooks!;
-  const p: PendingEvent = { id: eventId(rec.job.id, e.event, e.at), ...e };
-  if (hooks.pending.some((x) => x.id === p.id && x.url === p.url)) return rec;
-  return { ...rec, hooks: { ...hooks, pending: [...hooks.pending, p].slice(-maxPending) } };
-}
-
-/**
- * The record with an event added to its outbox when this write ends the job (or removes its files
- * early). Run on every write, so no path that ends a job can forget its webhook.
- */
-export function noteTransition(prev: JobRecord | null, next: JobRecord): JobRecord {
-  if (!next.hooks || next.hooks.urls.length === 0) return next;
-  const s = next.job.status;
-  if (isTerminal(s) && s !== "expired" && prev?.job.status !== s) {
-    return pend(next, { event: s as WebhookEvent, at: next.job.updatedAt });
-  }
-  // Files deleted by hand: expiresAt moved to now, the job shows expired at once.
-  const exp = next.job.expiresAt;
-  if (s === "completed" && prev?.job.status === "completed" && exp && exp !== prev.job.expiresAt && exp <= next.job.updatedAt) {
-    return pend(next, { event: "expired", at: exp });
-  }
-  return next;
-}
-
-/** Adds a callback URL to a record (deduplicated, at most a few); an ended job's event goes to it now. */
-export function withCallback(rec: JobRecord, url: string): JobRecord {
-  const hooks = rec.hooks ?? { urls: [], pending: [] };
-  if (hooks.urls.includes(url)) return rec;
-  const next = { ...rec, hooks: { ...hooks, urls: [...hooks.urls, url].slice(-maxCallbackUrls) } };
-  const s = rec.job.status;
-  if (s === "completed" || s === "failed" || s === "cancelled") return pend(next, { event: s, at: rec.job.updatedAt, url });
-  return next;
 }
 
 /** One delivery of one event to one URL; re-sent with attempt + 1 after each failure. */

@@ -1,11 +1,12 @@
 // The seedbox's leases: the jobs it holds, taken before a torrent is added, renewed while it works and
 // released when it is done. A renewal that finds the lease taken over (fenced) drops the job here; one that
-// finds the job cancelled removes it and its files. Every write is a conditional write to the job store.
+// finds the job cancelled removes it and its files. Every write is a named change (lib/job-record.ts)
+// through the one update path (lib/job-update.ts).
 import type { Publish } from "../lib/aws/topic.ts";
-import type { JobRecord } from "../lib/apply-fact.ts";
+import { countHandBack, releaseLease, renewLease, requestOf, takeLease, type JobRecord, type RenewResult } from "../lib/job-record.ts";
 import type { JobStore } from "../lib/job-store.ts";
-import { rising, updateRecord } from "../lib/job-update.ts";
-import { handedBack, release, renew, requestOf, take, type LeaseTiming, type RenewResult } from "../lib/lease.ts";
+import { updateRecord } from "../lib/job-update.ts";
+import type { LeaseTiming } from "../lib/lease.ts";
 import type { Logger } from "../lib/log.ts";
 import { sleep } from "../lib/time.ts";
 
@@ -78,13 +79,11 @@ export class Leases {
     let epoch = 0;
     await updateRecord(this.d.store, id, (r) => {
       if (!r) return (outcome = "missing"), null;
-      const nowMs = this.now();
-      const t = take(r, this.d.me, nowMs, this.d.timing);
+      const t = takeLease(r, this.d.me, this.now(), this.d.timing);
       if (!t.ok) return (outcome = t.why), null;
       outcome = "taken";
       epoch = t.lease.epoch;
-      // Visible (the job shows its seedbox): updatedAt moves, so the change feed carries it.
-      return rising(r, { ...t.rec, job: { ...t.rec.job, updatedAt: new Date(nowMs).toISOString() } });
+      return t.rec;
     });
     if (outcome === "taken") {
       await this.d.taken?.(id).catch((err) => this.d.log.warn("could not clear what an earlier holder left", { job: id, err }));
@@ -115,8 +114,7 @@ export class Leases {
     let cancelled = false;
     await updateRecord(this.d.store, id, (r) => {
       cancelled = r?.job.status === "cancelled";
-      const next = release(r, this.d.me, epoch, this.now(), this.d.timing, o);
-      return next && r ? rising(r, { ...next, job: { ...next.job, updatedAt: new Date(this.now()).toISOString() } }) : null;
+      return releaseLease(r, this.d.me, epoch, this.now(), this.d.timing, o);
     });
     this.d.log.info(o.handBack ? "lease handed back" : "lease released", { job: id, epoch });
     // Cancelled while this seedbox held it: ingest left the clean-up to the holder, and no renewal will
@@ -136,7 +134,7 @@ export class Leases {
     if (this.held.has(id)) {
       await this.release(id, { handBack: o.count });
     } else if (o.count) {
-      await updateRecord(this.d.store, id, (r) => (r ? handedBack(r, this.now(), this.d.timing) : null));
+      await updateRecord(this.d.store, id, (r) => (r ? countHandBack(r, this.now(), this.d.timing) : null));
     }
     const rec = await this.record(id);
     if (rec) await this.d.publishRequest(requestOf(rec));
@@ -149,9 +147,8 @@ export class Leases {
       const epoch = this.held.get(id)!;
       let result = { kind: "ended" } as RenewResult;
       try {
-        // Invisible (nothing shown changes): updatedAt stays, so renewals do not flood the change feed.
         await updateRecord(this.d.store, id, (r) => {
-          result = renew(r, this.d.me, epoch, this.now(), this.d.timing);
+          result = renewLease(r, this.d.me, epoch, this.now(), this.d.timing);
           return result.kind === "renewed" ? result.rec : null;
         });
       } catch (err) {

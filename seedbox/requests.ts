@@ -6,6 +6,7 @@ import type { Bucket } from "../lib/aws/bucket.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import { AppError } from "../lib/errors.ts";
 import { isTerminal } from "../lib/job.ts";
+import { holder } from "../lib/job-record.ts";
 import { filesPrefix, manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
@@ -13,7 +14,7 @@ import { parseRequestMessage, PoisonMessage, type RequestMessage } from "../lib/
 import { parseTorrent } from "../lib/torrent.ts";
 import type { AddOptions, Deluge } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
-import { admit, holder } from "../lib/lease.ts";
+import { admit } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
 import type { Monitor } from "./monitor.ts";
 

@@ -6,11 +6,10 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import type { JobRecord } from "../apply-fact.ts";
+import { dueOf, type JobRecord } from "../job-record.ts";
 import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
-import { dueOf } from "../lease.ts";
 import { RecordTooLarge, type Changes, type DuePosition, type JobStore, type Page, type Versioned } from "../job-store.ts";
 import { jobTableSchema } from "./job-table-schema.ts";
 

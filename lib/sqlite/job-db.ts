@@ -2,11 +2,10 @@
 // (WAL), and safe for several processes at once, because every write is one conditional statement
 // (an UPDATE on the version it read, or an INSERT that does nothing when the row exists).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { JobRecord } from "../apply-fact.ts";
+import { dueOf, type JobRecord } from "../job-record.ts";
 import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
-import { dueOf } from "../lease.ts";
 import type { Changes, DuePosition, JobStore, Page, Versioned } from "../job-store.ts";
 
 interface Row {

@@ -10,7 +10,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import type { JobRecord } from "../../lib/job-record.ts";
 import { destroyClients, type AwsClients } from "../../lib/aws/clients.ts";
 import { JobTable } from "../../lib/aws/job-table.ts";
 import { JobDb } from "../../lib/sqlite/job-db.ts";

@@ -2,7 +2,7 @@
 // stacks/ builds), and filled with many records at once.
 import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import type { JobRecord } from "../../lib/job-record.ts";
 import { jobItem } from "../../lib/aws/job-table.ts";
 import { jobTableSchema as s } from "../../lib/aws/job-table-schema.ts";
 import { newJob } from "../../lib/job.ts";

@@ -1,7 +1,6 @@
 // An in-memory JobStore with the same conditional-write contract, for unit tests of the registry's users.
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import { dueOf, type JobRecord } from "../../lib/job-record.ts";
 import type { Changes, DuePosition, JobStore, Page, Versioned } from "../../lib/job-store.ts";
-import { dueOf } from "../../lib/lease.ts";
 
 export class MemoryStore implements JobStore {
   readonly items = new Map<string, Versioned>();

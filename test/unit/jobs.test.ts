@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { applyFact, applyManifest, type JobRecord } from "../../lib/apply-fact.ts";
+import { applyFact, applyManifest, type JobRecord } from "../../lib/job-record.ts";
 import { filesExpired, newJob, recordExpiry, requeued, withRequester } from "../../lib/job.ts";
 import { parseFactsQueueMessage, parseRequestMessage, PoisonMessage, type Fact } from "../../lib/messages.ts";
 

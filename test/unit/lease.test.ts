@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { JobRecord } from "../../lib/apply-fact.ts";
 import { ConfigError } from "../../lib/config.ts";
 import { newJob } from "../../lib/job.ts";
-import { admit, dueOf, expired, handedBack, holder, leaseTiming, release, renew, requestOf, sweep, take, type AdmissionInput } from "../../lib/lease.ts";
+import { countHandBack, dueOf, holder, releaseLease, renewLease, requestAgain, requestOf, takeLease, type JobRecord } from "../../lib/job-record.ts";
+import { admit, expired, leaseTiming, type AdmissionInput } from "../../lib/lease.ts";
 
 const t = { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 };
 const t0 = Date.parse("2026-12-01T00:00:00.000Z");
@@ -13,7 +13,7 @@ const fresh = (): JobRecord => ({
   lastFactAt: null, files: [],
 });
 const taken = (rec: JobRecord, who: string, now: number) => {
-  const r = take(rec, who, now, t);
+  const r = takeLease(rec, who, now, t);
   assert.ok(r.ok);
   return r;
 };
@@ -39,7 +39,7 @@ describe("take", () => {
   });
   it("refuses a live lease of another seedbox, and takes it once expired, at the next epoch", () => {
     const a = taken(fresh(), "s1", t0);
-    assert.deepEqual(take(a.rec, "s2", t0 + 59_999, t), { ok: false, why: "held" });
+    assert.deepEqual(takeLease(a.rec, "s2", t0 + 59_999, t), { ok: false, why: "held" });
     assert.ok(expired(a.lease, t0 + 60_000));
     const b = taken(a.rec, "s2", t0 + 60_000);
     assert.equal(b.lease.epoch, 2);
@@ -49,16 +49,16 @@ describe("take", () => {
     const a = taken(fresh(), "s1", t0);
     const b = taken(a.rec, "s1", t0 + 1000);
     assert.equal(b.lease.epoch, 2);
-    assert.deepEqual(renew(b.rec, "s1", 1, t0 + 2000, t), { kind: "fenced" });
+    assert.deepEqual(renewLease(b.rec, "s1", 1, t0 + 2000, t), { kind: "fenced" });
   });
   it("refuses an ended job", () => {
     for (const status of ["completed", "failed", "cancelled", "expired"] as const) {
-      assert.deepEqual(take({ ...fresh(), job: { ...fresh().job, status } }, "s1", t0, t), { ok: false, why: "ended" });
+      assert.deepEqual(takeLease({ ...fresh(), job: { ...fresh().job, status } }, "s1", t0, t), { ok: false, why: "ended" });
     }
   });
   it("takes a released lease at the next epoch, so the releaser's epoch never comes back", () => {
     const a = taken(fresh(), "s1", t0);
-    const r = release(a.rec, "s1", 1, t0 + 5000, t)!;
+    const r = releaseLease(a.rec, "s1", 1, t0 + 5000, t)!;
     assert.equal(holder(r, t0 + 5000), null);
     assert.equal(taken(r, "s2", t0 + 5000).lease.epoch, 2);
   });
@@ -67,62 +67,62 @@ describe("take", () => {
 describe("renew", () => {
   it("extends the holder's lease and due time", () => {
     const a = taken(fresh(), "s1", t0);
-    const r = renew(a.rec, "s1", 1, t0 + 10_000, t);
+    const r = renewLease(a.rec, "s1", 1, t0 + 10_000, t);
     assert.equal(r.kind, "renewed");
     if (r.kind === "renewed") assert.equal(r.rec.lease!.until, new Date(t0 + 70_000).toISOString());
   });
   it("is fenced for another seedbox, another epoch, or no lease", () => {
     const a = taken(fresh(), "s1", t0);
     const b = taken(a.rec, "s2", t0 + 61_000);
-    assert.equal(renew(b.rec, "s1", 1, t0 + 62_000, t).kind, "fenced");
-    assert.equal(renew(a.rec, "s1", 2, t0, t).kind, "fenced");
-    assert.equal(renew(fresh(), "s1", 1, t0, t).kind, "fenced");
+    assert.equal(renewLease(b.rec, "s1", 1, t0 + 62_000, t).kind, "fenced");
+    assert.equal(renewLease(a.rec, "s1", 2, t0, t).kind, "fenced");
+    assert.equal(renewLease(fresh(), "s1", 1, t0, t).kind, "fenced");
   });
   it("still wins late when nobody took the job meanwhile (the epoch decides, not the clock)", () => {
     const a = taken(fresh(), "s1", t0);
-    assert.equal(renew(a.rec, "s1", 1, t0 + 120_000, t).kind, "renewed");
+    assert.equal(renewLease(a.rec, "s1", 1, t0 + 120_000, t).kind, "renewed");
   });
   it("tells the holder of a cancel, and of any other end", () => {
     const a = taken(fresh(), "s1", t0);
-    assert.equal(renew({ ...a.rec, job: { ...a.rec.job, status: "cancelled" } }, "s1", 1, t0, t).kind, "cancelled");
-    assert.equal(renew({ ...a.rec, job: { ...a.rec.job, status: "failed" } }, "s1", 1, t0, t).kind, "ended");
-    assert.equal(renew(null, "s1", 1, t0, t).kind, "ended");
+    assert.equal(renewLease({ ...a.rec, job: { ...a.rec.job, status: "cancelled" } }, "s1", 1, t0, t).kind, "cancelled");
+    assert.equal(renewLease({ ...a.rec, job: { ...a.rec.job, status: "failed" } }, "s1", 1, t0, t).kind, "ended");
+    assert.equal(renewLease(null, "s1", 1, t0, t).kind, "ended");
   });
 });
 
 describe("release and hand-back", () => {
   it("only the holder of the epoch releases; the job then waits a request timeout", () => {
     const a = taken(fresh(), "s1", t0);
-    assert.equal(release(a.rec, "s2", 1, t0, t), null);
-    assert.equal(release(a.rec, "s1", 2, t0, t), null);
-    const r = release(a.rec, "s1", 1, t0 + 1000, t, { handBack: true })!;
+    assert.equal(releaseLease(a.rec, "s2", 1, t0, t), null);
+    assert.equal(releaseLease(a.rec, "s1", 2, t0, t), null);
+    const r = releaseLease(a.rec, "s1", 1, t0 + 1000, t, { handBack: true })!;
     assert.equal(r.due, new Date(t0 + 1000 + 900_000).toISOString());
     assert.equal(r.handBacks, 1);
-    assert.equal(release(a.rec, "s1", 1, t0, t)!.handBacks, undefined);
-    assert.equal(handedBack(r, t0, t).handBacks, 2);
-    assert.equal(release({ ...a.rec, job: { ...a.rec.job, status: "failed" } }, "s1", 1, t0, t), null, "an ended job is not written");
+    assert.equal(releaseLease(a.rec, "s1", 1, t0, t)!.handBacks, undefined);
+    assert.equal(countHandBack(r, t0, t).handBacks, 2);
+    assert.equal(releaseLease({ ...a.rec, job: { ...a.rec.job, status: "failed" } }, "s1", 1, t0, t), null, "an ended job is not written");
   });
 });
 
 describe("sweep and due", () => {
   it("requeues a job whose lease ran out, and leaves a live one", () => {
     const a = taken(fresh(), "s1", t0);
-    assert.equal(sweep(a.rec, t0 + 59_000, t), null);
-    const s = sweep(a.rec, t0 + 60_000, t)!;
+    assert.equal(requestAgain(a.rec, t0 + 59_000, t), null);
+    const s = requestAgain(a.rec, t0 + 60_000, t)!;
     assert.equal(s.due, new Date(t0 + 60_000 + 900_000).toISOString());
     // Swept once, it waits a request timeout before it is swept again.
-    assert.equal(sweep(s, t0 + 61_000, t), null);
+    assert.equal(requestAgain(s, t0 + 61_000, t), null);
   });
   it("requeues an unheld open job whose request went unanswered", () => {
     const r = { ...fresh(), due: new Date(t0 + 900_000).toISOString() };
-    assert.equal(sweep(r, t0 + 899_999, t), null);
-    assert.ok(sweep(r, t0 + 900_000, t));
+    assert.equal(requestAgain(r, t0 + 899_999, t), null);
+    assert.ok(requestAgain(r, t0 + 900_000, t));
   });
   it("gives ended jobs no due time (they leave the index), and untaken jobs a request timeout from their queueing", () => {
     assert.equal(dueOf({ ...fresh(), job: { ...fresh().job, status: "completed" } }), null);
     assert.equal(dueOf(fresh()), new Date(t0 + 900_000).toISOString());
     assert.equal(dueOf({ ...fresh(), queuedAt: new Date(t0 + 1000).toISOString() }), new Date(t0 + 901_000).toISOString());
-    assert.equal(sweep({ ...fresh(), job: { ...fresh().job, status: "failed" } }, t0 + 10 ** 9, t), null);
+    assert.equal(requestAgain({ ...fresh(), job: { ...fresh().job, status: "failed" } }, t0 + 10 ** 9, t), null);
   });
   it("requests a job again by its kept source, or by a bare magnet for records without one", () => {
     assert.deepEqual((requestOf({ ...fresh(), source: { kind: "torrent", key: `incoming/${id}.torrent` } }) as { source: unknown }).source, { kind: "torrent", key: `incoming/${id}.torrent` });

@@ -2,7 +2,7 @@
 // clear error after too many, and each job's updatedAt only goes up.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import type { JobRecord } from "../../lib/job-record.ts";
 import type { JobStore, Versioned } from "../../lib/job-store.ts";
 import { newJob } from "../../lib/job.ts";
 import { Contention, JobRegistry } from "../../ingest/registry.ts";

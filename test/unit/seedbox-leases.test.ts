@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import type { JobRecord } from "../../lib/job-record.ts";
 import { newJob } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { RequestMessage } from "../../lib/messages.ts";

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import { takeLease, type JobRecord } from "../../lib/job-record.ts";
 import { newJob } from "../../lib/job.ts";
-import { take } from "../../lib/lease.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { RequestMessage } from "../../lib/messages.ts";
 import { requestAllOpen, sweepOnce } from "../../ingest/sweeper.ts";
@@ -17,7 +16,7 @@ const rec = (n: number): JobRecord => ({
   lastFactAt: null, files: [], queuedAt: new Date(t0).toISOString(), source: { kind: "torrent", key: `incoming/${hex(n)}.torrent` },
 });
 const leased = (n: number, who: string, at: number) => {
-  const r = take(rec(n), who, at, timing);
+  const r = takeLease(rec(n), who, at, timing);
   assert.ok(r.ok);
   return r.rec;
 };

@@ -3,12 +3,12 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { describe, it } from "node:test";
-import type { JobRecord } from "../../lib/apply-fact.ts";
+import { addCallback, noteTransition, type JobRecord } from "../../lib/job-record.ts";
 import { AppError } from "../../lib/errors.ts";
 import { newJob } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import {
-  eventId, noteTransition, parseWebhookMessage, retryDelayS, retryWindowMs, signatureHeader, withCallback, type WebhookMessage,
+  eventId, parseWebhookMessage, retryDelayS, retryWindowMs, signatureHeader, type WebhookMessage,
 } from "../../lib/webhook.ts";
 import { JobRegistry } from "../../ingest/registry.ts";
 import { outbox, webhookHandler } from "../../ingest/webhooks.ts";
@@ -51,11 +51,11 @@ describe("events", () => {
 
   it("a callback added to an ended job gets that job's event, for that URL only; URLs stay few", () => {
     const done = hooked(rec("completed"), ["https://a.example/"]);
-    const next = withCallback(done, "https://b.example/");
+    const next = addCallback(done, "https://b.example/");
     assert.deepEqual(next.hooks!.pending.map((p) => [p.event, p.url]), [["completed", "https://b.example/"]]);
-    assert.equal(withCallback(next, "https://b.example/"), next, "deduplicated");
+    assert.equal(addCallback(next, "https://b.example/"), next, "deduplicated");
     let r = hooked(rec("queued"), []);
-    for (let i = 0; i < 10; i++) r = withCallback(r, `https://h${i}.example/`);
+    for (let i = 0; i < 10; i++) r = addCallback(r, `https://h${i}.example/`);
     assert.equal(r.hooks!.urls.length, 3);
     assert.equal(r.hooks!.pending.length, 0, "a running job has no event yet");
   });

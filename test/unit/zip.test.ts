@@ -143,7 +143,7 @@ describe("the zip in the manifest", () => {
     assert.equal(parseManifest(JSON.stringify({ id, name: "x", files }), id).zip, undefined);
   });
   it("reaches the record, and a manifest without one drops an old one", async () => {
-    const { applyManifest } = await import("../../lib/apply-fact.ts");
+    const { applyManifest } = await import("../../lib/job-record.ts");
     const { newJob } = await import("../../lib/job.ts");
     const rec = { job: newJob({ id, name: "x", size: null, requester: { via: "api", user: "u" }, now: "2026-01-01T00:00:00.000Z" }), lastFactAt: null, files: [], zip: { size: 9 } };
     const m = { id, name: "x", files };

@@ -1,0 +1,336 @@
+// The job record and every change to it, each a named pure function: it gets the record and returns the
+// new one, or null when it changes nothing. They may run again after a conflict, so they derive
+// everything from their arguments. lib/job-update.ts is the one path that writes them, with the write
+// rules below (`written`) applied to each.
+import { addDays, filesExpired, isTerminal, newJob, requeued, withRequester, type Job, type JobError, type Requester } from "./job.ts";
+import { expired, leaseDefaults, type Lease, type LeaseTiming } from "./lease.ts";
+import type { Fact, Manifest, RequestMessage, Source } from "./messages.ts";
+import { eventId, maxCallbackUrls, maxPending, type PendingEvent, type WebhookEvent, type WebhookState } from "./webhook.ts";
+
+export interface StoredFile {
+  /** The original path, for display. */
+  path: string;
+  /** The safe path under files/<id>/data/. */
+  key: string;
+  size: number;
+}
+
+/** What the job store keeps of a job: the job and what ingest needs to order facts and serve links. */
+export interface JobRecord {
+  job: Job;
+  lastFactAt: string | null;
+  files: StoredFile[];
+  /** The zip of all the files (files/<id>/all.zip), when the manifest lists one. */
+  zip?: { size: number };
+  /** When the job was last (re)queued: its files are created from then on, and expire from then. */
+  queuedAt?: string;
+  /** callback_urls and the outbox of events not yet queued for delivery (absent: no webhooks). */
+  hooks?: WebhookState;
+  /** The seedbox working on the job (lib/lease.ts); absent until one takes it. */
+  lease?: Lease;
+  /** When the sweeper looks at the open job again (dueOf). */
+  due?: string;
+  /** How often seedboxes gave the job back for want of room. */
+  handBacks?: number;
+  /** Where the torrent comes from, so the job can be requested again (sweeper, hand-backs, restarts). */
+  source?: Source;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+/** A change people see: the job changes, and its updatedAt with it. */
+const shown = (rec: JobRecord, job: Partial<Job>, now: string): JobRecord => ({ ...rec, job: { ...rec.job, ...job, updatedAt: now } });
+
+// ---- What the record says -------------------------------------------------------------------------
+
+/** The seedbox holding the job now, or null (no lease, an expired or released one, or an ended job). */
+export function holder(rec: JobRecord, nowMs: number): string | null {
+  if (isTerminal(rec.job.status) || !rec.lease || expired(rec.lease, nowMs)) return null;
+  return rec.lease.seedbox;
+}
+
+/**
+ * When the sweeper should look at the job again; null for ended jobs (they leave the sweeper's index).
+ * A job nobody has taken yet waits the default request timeout from when it was queued.
+ */
+export function dueOf(rec: JobRecord): string | null {
+  if (isTerminal(rec.job.status)) return null;
+  return rec.due ?? rec.lease?.until ?? iso(Date.parse(rec.queuedAt ?? rec.job.createdAt) + leaseDefaults.requestTimeoutS * 1000);
+}
+
+/** The request that (re)starts a job; records from before sources were kept get a bare magnet. */
+export function requestOf(rec: JobRecord): RequestMessage {
+  const { id, name } = rec.job;
+  const source = rec.source ?? { kind: "magnet" as const, uri: `magnet:?xt=urn:btih:${id}&dn=${encodeURIComponent(name)}` };
+  return { v: 1, type: "add", id, name, source };
+}
+
+// ---- Submitting ---------------------------------------------------------------------------------
+
+export interface JobSubmission {
+  id: string;
+  name: string;
+  size: number | null;
+  source: Source;
+  requester: Requester;
+  /** A checked callback_url, or null. */
+  callback: string | null;
+}
+
+/** The record of a job handed in for the first time. */
+export function newRecord(s: JobSubmission, now: string): JobRecord {
+  const rec: JobRecord = { job: newJob({ id: s.id, name: s.name, size: s.size, requester: s.requester, now }), lastFactAt: null, files: [], queuedAt: now, source: s.source };
+  return s.callback ? addCallback(rec, s.callback) : rec;
+}
+
+/** A failed, cancelled or expired job handed in again starts over from the new source; null for any other. */
+export function resubmit(rec: JobRecord, source: Source, now: string): JobRecord | null {
+  const job = requeued(rec.job, now);
+  if (job === rec.job) return null;
+  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0 };
+}
+
+/** Adds a requester unless they already asked (null: nothing changes). */
+export function addRequester(rec: JobRecord, r: Requester, now: string): JobRecord | null {
+  const job = withRequester(rec.job, r);
+  return job === rec.job ? null : { ...rec, job: { ...job, updatedAt: now } };
+}
+
+/** Adds a callback URL (deduplicated, at most a few); an ended job's event goes to it now. */
+export function addCallback(rec: JobRecord, url: string): JobRecord {
+  const hooks = rec.hooks ?? { urls: [], pending: [] };
+  if (hooks.urls.includes(url)) return rec;
+  const next = { ...rec, hooks: { ...hooks, urls: [...hooks.urls, url].slice(-maxCallbackUrls) } };
+  const s = rec.job.status;
+  if (s === "completed" || s === "failed" || s === "cancelled") return pend(next, { event: s, at: rec.job.updatedAt, url });
+  return next;
+}
+
+export interface Submitted {
+  /** The record to write; null: nothing changes. */
+  rec: JobRecord | null;
+  created: boolean;
+  /** Whether the job (re)starts, so its request goes out. */
+  request: boolean;
+}
+
+/** A submission: a new job, or the requester (and callback) added to the known one, which starts over if it had ended. */
+export function submitJob(cur: JobRecord | null, s: JobSubmission, now: string): Submitted {
+  if (!cur) return { rec: newRecord(s, now), created: true, request: true };
+  const again = resubmit(cur, s.source, now);
+  const asked = addRequester(again ?? cur, s.requester, now) ?? again ?? cur;
+  // A resubmitted job's events are of the new run: the hook is added after the status changed back.
+  const next = s.callback ? addCallback(asked, s.callback) : asked;
+  return { rec: next === cur ? null : next, created: false, request: again !== null };
+}
+
+/** Where the bot shows the job to a requester (channel and message ids); null: they never asked for it. */
+export function placeRequester(rec: JobRecord, r: Requester, now: string): JobRecord | null {
+  const i = rec.job.requesters.findIndex((q) => q.via === r.via && q.user === r.user);
+  if (i < 0) return null;
+  return shown(rec, { requesters: rec.job.requesters.map((q, j) => (j === i ? { ...q, ...r } : q)) }, now);
+}
+
+// ---- Leases (lib/lease.ts has the timing) -------------------------------------------------------
+
+export type TakeResult =
+  | { ok: true; rec: JobRecord; lease: Lease }
+  | { ok: false; why: "ended" | "held" };
+
+/**
+ * Takes a free or expired lease, or the seedbox's own (a restarted seedbox with a stable id), at the
+ * next epoch. Shown (the job shows its seedbox): updatedAt moves, so the change feed carries it.
+ */
+export function takeLease(rec: JobRecord, seedbox: string, nowMs: number, t: LeaseTiming): TakeResult {
+  if (isTerminal(rec.job.status)) return { ok: false, why: "ended" };
+  const cur = rec.lease;
+  if (cur && !expired(cur, nowMs) && cur.seedbox !== seedbox) return { ok: false, why: "held" };
+  const lease: Lease = { seedbox, epoch: (cur?.epoch ?? 0) + 1, until: iso(nowMs + t.timeoutMs) };
+  return { ok: true, lease, rec: { ...shown(rec, {}, iso(nowMs)), lease, due: lease.until } };
+}
+
+export type RenewResult =
+  | { kind: "renewed"; rec: JobRecord }
+  | { kind: "fenced" }
+  | { kind: "cancelled" }
+  | { kind: "ended" };
+
+/**
+ * Renews the holder's lease. The epoch decides, not the clock: a late renewal still wins if nobody took
+ * the job meanwhile. A cancelled or otherwise ended job is reported to the holder, which lets it go.
+ * Not shown: the job (and its updatedAt) stays, so renewals do not flood the change feed.
+ */
+export function renewLease(rec: JobRecord | null, seedbox: string, epoch: number, nowMs: number, t: LeaseTiming): RenewResult {
+  if (!rec) return { kind: "ended" };
+  const cur = rec.lease;
+  if (!cur || cur.seedbox !== seedbox || cur.epoch !== epoch) return { kind: "fenced" };
+  if (rec.job.status === "cancelled") return { kind: "cancelled" };
+  if (isTerminal(rec.job.status)) return { kind: "ended" };
+  const lease: Lease = { ...cur, until: iso(nowMs + t.timeoutMs) };
+  return { kind: "renewed", rec: { ...rec, lease, due: lease.until } };
+}
+
+/**
+ * Releases the holder's lease (null: it is not the holder's any more, or the job ended: nothing to write).
+ * An open job then waits a request timeout for a seedbox; a hand-back also counts towards the job's limit.
+ */
+export function releaseLease(rec: JobRecord | null, seedbox: string, epoch: number, nowMs: number, t: LeaseTiming, o: { handBack?: boolean } = {}): JobRecord | null {
+  const cur = rec?.lease;
+  if (!rec || !cur || cur.seedbox !== seedbox || cur.epoch !== epoch) return null;
+  // An ended job's lease means nothing any more (nobody may take it): no write.
+  if (isTerminal(rec.job.status)) return null;
+  return {
+    ...shown(rec, {}, iso(nowMs)),
+    lease: { ...cur, until: iso(nowMs) },
+    due: iso(nowMs + t.requestTimeoutMs),
+    ...(o.handBack ? { handBacks: (rec.handBacks ?? 0) + 1 } : {}),
+  };
+}
+
+/** A job given back without being held (no room here): counts the hand-back, and the request goes out again. */
+export function countHandBack(rec: JobRecord, nowMs: number, t: LeaseTiming): JobRecord {
+  return { ...rec, handBacks: (rec.handBacks ?? 0) + 1, due: iso(nowMs + t.requestTimeoutMs) };
+}
+
+/** The sweeper's rule: an open job whose lease ran out, or whose request went unanswered, is requested again. */
+export function requestAgain(rec: JobRecord, nowMs: number, t: LeaseTiming): JobRecord | null {
+  const due = dueOf(rec);
+  if (due === null || Date.parse(due) > nowMs) return null;
+  if (rec.lease && !expired(rec.lease, nowMs)) return null;
+  return { ...rec, due: iso(nowMs + t.requestTimeoutMs) };
+}
+
+// ---- Facts and endings --------------------------------------------------------------------------
+
+/** The job fails with a plain reason; null once it has ended. */
+export function fail(rec: JobRecord, error: JobError, now: string): JobRecord | null {
+  return isTerminal(rec.job.status) ? null : shown(rec, { status: "failed", rate: 0, eta: null, error }, now);
+}
+
+/** The job is cancelled; null once it has ended. */
+export function cancel(rec: JobRecord, now: string): JobRecord | null {
+  return isTerminal(rec.job.status) ? null : shown(rec, { status: "cancelled", rate: 0, eta: null }, now);
+}
+
+/** The person's own "delete now": a completed job's files expire at once (null: it has none left). */
+export function deleteFiles(rec: JobRecord, now: string): JobRecord | null {
+  if (rec.job.status !== "completed" || filesExpired(rec.job, now)) return null;
+  return shown(rec, { expiresAt: now }, now);
+}
+
+/** The record after a fact, or null when the fact changes nothing (stale, or the job has ended). */
+export function applyFact(rec: JobRecord, fact: Fact, now: string): JobRecord | null {
+  const job = rec.job;
+  if (isTerminal(job.status)) return null;
+  if (rec.lastFactAt && fact.at < rec.lastFactAt) return null;
+  let next: JobRecord;
+  switch (fact.type) {
+    case "progress":
+      next = shown(rec, {
+        status: fact.status,
+        name: fact.name || job.name,
+        progress: fact.progress,
+        size: fact.size ?? job.size,
+        downloaded: fact.downloaded,
+        rate: fact.rate,
+        eta: fact.eta,
+      }, now);
+      break;
+    case "failed":
+      next = fail(rec, fact.error, now)!;
+      break;
+    case "cancelled":
+      next = cancel(rec, now)!;
+      break;
+  }
+  return { ...next, lastFactAt: fact.at };
+}
+
+/** The record once its manifest exists: the job is complete, with its files, which expire at `expiresAt`. */
+export function applyManifest(rec: JobRecord, m: Manifest, now: string, expiresAt: string): JobRecord | null {
+  if (rec.job.status === "completed" || rec.job.status === "cancelled") return null;
+  const prefix = `files/${m.id}/data/`;
+  const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
+  const size = files.reduce((n, f) => n + f.size, 0);
+  const { zip: _old, ...base } = rec;
+  return {
+    ...shown(base, {
+      name: m.name || rec.job.name,
+      status: "completed",
+      progress: 1,
+      size,
+      downloaded: size,
+      rate: 0,
+      eta: 0,
+      error: null,
+      files: files.map((f) => ({ path: f.path, size: f.size })),
+      expiresAt,
+    }, now),
+    files,
+    ...(m.zip ? { zip: { size: m.zip.size } } : {}),
+  };
+}
+
+/**
+ * The manifest consumer's change: completes the job, whose files the bucket expires `retentionDays` after
+ * it was queued (their uploads start then). A manifest of a job whose record was lost still becomes a job.
+ */
+export function complete(cur: JobRecord | null, m: Manifest, now: string, retentionDays: number): JobRecord | null {
+  const rec = cur ?? { job: newJob({ id: m.id, name: m.name, size: null, requester: { via: "api", user: "unknown" }, now }), lastFactAt: null, files: [] };
+  return applyManifest(rec, m, now, addDays(rec.queuedAt ?? rec.job.createdAt, retentionDays));
+}
+
+// ---- The outbox ---------------------------------------------------------------------------------
+
+function pend(rec: JobRecord, e: Omit<PendingEvent, "id">): JobRecord {
+  const hooks = rec.hooks!;
+  const p: PendingEvent = { id: eventId(rec.job.id, e.event, e.at), ...e };
+  if (hooks.pending.some((x) => x.id === p.id && x.url === p.url)) return rec;
+  return { ...rec, hooks: { ...hooks, pending: [...hooks.pending, p].slice(-maxPending) } };
+}
+
+const samePending = (a: PendingEvent, b: PendingEvent) => a.id === b.id && (a.url ?? "") === (b.url ?? "");
+
+/** The events handed to the delivery queue leave the outbox (null: none of them is in it any more). */
+export function clearSent(rec: JobRecord, sent: PendingEvent[]): JobRecord | null {
+  const hooks = rec.hooks;
+  if (!hooks?.pending.some((p) => sent.some((s) => samePending(p, s)))) return null;
+  return { ...rec, hooks: { ...hooks, pending: hooks.pending.filter((p) => !sent.some((s) => samePending(p, s))) } };
+}
+
+// ---- The write rules ------------------------------------------------------------------------------
+
+/**
+ * Each job's updatedAt goes up with every visible write, even when the writer's clock is behind the last
+ * writer's: readers (the change feed, the page, the event stream) keep the copy with the newest updatedAt.
+ */
+export function rising(prev: JobRecord, next: JobRecord): JobRecord {
+  if (next.job.updatedAt > prev.job.updatedAt) return next;
+  return { ...next, job: { ...next.job, updatedAt: iso(Date.parse(prev.job.updatedAt) + 1) } };
+}
+
+/**
+ * The record with an event added to its outbox when this write ends the job (or removes its files
+ * early). Run on every write, so no path that ends a job can forget its webhook.
+ */
+export function noteTransition(prev: JobRecord | null, next: JobRecord): JobRecord {
+  if (!next.hooks || next.hooks.urls.length === 0) return next;
+  const s = next.job.status;
+  if (isTerminal(s) && s !== "expired" && prev?.job.status !== s) {
+    return pend(next, { event: s as WebhookEvent, at: next.job.updatedAt });
+  }
+  // Files deleted by hand: expiresAt moved to now, the job shows expired at once.
+  const exp = next.job.expiresAt;
+  if (s === "completed" && prev?.job.status === "completed" && exp && exp !== prev.job.expiresAt && exp <= next.job.updatedAt) {
+    return pend(next, { event: "expired", at: exp });
+  }
+  return next;
+}
+
+/**
+ * What a change writes: a visible change (one that made a new `job`) gets a rising updatedAt, and a
+ * write that ends the job queues its webhook event in the same write. Invisible changes (lease renewals,
+ * the sweeper's due times, the outbox) keep updatedAt as it was.
+ */
+export function written(prev: JobRecord | null, next: JobRecord): JobRecord {
+  return noteTransition(prev, prev && next.job !== prev.job ? rising(prev, next) : next);
+}

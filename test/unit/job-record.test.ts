@@ -1,0 +1,134 @@
+// The named changes to a job record, and the write rules the one update path adds to each of them.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  addRequester, cancel, clearSent, complete, deleteFiles, fail, placeRequester, releaseLease, renewLease, submitJob, takeLease, written,
+  type JobRecord, type JobSubmission,
+} from "../../lib/job-record.ts";
+import { newJob, type JobStatus } from "../../lib/job.ts";
+import { updateRecord } from "../../lib/job-update.ts";
+import { MemoryStore } from "../support/memory-store.ts";
+
+const id = "d".repeat(40);
+const t0 = "2026-12-01T00:00:00.000Z";
+const t1 = "2026-12-01T01:00:00.000Z";
+const timing = { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 };
+const rec = (status: JobStatus = "queued", extra: Partial<JobRecord> = {}): JobRecord => ({
+  job: { ...newJob({ id, name: "x", size: 1, requester: { via: "api", user: "u" }, now: t0 }), status },
+  lastFactAt: null, files: [], ...extra,
+});
+const sub = (over: Partial<JobSubmission> = {}): JobSubmission => ({
+  id, name: "x", size: 1, source: { kind: "magnet", uri: `magnet:?xt=urn:btih:${id}` }, requester: { via: "api", user: "u" }, callback: null, ...over,
+});
+const hooked = (r: JobRecord): JobRecord => ({ ...r, hooks: { urls: ["https://h.example/"], pending: [] } });
+
+describe("submitting", () => {
+  it("a new job is created and requested, queued now, with its source and callback", () => {
+    const s = submitJob(null, sub({ callback: "https://h.example/" }), t0);
+    assert.equal(s.created, true);
+    assert.equal(s.request, true);
+    assert.equal(s.rec!.queuedAt, t0);
+    assert.deepEqual(s.rec!.source, sub().source);
+    assert.deepEqual(s.rec!.hooks, { urls: ["https://h.example/"], pending: [] });
+  });
+  it("a known running job gets the new requester and no new request; the same requester changes nothing", () => {
+    const s = submitJob(rec("downloading"), sub({ requester: { via: "discord", user: "42" } }), t1);
+    assert.deepEqual([s.created, s.request], [false, false]);
+    assert.deepEqual(s.rec!.job.requesters.map((r) => r.user), ["u", "42"]);
+    assert.equal(s.rec!.job.updatedAt, t1);
+    assert.equal(submitJob(rec("downloading"), sub(), t1).rec, null);
+    assert.equal(addRequester(rec(), { via: "api", user: "u" }, t1), null);
+  });
+  it("a failed job handed in again starts over from the new source, without the old run's hand-backs or files", () => {
+    const old = rec("failed", { handBacks: 3, due: t0, files: [{ path: "a", key: "a", size: 1 }], source: { kind: "torrent", key: `incoming/${id}.torrent` } });
+    const s = submitJob({ ...old, job: { ...old.job, error: { code: "no_peers", message: "m" } } }, sub(), t1);
+    assert.equal(s.request, true);
+    assert.equal(s.rec!.job.status, "queued");
+    assert.equal(s.rec!.job.error, null);
+    assert.deepEqual([s.rec!.handBacks, s.rec!.due, s.rec!.files, s.rec!.queuedAt], [0, undefined, [], t1]);
+    assert.deepEqual(s.rec!.source, sub().source);
+  });
+  it("a callback added with a resubmission hears of the new run only", () => {
+    const s = submitJob(rec("cancelled"), sub({ callback: "https://h.example/" }), t1);
+    assert.deepEqual(s.rec!.hooks!.pending, []);
+  });
+  it("a callback added to a completed job gets its event at once", () => {
+    const s = submitJob(rec("completed"), sub({ callback: "https://h.example/" }), t1);
+    assert.equal(s.request, false);
+    assert.deepEqual(s.rec!.hooks!.pending.map((p) => [p.event, p.url]), [["completed", "https://h.example/"]]);
+  });
+  it("the bot's message ids go to the requester who asked; anyone else is refused", () => {
+    const r = placeRequester(rec(), { via: "api", user: "u", channelId: "1", messageId: "2" }, t1)!;
+    assert.deepEqual(r.job.requesters, [{ via: "api", user: "u", channelId: "1", messageId: "2" }]);
+    assert.equal(placeRequester(rec(), { via: "discord", user: "9" }, t1), null);
+  });
+});
+
+describe("endings", () => {
+  it("fail: a running job fails with the reason, its rate and eta cleared; an ended job stays as it is", () => {
+    const running = { ...rec("downloading"), job: { ...rec("downloading").job, rate: 5, eta: 10 } };
+    const f = fail(running, { code: "poison_message", message: "m" }, t1)!;
+    assert.deepEqual([f.job.status, f.job.rate, f.job.eta, f.job.error, f.job.updatedAt], ["failed", 0, null, { code: "poison_message", message: "m" }, t1]);
+    for (const s of ["completed", "failed", "cancelled"] as const) assert.equal(fail(rec(s), { code: "x", message: "m" }, t1), null);
+  });
+  it("cancel: a running job is cancelled; an ended one is not", () => {
+    assert.equal(cancel(rec("uploading"), t1)!.job.status, "cancelled");
+    assert.equal(cancel(rec("completed"), t1), null);
+  });
+  it("deleteFiles: a completed job's files expire now, once", () => {
+    const done = { ...rec("completed"), job: { ...rec("completed").job, expiresAt: "2026-12-08T00:00:00.000Z" } };
+    const d = deleteFiles(done, t1)!;
+    assert.equal(d.job.expiresAt, t1);
+    assert.equal(deleteFiles(d, t1), null, "already expired");
+    assert.equal(deleteFiles(rec("downloading"), t1), null);
+  });
+  it("complete: a manifest completes the job, its files expiring retention days after it was queued; an unknown job still becomes one", () => {
+    const m = { id, name: "Film", files: [{ path: "a.mkv", key: `files/${id}/data/a.mkv`, size: 3 }] };
+    const r = complete(rec("uploading", { queuedAt: "2026-12-01T00:30:00.000Z" }), m, t1, 7)!;
+    assert.deepEqual([r.job.status, r.job.expiresAt, r.job.size], ["completed", "2026-12-08T00:30:00.000Z", 3]);
+    const lost = complete(null, m, t1, 7)!;
+    assert.deepEqual([lost.job.status, lost.job.name, lost.job.expiresAt], ["completed", "Film", "2026-12-08T01:00:00.000Z"]);
+  });
+});
+
+describe("the outbox", () => {
+  it("clearSent removes what went to the queue and keeps what came since", () => {
+    const a = { id: "e1", event: "completed" as const, at: t0 };
+    const b = { id: "e2", event: "expired" as const, at: t1, url: "https://h.example/" };
+    const r = { ...rec("completed"), hooks: { urls: ["https://h.example/"], pending: [a, b] } };
+    assert.deepEqual(clearSent(r, [a])!.hooks!.pending, [b]);
+    assert.equal(clearSent(r, [{ ...b, url: undefined }]), null, "another URL's event is another event");
+  });
+});
+
+describe("the write rules", () => {
+  it("a visible change gets an updatedAt above the last one, whatever the writer's clock says", () => {
+    const prev = rec("downloading", { lastFactAt: null });
+    const behind = { ...prev, job: { ...prev.job, progress: 0.5, updatedAt: "2026-11-30T00:00:00.000Z" } };
+    assert.equal(written(prev, behind).job.updatedAt, "2026-12-01T00:00:00.001Z");
+  });
+  it("taking and releasing a lease are visible; renewing is not", () => {
+    const nowMs = Date.parse(t1);
+    const t = takeLease(rec(), "s1", nowMs, timing);
+    assert.ok(t.ok);
+    assert.equal(written(rec(), t.rec).job.updatedAt, t1);
+    const r = renewLease(t.rec, "s1", 1, nowMs + 10_000, timing);
+    assert.ok(r.kind === "renewed");
+    assert.equal(r.rec.job, t.rec.job, "the job itself is left as it was");
+    assert.equal(written(t.rec, r.rec).job.updatedAt, t1);
+    assert.equal(releaseLease(t.rec, "s1", 1, nowMs + 20_000, timing)!.job.updatedAt, new Date(nowMs + 20_000).toISOString());
+  });
+  it("a write that ends a job queues its webhook event", () => {
+    const prev = hooked(rec("downloading"));
+    assert.deepEqual(written(prev, fail(prev, { code: "x", message: "m" }, t1)!).hooks!.pending.map((p) => p.event), ["failed"]);
+  });
+  it("the update path applies them to every change, the sweeper's and the seedbox's too", async () => {
+    const store = new MemoryStore();
+    await store.put(hooked(rec("downloading", { due: t0 })), null);
+    const swept = await updateRecord(store, id, (r) => r && { ...r, due: t1 });
+    assert.equal(swept!.job.updatedAt, t0, "invisible: updatedAt stays");
+    const failed = await updateRecord(store, id, (r) => r && fail(r, { code: "x", message: "m" }, "2026-11-30T00:00:00.000Z"));
+    assert.equal(failed!.job.updatedAt, "2026-12-01T00:00:00.001Z");
+    assert.deepEqual((await store.get(id))!.rec.hooks!.pending.map((p) => p.event), ["failed"]);
+  });
+});
