@@ -9,7 +9,7 @@ import { isJobId, isTerminal, type Job } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import { isAllowed, refusal, type AccessList } from "./access.ts";
-import { findJobsOf, IngestError, jobsOf, type IngestClient, type Submission } from "./ingest-client.ts";
+import { findJobsOf, IngestError, jobsOf, type DiscordRequester, type IngestClient, type Submission } from "./ingest-client.ts";
 import { displayName, formatBytes, jobsText } from "./status.ts";
 import type { StatusBoard } from "./updates.ts";
 
@@ -50,7 +50,10 @@ export interface AutocompleteInteraction extends Interaction {
 }
 
 export interface HandlerDeps {
-  ingest: Pick<IngestClient, "submit" | "list" | "get" | "cancel" | "deleteFiles">;
+  /** The bot always submits for the Discord user who asked. */
+  ingest: Pick<IngestClient, "list" | "get" | "cancel" | "deleteFiles"> & {
+    submit(s: Submission, requester: DiscordRequester): Promise<{ job: Job; created: boolean }>;
+  };
   board: Pick<StatusBoard, "show">;
   access: AccessList;
   publicUrl: string;

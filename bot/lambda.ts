@@ -18,7 +18,7 @@ import { list, num, optional, str, type Env } from "../lib/config.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import type { UrlEvent, UrlResult, SqsBatchResult, SqsEvent } from "../ingest/lambda.ts";
 import { discordVerifier, interactionsEndpoint, maxInteractionBytes, restFollowups, type Followups, type InteractionsEndpoint, type SignedRequest } from "./http-interaction.ts";
-import { IngestClient } from "./ingest-client.ts";
+import { ingestClient as newIngestClient, type IngestClient } from "./ingest-client.ts";
 import { interactionHandler } from "./interactions.ts";
 import type { StatusBoard } from "./updates.ts";
 
@@ -106,7 +106,7 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
   });
 
   let ingest: Promise<IngestClient> | undefined;
-  const ingestClient = () => (ingest ??= secret("apiToken").then((apiToken) => new IngestClient({ apiUrl: cfg.apiUrl, apiToken, timeoutMs: 20_000 })).catch((err) => {
+  const ingestClient = () => (ingest ??= secret("apiToken").then((apiToken) => newIngestClient({ apiUrl: cfg.apiUrl, apiToken, timeoutMs: 20_000 })).catch((err) => {
     ingest = undefined;
     throw err;
   }));

@@ -8,7 +8,7 @@ import { createLogger } from "../lib/log.ts";
 import { refusesEveryone } from "./access.ts";
 import { botConfig, type BotConfig } from "./config.ts";
 import { restChat } from "./discord.ts";
-import { IngestClient } from "./ingest-client.ts";
+import { ingestClient } from "./ingest-client.ts";
 import { interactionHandler } from "./interactions.ts";
 import { parseUpdate, StatusBoard } from "./updates.ts";
 
@@ -31,7 +31,7 @@ const access = { users: cfg.allowedUsers, roles: cfg.allowedRoles };
 if (refusesEveryone(access)) log.warn("DISCORD_ALLOWED_USERS and DISCORD_ALLOWED_ROLES are both empty: the bot refuses everyone");
 
 const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: cfg.discordApiUrl } });
-const ingest = new IngestClient({ apiUrl: cfg.apiUrl, apiToken: cfg.apiToken });
+const ingest = ingestClient({ apiUrl: cfg.apiUrl, apiToken: cfg.apiToken });
 const board = new StatusBoard({ chat: restChat(client.rest), ingest, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log });
 const onInteraction = interactionHandler({ ingest, board, access, publicUrl: cfg.publicUrl, log });
 
