@@ -1,11 +1,10 @@
-// ingest's HTTP API as the bot uses it, with the service token. Errors carry ingest's plain message.
-// The token goes in X-T2S-Token as well as Authorization: behind CloudFront's origin access control
-// (AWS mode) CloudFront replaces Authorization with its own signature, and a body must carry its SHA-256
-// in x-amz-content-sha256 (harmless elsewhere).
-import { createHash } from "node:crypto";
+// ingest's HTTP API as the bot uses it (lib/api-client.ts), with the service token. Errors carry
+// ingest's plain message.
+import { ApiClient, type JobPage } from "../lib/api-client.ts";
 import type { Job, Requester } from "../lib/job.ts";
 
-export type Submission = { magnet: string } | { torrent: string } | { url: string };
+export type { JobPage, Submission } from "../lib/api-client.ts";
+export type IngestClient = ApiClient;
 
 /** An answer of ingest that the bot can show as it is (`message`) or a failure to reach it. */
 export class IngestError extends Error {
@@ -23,93 +22,17 @@ export interface DiscordRequester extends Requester {
   via: "discord";
 }
 
-export interface JobPage {
-  jobs: Job[];
-  next: string | null;
-}
-
-export class IngestClient {
-  readonly #base: string;
-  readonly #token: string;
-  readonly #timeoutMs: number;
-
-  constructor(o: { apiUrl: string; apiToken: string; timeoutMs?: number }) {
-    this.#base = o.apiUrl.replace(/\/+$/, "");
-    this.#token = o.apiToken;
-    this.#timeoutMs = o.timeoutMs ?? 30_000;
-  }
-
-  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return (await this.#request<T>(method, path, body)).body;
-  }
-
-  async #request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    let res: Response;
-    try {
-      const text = body === undefined ? undefined : JSON.stringify(body);
-      res = await fetch(this.#base + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.#token}`, "x-t2s-token": this.#token, accept: "application/json",
-          ...(text !== undefined ? { "content-type": "application/json", "x-amz-content-sha256": createHash("sha256").update(text).digest("hex") } : {}),
-        },
-        body: text,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-        redirect: "error",
-      });
-    } catch {
-      throw new IngestError("unavailable", "The torrent service is not reachable right now; try again in a minute.", 0);
-    }
-    const text = await res.text().catch(() => "");
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!res.ok) {
-      const e = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      if (e && typeof e.code === "string" && typeof e.message === "string") throw new IngestError(e.code, e.message, res.status);
-      throw new IngestError("internal", "The torrent service had a problem; try again later.", res.status);
-    }
-    if (parsed === undefined) throw new IngestError("internal", "The torrent service gave an answer I could not read.", res.status);
-    return { status: res.status, body: parsed as T };
-  }
-
-  /** Submits a torrent for a Discord user; `created` is false when the torrent was already known. */
-  async submit(s: Submission, requester: DiscordRequester): Promise<{ job: Job; created: boolean }> {
-    const res = await this.#request<{ job: Job }>("POST", "/api/jobs", { ...s, requester });
-    return { job: res.body.job, created: res.status === 202 };
-  }
-
-  /** One page of jobs, newest first; `next` is the cursor of the following page (null on the last). */
-  async list(limit?: number, cursor?: string | null): Promise<JobPage> {
-    const q = new URLSearchParams();
-    if (limit !== undefined) q.set("limit", String(limit));
-    if (cursor) q.set("cursor", cursor);
-    const qs = q.toString();
-    const page = await this.#call<{ jobs?: unknown; next?: unknown }>("GET", `/api/jobs${qs ? `?${qs}` : ""}`);
-    if (!Array.isArray(page.jobs)) throw new IngestError("internal", "The torrent service gave an answer I could not read.", 200);
-    return { jobs: page.jobs as Job[], next: typeof page.next === "string" && page.next !== "" ? page.next : null };
-  }
-
-  async get(id: string): Promise<Job> {
-    return (await this.#call<{ job: Job }>("GET", `/api/jobs/${encodeURIComponent(id)}`)).job;
-  }
-
-  async cancel(id: string): Promise<Job> {
-    return (await this.#call<{ job: Job }>("DELETE", `/api/jobs/${encodeURIComponent(id)}`)).job;
-  }
-
-  /** Deletes a completed job's files from the bucket; its links answer 410 from then on. */
-  async deleteFiles(id: string): Promise<Job> {
-    return (await this.#call<{ job: Job }>("DELETE", `/api/jobs/${encodeURIComponent(id)}/files`)).job;
-  }
-
-  /** Keeps where the bot shows a job in the requester's entry, so a restarted bot edits the same message. */
-  async setRequester(id: string, requester: DiscordRequester): Promise<Job> {
-    return (await this.#call<{ job: Job }>("PATCH", `/api/jobs/${encodeURIComponent(id)}/requester`, { requester })).job;
-  }
+/** The API client with the bot's words for each failure (a redirect counts as no answer). */
+export function ingestClient(o: { apiUrl: string; apiToken: string; timeoutMs?: number }): IngestClient {
+  return new ApiClient({
+    baseUrl: o.apiUrl, token: o.apiToken, timeoutMs: o.timeoutMs ?? 30_000, redirect: "error",
+    fail: (f) => {
+      if (f.kind === "unreachable") return new IngestError("unavailable", "The torrent service is not reachable right now; try again in a minute.", 0);
+      if (f.kind === "unreadable") return new IngestError("internal", "The torrent service gave an answer I could not read.", f.status);
+      if (f.code !== undefined && f.message !== undefined) return new IngestError(f.code, f.message, f.status);
+      return new IngestError("internal", "The torrent service had a problem; try again later.", f.status);
+    },
+  });
 }
 
 /** The jobs a Discord user asked for. */

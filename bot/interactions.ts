@@ -9,7 +9,7 @@ import { isJobId, isTerminal, type Job } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import { isAllowed, refusal, type AccessList } from "./access.ts";
-import { findJobsOf, IngestError, jobsOf, type IngestClient, type Submission } from "./ingest-client.ts";
+import { findJobsOf, IngestError, jobsOf, type DiscordRequester, type IngestClient, type Submission } from "./ingest-client.ts";
 import { displayName, formatBytes, jobsText } from "./status.ts";
 import type { StatusBoard } from "./updates.ts";
 
@@ -50,7 +50,10 @@ export interface AutocompleteInteraction extends Interaction {
 }
 
 export interface HandlerDeps {
-  ingest: Pick<IngestClient, "submit" | "list" | "get" | "cancel" | "deleteFiles">;
+  /** The bot always submits for the Discord user who asked. */
+  ingest: Pick<IngestClient, "list" | "get" | "cancel" | "deleteFiles"> & {
+    submit(s: Submission, requester: DiscordRequester): Promise<{ job: Job; created: boolean }>;
+  };
   board: Pick<StatusBoard, "show">;
   access: AccessList;
   publicUrl: string;
@@ -113,163 +116,171 @@ export async function fetchTorrentAttachment(url: string, timeoutMs: number): Pr
   return buf;
 }
 
-export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<void> {
-  const attachmentTimeoutMs = d.attachmentTimeoutMs ?? 20_000;
-  const allowed = (i: Interaction) => isAllowed({ userId: i.user.id, roleIds: roleIdsOf(i) }, d.access);
-
-  const torrent = async (i: ChatInputCommandInteraction) => {
-    const sub = i.options.getSubcommand(true);
-    let att: Attachment | null = null;
-    if (sub === "file") {
-      att = i.options.getAttachment("torrent", true);
-      // Known at once, so answered at once.
-      if (att.size > maxTorrentBytes) {
-        await i.reply({ content: `That file is ${formatBytes(att.size)}; a .torrent may be at most 10 MiB.`, flags: ephemeral });
-        return;
-      }
+/** What the user handed in with /torrent, or null when they were answered already (a file too large). */
+async function readSubmission(i: ChatInputCommandInteraction, attachmentTimeoutMs: number): Promise<Submission | null> {
+  const sub = i.options.getSubcommand(true);
+  let att: Attachment | null = null;
+  if (sub === "file") {
+    att = i.options.getAttachment("torrent", true);
+    // Known at once, so answered at once.
+    if (att.size > maxTorrentBytes) {
+      await i.reply({ content: `That file is ${formatBytes(att.size)}; a .torrent may be at most 10 MiB.`, flags: ephemeral });
+      return null;
     }
-    await i.deferReply({ flags: ephemeral });
-    let submission: Submission;
+  }
+  await i.deferReply({ flags: ephemeral });
+  try {
+    if (sub === "magnet") return { magnet: i.options.getString("uri", true).trim() };
+    if (sub === "url") return { url: i.options.getString("url", true).trim() };
+    if (att) return { torrent: (await fetchTorrentAttachment(att.url, attachmentTimeoutMs)).toString("base64") };
+    throw new UserError("Use /torrent magnet, /torrent file or /torrent url.");
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    await i.editReply(err.message);
+    return null;
+  }
+}
+
+/** The reply to a submission that ingest took. */
+function submittedText(job: Job, created: boolean, shown: boolean): string {
+  const name = `**${displayName(job.name)}** (${formatBytes(job.size)})`;
+  const where = shown ? "I posted its status (in this channel, or by direct message if I may not write here) and will ping you" : "I could not post its status yet; I will try again and ping you";
+  return job.status === "completed"
+    ? `${name} was already downloaded: the links are in this channel.`
+    : created ? `Added ${name}. ${where} when it is done.` : `${name} was already asked for; I added you to it. ${where} when it is done.`;
+}
+
+async function torrent(d: HandlerDeps, i: ChatInputCommandInteraction): Promise<void> {
+  const submission = await readSubmission(i, d.attachmentTimeoutMs ?? 20_000);
+  if (!submission) return;
+  let job: Job;
+  let created: boolean;
+  try {
+    ({ job, created } = await d.ingest.submit(submission, { via: "discord", user: i.user.id, channelId: i.channelId }));
+  } catch (err) {
+    if (!(err instanceof IngestError)) throw err;
+    d.log.info("submission refused", { user: i.user.id, code: err.code });
+    await i.editReply(err.message);
+    return;
+  }
+  d.log.info(created ? "job submitted" : "known job submitted again", { job: job.id, user: i.user.id });
+  let shown = true;
+  try {
+    await d.board.show(job);
+  } catch (err) {
+    shown = false;
+    d.log.warn("could not post the status message", { job: job.id, err });
+  }
+  await i.editReply(submittedText(job, created, shown));
+}
+
+async function jobs(d: HandlerDeps, i: ChatInputCommandInteraction): Promise<void> {
+  await i.deferReply({ flags: ephemeral });
+  const { jobs: mine, more } = await findJobsOf(d.ingest, i.user.id);
+  await i.editReply(jobsText(mine, d.publicUrl, more));
+}
+
+/** The job the "job" option names (an id from autocomplete, an id prefix, or a name), if it is the user's. */
+async function pickJob(d: HandlerDeps, i: ChatInputCommandInteraction): Promise<Job | undefined> {
+  const want = i.options.getString("job", true).trim();
+  const lower = want.toLowerCase();
+  let job: Job | undefined;
+  if (isJobId(lower)) {
+    // A whole id (what autocomplete gives): one call, however old the job is.
     try {
-      if (sub === "magnet") submission = { magnet: i.options.getString("uri", true).trim() };
-      else if (sub === "url") submission = { url: i.options.getString("url", true).trim() };
-      else if (att) submission = { torrent: (await fetchTorrentAttachment(att.url, attachmentTimeoutMs)).toString("base64") };
-      else throw new UserError("Use /torrent magnet, /torrent file or /torrent url.");
+      job = jobsOf([await d.ingest.get(lower)], i.user.id)[0];
     } catch (err) {
-      if (!(err instanceof UserError)) throw err;
-      await i.editReply(err.message);
-      return;
+      if (!(err instanceof IngestError) || err.code !== "not_found") throw err;
     }
-    let job: Job;
-    let created: boolean;
-    try {
-      ({ job, created } = await d.ingest.submit(submission, { via: "discord", user: i.user.id, channelId: i.channelId }));
-    } catch (err) {
-      if (!(err instanceof IngestError)) throw err;
-      d.log.info("submission refused", { user: i.user.id, code: err.code });
-      await i.editReply(err.message);
-      return;
-    }
-    d.log.info(created ? "job submitted" : "known job submitted again", { job: job.id, user: i.user.id });
-    let shown = true;
-    try {
-      await d.board.show(job);
-    } catch (err) {
-      shown = false;
-      d.log.warn("could not post the status message", { job: job.id, err });
-    }
-    const name = `**${displayName(job.name)}** (${formatBytes(job.size)})`;
-    const where = shown ? "I posted its status (in this channel, or by direct message if I may not write here) and will ping you" : "I could not post its status yet; I will try again and ping you";
-    const text = job.status === "completed"
-      ? `${name} was already downloaded: the links are in this channel.`
-      : created ? `Added ${name}. ${where} when it is done.` : `${name} was already asked for; I added you to it. ${where} when it is done.`;
-    await i.editReply(text);
-  };
+  } else {
+    const byPrefix = lower.length >= 6 && /^[0-9a-f]+$/.test(lower);
+    const { jobs: found } = await findJobsOf(d.ingest, i.user.id, { match: (j) => (byPrefix && j.id.startsWith(lower)) || j.name === want, enough: 1 });
+    job = found[0];
+  }
+  if (!job) {
+    await i.editReply(isJobId(lower) ? "That job is not one of yours, or it does not exist." : "I found no job of yours by that name; pick one from the list.");
+  }
+  return job;
+}
 
-  const jobs = async (i: ChatInputCommandInteraction) => {
-    await i.deferReply({ flags: ephemeral });
-    const { jobs: mine, more } = await findJobsOf(d.ingest, i.user.id);
-    await i.editReply(jobsText(mine, d.publicUrl, more));
-  };
+/** /cancel and /delete: pick the user's job, check it may be acted on (else the refusal), act, and say so. */
+async function actOnJob(d: HandlerDeps, i: ChatInputCommandInteraction, o: {
+  refusal: (job: Job) => string | null; act: (id: string) => Promise<unknown>; done: string; reply: (name: string) => string;
+}): Promise<void> {
+  await i.deferReply({ flags: ephemeral });
+  const job = await pickJob(d, i);
+  if (!job) return;
+  const refused = o.refusal(job);
+  if (refused !== null) {
+    await i.editReply(refused);
+    return;
+  }
+  try {
+    await o.act(job.id);
+  } catch (err) {
+    if (!(err instanceof IngestError)) throw err;
+    await i.editReply(err.message);
+    return;
+  }
+  d.log.info(o.done, { job: job.id, user: i.user.id });
+  await i.editReply(o.reply(`**${displayName(job.name)}**`));
+}
 
-  /** The job the "job" option names (an id from autocomplete, an id prefix, or a name), if it is the user's. */
-  const pickJob = async (i: ChatInputCommandInteraction): Promise<Job | undefined> => {
-    const want = i.options.getString("job", true).trim();
-    const lower = want.toLowerCase();
-    let job: Job | undefined;
-    if (isJobId(lower)) {
-      // A whole id (what autocomplete gives): one call, however old the job is.
-      try {
-        job = jobsOf([await d.ingest.get(lower)], i.user.id)[0];
-      } catch (err) {
-        if (!(err instanceof IngestError) || err.code !== "not_found") throw err;
-      }
-    } else {
-      const byPrefix = lower.length >= 6 && /^[0-9a-f]+$/.test(lower);
-      const { jobs: found } = await findJobsOf(d.ingest, i.user.id, { match: (j) => (byPrefix && j.id.startsWith(lower)) || j.name === want, enough: 1 });
-      job = found[0];
-    }
-    if (!job) {
-      await i.editReply(isJobId(lower) ? "That job is not one of yours, or it does not exist." : "I found no job of yours by that name; pick one from the list.");
-    }
-    return job;
-  };
+const cancel = (d: HandlerDeps, i: ChatInputCommandInteraction) => actOnJob(d, i, {
+  refusal: (job) => (isTerminal(job.status) ? `**${displayName(job.name)}** has already ended (${job.status}); there is nothing to cancel.` : null),
+  act: (id) => d.ingest.cancel(id),
+  done: "job cancelled",
+  reply: (name) => `Cancelled ${name}.`,
+});
 
-  const cancel = async (i: ChatInputCommandInteraction) => {
-    await i.deferReply({ flags: ephemeral });
-    const job = await pickJob(i);
-    if (!job) return;
-    if (isTerminal(job.status)) {
-      await i.editReply(`**${displayName(job.name)}** has already ended (${job.status}); there is nothing to cancel.`);
-      return;
-    }
-    try {
-      await d.ingest.cancel(job.id);
-    } catch (err) {
-      if (!(err instanceof IngestError)) throw err;
-      await i.editReply(err.message);
-      return;
-    }
-    d.log.info("job cancelled", { job: job.id, user: i.user.id });
-    await i.editReply(`Cancelled **${displayName(job.name)}**.`);
-  };
+const deleteFiles = (d: HandlerDeps, i: ChatInputCommandInteraction) => actOnJob(d, i, {
+  refusal: (job) => (job.status === "completed" ? null
+    : `**${displayName(job.name)}** is ${job.status}; only a finished job's files can be deleted${isTerminal(job.status) ? "" : " (use /cancel for a running one)"}.`),
+  act: (id) => d.ingest.deleteFiles(id),
+  done: "job files deleted",
+  reply: (name) => `Deleted the files of ${name}; its links no longer work.`,
+});
 
-  const deleteFiles = async (i: ChatInputCommandInteraction) => {
-    await i.deferReply({ flags: ephemeral });
-    const job = await pickJob(i);
-    if (!job) return;
-    if (job.status !== "completed") {
-      await i.editReply(`**${displayName(job.name)}** is ${job.status}; only a finished job's files can be deleted${isTerminal(job.status) ? "" : " (use /cancel for a running one)"}.`);
-      return;
-    }
-    try {
-      await d.ingest.deleteFiles(job.id);
-    } catch (err) {
-      if (!(err instanceof IngestError)) throw err;
-      await i.editReply(err.message);
-      return;
-    }
-    d.log.info("job files deleted", { job: job.id, user: i.user.id });
-    await i.editReply(`Deleted the files of **${displayName(job.name)}**; its links no longer work.`);
-  };
+const allowed = (d: HandlerDeps, i: Interaction) => isAllowed({ userId: i.user.id, roleIds: roleIdsOf(i) }, d.access);
 
-  const autocomplete = async (i: AutocompleteInteraction) => {
-    if ((i.commandName !== "cancel" && i.commandName !== "delete") || !allowed(i)) {
-      await i.respond([]);
-      return;
-    }
-    const typed = String(i.options.getFocused()).trim().toLowerCase();
-    let choices: { name: string; value: string }[] = [];
-    try {
-      const { jobs: found } = await findJobsOf(d.ingest, i.user.id, {
-        match: (j) => (i.commandName === "delete" ? j.status === "completed" : !isTerminal(j.status)) && (!typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed)),
-        enough: 25,
+async function autocomplete(d: HandlerDeps, i: AutocompleteInteraction): Promise<void> {
+  if ((i.commandName !== "cancel" && i.commandName !== "delete") || !allowed(d, i)) {
+    await i.respond([]);
+    return;
+  }
+  const typed = String(i.options.getFocused()).trim().toLowerCase();
+  let choices: { name: string; value: string }[] = [];
+  try {
+    const { jobs: found } = await findJobsOf(d.ingest, i.user.id, {
+      match: (j) => (i.commandName === "delete" ? j.status === "completed" : !isTerminal(j.status)) && (!typed || j.name.toLowerCase().includes(typed) || j.id.startsWith(typed)),
+      enough: 25,
+    });
+    choices = found
+      .map((j) => {
+        const label = `${j.name.replace(/[\u0000-\u001f]/g, " ")} · ${j.status}`;
+        return { name: label.length > 100 ? label.slice(0, 99) + "…" : label, value: j.id };
       });
-      choices = found
-        .map((j) => {
-          const label = `${j.name.replace(/[\u0000-\u001f]/g, " ")} · ${j.status}`;
-          return { name: label.length > 100 ? label.slice(0, 99) + "…" : label, value: j.id };
-        });
-    } catch (err) {
-      d.log.warn("autocomplete could not list jobs", { err });
-    }
-    await i.respond(choices);
-  };
+  } catch (err) {
+    d.log.warn("autocomplete could not list jobs", { err });
+  }
+  await i.respond(choices);
+}
 
+const commands: Record<string, (d: HandlerDeps, i: ChatInputCommandInteraction) => Promise<void>> = { torrent, jobs, cancel, delete: deleteFiles };
+
+export function interactionHandler(d: HandlerDeps): (i: Interaction) => Promise<void> {
   return async (i: Interaction) => {
     const command = i.isChatInputCommand() || i.isAutocomplete() ? i.commandName : "other";
     try {
-      if (i.isAutocomplete()) return await autocomplete(i);
+      if (i.isAutocomplete()) return await autocomplete(d, i);
       if (!i.isChatInputCommand()) return;
-      if (!allowed(i)) {
+      if (!allowed(d, i)) {
         d.log.info("refused a user who is not allowed", { user: i.user.id, command });
         await i.reply({ content: refusal, flags: ephemeral });
         return;
       }
-      if (i.commandName === "torrent") await torrent(i);
-      else if (i.commandName === "jobs") await jobs(i);
-      else if (i.commandName === "cancel") await cancel(i);
-      else if (i.commandName === "delete") await deleteFiles(i);
+      const run = Object.hasOwn(commands, i.commandName) ? commands[i.commandName] : undefined;
+      if (run) await run(d, i);
       else await i.reply({ content: "I do not know that command.", flags: ephemeral });
     } catch (err) {
       d.log.error("interaction failed", { command, err });

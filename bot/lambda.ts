@@ -16,15 +16,13 @@ import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { REST } from "@discordjs/rest";
 import { list, num, optional, str, type Env } from "../lib/config.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
-import type { UrlEvent, UrlResult, SqsBatchResult, SqsEvent } from "../ingest/lambda.ts";
+import {
+  batchFailures, isUrlEvent, urlEventBody, urlEventHeaders, type SnsEvent, type SqsBatchResult, type SqsEvent, type UrlEvent, type UrlResult,
+} from "../lib/aws/lambda-events.ts";
+import { botApp } from "./app.ts";
 import { discordVerifier, interactionsEndpoint, maxInteractionBytes, restFollowups, type Followups, type InteractionsEndpoint, type SignedRequest } from "./http-interaction.ts";
-import { IngestClient } from "./ingest-client.ts";
-import { interactionHandler } from "./interactions.ts";
+import { ingestClient as newIngestClient, type IngestClient } from "./ingest-client.ts";
 import type { StatusBoard } from "./updates.ts";
-
-export interface SnsEvent {
-  Records: { Sns?: { Message?: string } }[];
-}
 
 /** The message the interactions function publishes for the worker. */
 export interface WorkMessage {
@@ -106,7 +104,7 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
   });
 
   let ingest: Promise<IngestClient> | undefined;
-  const ingestClient = () => (ingest ??= secret("apiToken").then((apiToken) => new IngestClient({ apiUrl: cfg.apiUrl, apiToken, timeoutMs: 20_000 })).catch((err) => {
+  const ingestClient = () => (ingest ??= secret("apiToken").then((apiToken) => newIngestClient({ apiUrl: cfg.apiUrl, apiToken, timeoutMs: 20_000 })).catch((err) => {
     ingest = undefined;
     throw err;
   }));
@@ -122,7 +120,7 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
     return board;
   };
   // The core sees the ingest client and the board through these, so that nothing is read before use.
-  const handler = interactionHandler({
+  const app = botApp({
     ingest: {
       submit: async (...a) => (await ingestClient()).submit(...a),
       list: async (...a) => (await ingestClient()).list(...a),
@@ -142,7 +140,7 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
   };
   const endpoint: InteractionsEndpoint = interactionsEndpoint({
     verify: discordVerifier(cfg.publicKey),
-    handler,
+    handler: app.onInteraction,
     followups,
     handoff: (request) => publish({ v: 1, type: "interaction", request }),
     log,
@@ -150,10 +148,8 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
 
   return {
     async interactions(event) {
-      const raw = event.body ? Buffer.from(event.body, event.isBase64Encoded ? "base64" : "utf8") : Buffer.alloc(0);
-      const headers: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
-      const r = await endpoint.http({ method: event.requestContext.http.method, headers, body: raw.length > maxInteractionBytes ? raw.subarray(0, maxInteractionBytes + 1) : raw });
+      const raw = urlEventBody(event);
+      const r = await endpoint.http({ method: event.requestContext.http.method, headers: urlEventHeaders(event), body: raw.length > maxInteractionBytes ? raw.subarray(0, maxInteractionBytes + 1) : raw });
       return { statusCode: r.status, headers: { "content-type": "application/json" }, body: JSON.stringify(r.body), isBase64Encoded: false };
     },
 
@@ -175,18 +171,9 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
     },
 
     async updates(event) {
-      const [b, { parseUpdate }] = await Promise.all([statusBoard(), import("./updates.ts")]);
-      const results = await Promise.allSettled(event.Records.map(async (rec) => {
-        const job = parseUpdate(rec.body);
-        if (!job) {
-          log.warn("skipped a message that is not a job update", { messageId: rec.messageId });
-          return;
-        }
-        await b.show(job);
-      }));
-      const failed = event.Records.filter((_, i) => results[i]!.status === "rejected");
-      for (const [i, r] of results.entries()) if (r.status === "rejected") log.warn("update failed; SQS will redeliver it", { messageId: event.Records[i]!.messageId, err: r.reason });
-      return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+      await statusBoard(); // a board that cannot start fails the whole batch
+      const results = await Promise.allSettled(event.Records.map((rec) => app.onUpdate(rec)));
+      return batchFailures(event, results, log, "update");
     },
   };
 }
@@ -202,8 +189,6 @@ function started(): BotLambda {
   }
   return app;
 }
-
-const isUrlEvent = (e: UrlEvent) => e?.version === "2.0" && typeof e.requestContext?.http?.method === "string";
 
 /** The function URL (index.interactionsHandler). Anyone may invoke it: it takes HTTP events only. */
 export async function interactionsHandler(event: UrlEvent): Promise<UrlResult> {

@@ -8,9 +8,9 @@ import { createLogger } from "../lib/log.ts";
 import { refusesEveryone } from "./access.ts";
 import { botConfig, type BotConfig } from "./config.ts";
 import { restChat } from "./discord.ts";
-import { IngestClient } from "./ingest-client.ts";
-import { interactionHandler } from "./interactions.ts";
-import { parseUpdate, StatusBoard } from "./updates.ts";
+import { ingestClient } from "./ingest-client.ts";
+import { botApp } from "./app.ts";
+import { StatusBoard } from "./updates.ts";
 
 let cfg: BotConfig;
 try {
@@ -31,11 +31,11 @@ const access = { users: cfg.allowedUsers, roles: cfg.allowedRoles };
 if (refusesEveryone(access)) log.warn("DISCORD_ALLOWED_USERS and DISCORD_ALLOWED_ROLES are both empty: the bot refuses everyone");
 
 const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: cfg.discordApiUrl } });
-const ingest = new IngestClient({ apiUrl: cfg.apiUrl, apiToken: cfg.apiToken });
+const ingest = ingestClient({ apiUrl: cfg.apiUrl, apiToken: cfg.apiToken });
 const board = new StatusBoard({ chat: restChat(client.rest), ingest, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log });
-const onInteraction = interactionHandler({ ingest, board, access, publicUrl: cfg.publicUrl, log });
+const app = botApp({ ingest, board, access, publicUrl: cfg.publicUrl, log });
 
-client.on(Events.InteractionCreate, (i) => void onInteraction(i));
+client.on(Events.InteractionCreate, (i) => void app.onInteraction(i));
 client.on(Events.Error, (err) => log.error("discord client error", { err }));
 client.on(Events.Warn, (msg) => log.warn("discord client warning", { detail: msg }));
 client.once(Events.ClientReady, (c) => log.info("bot ready", { user: c.user.id, guilds: c.guilds.cache.size }));
@@ -52,14 +52,7 @@ const clients = awsClients({ region: cfg.region, endpoint: cfg.awsEndpoint });
 const consumer = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.updatesQueueUrl,
-  handler: async (msg) => {
-    const job = parseUpdate(msg.body);
-    if (!job) {
-      log.warn("skipped a message that is not a job update", { messageId: msg.messageId });
-      return;
-    }
-    await board.show(job);
-  },
+  handler: app.onUpdate,
   log: log.with({ queue: "updates" }),
   signal: shutdown.signal,
   waitTimeS: cfg.queueWaitS,

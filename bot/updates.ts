@@ -174,19 +174,3 @@ export class StatusBoard {
     }
   }
 }
-
-/** Reads an update from the queue; anything else is skipped (null). */
-export function parseUpdate(body: string): Job | null {
-  let m: unknown;
-  try {
-    m = JSON.parse(body);
-  } catch {
-    return null;
-  }
-  const u = m as { v?: unknown; type?: unknown; job?: Partial<Job> } | null;
-  if (!u || u.v !== 1 || u.type !== "job" || typeof u.job !== "object" || u.job === null) return null;
-  const j = u.job;
-  if (typeof j.id !== "string" || typeof j.name !== "string" || typeof j.status !== "string" || !Array.isArray(j.requesters) || !Array.isArray(j.files)) return null;
-  if (typeof j.updatedAt !== "string") return null;
-  return j as Job;
-}

@@ -7,7 +7,9 @@ import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import { request } from "undici";
-import { CliError, Client, exitCodes, type ApiJob } from "./client.ts";
+import type { ApiClient, SubmitBody } from "../lib/api-client.ts";
+import type { Job } from "../lib/job.ts";
+import { CliError, cliClient, exitCodes } from "./client.ts";
 
 const help: Record<string, string> = {
   main: `Usage: t2s <command> [options]
@@ -62,25 +64,25 @@ const bytes = (n: number | null) => {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${u[i]}`;
 };
 const duration = (s: number | null) => (s === null || s < 0 ? "?" : s < 60 ? `${Math.round(s)}s` : s < 3600 ? `${Math.round(s / 60)}m` : `${Math.floor(s / 3600)}h${Math.round((s % 3600) / 60)}m`);
-const ended = (j: ApiJob) => ["completed", "failed", "cancelled", "expired"].includes(j.status);
+const ended = (j: Job) => ["completed", "failed", "cancelled", "expired"].includes(j.status);
 
-function exitOf(j: ApiJob): number {
+function exitOf(j: Job): number {
   return j.status === "completed" ? exitCodes.ok : j.status === "cancelled" ? exitCodes.cancelled : j.status === "expired" ? exitCodes.expired : exitCodes.failed;
 }
 
-function links(j: ApiJob): void {
+function links(j: Job): void {
   for (const f of j.files) out(`${f.path}\t${f.url ?? "(no link)"}`);
   if (j.zip) out(`(all files as one zip, ${bytes(j.zip.size)})\t${j.zip.url}`);
 }
 
-function describe(j: ApiJob): void {
+function describe(j: Job): void {
   out(`${j.id}  ${j.status}  ${Math.round(j.progress * 100)}%  ${bytes(j.size)}  ${j.name}`);
   if (j.error) out(`error: ${j.error.message} (${j.error.code})`);
   if (j.status === "completed" && j.expiresAt) out(`files kept until ${j.expiresAt}`);
   if (j.status === "completed") links(j);
 }
 
-async function source(arg: string): Promise<Record<string, string>> {
+async function source(arg: string): Promise<SubmitBody> {
   if (/^magnet:\?/i.test(arg)) return { magnet: arg };
   if (/^https?:\/\//i.test(arg)) return { url: arg };
   try {
@@ -91,13 +93,13 @@ async function source(arg: string): Promise<Record<string, string>> {
 }
 
 /** Follows jobs until each ends: bars on a terminal, a line per change in a pipe. */
-async function follow(c: Client, jobs: ApiJob[], o: Opts): Promise<ApiJob[]> {
+async function follow(c: ApiClient, jobs: Job[], o: Opts): Promise<Job[]> {
   const tty = process.stderr.isTTY && !o.json;
   const bars = tty ? new cliProgress.MultiBar({
     format: "{name} |{bar}| {percentage}% {speed} ETA {eta_h}",
     hideCursor: true, clearOnComplete: false, stopOnComplete: false, stream: process.stderr,
   }, cliProgress.Presets.shades_classic) : null;
-  const name = (j: ApiJob) => (j.name.length > 30 ? j.name.slice(0, 29) + "…" : j.name.padEnd(30));
+  const name = (j: Job) => (j.name.length > 30 ? j.name.slice(0, 29) + "…" : j.name.padEnd(30));
   const bar = new Map(jobs.map((j) => [j.id, bars?.create(100, 0, { name: name(j), speed: "", eta_h: "?" })]));
   const last = new Map<string, string>();
   const current = new Map(jobs.map((j) => [j.id, j]));
@@ -117,20 +119,20 @@ async function follow(c: Client, jobs: ApiJob[], o: Opts): Promise<ApiJob[]> {
       }
       if ([...current.values()].every(ended)) return [...current.values()];
       await new Promise((r) => setTimeout(r, 1000));
-      for (const j of current.values()) if (!ended(j)) current.set(j.id, (await c.get(j.id)).job);
+      for (const j of current.values()) if (!ended(j)) current.set(j.id, await c.get(j.id));
     }
   } finally {
     bars?.stop();
   }
 }
 
-async function add(c: Client, args: string[], o: Opts): Promise<number> {
+async function add(c: ApiClient, args: string[], o: Opts): Promise<number> {
   if (args.length === 0) throw new CliError("usage", "Give at least one .torrent file, magnet link or URL.", exitCodes.usage);
-  const jobs: ApiJob[] = [];
+  const jobs: Job[] = [];
   for (const a of args) {
     const body = await source(a);
     if (o.callbackUrl) body.callback_url = o.callbackUrl;
-    const { job } = await c.add(body);
+    const { job } = await c.submit(body);
     jobs.push(job);
     if (!o.json && !o.wait) out(`${job.id}  ${job.status}  ${job.name}`);
   }
@@ -141,8 +143,8 @@ async function add(c: Client, args: string[], o: Opts): Promise<number> {
   return final.map(exitOf).find((x) => x !== 0) ?? exitCodes.ok;
 }
 
-async function ls(c: Client, o: Opts): Promise<number> {
-  const all: ApiJob[] = [];
+async function ls(c: ApiClient, o: Opts): Promise<number> {
+  const all: Job[] = [];
   let cursor: string | null = null;
   do {
     const page = await c.list(o.limit, cursor);
@@ -204,10 +206,10 @@ async function download(url: string, to: string, size: number): Promise<"complet
   return resumed ? "resumed" : "downloaded";
 }
 
-async function get(c: Client, args: string[], o: Opts): Promise<number> {
+async function get(c: ApiClient, args: string[], o: Opts): Promise<number> {
   const id = needId(args);
   const dir = args[1] ?? ".";
-  const { job } = await c.get(id);
+  const job = await c.get(id);
   if (job.status !== "completed") {
     throw new CliError(job.status, `This job is ${job.status}; only a completed job's files can be downloaded.`, exitCode(job));
   }
@@ -221,11 +223,11 @@ async function get(c: Client, args: string[], o: Opts): Promise<number> {
   if (o.json) out(JSON.stringify({ job: job.id, files: done }));
   return exitCodes.ok;
 }
-const exitCode = (j: ApiJob) => (j.status === "completed" ? exitCodes.ok : exitOf(j) || exitCodes.failed);
+const exitCode = (j: Job) => (j.status === "completed" ? exitCodes.ok : exitOf(j) || exitCodes.failed);
 
-async function one(c: Client, cmd: string, args: string[], o: Opts): Promise<number> {
+async function one(c: ApiClient, cmd: string, args: string[], o: Opts): Promise<number> {
   const id = needId(args);
-  const { job } = cmd === "show" ? await c.get(id) : cmd === "cancel" ? await c.cancel(id) : await c.deleteFiles(id);
+  const job = cmd === "show" ? await c.get(id) : cmd === "cancel" ? await c.cancel(id) : await c.deleteFiles(id);
   if (o.json) out(JSON.stringify({ job }));
   else describe(job);
   return cmd === "show" ? exitCode(job) : exitCodes.ok;
@@ -269,7 +271,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return exitCodes.unauthorized;
   }
   const o: Opts = { url: v.url ?? env.T2S_URL ?? "http://127.0.0.1:8080", token, json: v.json ?? false, wait: v.wait ?? false, all: v.all ?? false, limit, callbackUrl: v["callback-url"] };
-  const c = new Client(o.url, token);
+  const c = cliClient(o.url, token);
   try {
     switch (cmd) {
       case "add": return await add(c, args, o);

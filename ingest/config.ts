@@ -6,6 +6,7 @@ import { jobStoreConfig, type JobStoreConfig } from "../lib/open-job-store.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import { defaultMaxTorrents } from "../lib/scaling.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
+import { serviceEnvNames } from "../lib/service-env.ts";
 
 /** The API's limits and its job store, the same under node:http and Lambda. */
 export interface ApiTunables {
@@ -38,7 +39,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     jobs: jobStoreConfig(env),
     lease: leaseTiming(env),
     sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100) },
-    webhooks: { queueUrl: optional(env, "T2S_WEBHOOKS_QUEUE_URL"), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
+    webhooks: { queueUrl: optional(env, serviceEnvNames.webhooksQueueUrl), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
     fleet: fleetConfig(env),
   };
 }

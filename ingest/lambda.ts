@@ -4,75 +4,33 @@
 // job store (DynamoDB), where every write is conditional, so any number of instances may write.
 import { join } from "node:path";
 import { awsClients, type AwsClients } from "../lib/aws/clients.ts";
-import { Bucket } from "../lib/aws/bucket.ts";
 import { JobTable } from "../lib/aws/job-table.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { getParameters } from "../lib/aws/ssm.ts";
-import { topicPublisher } from "../lib/aws/topic.ts";
-import { awsConfig, ConfigError, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, ConfigError, str, type Env } from "../lib/config.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
-import type { UpdateMessage } from "../lib/messages.ts";
 import { nowIso } from "../lib/time.ts";
-import { createApi, maxBodyBytes, storageOrigin, type ApiResponse } from "./api.ts";
-import { Auth } from "./auth.ts";
-import { apiTunables, type ApiTunables } from "./config.ts";
-import { factsHandler } from "./facts.ts";
-import { FetchGuard } from "./fetch-guard.ts";
-import { presentJob } from "./present.ts";
+import {
+  batchFailures, urlEventBody, urlEventHeaders, type SqsBatchResult, type SqsEvent, type UrlEvent, type UrlResult,
+} from "../lib/aws/lambda-events.ts";
+import { maxBodyBytes, storageOrigin, type ApiResponse } from "./api.ts";
+import { ingestApp, type AppConfig } from "./app.ts";
+import { apiTunables } from "./config.ts";
 import { sweepOnce } from "./sweeper.ts";
-import { RateLimiter } from "./rate-limit.ts";
-import { JobRegistry } from "./registry.ts";
 import { loadWebFiles, type WebFiles } from "./web.ts";
-import { outbox as webhookOutbox, webhookHandler as webhookDelivery } from "./webhooks.ts";
-import { queueDepth, queueSender, type QueueMessage } from "../lib/aws/queue.ts";
+import type { QueueMessage } from "../lib/aws/queue.ts";
 import { autoScalingClient, Fleet } from "../lib/aws/fleet.ts";
-import { fleetScaler, type ScaleUp } from "./scale-up.ts";
+import type { ScaleUp } from "./scale-up.ts";
 
-/** The function URL event, payload format 2.0 (the fields used here). */
-export interface UrlEvent {
-  version: "2.0";
-  rawPath: string;
-  rawQueryString?: string;
-  cookies?: string[];
-  headers?: Record<string, string | undefined>;
-  body?: string;
-  isBase64Encoded?: boolean;
-  requestContext: { http: { method: string }; domainName?: string };
-}
-
-export interface UrlResult {
-  statusCode: number;
-  headers: Record<string, string>;
-  cookies?: string[];
-  body: string;
-  isBase64Encoded: boolean;
-}
-
-export interface SqsEvent {
-  Records: { messageId: string; body: string; eventSource?: string; attributes?: { ApproximateReceiveCount?: string } }[];
-}
-
-export interface SqsBatchResult {
-  batchItemFailures: { itemIdentifier: string }[];
-}
-
-export interface LambdaConfig extends ApiTunables {
-  aws: AwsConfig;
-  apiToken: string;
-  signingSecret: string;
-  publicUrl: string;
-}
+export type LambdaConfig = AppConfig;
 
 /** Runs an SQS batch's records at once and reports the failed ones (SQS redelivers only those). */
 async function batch(event: SqsEvent, handle: (m: QueueMessage) => Promise<void>, flush: () => Promise<unknown>, log: Logger): Promise<SqsBatchResult> {
   const results = await Promise.allSettled(event.Records.map((r) =>
     handle({ messageId: r.messageId, body: r.body, receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1) })));
   await flush();
-  for (const [i, r] of results.entries()) {
-    if (r.status === "rejected") log.warn("message failed; SQS will redeliver it", { messageId: event.Records[i]!.messageId, err: r.reason });
-  }
-  return { batchItemFailures: event.Records.filter((_, i) => results[i]!.status === "rejected").map((r) => ({ itemIdentifier: r.messageId })) };
+  return batchFailures(event, results, log);
 }
 
 /** The one-shot answer to /api/events asks an EventSource to come back after this long (the page polls /api/changes here). */
@@ -130,61 +88,36 @@ async function snapshot(events: AsyncIterable<string>, stop: AbortController): P
 
 export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web: WebFiles; log: Logger; now?: () => string; fleet?: Fleet }): LambdaApp {
   const { cfg, log } = d;
-  const now = d.now ?? nowIso;
-  const bucket = new Bucket(d.clients.s3, cfg.aws.bucket);
-  const auth = new Auth({ apiToken: cfg.apiToken, signingSecret: cfg.signingSecret, secureCookie: cfg.publicUrl.startsWith("https:") });
-  const guard = new FetchGuard(cfg.fetch);
-  const publishRequest = topicPublisher(d.clients.sns, cfg.aws.requestsTopicArn);
-  const publishUpdate = topicPublisher(d.clients.sns, cfg.aws.updatesTopicArn);
-  // Per warm instance only: Lambda runs several instances, so this limit is best effort.
-  const limiter = new RateLimiter(cfg.rate);
   if (!cfg.jobs.table) throw new ConfigError("T2S_JOBS_TABLE is not set: on Lambda the job store is DynamoDB");
   const store = new JobTable({ client: d.clients.dynamodb, table: cfg.jobs.table, retentionDays: cfg.jobs.retentionDays });
-
-  const scaleUp: ScaleUp = d.fleet && cfg.fleet
-    ? fleetScaler({ fleet: d.fleet, openJobs: () => queueDepth(d.clients.sqs, cfg.aws.requestsQueueUrl), perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log })
-    : async () => {};
-
-  /** A registry for one invocation; its job updates are published before the invocation returns. */
+  // A session per invocation: its job updates are published before the invocation returns.
+  const app = ingestApp({ cfg, clients: d.clients, store, web: d.web, log, now: d.now ?? nowIso, fleet: d.fleet });
+  const scaleUp: ScaleUp = app.scaleUp ?? (async () => {});
   let origin: Promise<string | null> | null = null;
-  const sendWebhook = cfg.webhooks.queueUrl ? queueSender(d.clients.sqs, cfg.webhooks.queueUrl) : null;
-  const session = () => {
-    const registry = new JobRegistry(store);
-    const pending: Promise<void>[] = [];
-    registry.subscribe((rec) => {
-      const msg: UpdateMessage = { v: 1, type: "job", job: presentJob(rec, cfg.publicUrl, auth, now()) };
-      pending.push(publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err })));
-    });
-    const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now }) : null;
-    return { registry, outbox, flush: () => Promise.all(pending) };
-  };
 
   return {
     async http(event, remainingMs) {
       const method = event.requestContext.http.method.toUpperCase();
-      const body = event.body ? Buffer.from(event.body, event.isBase64Encoded ? "base64" : "utf8") : Buffer.alloc(0);
+      const body = urlEventBody(event);
       if (body.length > maxBodyBytes) {
         const e = new AppError("too_large", "The request body is larger than 16 MiB.");
         return toResult({ status: e.status, headers: { "content-type": "application/json; charset=utf-8" } }, Buffer.from(JSON.stringify(errorBody(e))));
       }
-      const headers: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
+      const headers = urlEventHeaders(event);
       if (event.cookies?.length) headers.cookie = event.cookies.join("; ");
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), Math.max(1000, (remainingMs?.() ?? 30_000) - 1000));
-      const { registry, outbox, flush } = session();
-      origin ??= storageOrigin(bucket);
+      const session = app.session();
+      origin ??= storageOrigin(app.bucket);
       const found = await origin;
       if (found === null) origin = null; // try again on the next request
-      const api = createApi({
-        registry, bucket, auth, guard, publishRequest, outbox, storageOrigin: found, publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: "changes", scaleUp,
-      });
+      const api = app.api(session, { live: "changes", storageOrigin: found });
       try {
         const r = await api.handle({
           method, path: event.rawPath || "/", query: new URLSearchParams(event.rawQueryString ?? ""), headers, body, signal: stop.signal,
         });
         const out = r.events ? await snapshot(r.events, stop) : Buffer.from(r.body ?? "");
-        await flush();
+        await session.flush();
         return toResult(r, method === "HEAD" ? Buffer.alloc(0) : out);
       } finally {
         clearTimeout(timer);
@@ -192,31 +125,27 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
     },
 
     async sqs(event) {
-      const { registry, outbox, flush } = session();
-      const handle = factsHandler({ registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox });
-      return batch(event, (m) => handle(m), flush, log);
+      const session = app.session();
+      const handle = app.facts(session);
+      return batch(event, (m) => handle(m), session.flush, log);
     },
 
     async webhooks(event) {
-      if (!sendWebhook) throw new Error("ingest: T2S_WEBHOOKS_QUEUE_URL is not set");
-      const { registry, flush } = session();
+      const session = app.session();
+      const handle = app.webhooks(session);
+      if (!handle) throw new Error("ingest: T2S_WEBHOOKS_QUEUE_URL is not set");
       const stop = new AbortController();
-      const handle = webhookDelivery({
-        registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS,
-        present: (rec) => presentJob(rec, cfg.publicUrl, auth, now()),
-      });
-      return batch(event, (m) => handle(m, stop.signal), flush, log);
+      return batch(event, (m) => handle(m, stop.signal), session.flush, log);
     },
 
     scaleUp,
     async sweep() {
-      const requeued = await sweepOnce({ store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit });
+      const requeued = await sweepOnce(app.sweeper);
       // Requeued work needs a seedbox to take it: one may be gone with the lease it lost.
       if (requeued > 0) await scaleUp();
       return { requeued };
     },
   };
-
 }
 
 /** Builds the app once per cold start: config, secrets from SSM, clients and the page files. */

@@ -1,6 +1,7 @@
 // The page's static files, read once at start from the built web folder.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pageFiles } from "./public-paths.ts";
 
 export interface WebFile {
   body: Buffer;
@@ -9,14 +10,11 @@ export interface WebFile {
 
 export type WebFiles = ReadonlyMap<string, WebFile>;
 
-const files: [string, string, string][] = [
-  ["/", "index.html", "text/html; charset=utf-8"],
-  ["/app.js", "app.js", "text/javascript; charset=utf-8"],
-  ["/app.css", "app.css", "text/css; charset=utf-8"],
-];
+/** The route of a page file: "/" for index.html, else "/" + its name. */
+const routeOf = (key: string) => (key === "index.html" ? "/" : `/${key}`);
 
 export async function loadWebFiles(dir: string): Promise<WebFiles> {
   const out = new Map<string, WebFile>();
-  for (const [route, name, type] of files) out.set(route, { body: await readFile(join(dir, name)), type });
+  for (const [key, type] of pageFiles) out.set(routeOf(key), { body: await readFile(join(dir, key)), type });
   return out;
 }

@@ -1,4 +1,6 @@
 // Reading configuration from the environment, with one clear error per missing or malformed value.
+import { serviceEnvNames as names } from "./service-env.ts";
+
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
@@ -59,12 +61,12 @@ export function awsConfig(env: Env): AwsConfig {
     endpoint: optional(env, "AWS_ENDPOINT_URL"),
     // The SDK's own name for a service's endpoint; read here because an explicit endpoint overrides it.
     s3Endpoint: optional(env, "AWS_ENDPOINT_URL_S3") ?? optional(env, "AWS_ENDPOINT_URL"),
-    bucket: str(env, "T2S_BUCKET"),
-    requestsTopicArn: str(env, "T2S_REQUESTS_TOPIC_ARN"),
-    requestsQueueUrl: str(env, "T2S_REQUESTS_QUEUE_URL"),
-    factsTopicArn: str(env, "T2S_FACTS_TOPIC_ARN"),
-    factsQueueUrl: str(env, "T2S_FACTS_QUEUE_URL"),
-    updatesTopicArn: str(env, "T2S_UPDATES_TOPIC_ARN"),
+    bucket: str(env, names.bucket),
+    requestsTopicArn: str(env, names.requestsTopicArn),
+    requestsQueueUrl: str(env, names.requestsQueueUrl),
+    factsTopicArn: str(env, names.factsTopicArn),
+    factsQueueUrl: str(env, names.factsQueueUrl),
+    updatesTopicArn: str(env, names.updatesTopicArn),
     queueWaitS: Math.min(20, num(env, "T2S_SQS_WAIT_S", 20)),
   };
 }

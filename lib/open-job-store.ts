@@ -4,6 +4,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { JobTable } from "./aws/job-table.ts";
 import { ConfigError, num, optional, type Env } from "./config.ts";
 import type { JobStore } from "./job-store.ts";
+import { serviceEnvNames } from "./service-env.ts";
 import { JobDb } from "./sqlite/job-db.ts";
 
 export interface JobStoreConfig {
@@ -14,9 +15,9 @@ export interface JobStoreConfig {
 }
 
 export function jobStoreConfig(env: Env): JobStoreConfig {
-  const table = optional(env, "T2S_JOBS_TABLE");
-  const db = optional(env, "T2S_JOBS_DB");
-  if ((table === undefined) === (db === undefined)) throw new ConfigError("set exactly one of T2S_JOBS_TABLE (DynamoDB) and T2S_JOBS_DB (a SQLite file)");
+  const table = optional(env, serviceEnvNames.jobsTable);
+  const db = optional(env, serviceEnvNames.jobsDb);
+  if ((table === undefined) === (db === undefined)) throw new ConfigError(`set exactly one of ${serviceEnvNames.jobsTable} (DynamoDB) and ${serviceEnvNames.jobsDb} (a SQLite file)`);
   return { table, db, retentionDays: num(env, "T2S_RETENTION_DAYS", 7) };
 }
 

@@ -16,6 +16,7 @@ import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-i
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
 import { DataAwsRegion } from "@cdktf/provider-aws/lib/data-aws-region/index.js";
 import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
+import { coreEnv as serviceCoreEnv } from "../lib/service-env.ts";
 
 export interface CoreProps {
   /** Prefix of every resource name. */
@@ -204,16 +205,16 @@ export class CoreResources extends Construct {
   }
 }
 
-/** The core's names and addresses as every service reads them from its environment (lib/config.ts awsConfig). */
+/** The core's names and addresses as every service reads them from its environment (lib/service-env.ts). */
 export function coreEnv(core: CoreResources): Record<string, string> {
-  return {
-    T2S_BUCKET: core.bucket.bucket,
-    T2S_REQUESTS_TOPIC_ARN: core.requestsTopic.arn,
-    T2S_REQUESTS_QUEUE_URL: core.requests.queue.url,
-    T2S_FACTS_TOPIC_ARN: core.factsTopic.arn,
-    T2S_FACTS_QUEUE_URL: core.facts.queue.url,
-    T2S_UPDATES_TOPIC_ARN: core.updatesTopic.arn,
-  };
+  return serviceCoreEnv({
+    bucket: core.bucket.bucket,
+    requestsTopicArn: core.requestsTopic.arn,
+    requestsQueueUrl: core.requests.queue.url,
+    factsTopicArn: core.factsTopic.arn,
+    factsQueueUrl: core.facts.queue.url,
+    updatesTopicArn: core.updatesTopic.arn,
+  });
 }
 
 /** The outputs local mode and the services read: names and addresses, never secrets. */

@@ -17,6 +17,7 @@ import { coreEnv, type CoreResources } from "./core.ts";
 import { ssmParameterArn, type Grant } from "./iam.ts";
 import { nodeFunction } from "./node-function.ts";
 import { fleetEnv, groupArn, type FleetSettings } from "./seedbox-fleet.ts";
+import { serviceEnvNames } from "../lib/service-env.ts";
 
 
 export interface IngestLambdaProps {
@@ -81,8 +82,8 @@ export class IngestLambda extends Construct {
         name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants],
         env: {
           ...coreEnv(core),
-          T2S_JOBS_TABLE: core.jobsTable.name,
-          T2S_WEBHOOKS_QUEUE_URL: core.webhooks.url,
+          [serviceEnvNames.jobsTable]: core.jobsTable.name,
+          [serviceEnvNames.webhooksQueueUrl]: core.webhooks.url,
           T2S_RETENTION_DAYS: Token.asString(p.retentionDays),
           T2S_API_TOKEN_PARAM: p.apiTokenParam,
           T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,

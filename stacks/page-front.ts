@@ -1,10 +1,10 @@
 // The front door of AWS mode: one CloudFront distribution, HTTPS only, serving
 // - the page's static files from a private bucket (Block Public Access; read only by this
 //   distribution, through origin access control), and
-// - /api/*, /d/* and /healthz from the ingest function URL, whose auth is AWS_IAM: only this
+// - ingest's public paths (ingest/public-paths.ts) from the ingest function URL, whose auth is AWS_IAM: only this
 //   distribution may call it (OAC of origin type "lambda", which SigV4-signs each origin request).
-// One origin for page and API, so the SameSite=Strict session cookie just works. Nothing on /api/*
-// or /d/* is cached. A response headers policy adds the page's CSP and the other security headers.
+// One origin for page and API, so the SameSite=Strict session cookie just works. Nothing ingest
+// answers is cached. A response headers policy adds the page's CSP and the other security headers.
 //
 // What OAC for Lambda means for clients: CloudFront signs with the Authorization header, so a viewer's
 // `Authorization: Bearer` cannot reach the function; API clients send the token in X-T2S-Token, and a
@@ -25,6 +25,7 @@ import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import type { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import type { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { hstsMaxAgeS, pageCsp, permissionsPolicy, referrerPolicy } from "../lib/page-headers.ts";
+import { ingestPaths, methodsOf, pageFiles, type PublicPath } from "../ingest/public-paths.ts";
 
 /** AWS's managed CloudFront policies (fixed ids, the same in every account). */
 export const managedPolicies = {
@@ -33,16 +34,6 @@ export const managedPolicies = {
   /** Every viewer header (but Host, and never Authorization), cookie and query string. */
   allViewerExceptHostHeader: "b689b0a8-53d0-40ab-baf2-68738e2966ac",
 } as const;
-
-/** The page's files as the bucket holds them (scripts/build-web.ts writes them). */
-export const pageFiles: [key: string, contentType: string][] = [
-  ["index.html", "text/html; charset=utf-8"],
-  ["app.js", "text/javascript; charset=utf-8"],
-  ["app.css", "text/css; charset=utf-8"],
-];
-
-/** Paths the ingest function answers behind the distribution. */
-export const apiPaths = ["/api/*", "/d/*", "/healthz"] as const;
 
 export interface PageFrontProps {
   name: string;
@@ -111,11 +102,11 @@ export class PageFront extends Construct {
     const headers = this.headers ? { responseHeadersPolicyId: this.headers.id } : {};
     const pageOrigin = "page";
     const apiOrigin = "ingest";
-    const apiBehavior = (pathPattern: string, methods: string[]) => ({
-      pathPattern,
+    const apiBehavior = ({ pattern, methods }: PublicPath) => ({
+      pathPattern: pattern,
       targetOriginId: apiOrigin,
       viewerProtocolPolicy: "redirect-to-https",
-      allowedMethods: methods,
+      allowedMethods: methodsOf[methods],
       cachedMethods: ["GET", "HEAD"],
       cachePolicyId: managedPolicies.cachingDisabled,
       originRequestPolicyId: managedPolicies.allViewerExceptHostHeader,
@@ -148,11 +139,7 @@ export class PageFront extends Construct {
         ...headers,
         compress: true,
       },
-      orderedCacheBehavior: [
-        apiBehavior("/api/*", ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]),
-        apiBehavior("/d/*", ["GET", "HEAD"]),
-        apiBehavior("/healthz", ["GET", "HEAD"]),
-      ],
+      orderedCacheBehavior: ingestPaths.map(apiBehavior),
       restrictions: { geoRestriction: { restrictionType: "none" } },
       viewerCertificate: { cloudfrontDefaultCertificate: true },
     });

@@ -20,6 +20,7 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
 import { coreEnv, type CoreResources } from "./core.ts";
 import { ServiceRole, ssmParameterArn } from "./iam.ts";
 import { renderUserData } from "./user-data.ts";
+import { serviceEnvNames } from "../lib/service-env.ts";
 
 export const canonicalOwner = "099720109477";
 
@@ -154,7 +155,7 @@ export class SeedboxFleet extends Construct {
         ...coreEnv(core),
         ...fleetEnv(fleet),
         T2S_IDLE_MINUTES: Fn.tostring(fleet.idleMinutes),
-        T2S_JOBS_TABLE: core.jobsTable.name,
+        [serviceEnvNames.jobsTable]: core.jobsTable.name,
         T2S_RETENTION_DAYS: Token.asString(core.retentionDays),
       },
     }, { forTerraform: true });

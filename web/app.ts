@@ -1,15 +1,8 @@
 // The page: sign in, add a torrent three ways, list jobs page by page, and follow them live: over SSE
 // (local mode) or by polling the change feed (AWS mode, where a Lambda cannot hold a stream open).
 // Every name from a torrent is set as text (textContent), never as HTML.
-interface JobFile { path: string; size: number; url?: string }
-interface JobZip { url: string; size: number }
-interface Job {
-  id: string; name: string; status: string; progress: number; size: number | null; downloaded: number;
-  rate: number; eta: number | null; files: JobFile[]; zip?: JobZip | null; error: { code: string; message: string } | null;
-  expiresAt?: string | null; createdAt: string; updatedAt: string;
-  /** The seedbox working on it (absent from older servers). */
-  seedbox?: string | null;
-}
+import type { Job, JobFile } from "../lib/job.ts";
+
 interface Body {
   job?: Job; jobs?: Job[]; next?: string | null; cursor?: string;
   signedIn?: boolean; live?: "events" | "changes"; error?: { code: string; message: string };

@@ -3,6 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { num } from "../../lib/config.ts";
+import { coreEnv, serviceEnvNames } from "../../lib/service-env.ts";
 import { bundleService } from "../build-lambda.ts";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
@@ -146,13 +147,15 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       AWS_ACCESS_KEY_ID: keys.accessKeyId,
       AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
       AWS_SESSION_TOKEN: "",
-      T2S_BUCKET: outputs.bucket,
-      T2S_REQUESTS_TOPIC_ARN: outputs.requests_topic_arn,
-      T2S_REQUESTS_QUEUE_URL: outputs.requests_queue_url,
-      T2S_FACTS_TOPIC_ARN: outputs.facts_topic_arn,
-      T2S_FACTS_QUEUE_URL: outputs.facts_queue_url,
-      T2S_UPDATES_TOPIC_ARN: outputs.updates_topic_arn,
-      T2S_WEBHOOKS_QUEUE_URL: outputs.webhooks_queue_url,
+      ...coreEnv({
+        bucket: outputs.bucket,
+        requestsTopicArn: outputs.requests_topic_arn,
+        requestsQueueUrl: outputs.requests_queue_url,
+        factsTopicArn: outputs.facts_topic_arn,
+        factsQueueUrl: outputs.facts_queue_url,
+        updatesTopicArn: outputs.updates_topic_arn,
+      }),
+      [serviceEnvNames.webhooksQueueUrl]: outputs.webhooks_queue_url,
       T2S_DATA_DIR: o.dataDir,
     };
     const service = (main: string, env: NodeJS.ProcessEnv, as: string) =>
@@ -170,7 +173,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
       startIngestWith: async (env) => {
         stack.ingest = service(ingestMain, {
           // Job records live in one SQLite file in the data folder: durable, and fast at any number of jobs.
-          T2S_JOBS_DB: stack.jobsDb,
+          [serviceEnvNames.jobsDb]: stack.jobsDb,
           T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv, ...env,
         }, "ingest");
         await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited).catch(async (err) => {
@@ -189,7 +192,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
             const seedbox = service(seedboxMain, {
               T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
               // Leases live in the job store, shared with ingest; the id is stable across restarts.
-              T2S_JOBS_DB: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
+              [serviceEnvNames.jobsDb]: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
               T2S_UPLOAD_QUEUE_SIZE: process.env.T2S_UPLOAD_QUEUE_SIZE ?? localUploadQueueSize,
               ...own, ...o.seedboxEnv, ...env,
             }, n === 1 ? "seedbox" : box.id);

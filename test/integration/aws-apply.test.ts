@@ -22,7 +22,7 @@ import { run } from "../../scripts/local/proc.ts";
 import { awsDefaults } from "../../stacks/aws-settings.ts";
 import { AwsStack } from "../../stacks/aws.ts";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import type { SqsBatchResult, UrlResult } from "../../ingest/lambda.ts";
+import type { SqsBatchResult, UrlResult } from "../../lib/aws/lambda-events.ts";
 import { createLogger } from "../../lib/log.ts";
 import { terraformPreflight } from "../support/preflight.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";

@@ -12,7 +12,7 @@ import { createLogger } from "../../lib/log.ts";
 import { refusal } from "../../bot/access.ts";
 import { createBotLambda, type BotLambda } from "../../bot/lambda.ts";
 import { displayName } from "../../bot/status.ts";
-import type { UrlEvent } from "../../ingest/lambda.ts";
+import type { UrlEvent } from "../../lib/aws/lambda-events.ts";
 import { startDiscordStandIn, type DiscordStandIn, type StoredMessage } from "../support/discord-standin.ts";
 import { serveLambdaUrl } from "../support/lambda-url.ts";
 import { testStack } from "../support/shared.ts";

@@ -460,6 +460,10 @@ describe("the page", () => {
       assert.equal((await fetch(front.url + "/api/session", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) })).status, 403);
       assert.equal((await fetch(front.url + "/api/jobs", { headers: { authorization: `Bearer ${token}` } })).status, 401);
       assert.equal((await fetch(front.url + "/api/jobs", { headers: { "x-t2s-token": token } })).status, 200);
+      // Zip links reach ingest (its coded 404 for a job with no zip), not the page bucket (S3's 403).
+      const zip = await fetch(`${front.url}/zip/${id}`, { headers: { "x-t2s-token": token } });
+      assert.equal(zip.status, 404);
+      assert.equal(((await zip.json()) as { error: { code: string } }).error.code, "not_found");
       const refusedBefore = front.refusedUnsigned;
 
       await signIn(page, front.url, token);

@@ -1,7 +1,7 @@
 // The CloudFront distribution of AWS mode, on loopback, for tests (stacks/page-front.ts): one origin
-// serving the page's static files (as the page bucket holds them) and passing /api/*, /d/* and
-// /healthz to a Lambda app as its function URL would get them, with what origin access control does
-// on the way:
+// serving the page's static files (as the page bucket holds them) and passing ingest's public paths
+// (ingest/public-paths.ts, as the stack's behaviours do) to a Lambda app as its function URL would get
+// them, with what origin access control does on the way:
 // - a body (POST, PUT, PATCH) must carry its SHA-256 in x-amz-content-sha256, or the function URL
 //   refuses the signed request (403), as Lambda's IAM auth does;
 // - the viewer's Authorization never reaches the function: CloudFront signs with that header;
@@ -13,10 +13,11 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { LambdaApp } from "../../ingest/lambda.ts";
 import { frontHeaders } from "../../lib/page-headers.ts";
-import { pageFiles } from "../../stacks/page-front.ts";
+import { ingestPathOf, pageFiles } from "../../ingest/public-paths.ts";
 import { toUrlEvent } from "./lambda-url.ts";
 
-const toLambda = (path: string) => path.startsWith("/api/") || path.startsWith("/d/") || path === "/healthz";
+/** Where a path goes: the ingest function, or the page bucket. */
+export const originOf = (path: string): "ingest" | "page" => (ingestPathOf(path) ? "ingest" : "page");
 
 export interface CloudFrontStandIn {
   url: string;
@@ -41,7 +42,7 @@ export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp
         const body = Buffer.concat(parts);
         const path = (req.url ?? "/").split("?")[0]!;
         const headers: Record<string, string | string[]> = { ...frontHeaders(o.storageOrigin), via: "1.1 standin.cloudfront.net (CloudFront)" };
-        if (!toLambda(path)) {
+        if (originOf(path) === "page") {
           const f = req.method === "GET" || req.method === "HEAD" ? files.get(path) : undefined;
           // The bucket lets CloudFront read objects only: a missing key is S3's 403.
           if (!f) return res.writeHead(403, { ...headers, "content-type": "application/xml" }).end("<Error><Code>AccessDenied</Code></Error>");

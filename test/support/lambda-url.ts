@@ -3,7 +3,8 @@
 // whole response is buffered, as a function URL in BUFFERED mode does (so no event stream).
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { LambdaApp, UrlEvent, UrlResult } from "../../ingest/lambda.ts";
+import type { LambdaApp } from "../../ingest/lambda.ts";
+import type { UrlEvent, UrlResult } from "../../lib/aws/lambda-events.ts";
 
 /** Function URLs take at most 6 MB of request payload. */
 const maxRequestBytes = 6 * 1024 * 1024;

@@ -9,7 +9,8 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-s
 import { awsClients, destroyClients, type AwsClients } from "../../lib/aws/clients.ts";
 import type { AwsConfig } from "../../lib/config.ts";
 import { createLogger } from "../../lib/log.ts";
-import { createLambdaApp, type LambdaApp, type UrlEvent } from "../../ingest/lambda.ts";
+import { createLambdaApp, type LambdaApp } from "../../ingest/lambda.ts";
+import type { UrlEvent } from "../../lib/aws/lambda-events.ts";
 import { loadWebFiles } from "../../ingest/web.ts";
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
 import { freePort, waitFor } from "../../scripts/local/net.ts";

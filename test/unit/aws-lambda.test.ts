@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { awsClients, destroyClients, type AwsClients } from "../../lib/aws/clients.ts";
 import { MissingParameter } from "../../lib/aws/ssm.ts";
 import { createLogger } from "../../lib/log.ts";
-import { createLambdaApp, httpHandler, lambdaConfig, sqsHandler, sweep, type LambdaApp, type UrlEvent } from "../../ingest/lambda.ts";
+import { createLambdaApp, httpHandler, lambdaConfig, sqsHandler, sweep, type LambdaApp } from "../../ingest/lambda.ts";
+import type { UrlEvent } from "../../lib/aws/lambda-events.ts";
 import { loadWebFiles } from "../../ingest/web.ts";
 
 const env = {

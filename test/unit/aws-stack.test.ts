@@ -11,6 +11,8 @@ import { AwsStack } from "../../stacks/aws.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 import { assertJobTable } from "../support/job-table-synth.ts";
 import { pageCsp } from "../../lib/page-headers.ts";
+import { pageFiles, patternMatches } from "../../ingest/public-paths.ts";
+import { examplePath, ingestRoutes } from "../support/api-routes.ts";
 
 type Block = Record<string, unknown>;
 interface Synth { resource: Record<string, Record<string, Block>>; data: Record<string, Record<string, Block>>; output: Record<string, Block>; variable: Record<string, Block>; locals: Record<string, unknown> }
@@ -356,12 +358,12 @@ describe("aws stack (synthesized)", () => {
     assert.equal(d.enabled, true);
   });
 
-  it("routes /api/*, /d/* and /healthz to the ingest URL uncached, with cookies and query strings; everything HTTPS", () => {
+  it("routes ingest's public paths to the ingest URL uncached, with cookies and query strings; everything HTTPS", () => {
     const d = one("aws_cloudfront_distribution");
     const def = d.default_cache_behavior as Block;
     assert.equal(def.target_origin_id, "page");
     const behaviors = d.ordered_cache_behavior as Block[];
-    assert.deepEqual(behaviors.map((b) => b.path_pattern), ["/api/*", "/d/*", "/healthz"]);
+    assert.deepEqual(behaviors.map((b) => b.path_pattern), ["/api/*", "/d/*", "/zip/*", "/healthz"]);
     for (const b of [def, ...behaviors]) {
       assert.equal(b.viewer_protocol_policy, "redirect-to-https");
       assert.equal(b.response_headers_policy_id, ref("aws_cloudfront_response_headers_policy", "id"));
@@ -373,6 +375,25 @@ describe("aws stack (synthesized)", () => {
     }
     assert.deepEqual(behaviors[0]!.allowed_methods, ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]);
     assert.deepEqual((d.viewer_certificate as Block).cloudfront_default_certificate, true);
+  });
+
+  it("sends every route of ingest, read back from the distribution, to the function URL with its method, and the page's files to the page bucket", () => {
+    const d = one("aws_cloudfront_distribution");
+    const origins = Object.fromEntries((d.origin as Block[]).map((o) => [o.origin_id, o]));
+    assert.match(String(origins.ingest!.domain_name), /aws_lambda_function_url\.ingest_url_[^}]*\.function_url/);
+    assert.equal(origins.page!.domain_name, ref("aws_s3_bucket", "bucket_regional_domain_name", "front_"));
+    // CloudFront takes the first ordered behaviour whose pattern matches, else the default one.
+    const behaviorOf = (path: string) => (d.ordered_cache_behavior as Block[]).find((b) => patternMatches(String(b.path_pattern), path)) ?? (d.default_cache_behavior as Block);
+    const routes = ingestRoutes();
+    assert.ok(routes.some((r) => r.path === "/zip/:id"));
+    for (const r of routes) {
+      const b = behaviorOf(examplePath(r.path));
+      assert.equal(b.target_origin_id, "ingest", `${r.method} ${r.path} does not reach ingest`);
+      assert.ok((b.allowed_methods as string[]).includes(r.method), `${r.path}: CloudFront refuses ${r.method}`);
+    }
+    for (const path of ["/", ...pageFiles.map(([key]) => `/${key}`)]) assert.equal(behaviorOf(path).target_origin_id, "page", path);
+    const keys = all("aws_s3_object").filter((o) => String(o.bucket).includes("front_bucket")).map((o) => o.key);
+    assert.deepEqual(keys.sort(), pageFiles.map(([key]) => key).sort());
   });
 
   it("sends the page's CSP and the security headers from the response headers policy", () => {

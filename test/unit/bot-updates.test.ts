@@ -4,7 +4,8 @@ import { describe, it } from "node:test";
 import type { Job } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { Chat } from "../../bot/discord.ts";
-import { parseUpdate, StatusBoard } from "../../bot/updates.ts";
+import { StatusBoard } from "../../bot/updates.ts";
+import { parseUpdate } from "../../lib/messages.ts";
 
 const id = "c".repeat(40);
 let clock = 0;

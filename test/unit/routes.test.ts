@@ -1,21 +1,12 @@
 // Walks the router's own route table: a new route that forgets auth fails here.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createApi, type ApiDeps } from "../../ingest/api.ts";
-import { Auth } from "../../ingest/auth.ts";
 import { RateLimiter } from "../../ingest/rate-limit.ts";
-import { createLogger } from "../../lib/log.ts";
+import { ingestPathOf, ingestPaths, methodsOf, pageFiles } from "../../ingest/public-paths.ts";
+import { examplePath as example, ingestRoutes, routeTableApi } from "../support/api-routes.ts";
+import { originOf } from "../support/cloudfront.ts";
 
-const unreachable = new Proxy({}, { get: () => () => { throw new Error("a handler ran without auth"); } });
-const deps = {
-  registry: unreachable, bucket: unreachable, guard: unreachable, publishRequest: async () => {},
-  auth: new Auth({ apiToken: "right-token", signingSecret: "s", secureCookie: false }),
-  publicUrl: "http://x", linkTtlS: 60, log: createLogger("test", { level: "error" }), now: () => "now",
-  limiter: new RateLimiter({ perMinute: 60, burst: 10 }),
-  web: new Map([["/", { body: Buffer.from("<!doctype html>"), type: "text/html" }]]),
-} as unknown as ApiDeps;
-const api = createApi(deps);
-const example = (path: string) => path.replace(/:[a-z]+/g, "a".repeat(40)).replace("*", "file.bin");
+const { api } = routeTableApi();
 const request = (method: string, path: string, headers: Record<string, string> = {}) =>
   api.handle({ method, path, query: new URLSearchParams(), headers, body: Buffer.from("{}"), signal: new AbortController().signal });
 
@@ -34,6 +25,34 @@ describe("every route", () => {
   it("leaves only /healthz, the page and the session calls public", () => {
     const open = api.routes.filter((r) => r.access === "public").map((r) => `${r.method} ${r.path}`).sort();
     assert.deepEqual(open, ["DELETE /api/session", "GET /", "GET /api/session", "GET /healthz", "POST /api/session"]);
+  });
+});
+
+describe("ingest's public paths (the front door's routing)", () => {
+  const routes = ingestRoutes();
+  it("has routes to check, /zip/:id among them", () => assert.ok(routes.some((r) => r.path === "/zip/:id")));
+  for (const r of routes) {
+    it(`${r.method} ${r.path} falls under a declared path that takes ${r.method}`, () => {
+      const p = ingestPathOf(example(r.path));
+      assert.ok(p, `no public path covers ${r.path}: add it to ingest/public-paths.ts`);
+      assert.ok(methodsOf[p.methods].includes(r.method), `${p.pattern} does not take ${r.method}`);
+    });
+  }
+  it("declares no path that no route answers", () => {
+    for (const p of ingestPaths) assert.ok(routes.some((r) => ingestPathOf(example(r.path)) === p), `nothing answers ${p.pattern}`);
+  });
+  it("leaves the page's files to the page, and matches as CloudFront does", () => {
+    for (const [key] of pageFiles) assert.equal(ingestPathOf(`/${key}`), undefined, key);
+    assert.equal(ingestPathOf("/"), undefined);
+    assert.equal(ingestPathOf("/api/"), ingestPaths[0], "\"*\" matches nothing too");
+    assert.equal(ingestPathOf("/healthz/x"), undefined);
+    assert.equal(ingestPathOf("/API/jobs"), undefined, "patterns are case-sensitive");
+    assert.equal(ingestPathOf("/zipper"), undefined);
+  });
+  it("the CloudFront stand-in sends every route, /zip/* too, to ingest, and the page's files to the page", () => {
+    for (const r of routes) assert.equal(originOf(example(r.path)), "ingest", r.path);
+    assert.equal(originOf(`/zip/${"a".repeat(40)}`), "ingest");
+    for (const path of ["/", ...pageFiles.map(([key]) => `/${key}`)]) assert.equal(originOf(path), "page", path);
   });
 });
 

@@ -1,0 +1,99 @@
+// ingest's parts, wired once for both of its hosts: the node:http server with queue consumers
+// (ingest/main.ts, local mode) and the Lambda functions (ingest/lambda.ts, AWS mode).
+import type { AwsClients } from "../lib/aws/clients.ts";
+import { Bucket } from "../lib/aws/bucket.ts";
+import type { Fleet } from "../lib/aws/fleet.ts";
+import { queueDepth, queueSender } from "../lib/aws/queue.ts";
+import { topicPublisher } from "../lib/aws/topic.ts";
+import type { AwsConfig } from "../lib/config.ts";
+import type { JobStore } from "../lib/job-store.ts";
+import type { Logger } from "../lib/log.ts";
+import type { UpdateMessage } from "../lib/messages.ts";
+import { createApi } from "./api.ts";
+import { Auth } from "./auth.ts";
+import type { ApiTunables } from "./config.ts";
+import { factsHandler } from "./facts.ts";
+import { FetchGuard } from "./fetch-guard.ts";
+import { presentJob } from "./present.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import { JobRegistry } from "./registry.ts";
+import { fleetScaler, type ScaleUp } from "./scale-up.ts";
+import type { SweeperDeps } from "./sweeper.ts";
+import type { WebFiles } from "./web.ts";
+import { outbox as webhookOutbox, webhookHandler, type Outbox } from "./webhooks.ts";
+
+/** What ingest needs to know in either host. */
+export interface AppConfig extends ApiTunables {
+  aws: AwsConfig;
+  apiToken: string;
+  signingSecret: string;
+  publicUrl: string;
+}
+
+export interface AppDeps {
+  cfg: AppConfig;
+  clients: AwsClients;
+  store: JobStore;
+  web: WebFiles;
+  log: Logger;
+  now: () => string;
+  /** AWS mode with T2S_FLEET_GROUP: the group ingest raises for queued work. */
+  fleet?: Fleet | undefined;
+}
+
+/** A registry whose changes go out as job updates, with the webhook outbox over it. */
+export interface Session {
+  registry: JobRegistry;
+  outbox: Outbox | null;
+  /** Waits for the job updates published so far (a Lambda invocation must not return before them). */
+  flush(): Promise<unknown>;
+}
+
+export function ingestApp(d: AppDeps) {
+  const { cfg, clients, log, now } = d;
+  const bucket = new Bucket(clients.s3, cfg.aws.bucket);
+  const auth = new Auth({ apiToken: cfg.apiToken, signingSecret: cfg.signingSecret, secureCookie: cfg.publicUrl.startsWith("https:") });
+  const guard = new FetchGuard(cfg.fetch);
+  const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
+  const publishUpdate = topicPublisher(clients.sns, cfg.aws.updatesTopicArn);
+  // Per process (per warm instance on Lambda, where several run: best effort there).
+  const limiter = new RateLimiter(cfg.rate);
+  const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhooks.queueUrl) : null;
+  const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, cfg.publicUrl, auth, now());
+  const scaleUp: ScaleUp | undefined = d.fleet && cfg.fleet
+    ? fleetScaler({ fleet: d.fleet, openJobs: () => queueDepth(clients.sqs, cfg.aws.requestsQueueUrl), perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log })
+    : undefined;
+
+  const session = (): Session => {
+    const registry = new JobRegistry(d.store);
+    // Only the publishes in flight: a long-lived session (local mode) keeps no settled ones.
+    const pending = new Set<Promise<void>>();
+    registry.subscribe((rec) => {
+      const msg: UpdateMessage = { v: 1, type: "job", job: present(rec) };
+      const p: Promise<void> = publishUpdate(msg)
+        .catch((err) => log.warn("could not publish job update", { job: rec.job.id, err }))
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    });
+    const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now }) : null;
+    return { registry, outbox, flush: () => Promise.all([...pending]) };
+  };
+
+  return {
+    bucket, auth, guard, publishRequest, scaleUp,
+    session,
+    /** The HTTP API over a session; `live` is how the page follows changes in this host. */
+    api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
+      registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
+      publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
+    }),
+    facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),
+    /** One delivery attempt per message; null when webhooks are not configured. */
+    webhooks: (s: Session) => sendWebhook && webhookHandler({
+      registry: s.registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS, present,
+    }),
+    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit } satisfies SweeperDeps,
+  };
+}
+
+export type IngestApp = ReturnType<typeof ingestApp>;
