@@ -38,11 +38,11 @@ const deluge = new Deluge({ ...cfg.deluge, log });
 const facts = new Facts(topicPublisher(clients.sns, cfg.aws.factsTopicArn), nowIso);
 const early = cfg.overlapUpload
   ? new EarlyUploads({
-    s3: clients.s3, bucket, deluge, downloadDir: cfg.downloadDir, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
+    bucket, deluge, downloadDir: cfg.downloadDir, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
     torrentOf: (id, signal) => bucket.get(incomingKey(id), signal),
   })
   : undefined;
-const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
+const uploader = new Uploader({ bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
 const store = openJobStore(cfg.jobs, clients.dynamodb);
 const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
 // Late-bound: the leases and the monitor each act through the other.

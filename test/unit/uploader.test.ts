@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "content-disposition";
 import { partSizeFor } from "../../seedbox/parts.ts";
-import { dispositionFor } from "../../seedbox/uploader.ts";
+import { dispositionFor } from "../../seedbox/objects.ts";
 
 describe("uploaded object headers", () => {
   for (const name of ['evil"; filename="x.exe', "naïve café.mkv", "100% real.txt"]) {
