@@ -16,17 +16,25 @@ import type { Facts } from "./facts.ts";
 import { admit, holder } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
 import type { Monitor } from "./monitor.ts";
+import type { Work } from "./work.ts";
 
-export interface RequestsDeps {
+export interface RequestsDeps extends Admission {
   deluge: Deluge;
   bucket: Bucket;
-  facts: Facts;
-  monitor: Monitor;
+  work: Pick<Work, "admit" | "room" | "stop">;
+  /** Looks at Deluge again once a torrent is added. */
+  monitor: Pick<Monitor, "kick">;
   downloadDir: string;
   completedDir: string;
   maxDownloadKiBs: number | undefined;
   /** Pieces in order, so overlapped upload has whole parts early. */
   sequential: boolean;
+}
+
+/** What deciding whether a job may be added here needs. */
+export interface Admission {
+  work: Pick<Work, "admit" | "room">;
+  facts: Facts;
   log: Logger;
   leases: Leases;
   /** Jobs held at once at most (T2S_MAX_TORRENTS). */
@@ -99,7 +107,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     const taken = await d.leases.take(id);
     if (taken !== "taken") return d.log.info("request for a job this seedbox cannot take; dropped", { job: id, why: taken });
     try {
-      if (size !== null && !(await d.monitor.admit(id, size))) {
+      if (size !== null && !(await d.work.admit(id, size))) {
         // Another request took the room meanwhile.
         return await d.leases.handBack(id, { count: true, why: "no_room" });
       }
@@ -132,9 +140,9 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
 }
 
 /** Whether a job may be added here now (capacity, then disk); when not, it has been handed back or failed. */
-async function admitHere(d: RequestsDeps, id: string, size: number | null, handBacks: number, held = d.leases.count()): Promise<boolean> {
+async function admitHere(d: Admission, id: string, size: number | null, handBacks: number, held = d.leases.count()): Promise<boolean> {
   const a = admit({
-    held, maxTorrents: d.maxTorrents, size, room: size === null ? 0 : await d.monitor.room(id),
+    held, maxTorrents: d.maxTorrents, size, room: size === null ? 0 : await d.work.room(id),
     maxRoom: d.maxRoom, handBacks, maxHandBacks: d.maxHandBacks,
   });
   if (a.kind === "take") return true;
@@ -149,15 +157,17 @@ async function admitHere(d: RequestsDeps, id: string, size: number | null, handB
 }
 
 /** A held torrent turned out not to fit (a magnet, once its size is known); its torrent is gone already. */
-export async function noRoom(d: RequestsDeps, id: string, bytes: number): Promise<void> {
+export async function noRoom(d: Admission, id: string, bytes: number): Promise<void> {
   const rec = await d.leases.record(id);
   // Capacity is not the question here: only whether the disk of this or any seedbox can hold it.
   if (await admitHere(d, id, bytes, rec?.handBacks ?? 0, 0)) await d.leases.handBack(id, { count: true, why: "no_room" });
 }
 
 /** Removes a cancelled job: stops its upload, drops the torrent and its data, and its files in the bucket. */
-export async function removeCancelled(d: Pick<RequestsDeps, "monitor" | "bucket" | "facts" | "log">, id: string, signal?: AbortSignal): Promise<void> {
-  await d.monitor.cancel(id, signal ?? new AbortController().signal);
+export async function removeCancelled(
+  d: { work: Pick<Work, "stop">; bucket: Bucket; facts: Facts; log: Logger }, id: string, signal?: AbortSignal,
+): Promise<void> {
+  await d.work.stop(id, signal ?? new AbortController().signal);
   // Nothing of a cancelled job stays in the bucket: open multipart uploads and parts already written.
   await d.bucket.abortUploads(filesPrefix(id));
   const removed = await d.bucket.deletePrefix(filesPrefix(id));
