@@ -59,36 +59,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
   const add = async (req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal) => {
     const { id } = req;
     if (d.leases.holds(id)) return d.log.debug("request for a job held here already", { job: id });
-    let added: string | null;
-    let bytes: Buffer | null = null;
-    let uri: string | null = null;
-    let size: number | null = null;
-    if (req.source.kind === "torrent") {
-      bytes = await d.bucket.get(req.source.key, signal);
-      if (!bytes) {
-        await d.facts.failed(id, "torrent_missing", "The stored .torrent file is gone; submit the torrent again.");
-        throw new PoisonMessage(`claim-checked torrent ${req.source.key} is missing`, id);
-      }
-      try {
-        const t = parseTorrent(bytes);
-        if (t.infoHash !== id) throw new AppError("invalid_torrent", "The stored .torrent does not match this job.");
-        size = t.size;
-      } catch (err) {
-        const message = err instanceof AppError ? err.message : "The stored .torrent file is not valid.";
-        await d.facts.failed(id, "invalid_torrent", message);
-        throw new PoisonMessage(message, id);
-      }
-    } else {
-      try {
-        const m = parseMagnet(req.source.uri);
-        if (m.infoHash !== id) throw new AppError("invalid_magnet", "The magnet does not match this job.");
-        uri = formatMagnet(m);
-      } catch (err) {
-        const message = err instanceof AppError ? err.message : "The magnet is not valid.";
-        await d.facts.failed(id, "invalid_torrent", message);
-        throw new PoisonMessage(message, id);
-      }
-    }
+    const { bytes, uri, size } = await readSource(d, req, signal);
     // The job store says whether the job is still wanted: no record, or an ended job, and nothing happens.
     // (Checked after the request itself, so that a poison request still ends in the DLQ.)
     const rec = await d.leases.record(id);
@@ -106,6 +77,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     if (!(await admitHere(d, id, size, rec.handBacks ?? 0))) return;
     const taken = await d.leases.take(id);
     if (taken !== "taken") return d.log.info("request for a job this seedbox cannot take; dropped", { job: id, why: taken });
+    let added: string | null;
     try {
       if (size !== null && !(await d.work.admit(id, size))) {
         // Another request took the room meanwhile.
@@ -137,6 +109,38 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     if (req.type === "cancel") return d.leases.holds(req.id) ? removeCancelled(d, req.id, signal) : undefined;
     return add(req, signal);
   };
+}
+
+/** The request's torrent: the claim-checked .torrent (and its size) or the magnet. A bad one fails the job and is poison. */
+async function readSource(
+  d: Pick<RequestsDeps, "bucket" | "facts">, req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal,
+): Promise<{ bytes: Buffer | null; uri: string | null; size: number | null }> {
+  const { id } = req;
+  if (req.source.kind === "torrent") {
+    const bytes = await d.bucket.get(req.source.key, signal);
+    if (!bytes) {
+      await d.facts.failed(id, "torrent_missing", "The stored .torrent file is gone; submit the torrent again.");
+      throw new PoisonMessage(`claim-checked torrent ${req.source.key} is missing`, id);
+    }
+    try {
+      const t = parseTorrent(bytes);
+      if (t.infoHash !== id) throw new AppError("invalid_torrent", "The stored .torrent does not match this job.");
+      return { bytes, uri: null, size: t.size };
+    } catch (err) {
+      const message = err instanceof AppError ? err.message : "The stored .torrent file is not valid.";
+      await d.facts.failed(id, "invalid_torrent", message);
+      throw new PoisonMessage(message, id);
+    }
+  }
+  try {
+    const m = parseMagnet(req.source.uri);
+    if (m.infoHash !== id) throw new AppError("invalid_magnet", "The magnet does not match this job.");
+    return { bytes: null, uri: formatMagnet(m), size: null };
+  } catch (err) {
+    const message = err instanceof AppError ? err.message : "The magnet is not valid.";
+    await d.facts.failed(id, "invalid_torrent", message);
+    throw new PoisonMessage(message, id);
+  }
 }
 
 /** Whether a job may be added here now (capacity, then disk); when not, it has been handed back or failed. */
