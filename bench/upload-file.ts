@@ -13,6 +13,6 @@ const [file, bucketName, key] = process.argv.slice(2);
 if (!file || !bucketName || !key) throw new Error("usage: node bench/upload-file.ts <file> <bucket> <key>");
 const clients = awsClients({ region: process.env.AWS_REGION ?? "us-east-1", endpoint: process.env.AWS_ENDPOINT_URL });
 const bucket = new Bucket(clients.s3, bucketName);
-const uploader = new Uploader({ s3: clients.s3, bucket, roots: [], ...uploadTunables(process.env), log: createLogger("bench") });
+const uploader = new Uploader({ bucket, roots: [], ...uploadTunables(process.env), log: createLogger("bench") });
 await uploader.putFile(file, key, basename(file), (await stat(file)).size, () => {}, AbortSignal.timeout(600_000));
 destroyClients(clients);

@@ -53,12 +53,12 @@ try {
   const job = (id: string): UploadJob => ({ id, name, saveRoot: root, files });
   const signal = AbortSignal.timeout(3_600_000);
 
-  const off = new Uploader({ s3: clients.s3, bucket, roots: [root], ...tunables, zip: false, log });
+  const off = new Uploader({ bucket, roots: [root], ...tunables, zip: false, log });
   let t = performance.now();
   await off.upload(job("a".repeat(40)), () => {}, signal);
   const filesMs = performance.now() - t;
 
-  const on = new Uploader({ s3: clients.s3, bucket, roots: [root], ...tunables, zip: true, log });
+  const on = new Uploader({ bucket, roots: [root], ...tunables, zip: true, log });
   t = performance.now();
   await on.upload(job("b".repeat(40)), () => {}, signal);
   const withZipMs = performance.now() - t;

@@ -4,18 +4,17 @@
 // Deluge has the whole torrent, so no unchecked byte ever ends up in a finished object.
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Logger } from "../lib/log.ts";
+import type { ObjectStore, PartUpload } from "../lib/object-store.ts";
 import { parseTorrent } from "../lib/torrent.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
-import { BufferPool, eachLimited, MultipartFile, readFully } from "./multipart.ts";
+import { BufferPool, eachLimited, readFully } from "./multipart.ts";
+import { objectHeaders, objectKeys } from "./objects.ts";
 import { checkable, partDownloaded, partRange, partVerified, planParts, type PartPlan } from "./parts.ts";
-import { objectHeaders, objectKeys } from "./uploader.ts";
+import type { SentEarly } from "./uploader.ts";
 
 export interface EarlyUploadsOptions {
-  s3: S3Client;
-  bucket: Bucket;
+  bucket: Pick<ObjectStore, "multipart">;
   deluge: Pick<Deluge, "call">;
   /** Where Deluge keeps torrents while they download. */
   downloadDir: string;
@@ -32,7 +31,7 @@ interface FileState {
   path: string;
   key: string;
   plan: PartPlan;
-  upload: MultipartFile;
+  upload: PartUpload;
 }
 
 interface JobState {
@@ -52,7 +51,7 @@ async function readRange(path: string, buf: Buffer, start: number): Promise<Buff
   }
 }
 
-export class EarlyUploads {
+export class EarlyUploads implements SentEarly {
   private readonly o: EarlyUploadsOptions;
   /** "off": this job is not uploaded early (no .torrent, or no file fits whole pieces). */
   private readonly jobs = new Map<string, JobState | "off">();
@@ -113,7 +112,7 @@ export class EarlyUploads {
       if (!key || !tf || tf.length !== f.size) continue;
       const plan = planParts(offsets[f.index]!, f.size, t.pieceLength, this.o.partSizeMin, t.size);
       if (plan && plan.count > 1) {
-        const upload = new MultipartFile(this.o.s3, { Bucket: this.o.bucket.name, Key: key, ...objectHeaders(f.path) });
+        const upload = this.o.bucket.multipart(key, objectHeaders(f.path));
         files.push({ index: f.index, path: f.path, key, plan, upload });
       }
     }

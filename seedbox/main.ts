@@ -1,5 +1,5 @@
-// seedbox: wires Deluge, the job store's leases, the requests consumer, the completed-folder watcher, the
-// monitor and the spot interruption watcher.
+// seedbox: wires Deluge, the bucket, the job store's leases, the work kept per job, the monitor, the requests
+// consumer, the completed-folder watcher, the fleet member and the spot interruption watcher.
 import { mkdir } from "node:fs/promises";
 import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
@@ -19,11 +19,12 @@ import { freeBytes, totalBytes } from "./disk.ts";
 import { Facts } from "./facts.ts";
 import { Monitor } from "./monitor.ts";
 import { Leases } from "./leases.ts";
-import { noRoom, removeCancelled, requestsHandler, type RequestsDeps } from "./requests.ts";
+import { noRoom, removeCancelled, requestsHandler, type Admission } from "./requests.ts";
 import { watchSpot } from "./spot.ts";
 import { openJobStore } from "../lib/open-job-store.ts";
 import { Uploader } from "./uploader.ts";
 import { watchCompleted } from "./watch.ts";
+import { Work } from "./work.ts";
 
 const cfg = seedboxConfig(process.env);
 const log = createLogger("seedbox", { level: cfg.logLevel, base: { seedbox: cfg.seedboxId } });
@@ -38,19 +39,20 @@ const deluge = new Deluge({ ...cfg.deluge, log });
 const facts = new Facts(topicPublisher(clients.sns, cfg.aws.factsTopicArn), nowIso);
 const early = cfg.overlapUpload
   ? new EarlyUploads({
-    s3: clients.s3, bucket, deluge, downloadDir: cfg.downloadDir, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
+    bucket, deluge, downloadDir: cfg.downloadDir, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
     torrentOf: (id, signal) => bucket.get(incomingKey(id), signal),
   })
   : undefined;
-const uploader = new Uploader({ s3: clients.s3, bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
+const uploader = new Uploader({ bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
 const store = openJobStore(cfg.jobs, clients.dynamodb);
 const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
-// Late-bound: the leases and the monitor each act through the other.
-let requestsDeps: RequestsDeps;
-const leases: Leases = new Leases({
+// Built in this order, each from the ones before: the work kept per job, the leases (which stop a job's
+// work when it is no longer this seedbox's), admission, the monitor, and the requests consumer.
+const work = new Work({ deluge, early, freeBytes: () => freeBytes(cfg.downloadDir), diskReserveBytes: cfg.policy.diskReserveBytes });
+const leases = new Leases({
   store, me: cfg.seedboxId, timing: cfg.lease, publishRequest, log,
-  drop: (id): Promise<void> => monitor.cancel(id, shutdown.signal),
-  cancelled: (id) => removeCancelled(requestsDeps, id, shutdown.signal),
+  drop: (id) => work.stop(id, shutdown.signal),
+  cancelled: (id) => removeCancelled({ work, bucket, facts, log }, id, shutdown.signal),
   // A holder that died mid-upload left multipart uploads open: the new holder (maybe this seedbox,
   // restarted) uploads anew. Only the taken job's: other seedboxes' uploads go on.
   taken: async (id) => {
@@ -58,17 +60,16 @@ const leases: Leases = new Leases({
     if (n > 0) log.info("aborted stale multipart uploads", { job: id, count: n });
   },
 });
-const monitor: Monitor = new Monitor({
-  deluge, facts, uploader, early, log,
-  freeBytes: () => freeBytes(cfg.downloadDir),
-  policy: cfg.policy,
-  leases: { ensure: (id, o) => leases.ensure(id, o), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(requestsDeps, id, bytes) },
-});
 const maxRoom = (cfg.fleetMaxDiskBytes ?? (await totalBytes(cfg.downloadDir))) - cfg.policy.diskReserveBytes;
-requestsDeps = {
-  deluge, bucket, facts, monitor, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload, log,
-  leases, maxTorrents: cfg.maxTorrents, maxHandBacks: cfg.maxHandBacks, maxRoom,
-};
+const admission: Admission = { work, facts, log, leases, maxTorrents: cfg.maxTorrents, maxHandBacks: cfg.maxHandBacks, maxRoom };
+const monitor = new Monitor({
+  deluge, facts, uploader, early, work, log, policy: cfg.policy,
+  leases: { ensure: (id, o) => leases.ensure(id, o), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(admission, id, bytes) },
+});
+const handleRequest = requestsHandler({
+  ...admission, deluge, bucket, work, monitor,
+  downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload,
+});
 
 /** Takes no work while this seedbox holds all it may: requests wait in the queue for another seedbox. */
 async function hasRoom(signal: AbortSignal): Promise<void> {
@@ -101,7 +102,7 @@ shutdown.signal.addEventListener("abort", () => taking.abort(), { once: true });
 const consuming = consumeQueue({
   sqs: clients.sqs,
   queueUrl: cfg.aws.requestsQueueUrl,
-  handler: requestsHandler(requestsDeps),
+  handler: handleRequest,
   log: log.with({ queue: "requests" }),
   signal: taking.signal,
   waitTimeS: cfg.aws.queueWaitS,

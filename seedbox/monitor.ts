@@ -1,37 +1,22 @@
 // Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
-// enforces the magnet timeout, the disk guard and the seeding policy. Its first pass is the start-up reconcile.
+// enforces the magnet timeout, the disk guard and the seeding rule. Its first pass is the start-up reconcile.
+// nextStep is the policy (what a torrent does next); the Monitor carries it out and notes it in Work.
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Progress, ProgressStatus } from "../lib/messages.ts";
+import type { Progress } from "../lib/messages.ts";
+import { seedingDone, type SeedingRule } from "../lib/seeding.ts";
 import type { Deluge, TorrentStatus } from "./deluge.ts";
-import type { Facts } from "./facts.ts";
 import type { EarlyUploads } from "./early-upload.ts";
+import type { Facts } from "./facts.ts";
 import type { Uploader } from "./uploader.ts";
+import type { JobWork, Work } from "./work.ts";
 
 /** The rules the monitor applies, from config. */
-export interface MonitorPolicy {
+export interface MonitorPolicy extends SeedingRule {
   magnetTimeoutS: number;
   diskReserveBytes: number;
-  /** Seed after upload until this ratio or this time, whichever comes first; 0 and 0 remove at once. */
-  seedRatio: number;
-  seedTimeS: number;
   progressIntervalMs: number;
   pollMs: number;
-}
-
-export interface MonitorOptions {
-  deluge: Deluge;
-  facts: Facts;
-  uploader: Uploader;
-  /** Overlapped upload, when on: sends checked parts while torrents download. */
-  early?: EarlyUploads;
-  log: Logger;
-  freeBytes: () => Promise<number>;
-  policy: MonitorPolicy;
-  /** Upload attempts before a job fails. */
-  maxUploadAttempts?: number;
-  /** The seedbox's leases (seedbox/leases.ts): only torrents it holds are worked on. */
-  leases?: MonitorLeases;
 }
 
 /** What the monitor asks of the leases. */
@@ -44,10 +29,35 @@ export interface MonitorLeases {
   noRoom(id: string, bytes: number): Promise<void>;
 }
 
-interface Uploading {
-  abort: AbortController;
-  done: Promise<void>;
+export interface MonitorOptions {
+  deluge: Pick<Deluge, "statuses" | "resume">;
+  facts: Pick<Facts, "progress" | "failed" | "uploaded">;
+  uploader: Pick<Uploader, "upload">;
+  /** Overlapped upload, when on: sends checked parts while torrents download. */
+  early?: Pick<EarlyUploads, "advance" | "discard"> | undefined;
+  /** Each job's record, the disk guard, and stopping a job. */
+  work: Work;
+  /** The seedbox's leases: only torrents it holds are worked on. */
+  leases: MonitorLeases;
+  log: Logger;
+  policy: MonitorPolicy;
+  /** Upload attempts before a job fails. */
+  maxUploadAttempts?: number;
 }
+
+/** What a torrent does next, from what Deluge says and what the seedbox did with it so far. */
+export type Step =
+  | { kind: "fail"; code: JobErrorCode; message: string }
+  /** Uploaded: it seeds until the seeding rule lets it go. */
+  | { kind: "seed" }
+  /** Finished and at rest: its files go up. */
+  | { kind: "upload" }
+  /** Finished: its upload runs, or the next attempt is not due yet. */
+  | { kind: "wait" }
+  /** A magnet still fetching its metadata: its size is not known yet. */
+  | { kind: "metadata" }
+  /** Downloading (or queued, or paused): it must stay within the disk guard. */
+  | { kind: "download"; remaining: number };
 
 const busyStates = new Set(["Moving", "Error"]);
 
@@ -58,29 +68,50 @@ export function isDone(s: Pick<TorrentStatus, "is_finished" | "state">): boolean
 
 const hasMetadata = (s: TorrentStatus) => s.total_wanted > 0 || s.files.length > 0;
 
+/** The monitor's policy: what a torrent does next. No I/O. */
+export function nextStep(s: TorrentStatus, job: Readonly<JobWork> | undefined, nowMs: number, p: Pick<MonitorPolicy, "magnetTimeoutS">): Step {
+  if (s.state === "Error") return { kind: "fail", code: "deluge_error", message: `Deluge could not download this torrent: ${s.message || "unknown error"}.` };
+  if (isDone(s)) {
+    if (job?.uploaded) return { kind: "seed" };
+    if (job?.upload || (job?.failures && job.failures.retryAt > nowMs)) return { kind: "wait" };
+    return { kind: "upload" };
+  }
+  if (hasMetadata(s)) return { kind: "download", remaining: Math.max(0, s.total_wanted - s.total_done) };
+  if (nowMs / 1000 - s.time_added > p.magnetTimeoutS) {
+    return { kind: "fail", code: "no_peers", message: `No peer sent this torrent's metadata within ${p.magnetTimeoutS} s; check that it is still seeded.` };
+  }
+  return { kind: "metadata" };
+}
+
+/** The wait before an upload attempt after `count` failures. */
+const retryDelayMs = (count: number) => Math.min(60_000, 2000 * 2 ** count);
+
+const downloading = (s: TorrentStatus): Progress => ({
+  status: s.state === "Queued" ? "queued" : "downloading",
+  name: s.name,
+  progress: s.progress / 100,
+  size: s.total_wanted > 0 ? s.total_wanted : null,
+  downloaded: s.total_done,
+  rate: s.download_payload_rate,
+  eta: s.eta > 0 ? s.eta : null,
+});
+
+const uploading = (name: string, total: number, uploaded: number): Progress => ({
+  status: "uploading", name, progress: total > 0 ? uploaded / total : 1, size: total, downloaded: total, rate: 0, eta: null,
+});
+
 export class Monitor {
   private readonly o: MonitorOptions;
-  private readonly published = new Map<string, { at: number; status: ProgressStatus; progress: number }>();
-  /** Remaining bytes of each torrent let past the disk guard. */
-  private readonly admitted = new Map<string, number>();
-  private readonly uploading = new Map<string, Uploading>();
-  private readonly uploaded = new Set<string>();
-  private readonly failures = new Map<string, { count: number; retryAt: number }>();
-  /** The last error met per torrent, so a lasting one is logged once. */
-  private readonly troubles = new Map<string, string>();
   private wake: (() => void) | null = null;
   private kicked = false;
-  /** When each torrent was first seen with every piece but not finished yet (Deluge is moving it). */
-  private readonly finishingSince = new Map<string, number>();
-  /** One is, since less than 10 s: look again soon rather than at the next poll. */
+  /** A torrent is finishing, since less than 10 s: look again soon rather than at the next poll. */
   private finishing = false;
+  private readonly passed = Promise.withResolvers<void>();
 
   constructor(o: MonitorOptions) {
     this.o = o;
   }
 
-  /** Looks again now rather than at the next poll (a file appeared, a torrent was added). */
-  private readonly passed = Promise.withResolvers<void>();
   /**
    * Settles after run()'s first pass over Deluge's torrents, which holds again the leases of the jobs
    * Deluge still has after a restart: taking requests before it would count none of them against capacity.
@@ -89,6 +120,7 @@ export class Monitor {
     return this.passed.promise;
   }
 
+  /** Looks again now rather than at the next poll (a file appeared, a torrent was added). */
   kick(): void {
     this.kicked = true;
     this.wake?.();
@@ -120,210 +152,175 @@ export class Monitor {
     }
     signal.removeEventListener("abort", onAbort);
     this.passed.resolve();
-    for (const u of this.uploading.values()) u.abort.abort();
-    await Promise.allSettled([...this.uploading.values()].map((u) => u.done));
+    await this.o.work.stopUploads();
   }
 
   async tick(signal: AbortSignal): Promise<void> {
     const all = await this.o.deluge.statuses(signal);
-    for (const [id, s] of Object.entries(all)) {
-      if (!isJobId(id)) continue;
-      try {
-        if (this.o.leases && !this.uploaded.has(id) && !this.uploading.has(id)) {
-          const hold = await this.o.leases.ensure(id, { done: isDone(s) });
-          // A torrent of a job this seedbox does not hold (its lease was taken while it was down): it goes.
-          if (hold === "drop") {
-            await this.removeTorrent(id, signal);
-            this.forget(id);
-            continue;
-          }
-          // Uploaded before a restart: it seeds as the policy says, and is not uploaded again.
-          if (hold === "seed") this.uploaded.add(id);
-        }
-        await this.check(id, s, signal);
-        this.troubles.delete(id);
-      } catch (err) {
-        // Once per torrent and kind of trouble, not once a second while it lasts (an AWS outage, say).
-        const what = String((err as Error)?.message ?? err);
-        if (this.troubles.get(id) !== what) this.o.log.warn("could not handle torrent", { job: id, err });
-        this.troubles.set(id, what);
-      }
+    for (const [id, s] of Object.entries(all)) if (isJobId(id)) await this.follow(id, s, signal);
+    this.o.work.forgetGone((id) => id in all);
+  }
+
+  /** One torrent's turn in a pass. */
+  private async follow(id: string, s: TorrentStatus, signal: AbortSignal): Promise<void> {
+    try {
+      if (!(await this.worksOn(id, s, signal))) return;
+      await this.check(id, s, signal);
+      const job = this.o.work.peek(id);
+      if (job?.trouble !== undefined) this.o.work.get(id).trouble = undefined;
+    } catch (err) {
+      // Once per torrent and kind of trouble, not once a second while it lasts (an AWS outage, say).
+      const what = String((err as Error)?.message ?? err);
+      const job = this.o.work.get(id);
+      if (job.trouble !== what) this.o.log.warn("could not handle torrent", { job: id, err });
+      job.trouble = what;
     }
-    for (const id of this.published.keys()) if (!(id in all) && !this.uploading.has(id)) this.forget(id);
   }
 
-  /**
-   * Whether a torrent of `remaining` bytes fits: free space, less the reserve, less what torrents already
-   * admitted still need.
-   */
-  async admit(id: string, remaining: number): Promise<boolean> {
-    if (this.admitted.has(id)) return true;
-    const fits = remaining <= (await this.room(id));
-    if (fits) this.admitted.set(id, remaining);
-    return fits;
+  /** Whether this seedbox works on the torrent: it holds the job (taking it again after a restart) or seeds it. */
+  private async worksOn(id: string, s: TorrentStatus, signal: AbortSignal): Promise<boolean> {
+    const job = this.o.work.peek(id);
+    if (job?.uploaded || job?.upload) return true;
+    const hold = await this.o.leases.ensure(id, { done: isDone(s) });
+    // A torrent of a job this seedbox does not hold (its lease was taken while it was down): it goes.
+    if (hold === "drop") {
+      await this.o.work.removeTorrent(id, signal);
+      this.o.work.forget(id);
+      return false;
+    }
+    // Uploaded before a restart: it seeds as the rule says, and is not uploaded again.
+    if (hold === "seed") this.o.work.get(id).uploaded = true;
+    return true;
   }
 
-  /** Bytes a new torrent may take: free space, less the reserve and what admitted torrents (but `except`) still need. */
-  async room(except?: string): Promise<number> {
-    let owed = 0;
-    for (const [other, n] of this.admitted) if (other !== except) owed += n;
-    return (await this.o.freeBytes()) - this.o.policy.diskReserveBytes - owed;
-  }
-
+  /** Carries out the torrent's next step. */
   private async check(id: string, s: TorrentStatus, signal: AbortSignal): Promise<void> {
-    if (s.state === "Error") return this.fail(id, "deluge_error", `Deluge could not download this torrent: ${s.message || "unknown error"}.`);
-    if (isDone(s)) {
-      this.admitted.delete(id);
-      this.finishingSince.delete(id);
-      if (this.uploaded.has(id)) return this.applySeedingPolicy(id, s);
-      const f = this.failures.get(id);
-      if (!this.uploading.has(id) && (!f || f.retryAt <= Date.now())) this.startUpload(id, s, signal);
+    const step = nextStep(s, this.o.work.peek(id), Date.now(), this.o.policy);
+    if (step.kind === "fail") return this.fail(id, step.code, step.message);
+    if (step.kind === "seed" || step.kind === "upload" || step.kind === "wait") {
+      const job = this.o.work.get(id);
+      job.admitted = undefined;
+      job.finishingSince = undefined;
+      if (step.kind === "seed") return this.seedOrRemove(id, s);
+      if (step.kind === "upload") this.startUpload(id, s, signal);
       return;
     }
-    if (s.progress >= 100) {
-      const since = this.finishingSince.get(id) ?? Date.now();
-      this.finishingSince.set(id, since);
-      if (Date.now() - since < 10_000) this.finishing = true;
-    }
-    if (!hasMetadata(s)) {
-      if (Date.now() / 1000 - s.time_added > this.o.policy.magnetTimeoutS) {
-        return this.fail(id, "no_peers", `No peer sent this torrent's metadata within ${this.o.policy.magnetTimeoutS} s; check that it is still seeded.`);
-      }
-    } else if (!(await this.admit(id, Math.max(0, s.total_wanted - s.total_done)))) {
-      // With leases, another seedbox may have the room: the job goes back rather than failing.
-      if (this.o.leases) return this.handBack(id, Math.max(0, s.total_wanted - s.total_done), signal);
-      return this.fail(id, "disk_full", "There is not enough free disk space on the seedbox for this torrent.");
-    } else if (s.state === "Downloading") {
+    this.noteFinishing(id, s);
+    if (step.kind === "download" && !(await this.keepDownloading(id, s, step.remaining, signal))) return;
+    await this.report(id, downloading(s));
+  }
+
+  /** Every piece is in but Deluge has not finished (it is moving the files): look again soon, for 10 s. */
+  private noteFinishing(id: string, s: TorrentStatus): void {
+    if (s.progress < 100) return;
+    const job = this.o.work.get(id);
+    job.finishingSince ??= Date.now();
+    if (Date.now() - job.finishingSince < 10_000) this.finishing = true;
+  }
+
+  /** Keeps a downloading torrent within the disk guard (else hands its job back) and moving; false when it went. */
+  private async keepDownloading(id: string, s: TorrentStatus, remaining: number, signal: AbortSignal): Promise<boolean> {
+    // Another seedbox may have the room: the job goes back rather than failing.
+    if (!(await this.o.work.admit(id, remaining))) return (await this.handBack(id, remaining, signal), false);
+    if (s.state === "Downloading") {
       void this.o.early?.advance(id, s);
     } else if (s.state === "Paused") {
       // The seedbox never pauses a torrent; deluged killed before it saved resume data restores it paused.
       this.o.log.info("resuming a torrent deluged restored paused", { job: id });
       await this.o.deluge.resume(id, signal);
     }
-    const status: ProgressStatus = s.state === "Queued" ? "queued" : "downloading";
-    await this.report(id, {
-      status,
-      name: s.name,
-      progress: s.progress / 100,
-      size: s.total_wanted > 0 ? s.total_wanted : null,
-      downloaded: s.total_done,
-      rate: s.download_payload_rate,
-      eta: s.eta > 0 ? s.eta : null,
-    });
-  }
-
-  /** Removes a torrent and its data, if Deluge still holds it. */
-  private async removeTorrent(id: string, signal?: AbortSignal): Promise<void> {
-    if (await this.o.deluge.status(id, signal)) await this.o.deluge.remove(id, true, signal);
+    return true;
   }
 
   /** Publishes progress at most once per interval, but at once when the status changes. */
   private async report(id: string, p: Progress, force = false): Promise<void> {
-    const last = this.published.get(id);
+    const last = this.o.work.peek(id)?.published;
     const now = Date.now();
     if (!force && last && last.status === p.status && (now - last.at < this.o.policy.progressIntervalMs || last.progress === p.progress)) return;
-    this.published.set(id, { at: now, status: p.status, progress: p.progress });
+    this.o.work.get(id).published = { at: now, status: p.status, progress: p.progress };
     await this.o.facts.progress(id, p);
   }
 
+  /** Starts uploading a finished torrent in the background; its record holds the upload until it ends. */
   private startUpload(id: string, s: TorrentStatus, signal: AbortSignal): void {
     const abort = new AbortController();
     const stop = () => abort.abort();
     signal.addEventListener("abort", stop, { once: true });
-    const log = this.o.log.with({ job: id });
-    const total = s.files.reduce((n, f) => n + f.size, 0);
-    const progress = (uploaded: number): Progress => ({
-      status: "uploading", name: s.name, progress: total > 0 ? uploaded / total : 1, size: total, downloaded: total, rate: 0, eta: null,
-    });
-    let factOnly = false;
-    const done = (async () => {
-      await this.report(id, progress(0), true);
-      const result = await this.o.uploader.upload(
-        { id, name: s.name, saveRoot: s.save_path, files: s.files.map((f) => ({ index: f.index, path: f.path, size: f.size })) },
-        (n) => void this.report(id, progress(n)).catch(() => {}),
-        abort.signal,
-      );
-      if (result === "exists") log.info("already uploaded");
-      factOnly = true;
-      await this.o.facts.uploaded(id);
-      await this.o.early?.discard(id);
-      this.uploaded.add(id);
-      this.failures.delete(id);
-      // The manifest is written: nothing more of this job is this seedbox's to do (seeding needs no lease).
-      await this.o.leases?.release(id).catch((err) => log.warn("could not release the lease; it runs out instead", { err }));
-      this.kick();
-    })()
+    let filesUp = false;
+    const done = this.upload(id, s, abort.signal, () => (filesUp = true))
       .catch(async (err) => {
-        if (abort.signal.aborted) return;
-        // The files are up and only the fact did not go out (queues unreachable): the next pass sends it
-        // again (the upload finds the manifest), and this never counts towards failing the job.
-        const count = (this.failures.get(id)?.count ?? 0) + (factOnly ? 0 : 1);
-        const max = this.o.maxUploadAttempts ?? 5;
-        log.warn(factOnly ? "could not report the upload; trying again" : "upload failed", { err, attempt: count, of: max });
-        if (!factOnly && count >= max) {
-          this.failures.delete(id);
-          // If even the failure cannot be reported, the next pass uploads again.
-          await this.fail(id, "upload_failed", "Uploading the files to S3 failed repeatedly.").catch((e) => log.warn("could not report the failure", { err: e }));
-        } else {
-          this.failures.set(id, { count, retryAt: Date.now() + Math.min(60_000, 2000 * 2 ** count) });
-        }
+        if (!abort.signal.aborted) await this.uploadFailed(id, err, filesUp);
       })
       .finally(() => {
         signal.removeEventListener("abort", stop);
-        this.uploading.delete(id);
+        if (this.o.work.peek(id)?.upload) this.o.work.get(id).upload = undefined;
       });
-    this.uploading.set(id, { abort, done });
+    this.o.work.get(id).upload = { abort, done };
   }
 
-  private async applySeedingPolicy(id: string, s: TorrentStatus): Promise<void> {
-    const ratio = s.ratio ?? 0;
-    const seeded = s.seeding_time ?? 0;
-    const met = (this.o.policy.seedRatio === 0 && this.o.policy.seedTimeS === 0) ||
-      (this.o.policy.seedRatio > 0 && ratio >= this.o.policy.seedRatio) || (this.o.policy.seedTimeS > 0 && seeded >= this.o.policy.seedTimeS);
-    if (!met) return;
-    await this.removeTorrent(id);
-    this.forget(id);
-    this.o.log.info("removed after seeding", { job: id, ratio, seedingTimeS: seeded });
+  /** Uploads the files, reports the job uploaded, and lets its lease go. `filesUp` marks when only the fact is left. */
+  private async upload(id: string, s: TorrentStatus, signal: AbortSignal, filesUp: () => void): Promise<void> {
+    const log = this.o.log.with({ job: id });
+    const total = s.files.reduce((n, f) => n + f.size, 0);
+    await this.report(id, uploading(s.name, total, 0), true);
+    const result = await this.o.uploader.upload(
+      { id, name: s.name, saveRoot: s.save_path, files: s.files.map((f) => ({ index: f.index, path: f.path, size: f.size })) },
+      (n) => void this.report(id, uploading(s.name, total, n)).catch(() => {}),
+      signal,
+    );
+    if (result === "exists") log.info("already uploaded");
+    filesUp();
+    await this.o.facts.uploaded(id);
+    await this.o.early?.discard(id);
+    const job = this.o.work.get(id);
+    job.uploaded = true;
+    job.failures = undefined;
+    // The manifest is written: nothing more of this job is this seedbox's to do (seeding needs no lease).
+    await this.o.leases.release(id).catch((err) => log.warn("could not release the lease; it runs out instead", { err }));
+    this.kick();
   }
 
-  private forget(id: string): void {
-    void this.o.early?.discard(id);
-    this.published.delete(id);
-    this.admitted.delete(id);
-    this.uploaded.delete(id);
-    this.failures.delete(id);
-    this.finishingSince.delete(id);
-    this.troubles.delete(id);
+  /** An upload attempt failed: try again later, or fail the job after the last attempt. */
+  private async uploadFailed(id: string, err: unknown, filesUp: boolean): Promise<void> {
+    const log = this.o.log.with({ job: id });
+    // The files are up and only the fact did not go out (queues unreachable): the next pass sends it
+    // again (the upload finds the manifest), and this never counts towards failing the job.
+    const count = (this.o.work.peek(id)?.failures?.count ?? 0) + (filesUp ? 0 : 1);
+    const max = this.o.maxUploadAttempts ?? 5;
+    log.warn(filesUp ? "could not report the upload; trying again" : "upload failed", { err, attempt: count, of: max });
+    if (!filesUp && count >= max) {
+      this.o.work.get(id).failures = undefined;
+      // If even the failure cannot be reported, the next pass uploads again.
+      await this.fail(id, "upload_failed", "Uploading the files to S3 failed repeatedly.").catch((e) => log.warn("could not report the failure", { err: e }));
+    } else {
+      this.o.work.get(id).failures = { count, retryAt: Date.now() + retryDelayMs(count) };
+    }
+  }
+
+  private async seedOrRemove(id: string, s: TorrentStatus): Promise<void> {
+    const seeded = { ratio: s.ratio ?? 0, seedingTimeS: s.seeding_time ?? 0 };
+    if (!seedingDone(this.o.policy, seeded)) return;
+    await this.o.work.removeTorrent(id);
+    this.o.work.forget(id);
+    this.o.log.info("removed after seeding", { job: id, ratio: seeded.ratio, seedingTimeS: seeded.seedingTimeS });
   }
 
   /** Removes the torrent and its data, and reports why. */
-  async fail(id: string, code: JobErrorCode, message: string): Promise<void> {
+  private async fail(id: string, code: JobErrorCode, message: string): Promise<void> {
     // The fact goes out first: if it cannot (AWS unreachable), the torrent stays, and the next pass,
     // finding the same condition, tries again. Nothing is removed without the job hearing of it.
     await this.o.facts.failed(id, code, message);
     this.o.log.warn("job failed", { job: id, code, reason: message });
-    await this.removeTorrent(id).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
-    this.forget(id);
-    await this.o.leases?.release(id).catch((err) => this.o.log.warn("could not release the lease; it runs out instead", { job: id, err }));
+    await this.o.work.removeTorrent(id).catch((err) => this.o.log.warn("could not remove torrent", { job: id, err }));
+    this.o.work.forget(id);
+    await this.o.leases.release(id).catch((err) => this.o.log.warn("could not release the lease; it runs out instead", { job: id, err }));
   }
 
   /** Removes a torrent that does not fit here, and hands its job back through the leases. */
   private async handBack(id: string, bytes: number, signal: AbortSignal): Promise<void> {
     await this.o.early?.discard(id);
-    await this.removeTorrent(id, signal);
-    this.forget(id);
-    await this.o.leases!.noRoom(id, bytes);
-  }
-
-  /** Stops any upload, removes the torrent and its data; resolves once nothing more will be written. */
-  async cancel(id: string, signal: AbortSignal): Promise<void> {
-    const u = this.uploading.get(id);
-    u?.abort.abort();
-    await u?.done;
-    await this.o.early?.discard(id);
-    await this.removeTorrent(id, signal).catch((err) => {
-      if (!/not found|invalid torrent/i.test(String(err?.message))) throw err;
-    });
-    this.forget(id);
+    await this.o.work.removeTorrent(id, signal);
+    this.o.work.forget(id);
+    await this.o.leases.noRoom(id, bytes);
   }
 }

@@ -17,17 +17,25 @@ import type { Facts } from "./facts.ts";
 import { admit } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
 import type { Monitor } from "./monitor.ts";
+import type { Work } from "./work.ts";
 
-export interface RequestsDeps {
+export interface RequestsDeps extends Admission {
   deluge: Deluge;
   bucket: Bucket;
-  facts: Facts;
-  monitor: Monitor;
+  work: Pick<Work, "admit" | "room" | "stop">;
+  /** Looks at Deluge again once a torrent is added. */
+  monitor: Pick<Monitor, "kick">;
   downloadDir: string;
   completedDir: string;
   maxDownloadKiBs: number | undefined;
   /** Pieces in order, so overlapped upload has whole parts early. */
   sequential: boolean;
+}
+
+/** What deciding whether a job may be added here needs. */
+export interface Admission {
+  work: Pick<Work, "admit" | "room">;
+  facts: Facts;
   log: Logger;
   leases: Leases;
   /** Jobs held at once at most (T2S_MAX_TORRENTS). */
@@ -52,36 +60,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
   const add = async (req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal) => {
     const { id } = req;
     if (d.leases.holds(id)) return d.log.debug("request for a job held here already", { job: id });
-    let added: string | null;
-    let bytes: Buffer | null = null;
-    let uri: string | null = null;
-    let size: number | null = null;
-    if (req.source.kind === "torrent") {
-      bytes = await d.bucket.get(req.source.key, signal);
-      if (!bytes) {
-        await d.facts.failed(id, "torrent_missing", "The stored .torrent file is gone; submit the torrent again.");
-        throw new PoisonMessage(`claim-checked torrent ${req.source.key} is missing`, id);
-      }
-      try {
-        const t = parseTorrent(bytes);
-        if (t.infoHash !== id) throw new AppError("invalid_torrent", "The stored .torrent does not match this job.");
-        size = t.size;
-      } catch (err) {
-        const message = err instanceof AppError ? err.message : "The stored .torrent file is not valid.";
-        await d.facts.failed(id, "invalid_torrent", message);
-        throw new PoisonMessage(message, id);
-      }
-    } else {
-      try {
-        const m = parseMagnet(req.source.uri);
-        if (m.infoHash !== id) throw new AppError("invalid_magnet", "The magnet does not match this job.");
-        uri = formatMagnet(m);
-      } catch (err) {
-        const message = err instanceof AppError ? err.message : "The magnet is not valid.";
-        await d.facts.failed(id, "invalid_torrent", message);
-        throw new PoisonMessage(message, id);
-      }
-    }
+    const { bytes, uri, size } = await readSource(d, req, signal);
     // The job store says whether the job is still wanted: no record, or an ended job, and nothing happens.
     // (Checked after the request itself, so that a poison request still ends in the DLQ.)
     const rec = await d.leases.record(id);
@@ -99,8 +78,9 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     if (!(await admitHere(d, id, size, rec.handBacks ?? 0))) return;
     const taken = await d.leases.take(id);
     if (taken !== "taken") return d.log.info("request for a job this seedbox cannot take; dropped", { job: id, why: taken });
+    let added: string | null;
     try {
-      if (size !== null && !(await d.monitor.admit(id, size))) {
+      if (size !== null && !(await d.work.admit(id, size))) {
         // Another request took the room meanwhile.
         return await d.leases.handBack(id, { count: true, why: "no_room" });
       }
@@ -132,10 +112,42 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
   };
 }
 
+/** The request's torrent: the claim-checked .torrent (and its size) or the magnet. A bad one fails the job and is poison. */
+async function readSource(
+  d: Pick<RequestsDeps, "bucket" | "facts">, req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal,
+): Promise<{ bytes: Buffer | null; uri: string | null; size: number | null }> {
+  const { id } = req;
+  if (req.source.kind === "torrent") {
+    const bytes = await d.bucket.get(req.source.key, signal);
+    if (!bytes) {
+      await d.facts.failed(id, "torrent_missing", "The stored .torrent file is gone; submit the torrent again.");
+      throw new PoisonMessage(`claim-checked torrent ${req.source.key} is missing`, id);
+    }
+    try {
+      const t = parseTorrent(bytes);
+      if (t.infoHash !== id) throw new AppError("invalid_torrent", "The stored .torrent does not match this job.");
+      return { bytes, uri: null, size: t.size };
+    } catch (err) {
+      const message = err instanceof AppError ? err.message : "The stored .torrent file is not valid.";
+      await d.facts.failed(id, "invalid_torrent", message);
+      throw new PoisonMessage(message, id);
+    }
+  }
+  try {
+    const m = parseMagnet(req.source.uri);
+    if (m.infoHash !== id) throw new AppError("invalid_magnet", "The magnet does not match this job.");
+    return { bytes: null, uri: formatMagnet(m), size: null };
+  } catch (err) {
+    const message = err instanceof AppError ? err.message : "The magnet is not valid.";
+    await d.facts.failed(id, "invalid_torrent", message);
+    throw new PoisonMessage(message, id);
+  }
+}
+
 /** Whether a job may be added here now (capacity, then disk); when not, it has been handed back or failed. */
-async function admitHere(d: RequestsDeps, id: string, size: number | null, handBacks: number, held = d.leases.count()): Promise<boolean> {
+async function admitHere(d: Admission, id: string, size: number | null, handBacks: number, held = d.leases.count()): Promise<boolean> {
   const a = admit({
-    held, maxTorrents: d.maxTorrents, size, room: size === null ? 0 : await d.monitor.room(id),
+    held, maxTorrents: d.maxTorrents, size, room: size === null ? 0 : await d.work.room(id),
     maxRoom: d.maxRoom, handBacks, maxHandBacks: d.maxHandBacks,
   });
   if (a.kind === "take") return true;
@@ -150,15 +162,17 @@ async function admitHere(d: RequestsDeps, id: string, size: number | null, handB
 }
 
 /** A held torrent turned out not to fit (a magnet, once its size is known); its torrent is gone already. */
-export async function noRoom(d: RequestsDeps, id: string, bytes: number): Promise<void> {
+export async function noRoom(d: Admission, id: string, bytes: number): Promise<void> {
   const rec = await d.leases.record(id);
   // Capacity is not the question here: only whether the disk of this or any seedbox can hold it.
   if (await admitHere(d, id, bytes, rec?.handBacks ?? 0, 0)) await d.leases.handBack(id, { count: true, why: "no_room" });
 }
 
 /** Removes a cancelled job: stops its upload, drops the torrent and its data, and its files in the bucket. */
-export async function removeCancelled(d: Pick<RequestsDeps, "monitor" | "bucket" | "facts" | "log">, id: string, signal?: AbortSignal): Promise<void> {
-  await d.monitor.cancel(id, signal ?? new AbortController().signal);
+export async function removeCancelled(
+  d: { work: Pick<Work, "stop">; bucket: Bucket; facts: Facts; log: Logger }, id: string, signal?: AbortSignal,
+): Promise<void> {
+  await d.work.stop(id, signal ?? new AbortController().signal);
   // Nothing of a cancelled job stays in the bucket: open multipart uploads and parts already written.
   await d.bucket.abortUploads(filesPrefix(id));
   const removed = await d.bucket.deletePrefix(filesPrefix(id));

@@ -1,17 +1,14 @@
-// Uploads a finished torrent's files into S3 (multipart, parts read straight from disk), then writes the manifest last.
+// Uploads a finished torrent's files into the bucket (multipart, parts read straight from disk), then writes the manifest last.
 import { lstat, open, realpath, type FileHandle } from "node:fs/promises";
 import { crc32 } from "node:zlib";
-import { basename, resolve, sep } from "node:path";
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { resolve, sep } from "node:path";
 import { create as contentDisposition } from "content-disposition";
-import mime from "mime-types";
-import type { Bucket } from "../lib/aws/bucket.ts";
 import { dataPrefix, manifestKey, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Manifest } from "../lib/messages.ts";
-import { safeRelativePaths } from "../lib/safepath.ts";
-import type { EarlyUploads } from "./early-upload.ts";
-import { BufferPool, eachLimited, MultipartFile, readFully } from "./multipart.ts";
+import type { ObjectHeaders, ObjectStore } from "../lib/object-store.ts";
+import { BufferPool, eachLimited, readFully } from "./multipart.ts";
+import { objectHeaders, objectKeys } from "./objects.ts";
 import { partSizeFor } from "./parts.ts";
 import { readZipRange, zipLayout, type ZipEntry } from "./zip.ts";
 
@@ -24,39 +21,24 @@ export interface UploadJob {
   files: { index: number; path: string; size: number }[];
 }
 
+/** Parts of a job's files sent while the torrent downloaded (seedbox/early-upload.ts). */
+export interface SentEarly {
+  /** Sends the rest of file `index` from `diskPath` and completes it: its CRC-32, or null when nothing went early. */
+  finish(id: string, index: number, diskPath: string, signal: AbortSignal): Promise<number | null>;
+}
+
 export interface UploaderOptions {
-  s3: S3Client;
-  bucket: Bucket;
+  bucket: ObjectStore;
   /** Folders a save_path may lie in; anything else is refused. */
   roots: string[];
   partSizeMin: number;
   queueSize: number;
   /** Parts already sent while the torrent downloaded, if overlapped upload is on. */
-  early?: EarlyUploads;
+  early?: SentEarly;
   /** Also store one STORE zip of a multi-file job's files (T2S_ZIP); on unless false. */
   zip?: boolean;
   log: Logger;
 }
-
-/** Content-Disposition with the file's own name, encoded so no name (quotes, CR/LF) can break the header. */
-export const dispositionFor = (path: string) => contentDisposition(basename(path));
-
-/** libtorrent's padding files in hybrid torrents are not payload. */
-const isPadding = (path: string) => path.split("/").some((p) => p === ".pad");
-
-/** Each file's S3 key, in the order given; null for padding files, which are not uploaded. */
-export function objectKeys(id: string, files: readonly { path: string }[]): (string | null)[] {
-  const payload = files.filter((f) => !isPadding(f.path));
-  const keys = safeRelativePaths(payload.map((f) => f.path.split("/")));
-  let i = 0;
-  return files.map((f) => (isPadding(f.path) ? null : dataPrefix(id) + keys[i++]!));
-}
-
-/** The headers a downloaded file is served with. */
-export const objectHeaders = (path: string) => ({
-  ContentType: mime.lookup(path) || "application/octet-stream",
-  ContentDisposition: dispositionFor(path),
-});
 
 const within = (root: string, p: string) => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 
@@ -124,7 +106,7 @@ export class Uploader {
   async putFile(disk: string, key: string, path: string, size: number, onProgress: (sent: number) => void, signal: AbortSignal): Promise<number> {
     const fh = await open(disk, "r");
     try {
-      return await this.putObject({ Bucket: this.o.bucket.name, Key: key, ...objectHeaders(path) }, size, (buf, pos) => readFully(fh, buf, pos), onProgress, signal);
+      return await this.putObject(key, objectHeaders(path), size, (buf, pos) => readFully(fh, buf, pos), onProgress, signal);
     } finally {
       await fh.close();
     }
@@ -142,9 +124,9 @@ export class Uploader {
       if (!h) handles.set(i, (h = open(entries[i]!.disk, "r")));
       return h;
     };
-    const params = { Bucket: this.o.bucket.name, Key: zipKey(job.id), ContentType: "application/zip", ContentDisposition: contentDisposition(`${(job.name || job.id).replace(/[/\\]/g, "_")}.zip`) };
+    const headers = { contentType: "application/zip", contentDisposition: contentDisposition(`${(job.name || job.id).replace(/[/\\]/g, "_")}.zip`) };
     try {
-      await this.putObject(params, layout.size, (buf, pos) => readZipRange(layout, buf, pos, async (i, dest, start) => readFully(await handle(i), dest, start)), () => {}, signal);
+      await this.putObject(zipKey(job.id), headers, layout.size, (buf, pos) => readZipRange(layout, buf, pos, async (i, dest, start) => readFully(await handle(i), dest, start)), () => {}, signal);
     } finally {
       await Promise.all([...handles.values()].map((h) => h.then((fh) => fh.close()).catch(() => {})));
     }
@@ -157,17 +139,17 @@ export class Uploader {
    * on any failure, so no multipart upload is left open. Resolves to the bytes' CRC-32.
    */
   private async putObject(
-    params: { Bucket: string; Key: string; ContentType: string; ContentDisposition: string },
+    key: string, headers: ObjectHeaders,
     size: number, read: (buf: Buffer, position: number) => Promise<Buffer>, onProgress: (sent: number) => void, signal: AbortSignal,
   ): Promise<number> {
     const partSize = partSizeFor(size, this.o.partSizeMin);
     if (size <= partSize) {
       const Body = await read(Buffer.allocUnsafe(size), 0);
-      await this.o.s3.send(new PutObjectCommand({ ...params, Body, ContentLength: size }), { abortSignal: signal });
+      await this.o.bucket.putObject(key, headers, Body, signal);
       onProgress(size);
       return crc32(Body) >>> 0;
     }
-    const upload = new MultipartFile(this.o.s3, params);
+    const upload = this.o.bucket.multipart(key, headers);
     let sent = 0;
     try {
       await eachLimited(Array.from({ length: Math.ceil(size / partSize) }, (_, n) => n), this.o.queueSize, async (n) => {

@@ -37,87 +37,82 @@ function u64(buf: Buffer, n: number, at: number): void {
   buf.writeBigUInt64LE(BigInt(n), at);
 }
 
-/** The archive's layout. `forceZip64` writes the Zip64 records even when not needed (for tests). */
-export function zipLayout(entries: readonly ZipEntry[], o: { modified?: Date; forceZip64?: boolean } = {}): ZipLayout {
-  const { time, date } = dosDateTime(o.modified ?? new Date());
-  const force = o.forceZip64 === true;
-  const segments: ZipSegment[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  let anyZip64 = force;
-  for (const [i, e] of entries.entries()) {
-    if (!Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`bad size for ${JSON.stringify(e.name)}`);
-    const name = Buffer.from(e.name, "utf8");
-    if (name.length > u16max) throw new Error("entry name too long");
-    const bigSize = force || e.size >= u32max;
-    const bigOffset = force || offset >= u32max;
-    const version = bigSize || bigOffset ? 45 : 20;
-    anyZip64 ||= bigSize || bigOffset;
+/** What one entry's headers say, beyond its name and CRC. */
+interface EntryHead {
+  name: Buffer;
+  crc32: number;
+  size: number;
+  /** Its size or its header's offset needs Zip64. */
+  bigSize: boolean;
+  bigOffset: boolean;
+  headerOffset: number;
+  time: number;
+  date: number;
+}
 
-    // Local file header (4.3.7), with a Zip64 extra carrying both sizes when they do not fit.
-    const localExtra = bigSize ? 20 : 0;
-    const local = Buffer.alloc(30 + name.length + localExtra);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(version, 4);
-    local.writeUInt16LE(0x0800, 6);
-    local.writeUInt16LE(0, 8);
-    local.writeUInt16LE(time, 10);
-    local.writeUInt16LE(date, 12);
-    local.writeUInt32LE(e.crc32 >>> 0, 14);
-    local.writeUInt32LE(bigSize ? u32max : e.size, 18);
-    local.writeUInt32LE(bigSize ? u32max : e.size, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(localExtra, 28);
-    name.copy(local, 30);
-    if (bigSize) {
-      const x = 30 + name.length;
-      local.writeUInt16LE(0x0001, x);
-      local.writeUInt16LE(16, x + 2);
-      u64(local, e.size, x + 4);
-      u64(local, e.size, x + 12);
-    }
-    segments.push({ offset, length: local.length, bytes: local });
-    const headerOffset = offset;
-    offset += local.length;
-    if (e.size > 0) segments.push({ offset, length: e.size, entry: i });
-    offset += e.size;
+const versionOf = (h: EntryHead) => (h.bigSize || h.bigOffset ? 45 : 20);
 
-    // Central directory header (4.3.12): the Zip64 extra holds, in order, only the fields set to 0xFFFFFFFF.
-    const fields = [...(bigSize ? [e.size, e.size] : []), ...(bigOffset ? [headerOffset] : [])];
-    const extra = fields.length > 0 ? 4 + 8 * fields.length : 0;
-    const c = Buffer.alloc(46 + name.length + extra);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE((3 << 8) | 45, 4); // made by: Unix, spec 4.5
-    c.writeUInt16LE(version, 6);
-    c.writeUInt16LE(0x0800, 8);
-    c.writeUInt16LE(0, 10);
-    c.writeUInt16LE(time, 12);
-    c.writeUInt16LE(date, 14);
-    c.writeUInt32LE(e.crc32 >>> 0, 16);
-    c.writeUInt32LE(bigSize ? u32max : e.size, 20);
-    c.writeUInt32LE(bigSize ? u32max : e.size, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt16LE(extra, 30);
-    c.writeUInt16LE(0, 32);
-    c.writeUInt16LE(0, 34);
-    c.writeUInt16LE(0, 36);
-    c.writeUInt32LE(unixFile, 38);
-    c.writeUInt32LE(bigOffset ? u32max : headerOffset, 42);
-    name.copy(c, 46);
-    if (extra > 0) {
-      const x = 46 + name.length;
-      c.writeUInt16LE(0x0001, x);
-      c.writeUInt16LE(8 * fields.length, x + 2);
-      fields.forEach((v, k) => u64(c, v, x + 4 + 8 * k));
-    }
-    central.push(c);
+/** Local file header (4.3.7), with a Zip64 extra carrying both sizes when they do not fit. */
+function localHeader(h: EntryHead): Buffer {
+  const extra = h.bigSize ? 20 : 0;
+  const local = Buffer.alloc(30 + h.name.length + extra);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(versionOf(h), 4);
+  local.writeUInt16LE(0x0800, 6);
+  local.writeUInt16LE(0, 8);
+  local.writeUInt16LE(h.time, 10);
+  local.writeUInt16LE(h.date, 12);
+  local.writeUInt32LE(h.crc32 >>> 0, 14);
+  local.writeUInt32LE(h.bigSize ? u32max : h.size, 18);
+  local.writeUInt32LE(h.bigSize ? u32max : h.size, 22);
+  local.writeUInt16LE(h.name.length, 26);
+  local.writeUInt16LE(extra, 28);
+  h.name.copy(local, 30);
+  if (h.bigSize) {
+    const x = 30 + h.name.length;
+    local.writeUInt16LE(0x0001, x);
+    local.writeUInt16LE(16, x + 2);
+    u64(local, h.size, x + 4);
+    u64(local, h.size, x + 12);
   }
+  return local;
+}
 
-  const cdOffset = offset;
-  const cdSize = central.reduce((n, b) => n + b.length, 0);
-  const count = entries.length;
-  const zip64 = anyZip64 || count >= u16max || cdOffset >= u32max || cdSize >= u32max;
-  const tail: Buffer[] = [...central];
+/** Central directory header (4.3.12): the Zip64 extra holds, in order, only the fields set to 0xFFFFFFFF. */
+function centralHeader(h: EntryHead): Buffer {
+  const fields = [...(h.bigSize ? [h.size, h.size] : []), ...(h.bigOffset ? [h.headerOffset] : [])];
+  const extra = fields.length > 0 ? 4 + 8 * fields.length : 0;
+  const c = Buffer.alloc(46 + h.name.length + extra);
+  c.writeUInt32LE(0x02014b50, 0);
+  c.writeUInt16LE((3 << 8) | 45, 4); // made by: Unix, spec 4.5
+  c.writeUInt16LE(versionOf(h), 6);
+  c.writeUInt16LE(0x0800, 8);
+  c.writeUInt16LE(0, 10);
+  c.writeUInt16LE(h.time, 12);
+  c.writeUInt16LE(h.date, 14);
+  c.writeUInt32LE(h.crc32 >>> 0, 16);
+  c.writeUInt32LE(h.bigSize ? u32max : h.size, 20);
+  c.writeUInt32LE(h.bigSize ? u32max : h.size, 24);
+  c.writeUInt16LE(h.name.length, 28);
+  c.writeUInt16LE(extra, 30);
+  c.writeUInt16LE(0, 32);
+  c.writeUInt16LE(0, 34);
+  c.writeUInt16LE(0, 36);
+  c.writeUInt32LE(unixFile, 38);
+  c.writeUInt32LE(h.bigOffset ? u32max : h.headerOffset, 42);
+  h.name.copy(c, 46);
+  if (extra > 0) {
+    const x = 46 + h.name.length;
+    c.writeUInt16LE(0x0001, x);
+    c.writeUInt16LE(8 * fields.length, x + 2);
+    fields.forEach((v, k) => u64(c, v, x + 4 + 8 * k));
+  }
+  return c;
+}
+
+/** The records after the central directory: Zip64 ones if asked, then the end record. */
+function endRecords(count: number, cdSize: number, cdOffset: number, zip64: boolean): Buffer[] {
+  const tail: Buffer[] = [];
   if (zip64) {
     // Zip64 end of central directory record (4.3.14) and its locator (4.3.15).
     const r = Buffer.alloc(56);
@@ -146,7 +141,37 @@ export function zipLayout(entries: readonly ZipEntry[], o: { modified?: Date; fo
   end.writeUInt32LE(Math.min(cdSize, u32max), 12);
   end.writeUInt32LE(Math.min(cdOffset, u32max), 16);
   tail.push(end);
-  const bytes = Buffer.concat(tail);
+  return tail;
+}
+
+/** The archive's layout. `forceZip64` writes the Zip64 records even when not needed (for tests). */
+export function zipLayout(entries: readonly ZipEntry[], o: { modified?: Date; forceZip64?: boolean } = {}): ZipLayout {
+  const { time, date } = dosDateTime(o.modified ?? new Date());
+  const force = o.forceZip64 === true;
+  const segments: ZipSegment[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  let anyZip64 = force;
+  for (const [i, e] of entries.entries()) {
+    if (!Number.isSafeInteger(e.size) || e.size < 0) throw new Error(`bad size for ${JSON.stringify(e.name)}`);
+    const name = Buffer.from(e.name, "utf8");
+    if (name.length > u16max) throw new Error("entry name too long");
+    const h: EntryHead = {
+      name, crc32: e.crc32, size: e.size, bigSize: force || e.size >= u32max, bigOffset: force || offset >= u32max, headerOffset: offset, time, date,
+    };
+    anyZip64 ||= h.bigSize || h.bigOffset;
+    const local = localHeader(h);
+    segments.push({ offset, length: local.length, bytes: local });
+    offset += local.length;
+    if (e.size > 0) segments.push({ offset, length: e.size, entry: i });
+    offset += e.size;
+    central.push(centralHeader(h));
+  }
+  const cdOffset = offset;
+  const cdSize = central.reduce((n, b) => n + b.length, 0);
+  const count = entries.length;
+  const zip64 = anyZip64 || count >= u16max || cdOffset >= u32max || cdSize >= u32max;
+  const bytes = Buffer.concat([...central, ...endRecords(count, cdSize, cdOffset, zip64)]);
   segments.push({ offset, length: bytes.length, bytes });
   return { size: offset + bytes.length, segments, zip64 };
 }
@@ -176,41 +201,4 @@ export async function readZipRange(layout: ZipLayout, buf: Buffer, position: num
     else await read(s.entry, dest, from - s.offset);
   }
   return buf;
-}
-
-// CRC-32 of a concatenation from the CRCs of its pieces (zlib's crc32_combine, in the x^(2^n) mod p form
-// of zlib 1.2.12), so a file's CRC comes from the per-part CRCs its upload already computed.
-const poly = 0xedb88320;
-
-function multModP(a: number, b: number): number {
-  let m = 0x8000_0000;
-  let p = 0;
-  for (;;) {
-    if (a & m) {
-      p ^= b;
-      if ((a & (m - 1)) === 0) break;
-    }
-    m >>>= 1;
-    b = b & 1 ? (b >>> 1) ^ poly : b >>> 1;
-  }
-  return p >>> 0;
-}
-
-const x2n: number[] = [0x4000_0000];
-for (let k = 1; k < 32; k++) x2n.push(multModP(x2n[k - 1]!, x2n[k - 1]!));
-
-/** x^(n * 2^k) mod p. */
-function x2nModP(n: number, k: number): number {
-  let p = 0x8000_0000;
-  while (n > 0) {
-    if (n % 2 === 1) p = multModP(x2n[k & 31]!, p);
-    n = Math.floor(n / 2);
-    k++;
-  }
-  return p;
-}
-
-/** The CRC-32 of A followed by B, from crc(A), crc(B) and B's length. */
-export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
-  return (multModP(x2nModP(lengthB, 3), crcA >>> 0) ^ (crcB >>> 0)) >>> 0;
 }

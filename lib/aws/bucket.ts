@@ -1,4 +1,4 @@
-// The project's bucket: JSON records, claim checks, listings and presigned links.
+// The project's bucket: JSON records, claim checks, listings, presigned links, and the seedbox's uploads.
 import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
@@ -10,13 +10,15 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { ObjectHeaders, ObjectStore, PartUpload } from "../object-store.ts";
+import { MultipartFile, putObject } from "./multipart.ts";
 
 const isNotFound = (err: unknown) => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === "NoSuchKey" || e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404;
 };
 
-export class Bucket {
+export class Bucket implements ObjectStore {
   readonly s3: S3Client;
   readonly name: string;
   constructor(s3: S3Client, name: string) {
@@ -46,6 +48,14 @@ export class Bucket {
 
   putJson(key: string, value: unknown): Promise<void> {
     return this.put(key, JSON.stringify(value), "application/json");
+  }
+
+  putObject(key: string, headers: ObjectHeaders, body: Buffer, signal: AbortSignal): Promise<void> {
+    return putObject(this.s3, this.name, key, headers, body, signal);
+  }
+
+  multipart(key: string, headers: ObjectHeaders): PartUpload {
+    return new MultipartFile(this.s3, this.name, key, headers);
   }
 
   async exists(key: string): Promise<boolean> {

@@ -117,7 +117,7 @@ describe("overlapped upload, piece order and bad pieces (moto, scripted piece st
     const log = createLogger("test", { write: (l) => void lines.push(JSON.parse(l)) });
     const bucket = new Bucket(s3, s.outputs.bucket);
     const early = new EarlyUploads({
-      s3, bucket, downloadDir: downloading, partSizeMin: 5 * MiB, concurrency: 2, log,
+      bucket, downloadDir: downloading, partSizeMin: 5 * MiB, concurrency: 2, log,
       deluge: { call: async <T>() => ({ pieces: [...states] }) as T },
       torrentOf: async () => made.torrent,
     });
@@ -155,7 +155,7 @@ describe("overlapped upload, piece order and bad pieces (moto, scripted piece st
     const t = parseTorrent(made.torrent);
     const bucket = new Bucket(s3, s.outputs.bucket);
     const early = new EarlyUploads({
-      s3, bucket, downloadDir: made.seedDir, partSizeMin: 5 * MiB, concurrency: 2, log: createLogger("test", { level: "error" }),
+      bucket, downloadDir: made.seedDir, partSizeMin: 5 * MiB, concurrency: 2, log: createLogger("test", { level: "error" }),
       deluge: { call: async <T>() => ({ pieces: new Array(48).fill(3) }) as T },
       torrentOf: async () => made.torrent,
     });

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { crc32 } from "node:zlib";
-import { crc32Combine, readZipRange, zipLayout, type ZipEntry } from "../../seedbox/zip.ts";
+import { crc32Combine } from "../../lib/crc32.ts";
+import { readZipRange, zipLayout, type ZipEntry } from "../../seedbox/zip.ts";
 
 let dir: string;
 before(async () => void (dir = await mkdtemp(join(tmpdir(), "t2s-zip-"))));
