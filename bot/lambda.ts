@@ -92,17 +92,18 @@ export interface BotLambda {
   updates(event: SqsEvent): Promise<SqsBatchResult>;
 }
 
-/** Builds the app; `publish` replaces the SNS hand-off (tests). */
-export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMessage) => Promise<void> } = {}): BotLambda {
-  const cfg = botLambdaConfig(env);
-  const secret = secretReader(env, cfg);
+/** Hands deferred work to the interactions topic (the worker function subscribes to it). */
+function snsHandOff(cfg: BotLambdaConfig): (m: WorkMessage) => Promise<void> {
   let sns: SNSClient | undefined;
-  const publish = o.publish ?? (async (m: WorkMessage) => {
+  return async (m) => {
     if (!cfg.interactionsTopicArn) throw new Error("T2S_INTERACTIONS_TOPIC_ARN is not set");
     sns ??= new SNSClient({ region: cfg.region, ...(cfg.awsEndpoint ? { endpoint: cfg.awsEndpoint } : {}) });
     await sns.send(new PublishCommand({ TopicArn: cfg.interactionsTopicArn, Message: JSON.stringify(m) }));
-  });
+  };
+}
 
+/** The ingest client and the status board, each made at first use (with its secret); a failure is not kept. */
+function loadedOnUse(cfg: BotLambdaConfig, secret: ReturnType<typeof secretReader>, log: Logger) {
   let ingest: Promise<IngestClient> | undefined;
   const ingestClient = () => (ingest ??= secret("apiToken").then((apiToken) => newIngestClient({ apiUrl: cfg.apiUrl, apiToken, timeoutMs: 20_000 })).catch((err) => {
     ingest = undefined;
@@ -119,6 +120,14 @@ export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMe
     board ??= new StatusBoard({ chat: restChat(r), ingest: i, publicUrl: cfg.publicUrl, editIntervalMs: cfg.editIntervalMs, log, deferEdits: false });
     return board;
   };
+  return { ingestClient, statusBoard };
+}
+
+/** Builds the app; `publish` replaces the SNS hand-off (tests). */
+export function createBotLambda(env: Env, log: Logger, o: { publish?: (m: WorkMessage) => Promise<void> } = {}): BotLambda {
+  const cfg = botLambdaConfig(env);
+  const publish = o.publish ?? snsHandOff(cfg);
+  const { ingestClient, statusBoard } = loadedOnUse(cfg, secretReader(env, cfg), log);
   // The core sees the ingest client and the board through these, so that nothing is read before use.
   const app = botApp({
     ingest: {

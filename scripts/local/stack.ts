@@ -82,6 +82,144 @@ export const serviceNodeFlags = ["--max-semi-space-size=4"];
  */
 export const localUploadQueueSize = "2";
 
+/** What runs first and stops last, in reverse order of start. */
+type Started = { stop(): Promise<void> }[];
+
+/** The local S3 store and moto, each stopped with the rest once up. */
+async function startEndpoints(o: LocalOptions, logDir: string, keys: LocalSecrets["s3"], started: Started): Promise<{ store: S3Store; moto: Moto }> {
+  const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir })]);
+  // The store flushes its volumes on SIGTERM; give it longer than the rest.
+  if (storeUp.status === "fulfilled") started.push({ stop: () => storeUp.value.proc.stop(15_000) });
+  if (motoUp.status === "fulfilled") started.push({ stop: () => motoUp.value.proc.stop() });
+  if (storeUp.status === "rejected") throw storeUp.reason;
+  if (motoUp.status === "rejected") throw motoUp.reason;
+  return { store: storeUp.value, moto: motoUp.value };
+}
+
+/** Deluge 1, then 2..N: each its own folders and loopback address (seedbox 1 keeps the data folder's). */
+function startDeluges(o: LocalOptions, logDir: string): Promise<DelugeHandle>[] {
+  const count = Math.max(1, Math.floor(o.seedboxes ?? num(process.env, "T2S_SEEDBOXES", 1)));
+  const first = startDeluge({ dir: join(o.dataDir, "deluge"), logDir, name: "deluge", downloadDir: join(o.dataDir, "downloading"), offline: o.offline });
+  const more = Array.from({ length: count - 1 }, (_, k) => startDeluge({
+    dir: join(o.dataDir, `seedbox-${k + 2}`, "deluge"),
+    logDir,
+    name: `deluge-${k + 2}`,
+    downloadDir: join(o.dataDir, `seedbox-${k + 2}`, "downloading"),
+    offline: o.offline,
+    peerAddress: `127.0.0.${k + 3}`,
+  }));
+  return [first, ...more];
+}
+
+/** What every service gets: the local endpoints, their keys and the core's addresses (lib/service-env.ts). */
+function commonEnv(o: LocalOptions, outputs: StackOutputs, endpoints: [aws: string, s3: string], keys: LocalSecrets["s3"]): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ENDPOINT_URL: endpoints[0],
+    AWS_ENDPOINT_URL_S3: endpoints[1],
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: keys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    AWS_SESSION_TOKEN: "",
+    ...coreEnv({
+      bucket: outputs.bucket,
+      requestsTopicArn: outputs.requests_topic_arn,
+      requestsQueueUrl: outputs.requests_queue_url,
+      factsTopicArn: outputs.facts_topic_arn,
+      factsQueueUrl: outputs.facts_queue_url,
+      updatesTopicArn: outputs.updates_topic_arn,
+    }),
+    [serviceEnvNames.webhooksQueueUrl]: outputs.webhooks_queue_url,
+    T2S_DATA_DIR: o.dataDir,
+  };
+}
+
+/** Starts a service and waits until `ready`; a service that does not get there is stopped. */
+async function startService(name: string, proc: Proc, ready: () => Promise<boolean>): Promise<Proc> {
+  await waitFor(name, ready, 30_000, proc.exited).catch(async (err) => {
+    await proc.stop();
+    throw err;
+  });
+  return proc;
+}
+
+/** A service's readiness from its log: the line it writes once running. */
+function watchFor(proc: Proc, line: string): () => Promise<boolean> {
+  let seen = false;
+  proc.child.stdout?.on("data", (b: Buffer) => { if (b.includes(line)) seen = true; });
+  return async () => seen;
+}
+
+interface Parts {
+  o: LocalOptions;
+  stack: LocalStack;
+  /** Runs a service's main with the common environment and `env`, logging to logs/<as>.log. */
+  service(main: string, env: NodeJS.ProcessEnv, as: string): Proc;
+}
+
+function localSeedbox(p: Parts, d: DelugeHandle, n: number, main: string): LocalSeedbox {
+  const { o, stack } = p;
+  const box: LocalSeedbox = {
+    id: `seedbox-${n}`, deluge: d, proc: undefined as unknown as Proc,
+    start: async (env = {}) => {
+      const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading"), T2S_COMPLETED_DIR: join(o.dataDir, `seedbox-${n}`, "completed") };
+      const seedbox = p.service(main, {
+        T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
+        // Leases live in the job store, shared with ingest; the id is stable across restarts.
+        [serviceEnvNames.jobsDb]: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
+        T2S_UPLOAD_QUEUE_SIZE: process.env.T2S_UPLOAD_QUEUE_SIZE ?? localUploadQueueSize,
+        ...own, ...o.seedboxEnv, ...env,
+      }, n === 1 ? "seedbox" : box.id);
+      const running = watchFor(seedbox, '"seedbox running"');
+      box.proc = seedbox;
+      if (n === 1) stack.seedbox = seedbox;
+      return startService(box.id, seedbox, running);
+    },
+  };
+  return box;
+}
+
+/** The stack's handle: its parts, and how to start, stop and kill its services. */
+function localStack(p: Omit<Parts, "stack">, s: Omit<LocalStack, "ingest" | "seedbox" | "seedboxes" | "startIngest" | "startIngestWith" | "startSeedbox" | "startBot" | "stop" | "kill">, more: {
+  port: number; signingSecret: string; webDir: string; ingestMain: string; seedboxMain: string; deluges: DelugeHandle[]; stopAll: () => Promise<void>;
+}): LocalStack {
+  const stack: LocalStack = {
+    ...s,
+    ingest: undefined as unknown as Proc,
+    seedbox: undefined as unknown as Proc,
+    seedboxes: [],
+    startIngest: () => stack.startIngestWith({}),
+    startIngestWith: async (env) => {
+      stack.ingest = p.service(more.ingestMain, {
+        // Job records live in one SQLite file in the data folder: durable, and fast at any number of jobs.
+        [serviceEnvNames.jobsDb]: stack.jobsDb,
+        T2S_PORT: String(more.port), T2S_API_TOKEN: s.apiToken, T2S_SIGNING_SECRET: more.signingSecret, T2S_WEB_DIR: more.webDir, ...p.o.ingestEnv, ...env,
+      }, "ingest");
+      return startService("ingest", stack.ingest, async () => (await fetch(`${s.url}/healthz`)).ok);
+    },
+    startSeedbox: (env = {}) => stack.seedboxes[0]!.start(env),
+    startBot: async (env = {}) => {
+      const bot = p.service(join(repoRoot, "bot", "main.ts"), {
+        T2S_API_URL: s.url, T2S_API_TOKEN: s.apiToken, T2S_UPDATES_BOT_QUEUE_URL: s.outputs.updates_bot_queue_url, ...env,
+      }, "bot");
+      const running = watchFor(bot, '"bot running"');
+      stack.bot = bot;
+      return startService("bot", bot, running);
+    },
+    stop: async () => {
+      await Promise.all([stack.ingest?.stop(), ...stack.seedboxes.map((b) => b.proc?.stop()), stack.bot?.stop()]);
+      await more.stopAll();
+    },
+    kill: async () => {
+      const procs = [stack.ingest, stack.bot, s.store.proc, s.moto.proc, ...stack.seedboxes.flatMap((b) => [b.proc, b.deluge.daemon, b.deluge.web])];
+      for (const x of procs) x?.kill("SIGKILL");
+      await stack.stop();
+    },
+  };
+  stack.seedboxes = more.deluges.map((d, i) => localSeedbox({ ...p, stack }, d, i + 1, more.seedboxMain));
+  return stack;
+}
+
 export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   const step = o.onStep ?? (() => {});
   const logDir = join(o.dataDir, "logs");
@@ -90,7 +228,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   const apiToken = o.apiToken ?? secrets.apiToken;
   const port = o.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const started: { stop(): Promise<void> }[] = [];
+  const started: Started = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop().catch(() => {});
     started.length = 0;
@@ -103,135 +241,25 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
     const [webDir, ingestMain, seedboxMain] = await Promise.all([buildWeb(repoRoot, join(o.dataDir, "web")), bundled("ingest"), bundled("seedbox")]);
     step("starting the local S3 store and moto (local AWS endpoints)");
     const keys = secrets.s3;
-    const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir })]);
-    // The store flushes its volumes on SIGTERM; give it longer than the rest.
-    if (storeUp.status === "fulfilled") started.push({ stop: () => storeUp.value.proc.stop(15_000) });
-    if (motoUp.status === "fulfilled") started.push({ stop: () => motoUp.value.proc.stop() });
-    if (storeUp.status === "rejected") throw storeUp.reason;
-    if (motoUp.status === "rejected") throw motoUp.reason;
-    const [store, moto] = [storeUp.value, motoUp.value];
+    const { store, moto } = await startEndpoints(o, logDir, keys, started);
     step("starting deluged and deluge-web");
-    const delugeReady = startDeluge({
-      dir: join(o.dataDir, "deluge"),
-      logDir,
-      name: "deluge",
-      downloadDir: join(o.dataDir, "downloading"),
-      offline: o.offline,
-    });
-    // Seedboxes 2..N: each its own Deluge, folders and loopback address (seedbox 1 keeps the ones above).
-    const count = Math.max(1, Math.floor(o.seedboxes ?? num(process.env, "T2S_SEEDBOXES", 1)));
-    const moreDeluges = Array.from({ length: count - 1 }, (_, k) => startDeluge({
-      dir: join(o.dataDir, `seedbox-${k + 2}`, "deluge"),
-      logDir,
-      name: `deluge-${k + 2}`,
-      downloadDir: join(o.dataDir, `seedbox-${k + 2}`, "downloading"),
-      offline: o.offline,
-      peerAddress: `127.0.0.${k + 3}`,
-    }));
+    const deluging = startDeluges(o, logDir);
     step("applying stacks/ with terraform");
     // Each Deluge is stopped with the rest once up; all settle first, so a failure leaves none starting.
     const up = (p: Promise<DelugeHandle>) => p.then((d) => (started.push(d), d));
-    const [first, more] = [up(delugeReady), moreDeluges.map(up)];
-    const applied = applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step });
-    await Promise.allSettled([applied, first, ...more]);
-    const [outputs, deluge, ...others] = await Promise.all([applied, first, ...more]);
+    const [applied, delugesUp] = [applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step }), deluging.map(up)];
+    await Promise.allSettled([applied, ...delugesUp]);
+    const [outputs, ...deluges] = await Promise.all([applied, ...delugesUp]);
 
-    const [serviceEndpoint, serviceS3Endpoint] = o.serviceEndpoint
+    const endpoints: [string, string] = o.serviceEndpoint
       ? [await o.serviceEndpoint(moto.endpoint), await o.serviceEndpoint(store.endpoint)]
       : [moto.endpoint, store.endpoint];
-    const common = {
-      ...process.env,
-      AWS_ENDPOINT_URL: serviceEndpoint,
-      AWS_ENDPOINT_URL_S3: serviceS3Endpoint,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: keys.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
-      AWS_SESSION_TOKEN: "",
-      ...coreEnv({
-        bucket: outputs.bucket,
-        requestsTopicArn: outputs.requests_topic_arn,
-        requestsQueueUrl: outputs.requests_queue_url,
-        factsTopicArn: outputs.facts_topic_arn,
-        factsQueueUrl: outputs.facts_queue_url,
-        updatesTopicArn: outputs.updates_topic_arn,
-      }),
-      [serviceEnvNames.webhooksQueueUrl]: outputs.webhooks_queue_url,
-      T2S_DATA_DIR: o.dataDir,
-    };
+    const common = commonEnv(o, outputs, endpoints, keys);
     const service = (main: string, env: NodeJS.ProcessEnv, as: string) =>
-      startProc(as, process.execPath, [...serviceNodeFlags, main], {
-        env: { ...common, ...env },
-        logFile: join(logDir, `${as}.log`),
-        onLine: o.onLog,
-      });
-
-    const stack: LocalStack = {
-      url, apiToken, moto, store, keys, outputs, deluge, dataDir: o.dataDir, logDir, jobsDb: join(o.dataDir, "jobs.db"),
-      ingest: undefined as unknown as Proc,
-      seedbox: undefined as unknown as Proc,
-      startIngest: () => stack.startIngestWith({}),
-      startIngestWith: async (env) => {
-        stack.ingest = service(ingestMain, {
-          // Job records live in one SQLite file in the data folder: durable, and fast at any number of jobs.
-          [serviceEnvNames.jobsDb]: stack.jobsDb,
-          T2S_PORT: String(port), T2S_API_TOKEN: apiToken, T2S_SIGNING_SECRET: secrets.signingSecret, T2S_WEB_DIR: webDir, ...o.ingestEnv, ...env,
-        }, "ingest");
-        await waitFor("ingest", async () => (await fetch(`${url}/healthz`)).ok, 30_000, stack.ingest.exited).catch(async (err) => {
-          await stack.ingest.stop();
-          throw err;
-        });
-        return stack.ingest;
-      },
-      seedboxes: [deluge, ...others].map((d, i): LocalSeedbox => {
-        const n = i + 1;
-        const box: LocalSeedbox = {
-          id: `seedbox-${n}`, deluge: d, proc: undefined as unknown as Proc,
-          start: async (env = {}) => {
-            let running = false;
-            const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading"), T2S_COMPLETED_DIR: join(o.dataDir, `seedbox-${n}`, "completed") };
-            const seedbox = service(seedboxMain, {
-              T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
-              // Leases live in the job store, shared with ingest; the id is stable across restarts.
-              [serviceEnvNames.jobsDb]: stack.jobsDb, T2S_SEEDBOX_ID: box.id,
-              T2S_UPLOAD_QUEUE_SIZE: process.env.T2S_UPLOAD_QUEUE_SIZE ?? localUploadQueueSize,
-              ...own, ...o.seedboxEnv, ...env,
-            }, n === 1 ? "seedbox" : box.id);
-            seedbox.child.stdout?.on("data", (b: Buffer) => { if (b.includes('"seedbox running"')) running = true; });
-            box.proc = seedbox;
-            if (n === 1) stack.seedbox = seedbox;
-            await waitFor(box.id, async () => running, 30_000, seedbox.exited).catch(async (err) => {
-              await seedbox.stop();
-              throw err;
-            });
-            return seedbox;
-          },
-        };
-        return box;
-      }),
-      startSeedbox: (env = {}) => stack.seedboxes[0]!.start(env),
-      startBot: async (env = {}) => {
-        let running = false;
-        const bot = service(join(repoRoot, "bot", "main.ts"), {
-          T2S_API_URL: url, T2S_API_TOKEN: apiToken, T2S_UPDATES_BOT_QUEUE_URL: outputs.updates_bot_queue_url, ...env,
-        }, "bot");
-        bot.child.stdout?.on("data", (d: Buffer) => { if (d.includes('"bot running"')) running = true; });
-        stack.bot = bot;
-        await waitFor("bot", async () => running, 30_000, bot.exited).catch(async (err) => {
-          await bot.stop();
-          throw err;
-        });
-        return bot;
-      },
-      stop: async () => {
-        await Promise.all([stack.ingest?.stop(), ...stack.seedboxes.map((b) => b.proc?.stop()), stack.bot?.stop()]);
-        await stopAll();
-      },
-      kill: async () => {
-        const procs = [stack.ingest, stack.bot, store.proc, moto.proc, ...stack.seedboxes.flatMap((b) => [b.proc, b.deluge.daemon, b.deluge.web])];
-        for (const p of procs) p?.kill("SIGKILL");
-        await stack.stop();
-      },
-    };
+      startProc(as, process.execPath, [...serviceNodeFlags, main], { env: { ...common, ...env }, logFile: join(logDir, `${as}.log`), onLine: o.onLog });
+    const stack = localStack({ o, service }, {
+      url, apiToken, moto, store, keys, outputs, deluge: deluges[0]!, dataDir: o.dataDir, logDir, jobsDb: join(o.dataDir, "jobs.db"),
+    }, { port, signingSecret: secrets.signingSecret, webDir, ingestMain, seedboxMain, deluges, stopAll });
     step("starting ingest and seedbox");
     await Promise.all([stack.startIngest(), ...stack.seedboxes.map((b) => b.start())]);
     return stack;
