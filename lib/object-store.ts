@@ -1,5 +1,6 @@
 // Where the seedbox puts a job's files: whole objects, and objects sent part by part (parts may go early,
-// out of order and several at a time). lib/aws/multipart.ts implements it on S3; the uploader only sees this.
+// out of order and several at a time). The Bucket (lib/aws/bucket.ts, lib/aws/multipart.ts) implements it on S3;
+// the uploader and overlapped upload see only this.
 
 /** The headers a downloaded object is served with. */
 export interface ObjectHeaders {
