@@ -9,7 +9,7 @@ import cliProgress from "cli-progress";
 import { request } from "undici";
 import type { ApiClient, SubmitBody } from "../lib/api-client.ts";
 import type { Job } from "../lib/job.ts";
-import { CliError, cliClient, exitCodes } from "./client.ts";
+import { CliError, cliClient, exitCodes, serverUrl } from "./client.ts";
 
 const help: Record<string, string> = {
   main: `Usage: t2s <command> [options]
@@ -25,6 +25,8 @@ Commands:
 Options for every command:
   --url <url>       the server (default: $T2S_URL, else http://127.0.0.1:8080)
   --token <token>   the API token (default: $T2S_API_TOKEN)
+  --token-file <f>  read the API token from a file (default: $T2S_API_TOKEN_FILE); keeps it out of ps
+  --allow-http      send the token over plain http to a host other than this machine (a trusted LAN)
   --json            machine-readable output
   -h, --help        help for a command: t2s <command> --help
 
@@ -240,7 +242,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       args: argv,
       allowPositionals: true,
       options: {
-        url: { type: "string" }, token: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" },
+        url: { type: "string" }, token: { type: "string" }, "token-file": { type: "string" }, "allow-http": { type: "boolean" },
+        json: { type: "boolean" }, help: { type: "boolean", short: "h" },
         wait: { type: "boolean" }, all: { type: "boolean" }, limit: { type: "string" }, "callback-url": { type: "string" }, version: { type: "boolean" },
       },
     });
@@ -265,14 +268,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     process.stderr.write("t2s: --limit must be a whole number from 1 to 200.\n");
     return exitCodes.usage;
   }
-  const token = v.token ?? env.T2S_API_TOKEN;
-  if (!token) {
-    process.stderr.write("t2s: no API token: set T2S_API_TOKEN or pass --token.\n");
-    return exitCodes.unauthorized;
-  }
-  const o: Opts = { url: v.url ?? env.T2S_URL ?? "http://127.0.0.1:8080", token, json: v.json ?? false, wait: v.wait ?? false, all: v.all ?? false, limit, callbackUrl: v["callback-url"] };
-  const c = cliClient(o.url, token);
+  const o: Opts = { url: "", token: "", json: v.json ?? false, wait: v.wait ?? false, all: v.all ?? false, limit, callbackUrl: v["callback-url"] };
   try {
+    o.token = await readToken(v.token, v["token-file"] ?? env.T2S_API_TOKEN_FILE, env.T2S_API_TOKEN);
+    o.url = serverUrl(v.url ?? env.T2S_URL ?? "http://127.0.0.1:8080", v["allow-http"] ?? env.T2S_ALLOW_HTTP === "1");
+    const c = cliClient(o.url, o.token);
     switch (cmd) {
       case "add": return await add(c, args, o);
       case "ls": return await ls(c, o);
@@ -285,6 +285,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     process.stderr.write(`t2s: ${err.message}\n`);
     return err.exit;
   }
+}
+
+/** The token from --token, a token file, or the environment, in that order. */
+async function readToken(flag: string | undefined, file: string | undefined, fromEnv: string | undefined): Promise<string> {
+  if (flag) return flag;
+  if (file) {
+    const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+      throw new CliError("usage", `Cannot read the token file ${file} (${err.code ?? "error"}).`, exitCodes.usage);
+    });
+    const token = text.trim();
+    if (!token) throw new CliError("unauthorized", `The token file ${file} is empty.`, exitCodes.unauthorized);
+    return token;
+  }
+  if (fromEnv) return fromEnv;
+  throw new CliError("unauthorized", "No API token: set T2S_API_TOKEN or T2S_API_TOKEN_FILE, or pass --token or --token-file.", exitCodes.unauthorized);
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2), process.env);

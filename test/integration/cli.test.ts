@@ -5,6 +5,7 @@ import { execFile, spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createServer, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../../scripts/local/paths.ts";
@@ -143,5 +144,46 @@ describe("the t2s CLI", () => {
     const r = spawnSync(older, [launcher, "ls", "--help"], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Usage: t2s ls/);
+  });
+
+  it("keeps the token: no plain http beyond loopback, no redirect followed, a token file instead of the environment", async () => {
+    // Refused before any connection is made (the host is never looked up).
+    const plain = await t2s(["ls"], { T2S_URL: "http://seedbox.example:8080" });
+    assert.equal(plain.code, 2, plain.stderr);
+    assert.match(plain.stderr, /Not sending the API token over plain http to seedbox\.example:8080/);
+    assert.ok(!plain.stderr.includes(s.apiToken));
+    const inUrl = await t2s(["ls"], { T2S_URL: `http://t2s:${s.apiToken}@127.0.0.1:1` });
+    assert.equal(inUrl.code, 2);
+    assert.ok(!inUrl.stderr.includes(s.apiToken), "the token in a URL is not echoed");
+
+    // A server that redirects to another origin: the other origin hears nothing.
+    const seen: IncomingHttpHeaders[] = [];
+    const elsewhere = createServer((req, res) => { seen.push(req.headers); res.end("{}"); });
+    await new Promise<void>((r) => elsewhere.listen(0, "127.0.0.2", r));
+    const to = `http://127.0.0.2:${(elsewhere.address() as { port: number }).port}`;
+    const redirector = createServer((req, res) => res.writeHead(307, { location: to + req.url }).end());
+    await new Promise<void>((r) => redirector.listen(0, "127.0.0.1", r));
+    try {
+      const r = await t2s(["ls"], { T2S_URL: `http://127.0.0.1:${(redirector.address() as { port: number }).port}` });
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /answered with a redirect/);
+      assert.equal(seen.length, 0, "the redirect was not followed");
+    } finally {
+      redirector.close();
+      elsewhere.close();
+    }
+
+    const file = join(tmp, "token");
+    await writeFile(file, `${s.apiToken}\n`, { mode: 0o600 });
+    const fromFile = await t2s(["ls", "--token-file", file], { T2S_API_TOKEN: "" });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    const viaEnv = await t2s(["ls"], { T2S_API_TOKEN: "", T2S_API_TOKEN_FILE: file });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    await writeFile(join(tmp, "empty"), "");
+    const empty = await t2s(["ls", "--token-file", join(tmp, "empty")], { T2S_API_TOKEN: "" });
+    assert.equal(empty.code, 4);
+    const missing = await t2s(["ls", "--token-file", join(tmp, "nope")], { T2S_API_TOKEN: "" });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /Cannot read the token file/);
   });
 });
