@@ -348,6 +348,23 @@ function linkHandlers({ d }: Kit) {
   };
 }
 
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * A change made with the page's session cookie must come from the page itself. SameSite ignores ports, so
+ * a page on any other port of this host would otherwise send the cookie with a form or a text/plain fetch.
+ * Browsers send Sec-Fetch-Site (or at least Origin) with every such request; bearer calls need neither.
+ */
+export function checkSameOrigin(req: ApiRequest, publicUrl: string): void {
+  const site = req.headers["sec-fetch-site"];
+  const origin = req.headers["origin"];
+  const own = new Set([new URL(publicUrl).origin, ...(req.headers["host"] ? [`http://${req.headers["host"]}`, `https://${req.headers["host"]}`] : [])]);
+  const sameOrigin = site !== undefined ? site === "same-origin" : origin !== undefined && own.has(origin);
+  if (!sameOrigin) throw new AppError("forbidden", "This change must come from the page itself: the session cookie is not accepted from another site or port.");
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (req.body.length > 0 && type !== "application/json") throw new AppError("invalid_request", "Send the request body as application/json.");
+}
+
 /** Finds the route by path, then method; checks access; turns errors into coded answers. */
 function router(routes: Route[], d: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
   const compiled = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));
@@ -361,6 +378,7 @@ function router(routes: Route[], d: ApiDeps): (req: ApiRequest) => Promise<ApiRe
         if (r.method !== req.method && !(r.method === "GET" && req.method === "HEAD")) continue;
         const caller = r.access === "public" ? null : d.auth.caller(req.headers);
         if (r.access === "caller" && !caller) throw new AppError("unauthorized", "Sign in, or send an API token as \"Authorization: Bearer <token>\".");
+        if (caller?.via === "web" && !safeMethods.has(req.method)) checkSameOrigin(req, d.publicUrl);
         return await r.run({ req, params: m.slice(1), caller });
       }
       if (pathMatched) throw new AppError("method_not_allowed", `${req.method} is not allowed on ${req.path}.`);

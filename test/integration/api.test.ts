@@ -118,6 +118,34 @@ describe("auth", () => {
     assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "", cookie: cookie.split(";")[0]! })).body, { signedIn: true, live: "events" });
     assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "" })).body, { signedIn: false, live: "events" });
   });
+  it("takes a change with the session cookie only from the page itself (no cross-port CSRF)", async () => {
+    const cookie = ((await s.call("POST", "/api/session", { token: s.apiToken }, { authorization: "" })).headers.get("set-cookie") ?? "").split(";")[0]!;
+    const made = await s.seed({ name: `csrf-${randomBytes(3).toString("hex")}`, files: [{ path: ["a.bin"], size: 20_000 }] });
+    const body = JSON.stringify({ torrent: made.torrent.toString("base64") });
+    const post = (headers: Record<string, string>) => fetch(`${s.url}/api/jobs`, { method: "POST", body, headers: { cookie, ...headers } });
+    const evil = `http://127.0.0.1:${new URL(s.url).port === "1" ? 2 : 1}`;
+    // What a page on another port of this host can send: a "simple" text/plain POST, cookie attached.
+    const foreign: Record<string, string>[] = [
+      { "content-type": "text/plain", origin: evil, "sec-fetch-site": "same-site" },
+      { "content-type": "text/plain", origin: evil },
+      { "content-type": "application/json", origin: evil },
+      { "content-type": "application/json" },
+    ];
+    for (const headers of foreign) {
+      const r = await post(headers);
+      assert.equal(r.status, 403, JSON.stringify(headers));
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, "forbidden");
+    }
+    assert.equal((await s.call("GET", `/api/jobs/${made.infoHash}`)).status, 404, "no job was made");
+    const plain = await post({ "content-type": "text/plain", origin: new URL(s.url).origin, "sec-fetch-site": "same-origin" });
+    assert.equal(plain.status, 400, "the page itself sends JSON");
+    const page = await post({ "content-type": "application/json", origin: new URL(s.url).origin, "sec-fetch-site": "same-origin" });
+    assert.equal(page.status, 202);
+    const del = await fetch(`${s.url}/api/jobs/${made.infoHash}`, { method: "DELETE", headers: { cookie, origin: evil } });
+    assert.equal(del.status, 403);
+    // The API token needs neither.
+    assert.equal((await s.call("DELETE", `/api/jobs/${made.infoHash}`, undefined, { "content-type": "text/plain" })).status, 200);
+  });
 });
 
 describe("after the bad input", () => {
