@@ -159,7 +159,13 @@ interface Kit {
   findJob: (id: string | undefined) => Promise<JobRecord>;
 }
 
-export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiRequest) => Promise<ApiResponse> } {
+export interface Api {
+  routes: Route[];
+  handle: (req: ApiRequest) => Promise<ApiResponse>;
+  admit: (req: RequestHead) => { maxBody: number } | ApiResponse;
+}
+
+export function createApi(d: ApiDeps): Api {
   const present = (rec: JobRecord) => presentJob(rec, d.publicUrl, d.auth, d.now());
   const findJob = async (id: string | undefined) => {
     const rec = id && isJobId(id) ? await d.registry.record(id) : null;
@@ -199,7 +205,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
     // The zip of all a job's files: signed and expiring as the /d/ links are.
     { method: "GET", path: "/zip/:id", access: "link", run: links.zip },
   ];
-  return { routes, handle: router(routes, d) };
+  return { routes, ...router(routes, d) };
 }
 
 function sessionHandlers(d: ApiDeps) {
@@ -365,28 +371,56 @@ export function checkSameOrigin(req: ApiRequest, publicUrl: string): void {
   if (req.body.length > 0 && type !== "application/json") throw new AppError("invalid_request", "Send the request body as application/json.");
 }
 
-/** Finds the route by path, then method; checks access; turns errors into coded answers. */
-function router(routes: Route[], d: ApiDeps): (req: ApiRequest) => Promise<ApiResponse> {
+/** A request before its body is read: enough to find its route and check its access. */
+export type RequestHead = Omit<ApiRequest, "body" | "signal">;
+
+/** What a route that anyone may call takes as a body (a sign-in): no stranger sends megabytes. */
+export const publicBodyBytes = 64 * 1024;
+
+type Compiled = Route & { pattern: RegExp };
+
+/** Finds the route by path, then method, and checks access: a stranger is refused on the headers alone. */
+function matchRoute(compiled: Compiled[], d: ApiDeps, req: RequestHead): { route: Compiled; params: string[]; caller: Requester | null } {
+  let pathMatched = false;
+  for (const r of compiled) {
+    const m = r.pattern.exec(req.path);
+    if (!m) continue;
+    pathMatched = true;
+    if (r.method !== req.method && !(r.method === "GET" && req.method === "HEAD")) continue;
+    const caller = r.access === "public" ? null : d.auth.caller(req.headers);
+    if (r.access === "caller" && !caller) throw new AppError("unauthorized", "Sign in, or send an API token as \"Authorization: Bearer <token>\".");
+    return { route: r, params: m.slice(1), caller };
+  }
+  if (pathMatched) throw new AppError("method_not_allowed", `${req.method} is not allowed on ${req.path}.`);
+  throw new AppError("not_found", "Nothing is here.");
+}
+
+/** Turns errors into coded answers; anything else is logged and answered as internal. */
+async function answering(d: ApiDeps, req: RequestHead, run: () => Promise<ApiResponse>): Promise<ApiResponse> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof AppError) return errorResponse(err);
+    d.log.error("request failed", { method: req.method, path: req.path, err, stack: (err as Error)?.stack });
+    return errorResponse(new AppError("internal", "Internal error"));
+  }
+}
+
+function router(routes: Route[], d: ApiDeps) {
   const compiled = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));
-  return async (req) => {
-    try {
-      let pathMatched = false;
-      for (const r of compiled) {
-        const m = r.pattern.exec(req.path);
-        if (!m) continue;
-        pathMatched = true;
-        if (r.method !== req.method && !(r.method === "GET" && req.method === "HEAD")) continue;
-        const caller = r.access === "public" ? null : d.auth.caller(req.headers);
-        if (r.access === "caller" && !caller) throw new AppError("unauthorized", "Sign in, or send an API token as \"Authorization: Bearer <token>\".");
-        if (caller?.via === "web" && !safeMethods.has(req.method)) checkSameOrigin(req, d.publicUrl);
-        return await r.run({ req, params: m.slice(1), caller });
+  return {
+    handle: (req: ApiRequest): Promise<ApiResponse> => answering(d, req, async () => {
+      const { route, params, caller } = matchRoute(compiled, d, req);
+      if (caller?.via === "web" && !safeMethods.has(req.method)) checkSameOrigin(req, d.publicUrl);
+      return route.run({ req, params, caller });
+    }),
+    /** Before the body is read: how much of it the request may send, or the answer that refuses it. */
+    admit: (req: RequestHead): { maxBody: number } | ApiResponse => {
+      try {
+        return { maxBody: matchRoute(compiled, d, req).route.access === "public" ? publicBodyBytes : maxBodyBytes };
+      } catch (err) {
+        return errorResponse(err as AppError);
       }
-      if (pathMatched) throw new AppError("method_not_allowed", `${req.method} is not allowed on ${req.path}.`);
-      throw new AppError("not_found", "Nothing is here.");
-    } catch (err) {
-      if (err instanceof AppError) return errorResponse(err);
-      d.log.error("request failed", { method: req.method, path: req.path, err, stack: (err as Error)?.stack });
-      return errorResponse(new AppError("internal", "Internal error"));
-    }
+    },
   };
 }

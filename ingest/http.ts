@@ -2,7 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AppError, errorBody } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { maxBodyBytes, type ApiRequest, type ApiResponse } from "./api.ts";
+import type { Api, ApiResponse } from "./api.ts";
 
 class BodyTooLarge extends Error {}
 
@@ -45,27 +45,35 @@ async function write(res: ServerResponse, r: ApiResponse, head: boolean): Promis
   res.end(r.body ?? "");
 }
 
-export function serveHttp(handle: (req: ApiRequest) => Promise<ApiResponse>, log: Logger): Server {
+/** Answers without reading the body, and lets the rest of it drain: closing mid-upload would make the client see a reset instead of the answer. */
+function refuse(req: IncomingMessage, res: ServerResponse, r: ApiResponse): void {
+  req.resume();
+  res.writeHead(r.status, r.headers);
+  res.end(r.body ?? "");
+}
+
+const mib = (n: number) => (n >= 1024 * 1024 ? `${n / 1024 / 1024} MiB` : `${n / 1024} KiB`);
+
+export function serveHttp(api: Pick<Api, "handle" | "admit">, log: Logger): Server {
   return createServer((req, res) => {
     const ac = new AbortController();
     res.once("close", () => ac.abort());
     void (async () => {
       const url = new URL(req.url ?? "/", "http://localhost");
+      const head = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: headersOf(req) };
+      // The route and the caller are checked on the headers: a stranger's body is never buffered.
+      const admitted = api.admit(head);
+      if (!("maxBody" in admitted)) return refuse(req, res, admitted);
       let body: Buffer;
       try {
-        body = await readBody(req, maxBodyBytes);
+        body = await readBody(req, admitted.maxBody);
       } catch (err) {
         const e = err instanceof BodyTooLarge
-          ? new AppError("too_large", "The request body is larger than 16 MiB.")
+          ? new AppError("too_large", `The request body is larger than ${mib(admitted.maxBody)}.`)
           : new AppError("invalid_request", "The request body could not be read.");
-        // Answer, and let the rest of the body drain: closing mid-upload would make the client see a
-        // reset instead of the 413.
-        req.resume();
-        res.writeHead(e.status, { "content-type": "application/json; charset=utf-8" });
-        res.end(JSON.stringify(errorBody(e)));
-        return;
+        return refuse(req, res, { status: e.status, headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(errorBody(e)) });
       }
-      const r = await handle({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: headersOf(req), body, signal: ac.signal });
+      const r = await api.handle({ ...head, body, signal: ac.signal });
       await write(res, r, req.method === "HEAD");
     })().catch((err) => {
       log.error("response failed", { err });

@@ -27,7 +27,7 @@ const app = ingestApp({ cfg, clients, store, web: await loadWebFiles(cfg.webDir)
 // One session for the process: its job updates go out as they happen.
 const session = app.session();
 const api = app.api(session, { live: "events", storageOrigin: await storageOrigin(app.bucket) });
-const server = serveHttp(api.handle, log);
+const server = serveHttp(api, log);
 server.listen(cfg.port, cfg.host);
 await once(server, "listening");
 log.info("ingest listening", { url: cfg.publicUrl });

@@ -1,6 +1,7 @@
 // Bad input through the real ingest: every case gets a coded 4xx, and nothing is lost or crashed.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import bencode from "bencode";
 import { JobDb } from "../../lib/sqlite/job-db.ts";
@@ -117,6 +118,22 @@ describe("auth", () => {
     assert.equal(r.status, 200);
     assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "", cookie: cookie.split(";")[0]! })).body, { signedIn: true, live: "events" });
     assert.deepEqual((await s.call("GET", "/api/session", undefined, { authorization: "" })).body, { signedIn: false, live: "events" });
+  });
+  it("refuses a stranger on the headers, before any of the body is read", async () => {
+    const { hostname, port } = new URL(s.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      // 10 MB declared, none sent: only an answer given on the headers alone can come back.
+      const sock = connect(Number(port), hostname, () => sock.write(`POST /api/jobs HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n`));
+      let got = "";
+      sock.on("data", (b) => { got += b.toString(); if (got.includes("\r\n\r\n")) { sock.destroy(); resolve(got); } });
+      sock.on("error", reject);
+      sock.setTimeout(15_000, () => { sock.destroy(); reject(new Error("no answer before the body: the server waited for it")); });
+    });
+    assert.match(answer, /^HTTP\/1\.1 401 /);
+    // A call anyone may make takes a small body only.
+    const big = await s.call("POST", "/api/session", { token: "x".repeat(100 * 1024) }, { authorization: "" });
+    assert.equal(big.status, 413);
+    assert.equal(big.body.error.code, "too_large");
   });
   it("takes a change with the session cookie only from the page itself (no cross-port CSRF)", async () => {
     const cookie = ((await s.call("POST", "/api/session", { token: s.apiToken }, { authorization: "" })).headers.get("set-cookie") ?? "").split(";")[0]!;
