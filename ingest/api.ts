@@ -9,7 +9,7 @@ import { dataPrefix, filesPrefix, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { expired } from "../lib/lease.ts";
 import type { Auth } from "./auth.ts";
-import { jobEvents } from "./events.ts";
+import type { LiveStreams } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import { presentJob, zipLinkKey } from "./present.ts";
 import type { RateLimiter } from "./rate-limit.ts";
@@ -27,6 +27,8 @@ export interface ApiRequest {
   path: string;
   query: URLSearchParams;
   headers: Record<string, string | undefined>;
+  /** The client's address, where the host knows it (node:http). */
+  remote?: string;
   body: Buffer;
   signal: AbortSignal;
 }
@@ -53,6 +55,8 @@ export interface ApiDeps {
   now: () => string;
   /** How the page follows changes: an event stream (node:http), or polling /api/changes (Lambda). */
   live: "events" | "changes";
+  /** The event streams, where `live` is "events". */
+  streams: LiveStreams;
   /** The origin presigned URLs point at (the S3 endpoint), for the page's CSP; null: none. */
   storageOrigin?: string | null;
   /** Hands webhook events to their queue; null when webhooks are not configured. */
@@ -249,7 +253,7 @@ function jobHandlers({ d, present, findJob }: Kit) {
     events: async ({ req }: Ctx): Promise<ApiResponse> => ({
       status: 200,
       headers: { ...baseHeaders, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
-      events: jobEvents(d.registry, present, req.signal),
+      events: d.streams.stream(req.remote ?? "unknown", req.signal),
     }),
   };
 }

@@ -10,6 +10,7 @@ import type { JobStore } from "../lib/job-store.ts";
 import type { Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { createApi } from "./api.ts";
+import { LiveStreams } from "./events.ts";
 import { Auth } from "./auth.ts";
 import type { ApiTunables } from "./config.ts";
 import { factsHandler } from "./facts.ts";
@@ -86,6 +87,7 @@ export function ingestApp(d: AppDeps) {
     api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
       registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
+      streams: new LiveStreams(s.registry, present),
     }),
     facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),
     /** One delivery attempt per message; null when webhooks are not configured. */

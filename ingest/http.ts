@@ -54,13 +54,33 @@ function refuse(req: IncomingMessage, res: ServerResponse, r: ApiResponse): void
 
 const mib = (n: number) => (n >= 1024 * 1024 ? `${n / 1024 / 1024} MiB` : `${n / 1024} KiB`);
 
-export function serveHttp(api: Pick<Api, "handle" | "admit">, log: Logger): Server {
-  return createServer((req, res) => {
+/** Connections held open at once: in all, and from one address (idle keep-alive ones count too). */
+export const connectionLimits = { total: 1024, perClient: 128 };
+
+/** Past the limits a new connection is closed at once: one client cannot hold every socket. */
+function limitConnections(server: Server, limits: typeof connectionLimits): void {
+  server.maxConnections = limits.total;
+  const open = new Map<string, number>();
+  server.on("connection", (socket) => {
+    const from = socket.remoteAddress ?? "unknown";
+    const n = (open.get(from) ?? 0) + 1;
+    if (n > limits.perClient) return void socket.destroy();
+    open.set(from, n);
+    socket.once("close", () => {
+      const left = (open.get(from) ?? 1) - 1;
+      if (left > 0) open.set(from, left);
+      else open.delete(from);
+    });
+  });
+}
+
+export function serveHttp(api: Pick<Api, "handle" | "admit">, log: Logger, limits = connectionLimits): Server {
+  const server = createServer((req, res) => {
     const ac = new AbortController();
     res.once("close", () => ac.abort());
     void (async () => {
       const url = new URL(req.url ?? "/", "http://localhost");
-      const head = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: headersOf(req) };
+      const head = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: headersOf(req), remote: req.socket.remoteAddress ?? "unknown" };
       // The route and the caller are checked on the headers: a stranger's body is never buffered.
       const admitted = api.admit(head);
       if (!("maxBody" in admitted)) return refuse(req, res, admitted);
@@ -80,4 +100,6 @@ export function serveHttp(api: Pick<Api, "handle" | "admit">, log: Logger): Serv
       res.destroy();
     });
   });
+  limitConnections(server, limits);
+  return server;
 }
