@@ -11,7 +11,7 @@ import { expired } from "../lib/lease.ts";
 import type { Auth } from "./auth.ts";
 import type { LiveStreams } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
-import { presentJob, zipLinkKey } from "./present.ts";
+import { presentJob, runOf, zipLinkKey } from "./present.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
@@ -49,6 +49,8 @@ export interface ApiDeps {
   publishRequest: Publish;
   publicUrl: string;
   linkTtlS: number;
+  /** How many days a handed-out link works (never past the files' expiry). */
+  linkDays: number;
   web: WebFiles;
   limiter: RateLimiter;
   log: Logger;
@@ -170,7 +172,7 @@ export interface Api {
 }
 
 export function createApi(d: ApiDeps): Api {
-  const present = (rec: JobRecord) => presentJob(rec, d.publicUrl, d.auth, d.now());
+  const present = (rec: JobRecord) => presentJob(rec, { publicUrl: d.publicUrl, auth: d.auth, linkDays: d.linkDays }, d.now());
   const findJob = async (id: string | undefined) => {
     const rec = id && isJobId(id) ? await d.registry.record(id) : null;
     if (!rec) throw new AppError("not_found", "No job has that id.");
@@ -314,6 +316,22 @@ function jobChangeHandlers({ d, present, findJob }: Kit) {
 /** Signed links: a file (or its start, as text) and the zip of a completed job, until its files expire. */
 function linkHandlers({ d }: Kit) {
   const unsigned = () => new AppError("unauthorized", "This link is not signed correctly; sign in or ask for a new link.");
+  /** A signed link's record: the signature covers the job's current run and the link's own expiry. */
+  const signedRecord = async (req: ApiRequest, id: string, key: string, caller: Requester | null) => {
+    if (caller) return d.registry.record(id);
+    const sig = req.query.get("sig");
+    const exp = req.query.get("exp");
+    if (!sig || !exp || !/^\d{1,12}$/.test(exp)) throw unsigned();
+    const rec = await d.registry.record(id);
+    if (!rec) throw unsigned();
+    const scope = { run: runOf(rec), exp: Number(exp) };
+    // Signed for this run (0: the expiry is checked next, to say so plainly).
+    if (!d.auth.linkValid(id, key, sig, scope, 0)) throw unsigned();
+    if (scope.exp * 1000 <= Date.parse(d.now())) {
+      throw new AppError("expired", `This link expired on ${new Date(scope.exp * 1000).toISOString().slice(0, 10)}; open the job on the page, in the bot or with t2s show for a fresh one.`);
+    }
+    return rec;
+  };
   const gone = (job: Job) => new AppError("expired", `This job's files expired on ${job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
   const redirect = async (key: string): Promise<ApiResponse> =>
     ({ status: 302, headers: { ...baseHeaders, location: await d.bucket.presignGet(key, d.linkTtlS), "cache-control": "no-store" } });
@@ -327,9 +345,7 @@ function linkHandlers({ d }: Kit) {
       } catch {
         throw new AppError("not_found", "No such file.");
       }
-      const sig = req.query.get("sig");
-      if (!caller && !(sig && d.auth.linkValid(id, key, sig))) throw unsigned();
-      const rec = await d.registry.record(id);
+      const rec = await signedRecord(req, id, key, caller);
       const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
       if (!file) throw new AppError("not_found", "No such file in a completed job.");
       if (filesExpired(rec!.job, d.now())) throw gone(rec!.job);
@@ -348,9 +364,7 @@ function linkHandlers({ d }: Kit) {
     zip: async ({ req, params, caller }: Ctx) => {
       const id = params[0]!;
       if (!isJobId(id)) throw new AppError("not_found", "No such zip.");
-      const sig = req.query.get("sig");
-      if (!caller && !(sig && d.auth.linkValid(id, zipLinkKey, sig))) throw unsigned();
-      const rec = await d.registry.record(id);
+      const rec = await signedRecord(req, id, zipLinkKey, caller);
       if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
       if (filesExpired(rec.job, d.now())) throw gone(rec.job);
       return redirect(zipKey(id));

@@ -60,7 +60,7 @@ export function ingestApp(d: AppDeps) {
   // Per process (per warm instance on Lambda, where several run: best effort there).
   const limiter = new RateLimiter(cfg.rate);
   const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhooks.queueUrl) : null;
-  const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, cfg.publicUrl, auth, now());
+  const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, { publicUrl: cfg.publicUrl, auth, linkDays: cfg.linkDays }, now());
   const scaleUp: ScaleUp | undefined = d.fleet && cfg.fleet
     ? fleetScaler({ fleet: d.fleet, openJobs: () => queueDepth(clients.sqs, cfg.aws.requestsQueueUrl), perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log })
     : undefined;
@@ -86,7 +86,7 @@ export function ingestApp(d: AppDeps) {
     /** The HTTP API over a session; `live` is how the page follows changes in this host. */
     api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
       registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
-      publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
+      publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
       streams: new LiveStreams(s.registry, present),
     }),
     facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),

@@ -64,14 +64,23 @@ export class Auth {
     return secretEquals(sig, this.sign(this.sessionKey, exp));
   }
 
-  /** The signature that lets a /d/ link open without a login. */
-  linkSignature(id: string, key: string): string {
-    return this.sign(this.linkKey, `${id}/${key}`).slice(0, 32);
+  /** The signature that lets a /d/ or /zip/ link open without a login, within its scope. */
+  linkSignature(id: string, key: string, scope: LinkScope): string {
+    return this.sign(this.linkKey, `${id}\n${key}\n${scope.run}\n${scope.exp}`).slice(0, 32);
   }
 
-  linkValid(id: string, key: string, sig: string): boolean {
-    return secretEquals(sig, this.linkSignature(id, key));
+  linkValid(id: string, key: string, sig: string, scope: LinkScope, nowMs: number): boolean {
+    return scope.exp * 1000 > nowMs && secretEquals(sig, this.linkSignature(id, key, scope));
   }
+}
+
+/**
+ * What a link is bound to: the job's run (when it was last queued), so a link of an earlier run dies with
+ * it, and the time it stops working (unix seconds).
+ */
+export interface LinkScope {
+  run: string;
+  exp: number;
 }
 
 export function parseCookies(header: string | undefined): Record<string, string> {

@@ -12,6 +12,8 @@ import { serviceEnvNames } from "../lib/service-env.ts";
 export interface ApiTunables {
   fetch: { allowHosts: Set<string>; timeoutMs: number; maxRedirects: number; maxBytes: number };
   linkTtlS: number;
+  /** Days a handed-out /d/ or /zip/ link works (default: the retention period, so as long as the files). */
+  linkDays: number;
   rate: { perMinute: number; burst: number };
   /** The job store (a DynamoDB table, or a SQLite file in local mode), and the days after which the bucket expires a job's files. */
   jobs: JobStoreConfig;
@@ -35,6 +37,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
       maxBytes: maxTorrentBytes,
     },
     linkTtlS: num(env, "T2S_LINK_TTL_S", 300),
+    linkDays: Math.max(1, num(env, "T2S_LINK_DAYS", jobStoreConfig(env).retentionDays)),
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
     jobs: jobStoreConfig(env),
     lease: leaseTiming(env),

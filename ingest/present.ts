@@ -1,28 +1,49 @@
-// The Job as callers see it: completed files carry a signed /d/ link that works without a login; once
-// the bucket has expired them, the job shows as expired and its files carry no link.
+// The Job as callers see it: completed files carry a signed /d/ link that works without a login until it
+// expires; once the bucket has expired them, the job shows as expired and its files carry no link.
 import { holder, type JobRecord } from "../lib/job-record.ts";
 import { filesExpired, type Job } from "../lib/job.ts";
-import type { Auth } from "./auth.ts";
+import type { Auth, LinkScope } from "./auth.ts";
 
 export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");
 
-export function downloadUrl(publicUrl: string, auth: Auth, id: string, key: string): string {
-  return `${publicUrl}/d/${id}/${encodeKeyPath(key)}?sig=${auth.linkSignature(id, key)}`;
+/** Where links point and how long they last. */
+export interface LinkPolicy {
+  publicUrl: string;
+  auth: Auth;
+  /** Days a link works from the day it is handed out, and never past the files' own expiry. */
+  linkDays: number;
+}
+
+const dayMs = 86_400_000;
+
+/** The run a record's links belong to: when the job was last queued. */
+export const runOf = (rec: JobRecord) => rec.queuedAt ?? rec.job.createdAt;
+
+/**
+ * A link handed out now works `linkDays` from the end of today (UTC), or until the files expire if sooner:
+ * the same link all day long, so a message that shows it need not change.
+ */
+export function linkScope(rec: JobRecord, linkDays: number, nowMs: number): LinkScope {
+  const filesEnd = rec.job.expiresAt ? Date.parse(rec.job.expiresAt) : Infinity;
+  const end = Math.min(filesEnd, Math.ceil(nowMs / dayMs) * dayMs + linkDays * dayMs);
+  return { run: runOf(rec), exp: Math.floor(end / 1000) };
 }
 
 /** What the zip link's signature covers: no data key starts with "/", so it signs no file's link. */
 export const zipLinkKey = "/all.zip";
 
-export const zipUrl = (publicUrl: string, auth: Auth, id: string) => `${publicUrl}/zip/${id}?sig=${auth.linkSignature(id, zipLinkKey)}`;
+const signed = (p: LinkPolicy, path: string, id: string, key: string, scope: LinkScope) =>
+  `${p.publicUrl}${path}?exp=${scope.exp}&sig=${p.auth.linkSignature(id, key, scope)}`;
 
-export function presentJob(rec: JobRecord, publicUrl: string, auth: Auth, now: string): Job {
+export function presentJob(rec: JobRecord, p: LinkPolicy, now: string): Job {
   // Records stored before zips existed have no zip field.
   const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null, zip: null, seedbox: holder(rec, Date.parse(now)) };
   if (filesExpired(job, now)) return { ...job, status: "expired", files: rec.files.map((f) => ({ path: f.path, size: f.size })) };
   if (job.status !== "completed") return job;
+  const scope = linkScope(rec, p.linkDays, Date.parse(now));
   return {
     ...job,
-    files: rec.files.map((f) => ({ path: f.path, size: f.size, url: downloadUrl(publicUrl, auth, job.id, f.key) })),
-    zip: rec.zip ? { url: zipUrl(publicUrl, auth, job.id), size: rec.zip.size } : null,
+    files: rec.files.map((f) => ({ path: f.path, size: f.size, url: signed(p, `/d/${job.id}/${encodeKeyPath(f.key)}`, job.id, f.key, scope) })),
+    zip: rec.zip ? { url: signed(p, `/zip/${job.id}`, job.id, zipLinkKey, scope), size: rec.zip.size } : null,
   };
 }

@@ -55,10 +55,10 @@ describe("the t2s CLI", () => {
     const all = r.stdout.trim().split("\n");
     const zip = all.filter((l) => l.startsWith("(all files as one zip"));
     assert.equal(zip.length, 1, r.stdout);
-    assert.match(zip[0]!.split("\t")[1]!, /\/zip\/[0-9a-f]{40}\?sig=/);
+    assert.match(zip[0]!.split("\t")[1]!, /\/zip\/[0-9a-f]{40}\?exp=\d+&sig=/);
     const lines = all.filter((l) => !zip.includes(l));
     assert.deepEqual(lines.map((l) => l.split("\t")[0]).sort(), [`${made.name}/a.bin`, `${made.name}/dir ü/b.txt`].sort());
-    for (const l of lines) assert.match(l.split("\t")[1]!, /\/d\/[0-9a-f]{40}\/.+\?sig=/);
+    for (const l of lines) assert.match(l.split("\t")[1]!, /\/d\/[0-9a-f]{40}\/.+\?exp=\d+&sig=/);
   });
 
   it("on a terminal (script's pseudo-TTY): a progress bar, then the links", async () => {

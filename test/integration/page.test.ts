@@ -166,7 +166,7 @@ describe("the page", () => {
     await checkLinks(made);
     await row.getByText("Status: Done").waitFor();
     await row.getByRole("button", { name: /^Copy link to .*video\.bin$/ }).click();
-    assert.match(await page.evaluate(() => navigator.clipboard.readText()), /\/d\/[0-9a-f]{40}\/.+\?sig=/);
+    assert.match(await page.evaluate(() => navigator.clipboard.readText()), /\/d\/[0-9a-f]{40}\/.+\?exp=\d+&sig=/);
     await page.screenshot({ path: join(shots, "desktop.png"), fullPage: true });
   });
 
@@ -357,7 +357,7 @@ describe("the page", () => {
       const kept = job(`more-${tag}-0`);
       await kept.getByText("Status: Done").waitFor();
       await kept.getByText(/^Files kept until /).waitFor();
-      assert.match((await kept.getByRole("link", { name: file(0)[0]!.path }).getAttribute("href"))!, /\/d\/[0-9a-f]{40}\/.+\?sig=/);
+      assert.match((await kept.getByRole("link", { name: file(0)[0]!.path }).getAttribute("href"))!, /\/d\/[0-9a-f]{40}\/.+\?exp=\d+&sig=/);
       const gone = job(`more-${tag}-1`);
       await gone.getByText("Status: Expired").waitFor();
       await gone.getByText(/have expired/).waitFor();

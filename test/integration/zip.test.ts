@@ -48,7 +48,7 @@ describe("zips", () => {
     const job = await s.waitForJob(made.infoHash, ended);
     assert.equal(job.status, "completed", JSON.stringify(job.error));
     assert.ok(job.zip, "a multi-file job has a zip");
-    assert.match(job.zip.url, new RegExp(`/zip/${made.infoHash}\\?sig=`));
+    assert.match(job.zip.url, new RegExp(`/zip/${made.infoHash}\\?exp=\\d+&sig=`));
 
     // The signed link alone opens it (no credentials), through a redirect to the bucket.
     const res = await fetch(job.zip.url);
@@ -80,6 +80,15 @@ describe("zips", () => {
     assert.equal(listed.KeyCount ?? 0, 0);
     const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: s.outputs.bucket, Prefix: `files/${made.infoHash}/` }));
     assert.equal(open.Uploads?.length ?? 0, 0, "no multipart upload left open");
+
+    // Links expire, and belong to one run: handed in again, the job's old links stay dead.
+    const later = job.zip.url.replace(/exp=(\d+)/, (_m: string, e: string) => `exp=${Number(e) + 86400}`);
+    assert.equal((await fetch(later, { redirect: "manual" })).status, 401, "an expiry moved by hand");
+    assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) })).status, 200);
+    const again = await s.waitForJob(made.infoHash, (j) => j.status === "completed" || j.status === "failed");
+    assert.equal(again.status, "completed", JSON.stringify(again.error));
+    assert.equal((await fetch(job.zip.url, { redirect: "manual" })).status, 401, "a link of the earlier run");
+    assert.equal((await fetch(again.zip!.url, { redirect: "manual" })).status, 302);
   });
 
   it("gives a single-file job no zip", async () => {
