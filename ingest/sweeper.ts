@@ -27,7 +27,15 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
   let requeued = 0;
   for (const { rec } of due) {
     const id = rec.job.id;
-    if (!requestAgain(rec, nowMs, d.timing)) continue;
+    const next = requestAgain(rec, nowMs, d.timing);
+    if (!next) continue;
+    if (next.job.status === "failed") {
+      // Requested too often: the job ends here, with no request and no seedbox raised for it.
+      await updateRecord(d.store, id, (r) => (r ? requestAgain(r, nowMs, d.timing) : null))
+        .then(() => d.log.warn("job failed: requested too often", { job: id, requests: rec.requests ?? 0 }))
+        .catch((err) => d.log.warn("could not end a job requested too often; the next run tries again", { job: id, err }));
+      continue;
+    }
     try {
       // The request goes out first: if the write after it fails, the job is merely requested twice.
       await d.publishRequest(requestOf(rec));

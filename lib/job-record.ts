@@ -32,6 +32,8 @@ export interface JobRecord {
   due?: string;
   /** How often seedboxes gave the job back for want of room. */
   handBacks?: number;
+  /** How often the sweeper requested the job again in this run (lost leases, unanswered requests). */
+  requests?: number;
   /** Where the torrent comes from, so the job can be requested again (sweeper, hand-backs, restarts). */
   source?: Source;
 }
@@ -86,7 +88,7 @@ export function newRecord(s: JobSubmission, now: string): JobRecord {
 export function resubmit(rec: JobRecord, source: Source, now: string): JobRecord | null {
   const job = requeued(rec.job, now);
   if (job === rec.job) return null;
-  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0 };
+  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0 };
 }
 
 /** Adds a requester unless they already asked (null: nothing changes). */
@@ -191,12 +193,22 @@ export function countHandBack(rec: JobRecord, nowMs: number, t: LeaseTiming): Jo
   return { ...rec, handBacks: (rec.handBacks ?? 0) + 1, due: iso(nowMs + t.requestTimeoutMs) };
 }
 
-/** The sweeper's rule: an open job whose lease ran out, or whose request went unanswered, is requested again. */
+/**
+ * The sweeper's rule: an open job whose lease ran out, or whose request went unanswered, is requested again,
+ * up to `maxRequests` times in one run; after that it fails, so no job is requeued (and no seedbox booted
+ * for it) without end. Null: not due.
+ */
 export function requestAgain(rec: JobRecord, nowMs: number, t: LeaseTiming): JobRecord | null {
   const due = dueOf(rec);
   if (due === null || Date.parse(due) > nowMs) return null;
   if (rec.lease && !expired(rec.lease, nowMs)) return null;
-  return { ...rec, due: iso(nowMs + t.requestTimeoutMs) };
+  const max = t.maxRequests ?? leaseDefaults.maxRequests;
+  const requests = rec.requests ?? 0;
+  if (requests >= max) {
+    const hours = Math.round((max * t.requestTimeoutMs) / 3_600_000);
+    return fail(rec, { code: "stalled", message: `No seedbox finished this job after ${max} requests (about ${hours} h); hand it in again to retry.` }, iso(nowMs));
+  }
+  return { ...rec, requests: requests + 1, due: iso(nowMs + t.requestTimeoutMs) };
 }
 
 // ---- Facts and endings --------------------------------------------------------------------------

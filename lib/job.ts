@@ -27,6 +27,7 @@ export interface JobFile {
 /** Failure codes of a job (not HTTP codes). */
 export type JobErrorCode =
   | "no_peers"
+  | "stalled"
   | "disk_full"
   | "invalid_torrent"
   | "torrent_missing"

@@ -23,6 +23,8 @@ export interface LeaseTiming {
   renewMs: number;
   /** How long an unheld open job waits for a seedbox before its request counts as lost and goes out again. */
   requestTimeoutMs: number;
+  /** Times the sweeper requests one job again before the job fails (default leaseDefaults.maxRequests). */
+  maxRequests?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface LeaseTiming {
  * (SDK retries, throttling, a busy SQLite file) costs nothing, while a dead host's jobs are free again a
  * minute later (plus the sweeper's period). A cancel reaches the holder within one renewal.
  */
-export const leaseDefaults = { timeoutS: 60, renewS: 10, requestTimeoutS: 900 } as const;
+export const leaseDefaults = { timeoutS: 60, renewS: 10, requestTimeoutS: 900, maxRequests: 24 } as const;
 
 export function leaseTiming(env: Env): LeaseTiming {
   const timeoutMs = num(env, "T2S_LEASE_TIMEOUT_S", leaseDefaults.timeoutS) * 1000;
@@ -39,7 +41,8 @@ export function leaseTiming(env: Env): LeaseTiming {
   // At least three renewals per timeout, or one slow call loses the lease.
   if (renewMs <= 0 || renewMs * 3 > timeoutMs) throw new ConfigError("T2S_LEASE_RENEW_S must be above 0 and at most a third of T2S_LEASE_TIMEOUT_S");
   if (requestTimeoutMs < timeoutMs) throw new ConfigError("T2S_REQUEST_TIMEOUT_S must be at least T2S_LEASE_TIMEOUT_S");
-  return { timeoutMs, renewMs, requestTimeoutMs };
+  const maxRequests = Math.max(1, num(env, "T2S_MAX_REQUESTS", leaseDefaults.maxRequests));
+  return { timeoutMs, renewMs, requestTimeoutMs, maxRequests };
 }
 
 export function expired(lease: Lease, nowMs: number): boolean {

@@ -20,8 +20,8 @@ const taken = (rec: JobRecord, who: string, now: number) => {
 
 describe("lease timing", () => {
   it("defaults to 60 s renewed every 10 s, and takes shorter values from the environment", () => {
-    assert.deepEqual(leaseTiming({}), t);
-    assert.deepEqual(leaseTiming({ T2S_LEASE_TIMEOUT_S: "6", T2S_LEASE_RENEW_S: "1", T2S_REQUEST_TIMEOUT_S: "10" }), { timeoutMs: 6000, renewMs: 1000, requestTimeoutMs: 10_000 });
+    assert.deepEqual(leaseTiming({}), { ...t, maxRequests: 24 });
+    assert.deepEqual(leaseTiming({ T2S_LEASE_TIMEOUT_S: "6", T2S_LEASE_RENEW_S: "1", T2S_REQUEST_TIMEOUT_S: "10", T2S_MAX_REQUESTS: "3" }), { timeoutMs: 6000, renewMs: 1000, requestTimeoutMs: 10_000, maxRequests: 3 });
   });
   it("refuses a renew interval that leaves fewer than three renewals per timeout", () => {
     assert.throws(() => leaseTiming({ T2S_LEASE_TIMEOUT_S: "10", T2S_LEASE_RENEW_S: "5" }), ConfigError);

@@ -44,6 +44,18 @@ describe("sweeper", () => {
     assert.equal(await sweepOnce({ ...w, timing, log, limit: 10, nowMs: () => t0 + 899_000 }), 0);
     assert.equal(await sweepOnce({ ...w, timing, log, limit: 10, nowMs: () => t0 + 900_000 }), 1);
   });
+  it("fails a job requested again too often, with a reason, and requests it no more", async () => {
+    const w = await world([rec(1)]);
+    const t = { ...timing, maxRequests: 3 };
+    for (let i = 1; i <= 3; i++) assert.equal(await sweepOnce({ ...w, timing: t, log, limit: 10, nowMs: () => t0 + i * 900_000 }), 1, `request ${i}`);
+    assert.equal(await sweepOnce({ ...w, timing: t, log, limit: 10, nowMs: () => t0 + 4 * 900_000 }), 0);
+    const { rec: r } = (await w.store.get(hex(1)))!;
+    assert.equal(r.job.status, "failed");
+    assert.equal(r.job.error?.code, "stalled");
+    assert.match(r.job.error!.message, /after 3 requests/);
+    assert.equal(w.sent.length, 3, "no request for a job that ends");
+    assert.equal(await sweepOnce({ ...w, timing: t, log, limit: 10, nowMs: () => t0 + 9 * 900_000 }), 0, "an ended job leaves the sweeper");
+  });
   it("requeues at most `limit` jobs per run", async () => {
     const w = await world([1, 2, 3, 4, 5].map((n) => leased(n, "s1", t0)));
     const d = { ...w, timing, log, limit: 2, nowMs: () => t0 + 61_000 };
