@@ -18,6 +18,8 @@ import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template/index.js";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
+import { join } from "node:path";
+import { releaseFile } from "../scripts/build-release.ts";
 import { coreEnv, type CoreResources } from "./core.ts";
 import { ServiceRole, ssmParameterArn } from "./iam.ts";
 import { renderUserData } from "./user-data.ts";
@@ -61,7 +63,7 @@ export interface SeedboxFleetProps {
   arch: string;
   volumeGiB: number;
   fleet: FleetSettings;
-  /** A folder holding the app release (scripts/build-lambda.ts stages it). */
+  /** A folder holding the release tarballs (scripts/build-release.ts builds them). */
   releaseDir: string;
   apiTokenParam: string;
 }
@@ -112,12 +114,15 @@ export class SeedboxFleet extends Construct {
       egress: [{ description: "all outbound", fromPort: 0, toPort: 0, protocol: "-1", cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
     });
 
-    const release = new TerraformAsset(this, "release", { path: p.releaseDir, type: AssetType.ARCHIVE });
+    // The release for the fleet's CPU (scripts/build-release.ts builds both: arch may be set at deploy).
+    const releases = Object.fromEntries((["arm64", "x86_64"] as const).map((a) =>
+      [a, new TerraformAsset(this, `release-${a}`, { path: join(p.releaseDir, releaseFile(a)), type: AssetType.FILE })]));
+    const forArch = (f: (a: TerraformAsset) => string) => Fn.conditional(Op.eq(p.arch, "arm64"), f(releases.arm64!), f(releases.x86_64!));
     const releaseObject = (this.releaseObject = new S3Object(this, "release-object", {
       bucket: core.bucket.id,
-      key: `releases/${release.assetHash}.zip`,
-      source: release.path,
-      sourceHash: release.assetHash,
+      key: forArch((r) => `releases/${r.assetHash}.tar.gz`),
+      source: forArch((r) => r.path),
+      sourceHash: forArch((r) => r.assetHash),
     }));
 
     this.role = new ServiceRole(this, "role", {
