@@ -47,6 +47,14 @@ fi
 install -d -o t2s -g t2s -m 0750 "$DATA_DIR" "$DATA_DIR/deluge" "$DATA_DIR/downloading" "$DATA_DIR/completed"
 
 phase pip
+# The AWS CLI from PyPI, pinned as the benchmarks' (scripts/bootstrap.sh). Debian 12's own awscli (2.9)
+# predates the AWS_ENDPOINT_URL* settings, which the rehearsal needs to point it at its endpoints.
+# It installs in the background while Deluge does: the boot waits for the slower of the two.
+if [ ! -x /opt/awscli/bin/aws ]; then
+  python3 -m venv /opt/awscli
+  /opt/awscli/bin/pip install -q --disable-pip-version-check awscli==1.46.3 &
+  awscli_pip=$!
+fi
 # Deluge 2.2.0 (the 2024 web UI fixes) and libtorrent's wheel from PyPI, pinned as in local mode
 # (scripts/bootstrap.sh): pyOpenSSL 26.3 removed the X509Req deluged makes its certificate with, and
 # setuptools 82 the pkg_resources Deluge imports.
@@ -55,12 +63,8 @@ if [ ! -x /opt/deluge/bin/deluged ]; then
   /opt/deluge/bin/pip install -q --disable-pip-version-check deluge==2.2.0 libtorrent==2.1.1 pyopenssl==26.2.0 'setuptools<82'
 fi
 /opt/deluge/bin/python -c 'import libtorrent, deluge; print("libtorrent", libtorrent.__version__)'
-# The AWS CLI from PyPI, pinned as the benchmarks' (scripts/bootstrap.sh). Debian 12's own awscli (2.9)
-# predates the AWS_ENDPOINT_URL* settings, which the rehearsal needs to point it at its endpoints.
-if [ ! -x /opt/awscli/bin/aws ]; then
-  python3 -m venv /opt/awscli
-  /opt/awscli/bin/pip install -q --disable-pip-version-check awscli==1.46.3
-fi
+# wait returns the background install's exit status, so a failed one stops the boot here.
+if [ -n "${awscli_pip:-}" ]; then wait "$awscli_pip"; fi
 ln -sf /opt/awscli/bin/aws /usr/local/bin/aws
 aws --version
 

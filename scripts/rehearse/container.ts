@@ -11,9 +11,9 @@
 // - the data folder bound from the host (the user data uses a data folder that is a mount as it is).
 // systemd as PID 1 writes nothing to nspawn's pipe (no /dev/console with --console=pipe): the host
 // follows the instance's persistent journal instead, whose entries carry their own timestamps.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -225,13 +225,30 @@ export async function bootInstance(o: InstanceOptions): Promise<Instance> {
     .then((r) => r.exitCode === 0 ? r : Promise.reject(new Error(`instance ${o.id}: the user data failed (exit ${r.exitCode}); its last lines:\n${setupLines()}`)));
   setup.catch(() => {});
 
+  // The container's init (nspawn's child): with it the whole PID namespace ends.
+  const killInit = () => {
+    try {
+      const kids = readFileSync(`/proc/${nspawn!.pid}/task/${nspawn!.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+      for (const k of kids) process.kill(Number(k), "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  };
+  // A test process that ends without stop() leaves no container running and no overlay mounted.
+  const onExit = () => {
+    if (!ended) killInit();
+    journal?.kill("SIGKILL");
+    spawnSync("umount", ["-l", root]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", onExit);
+
   let stopping: Promise<void> | undefined;
   const stop = (s: { hard?: boolean } = {}) => (stopping ??= (async () => {
+    process.off("exit", onExit);
     if (!ended) {
       if (s.hard) {
-        // The container's init (nspawn's child): with it the whole PID namespace ends.
-        const kids = readFileSync(`/proc/${nspawn!.pid}/task/${nspawn!.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
-        for (const k of kids) process.kill(Number(k), "SIGKILL");
+        killInit();
       } else {
         // nspawn turns SIGTERM into SIGRTMIN+3 for the container's systemd: an orderly poweroff.
         nspawn!.kill("SIGTERM");

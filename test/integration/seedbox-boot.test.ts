@@ -3,6 +3,7 @@
 // store through the metadata stand-in, until the seedbox service logs "seedbox running". A broken
 // line in the script fails the boot with its exit status, instead of leaving every job waiting.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { containerPreflight } from "../../scripts/rehearse/container.ts";
 import { bootBreakdown, isSeedboxRunning, startBootWorld, type BootWorld } from "../support/boot-world.ts";
@@ -26,8 +27,10 @@ describe("seedbox boot in a Debian container", { timeout: 1_800_000 }, () => {
     await assert.rejects(instance.setup, /user data failed \(exit 127\)[\s\S]*t2s-no-such-command: command not found/);
     await assert.rejects(instance.waitFor("seedbox running", isSeedboxRunning, 120_000), /user data failed \(exit 127\)/);
     assert.ok(Date.now() - t0 < 120_000);
-    await instance.stop();
-    assert.equal(await instance.exited, 0, "the container powers off cleanly");
+    // A hard stop (an instance killed under its jobs): the container's init dies, its overlay goes.
+    await instance.stop({ hard: true });
+    assert.notEqual(await instance.exited, 0);
+    assert.doesNotMatch(readFileSync("/proc/mounts", "utf8"), new RegExp(`t2s-rehearse-${instance.id}-`));
   });
 
   it("runs the rendered user data once at first boot, as root, until the seedbox is running", async () => {
