@@ -1,12 +1,13 @@
 // Boots a rehearsed EC2 instance as a Linux system container: systemd-nspawn --boot on a Debian rootfs
 // that debootstrap makes once (cached in .cache/rehearse/), each instance on an overlay of its own so
 // the cached rootfs stays clean. The rendered user data runs once at first boot, as root, from a oneshot
-// unit, as cloud-init's would. The container shares the host's network namespace (no
-// --private-network), so it reaches the stand-ins on 127.0.0.1.
+// unit, as cloud-init's would. Each instance has a network namespace of its own (network.ts) where the
+// stand-ins answer on the same loopback ports as on the host, and only Debian's archive and PyPI are
+// reachable, through a proxy.
 //
 // Rehearsal-only injections, all in the instance's overlay, none in the user data:
 // - /etc/t2s-rehearse/boot.env: the environment the user data runs with (T2S_IMDS_URL and
-//   AWS_ENDPOINT_URL*: the metadata stand-in, moto and the local store; PIP_CERT);
+//   AWS_ENDPOINT_URL*: the metadata stand-in, moto and the local store; the egress proxy; PIP_CERT);
 // - this machine's CA bundle, for its TLS-intercepting egress to PyPI;
 // - the data folder bound from the host (the user data uses a data folder that is a mount as it is).
 // systemd as PID 1 writes nothing to nspawn's pipe (no /dev/console with --console=pipe): the host
@@ -21,6 +22,7 @@ import { createInterface } from "node:readline";
 import { debianRelease } from "../../stacks/seedbox-fleet.ts";
 import { repoRoot } from "../local/paths.ts";
 import { run } from "../local/proc.ts";
+import { instanceNetwork, type InstanceNetwork } from "./network.ts";
 
 export const rehearseCache = join(repoRoot, ".cache", "rehearse");
 const runnerUnit = "t2s-rehearse-user-data.service";
@@ -87,6 +89,10 @@ export interface InstanceOptions {
   /** The environment the user data runs with (rehearsal-only: the stand-ins' addresses). */
   env: Record<string, string>;
   rootfs: string;
+  /** The host's loopback ports the instance reaches (the stand-ins). */
+  forward: number[];
+  /** The hosts the instance may fetch from (Debian's archive, PyPI). */
+  allowHosts: string[];
   /** Each journal entry as it arrives. */
   onEntry?: (e: JournalEntry) => void;
 }
@@ -108,6 +114,8 @@ export interface Instance {
   stop(o?: { hard?: boolean }): Promise<void>;
   /** nspawn's exit status once the container has ended. */
   exited: Promise<number | null>;
+  /** Every host the instance asked to reach beyond its stand-ins, and whether it was let through. */
+  egress: InstanceNetwork["egress"];
 }
 
 const unitFile = `[Unit]
@@ -140,13 +148,16 @@ export async function bootInstance(o: InstanceOptions): Promise<Instance> {
   await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${o.rootfs},upperdir=${upper},workdir=${work}`, root]);
   let nspawn: ChildProcess | undefined;
   let journal: ChildProcess | undefined;
+  let net: InstanceNetwork | undefined;
   const cleanup = async () => {
     journal?.kill("SIGTERM");
+    await net?.close();
     await run("umount", [root]).catch(() => run("umount", ["-l", root]).catch(() => {}));
     await rm(dir, { recursive: true, force: true });
   };
   const machineId = randomBytes(16).toString("hex");
   try {
+    net = await instanceNetwork({ name: `t2s-${o.id.slice(2, 14)}`, forward: o.forward, allowHosts: o.allowHosts });
     const put = async (path: string, body: string, mode = 0o644) => {
       await mkdir(join(root, path, ".."), { recursive: true });
       await writeFile(join(root, path), body, { mode });
@@ -155,7 +166,7 @@ export async function bootInstance(o: InstanceOptions): Promise<Instance> {
     await put("etc/hostname", `${o.id}\n`);
     await mkdir(join(root, "var", "log", "journal", machineId), { recursive: true });
     await put("var/lib/cloud/instance/user-data.txt", o.userData, 0o700);
-    await put("etc/t2s-rehearse/boot.env", Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", 0o600);
+    await put("etc/t2s-rehearse/boot.env", Object.entries({ ...o.env, ...net.proxyEnv }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", 0o600);
     await put(`etc/systemd/system/${runnerUnit}`, unitFile);
     await mkdir(join(root, "etc", "systemd", "system", "multi-user.target.wants"), { recursive: true });
     await symlink(`../${runnerUnit}`, join(root, "etc", "systemd", "system", "multi-user.target.wants", runnerUnit));
@@ -167,7 +178,7 @@ export async function bootInstance(o: InstanceOptions): Promise<Instance> {
 
   const startedAt = Date.now();
   nspawn = spawn("systemd-nspawn", [
-    "-D", root, "--boot", "--register=no", "--keep-unit", "--console=pipe", `--machine=${o.id}`,
+    "-D", root, "--boot", "--register=no", "--keep-unit", "--console=pipe", `--machine=${o.id}`, `--network-namespace-path=${net!.nsPath}`,
     `--bind=${data}:/var/lib/t2s`,
   ], { stdio: ["ignore", "pipe", "pipe"] });
   const nspawnOut: string[] = [];
@@ -238,6 +249,7 @@ export async function bootInstance(o: InstanceOptions): Promise<Instance> {
   const onExit = () => {
     if (!ended) killInit();
     journal?.kill("SIGKILL");
+    net?.closeSync();
     spawnSync("umount", ["-l", root]);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -262,7 +274,7 @@ export async function bootInstance(o: InstanceOptions): Promise<Instance> {
     await cleanup();
   })());
 
-  return { id: o.id, startedAt, entries, setup, waitFor, stop, exited };
+  return { id: o.id, startedAt, entries, setup, waitFor, stop, exited, egress: net!.egress };
 }
 
 /** The user data's phase lines ("t2s setup: <phase> ..."), in order, with their times. */

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { containerPreflight } from "../../scripts/rehearse/container.ts";
+import { containerPreflight, debianMirror } from "../../scripts/rehearse/container.ts";
 import { bootBreakdown, isSeedboxRunning, startBootWorld, type BootWorld } from "../support/boot-world.ts";
 
 describe("seedbox boot in a Debian container", { timeout: 1_800_000 }, () => {
@@ -46,6 +46,11 @@ describe("seedbox boot in a Debian container", { timeout: 1_800_000 }, () => {
     const asked = new Set(imds.requests.filter((r) => r.status === 200).map((r) => r.path));
     for (const p of ["/latest/api/token", "/latest/meta-data/instance-id", "/latest/meta-data/iam/security-credentials/"]) assert.ok(asked.has(p), `nobody asked the metadata service for ${p}`);
     assert.ok(!imds.requests.some((r) => r.status === 401), "a metadata request came without a token");
+    // Beyond the stand-ins it fetched from Debian's archive and PyPI only (nothing else is reachable).
+    const hosts = [...new Set(instance.egress.map((e) => `${e.host}${e.allowed ? "" : " (refused)"}`))].sort();
+    console.log(`# egress: ${hosts.join(", ")}`);
+    assert.deepEqual(instance.egress.filter((e) => !e.allowed), []);
+    assert.ok(hosts.includes("pypi.org") && hosts.includes(new URL(debianMirror()).hostname), hosts.join(", "));
     await instance.stop();
     assert.equal(await instance.exited, 0, "the container powers off cleanly");
   });

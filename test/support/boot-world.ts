@@ -16,7 +16,7 @@ import { buildRelease, releaseFile, type ReleaseArch } from "../../scripts/build
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
 import { repoRoot } from "../../scripts/local/paths.ts";
 import { startS3Store, type S3Store } from "../../scripts/local/s3-store.ts";
-import { bootInstance, debianRootfs, setupPhases, type Instance, type JournalEntry } from "../../scripts/rehearse/container.ts";
+import { bootInstance, debianMirror, debianRootfs, setupPhases, type Instance, type JournalEntry } from "../../scripts/rehearse/container.ts";
 import { startImds, type Imds } from "../../scripts/rehearse/imds.ts";
 import { renderUserData } from "../../stacks/user-data.ts";
 import { createJobTable } from "./job-tables.ts";
@@ -117,6 +117,8 @@ export async function startBootWorld(): Promise<BootWorld> {
         const imds = await startImds({ instanceId: id, region, role: { name: `${name}-seedbox`, ...keys, sessionToken: "" } });
         const instance = await bootInstance({
           id, rootfs, userData: o.userData ?? userData, ...(o.onEntry ? { onEntry: o.onEntry } : {}),
+          forward: [moto.port, store!.port, Number(new URL(imds.url).port)],
+          allowHosts: [new URL(debianMirror()).hostname, "pypi.org", "files.pythonhosted.org"],
           env: { T2S_IMDS_URL: imds.url, AWS_ENDPOINT_URL: moto.endpoint, AWS_ENDPOINT_URL_S3: store!.endpoint, PIP_CERT: "/etc/ssl/certs/ca-certificates.crt" },
         }).catch(async (err) => {
           await imds.close();
