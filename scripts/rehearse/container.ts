@@ -40,7 +40,7 @@ export interface JournalEntry {
 export function containerPreflight(): void {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push("root (systemd-nspawn and mount need it)");
-  for (const tool of ["systemd-nspawn", "debootstrap", "journalctl"]) {
+  for (const tool of ["systemd-nspawn", "debootstrap", "journalctl", "ip"]) {
     if (!["/usr/bin", "/usr/sbin", "/bin", "/sbin"].some((d) => existsSync(join(d, tool)))) missing.push(tool);
   }
   if (missing.length > 0) throw new Error(`a rehearsed instance cannot boot here; missing: ${missing.join(", ")} (run: bash scripts/bootstrap.sh --rehearse)`);
