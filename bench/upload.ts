@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { bundleService } from "../scripts/build-lambda.ts";
+import { bundleService } from "../scripts/bundle-service.ts";
 import { repoRoot } from "../scripts/local/paths.ts";
 import { localUploadQueueSize, serviceNodeFlags } from "../scripts/local/stack.ts";
 import { timed, type Timed } from "./timed.ts";

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm start` / `npm test` need on a fresh clone, and nothing that is already there.
 # --npm-only: just the npm packages (synth, typecheck). --test: also what only the tests need.
+# --rehearse: also what the AWS rehearsal's instances boot with (debootstrap, systemd-nspawn; root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -48,6 +49,9 @@ apt_install() {
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); the zip tests
 # check archives with Info-ZIP's unzip (and Python's zipfile).
 [ "$mode" = "--test" ] && apt_install chromium unzip
+# The rehearsed seedbox boots in a Debian system container (scripts/rehearse/container.ts); the boot
+# test runs it too.
+if [ "$mode" = "--rehearse" ] || [ "$mode" = "--test" ]; then apt_install debootstrap systemd-container; fi
 # Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
 [ "$mode" = "--bench" ] && apt_install rclone time
 

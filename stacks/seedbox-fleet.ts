@@ -1,4 +1,4 @@
-// The seedbox fleet: an Auto Scaling group of 0..max_seedboxes Ubuntu 24.04 instances, each running
+// The seedbox fleet: an Auto Scaling group of 0..max_seedboxes Debian 12 instances, each running
 // deluged, deluge-web and seedbox as systemd units on its own encrypted data volume. No inbound rule,
 // IMDSv2 only, reached through SSM Session Manager. ingest raises the desired capacity when it queues
 // work (ingest-lambda.ts); a seedbox idle for idle_minutes terminates itself with a decrement. The
@@ -17,12 +17,17 @@ import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template/index.js";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
+import { join } from "node:path";
+import { releaseFile } from "../scripts/build-release.ts";
 import { coreEnv, type CoreResources } from "./core.ts";
 import { ServiceRole, ssmParameterArn } from "./iam.ts";
 import { renderUserData } from "./user-data.ts";
 import { serviceEnvNames } from "../lib/service-env.ts";
 
-export const canonicalOwner = "099720109477";
+/** Debian's own AWS account, which publishes the official images (https://wiki.debian.org/Cloud/AmazonEC2Image). */
+export const debianOwner = "136693071363";
+/** The Debian release the seedboxes boot, and the one the rehearsal boots (scripts/rehearse/). */
+export const debianRelease = { version: 12, codename: "bookworm" } as const;
 
 /** The fleet's settings as terraform expressions (variables) or plain values. */
 export interface FleetSettings {
@@ -58,7 +63,7 @@ export interface SeedboxFleetProps {
   arch: string;
   volumeGiB: number;
   fleet: FleetSettings;
-  /** A folder holding the app release (scripts/build-lambda.ts stages it). */
+  /** A folder holding the release tarballs (scripts/build-release.ts builds them). */
   releaseDir: string;
 }
 
@@ -75,12 +80,13 @@ export class SeedboxFleet extends Construct {
     const bucketArn = core.bucket.arn;
     const ssmArn = (param: string) => ssmParameterArn(p, param);
 
-    const ubuntuArch = Fn.conditional(Op.eq(p.arch, "arm64"), "arm64", "amd64");
-    const ami = new DataAwsAmi(this, "ubuntu", {
+    // Debian names its images debian-12-amd64-<date>-<build> and debian-12-arm64-...
+    const debianArch = Fn.conditional(Op.eq(p.arch, "arm64"), "arm64", "amd64");
+    const ami = new DataAwsAmi(this, "debian", {
       mostRecent: true,
-      owners: [canonicalOwner],
+      owners: [debianOwner],
       filter: [
-        { name: "name", values: [`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${ubuntuArch}-server-*`] },
+        { name: "name", values: [`debian-${debianRelease.version}-${debianArch}-*`] },
         { name: "architecture", values: [p.arch] },
         { name: "virtualization-type", values: ["hvm"] },
       ],
@@ -107,12 +113,15 @@ export class SeedboxFleet extends Construct {
       egress: [{ description: "all outbound", fromPort: 0, toPort: 0, protocol: "-1", cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
     });
 
-    const release = new TerraformAsset(this, "release", { path: p.releaseDir, type: AssetType.ARCHIVE });
+    // The release for the fleet's CPU (scripts/build-release.ts builds both: arch may be set at deploy).
+    const releases = Object.fromEntries((["arm64", "x86_64"] as const).map((a) =>
+      [a, new TerraformAsset(this, `release-${a}`, { path: join(p.releaseDir, releaseFile(a)), type: AssetType.FILE })]));
+    const forArch = (f: (a: TerraformAsset) => string) => Fn.conditional(Op.eq(p.arch, "arm64"), f(releases.arm64!), f(releases.x86_64!));
     const releaseObject = (this.releaseObject = new S3Object(this, "release-object", {
       bucket: core.bucket.id,
-      key: `releases/${release.assetHash}.zip`,
-      source: release.path,
-      sourceHash: release.assetHash,
+      key: forArch((r) => `releases/${r.assetHash}.tar.gz`),
+      source: forArch((r) => r.path),
+      sourceHash: forArch((r) => r.assetHash),
     }));
 
     const ownParameters = ssmArn(`/${p.name}/host/*`);
@@ -171,7 +180,8 @@ export class SeedboxFleet extends Construct {
       metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
       // Root, and the data volume for Deluge: each instance's own, gone with it (jobs live in S3 and the job store).
       blockDeviceMappings: [
-        { deviceName: "/dev/sda1", ebs: gp3(16) },
+        // Debian's images name their root device /dev/xvda (Ubuntu's: /dev/sda1).
+        { deviceName: "/dev/xvda", ebs: gp3(16) },
         { deviceName: "/dev/sdf", ebs: gp3(p.volumeGiB) },
       ],
       instanceInitiatedShutdownBehavior: "terminate",

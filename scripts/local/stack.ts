@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { num } from "../../lib/config.ts";
 import { coreEnv, serviceEnvNames } from "../../lib/service-env.ts";
-import { bundleService } from "../build-lambda.ts";
+import { bundleService } from "../bundle-service.ts";
 import { buildWeb } from "../build-web.ts";
 import { startDeluge, type DelugeHandle } from "./deluge.ts";
 import { startMoto, type Moto } from "./moto.ts";

@@ -35,12 +35,12 @@ const discordKeys = generateKeyPairSync("ed25519");
 const discordPublicKey = Buffer.from(discordKeys.publicKey.export({ format: "jwk" }).x!, "base64url").toString("hex");
 
 
-/** Ubuntu 24.04 images as Canonical publishes them; moto ships none, so it loads these. */
+/** Debian 12 images as Debian publishes them; moto ships none, so it loads these. */
 const amis = (["arm64", "x86_64"] as const).map((arch, i) => ({
-  ami_id: `ami-0noble${i}0000000000`, state: "available", public: true, owner_id: "099720109477",
-  image_location: "amazon/ubuntu", root_device_type: "ebs", root_device_name: "/dev/sda1",
-  description: "Canonical, Ubuntu, 24.04, test image", image_type: "machine", architecture: arch,
-  name: `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${arch === "arm64" ? "arm64" : "amd64"}-server-20251101`,
+  ami_id: `ami-0deb12${i}000000000`, state: "available", public: true, owner_id: "136693071363",
+  image_location: "136693071363/debian-12", root_device_type: "ebs", root_device_name: "/dev/xvda",
+  description: "Debian 12 (20251101-1000), test image", image_type: "machine", architecture: arch,
+  name: `debian-12-${arch === "arm64" ? "arm64" : "amd64"}-20251101-1000`,
   virtualization_type: "hvm", hypervisor: "xen",
 }));
 
@@ -195,7 +195,7 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     assert.match(lt.text, /<httpPutResponseHopLimit>1<\/httpPutResponseHopLimit>/);
     assert.match(lt.text, new RegExp(`instance-profile/${name}-seedbox`));
     assert.match(lt.text, /<instanceType>t4g\.small<\/instanceType>/);
-    for (const [dev, size] of [["/dev/sda1", 16], ["/dev/sdf", awsDefaults.volumeGiB]] as const) {
+    for (const [dev, size] of [["/dev/xvda", 16], ["/dev/sdf", awsDefaults.volumeGiB]] as const) {
       assert.match(lt.text, new RegExp(`<deviceName>${dev}</deviceName>\\s*<ebs>[\\s\\S]*?<encrypted>true</encrypted>[\\s\\S]*?<volumeSize>${size}</volumeSize>[\\s\\S]*?<volumeType>gp3</volumeType>`), dev);
     }
     const sg = await query("ec2", { Action: "DescribeSecurityGroups", Version: "2016-11-15", "Filter.1.Name": "group-name", "Filter.1.Value.1": `${name}-seedbox` });

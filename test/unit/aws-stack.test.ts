@@ -146,7 +146,7 @@ describe("aws stack (synthesized)", () => {
     assert.equal(all("aws_s3_bucket_server_side_encryption_configuration").length, 2, "the bucket and the page bucket");
     const disks = one("aws_launch_template").block_device_mappings as { device_name: string; ebs: Block }[];
     assert.deepEqual(disks, [
-      { device_name: "/dev/sda1", ebs: { volume_type: "gp3", volume_size: 16, encrypted: "true", delete_on_termination: "true" } },
+      { device_name: "/dev/xvda", ebs: { volume_type: "gp3", volume_size: 16, encrypted: "true", delete_on_termination: "true" } },
       { device_name: "/dev/sdf", ebs: { volume_type: "gp3", volume_size: "${var.volume_size_gib}", encrypted: "true", delete_on_termination: "true" } },
     ]);
   });
@@ -562,8 +562,8 @@ describe("aws stack (synthesized)", () => {
     const x = JSON.parse(synth({ ...awsDefaults, arch: "x86_64" })) as Synth;
     assert.equal(x.variable.arch!.default, "x86_64");
     const ami = Object.values(x.data.aws_ami!)[0]!;
-    assert.match(JSON.stringify(ami.filter), /ubuntu-noble-24\.04-\$\{\(var\.arch == \\"arm64\\"\) \? \\"arm64\\" : \\"amd64\\"\}-server-\*/);
-    assert.deepEqual(ami.owners, ["099720109477"]);
+    assert.match(JSON.stringify(ami.filter), /debian-12-\$\{\(var\.arch == \\"arm64\\"\) \? \\"arm64\\" : \\"amd64\\"\}-\*/);
+    assert.deepEqual(ami.owners, ["136693071363"]);
     assert.match(String(Object.values(x.resource.aws_launch_template!)[0]!.instance_type), /"t3\.small"/);
   });
 });

@@ -13,7 +13,7 @@ import { deployDir, renderUserData } from "../../stacks/user-data.ts";
 const values = {
   region: "eu-west-1",
   bucket: "t2s-abc123",
-  releaseKey: "releases/0123ABCD.zip",
+  releaseKey: "releases/0123ABCD.tar.gz",
   serviceEnv: { AWS_REGION: "eu-west-1", T2S_BUCKET: "t2s-abc123", T2S_API_TOKEN_PARAM: "/t2s/api-token", T2S_DISCORD_TOKEN_PARAM: "/t2s/discord-token" },
 };
 
@@ -46,25 +46,37 @@ describe("seedbox user data", () => {
   it("fills every placeholder", () => {
     assert.doesNotMatch(script, /@[A-Z_]+@/);
     assert.match(script, /^REGION='eu-west-1'$/m);
-    assert.match(script, /^RELEASE_KEY='releases\/0123ABCD\.zip'$/m);
+    assert.match(script, /^RELEASE_KEY='releases\/0123ABCD\.tar\.gz'$/m);
     // Each fleet instance has its own data volume from the launch template, found as the EBS disk that is not root.
     assert.doesNotMatch(script, /DATA_VOLUME_ID|vol-/);
-    assert.match(script, /^ROOT_DISK=\$\(lsblk -npo PKNAME "\$\(findmnt -nvo SOURCE \/\)"\)$/m);
+    assert.match(script, /^\s*ROOT_DISK=\$\(lsblk -npo PKNAME "\$\(findmnt -nvo SOURCE \/\)"\)$/m);
     assert.match(script, /\$1 != root && \/Amazon Elastic Block Store\//);
     assert.match(embedded(script, "/etc/t2s/t2s.env"), /^T2S_BUCKET=t2s-abc123$/m);
   });
 
-  it("installs Deluge 2.2 with the libtorrent binding, Node 24 and the release from S3", () => {
+  it("installs Deluge 2.2 with the libtorrent binding and the AWS CLI from PyPI, and the release (Node inside) from S3", () => {
     // The same pins as local mode's venv (scripts/bootstrap.sh), so both run the same Deluge.
-    const local = /^deluge_reqs=\((.*)\)$/m.exec(readFileSync(join(repoRoot, "scripts", "bootstrap.sh"), "utf8"))?.[1];
+    const bootstrap = readFileSync(join(repoRoot, "scripts", "bootstrap.sh"), "utf8");
+    const local = /^deluge_reqs=\((.*)\)$/m.exec(bootstrap)?.[1];
     assert.ok(local, "bootstrap.sh pins Deluge in deluge_reqs=(...)");
-    const host = /\/opt\/deluge\/bin\/pip install -q (.*)$/m.exec(script)?.[1];
+    const host = /\/opt\/deluge\/bin\/pip install -q --disable-pip-version-check (.*)$/m.exec(script)?.[1];
     assert.equal(host, local);
     assert.match(local, /deluge==2\.2\.0 libtorrent==2\.1\.1/);
-    assert.match(script, /latest-v24\.x/);
-    assert.match(script, /sha256sum -c/);
+    const awscli = /^\s*awscli_version=(\S+)$/m.exec(bootstrap)?.[1];
+    assert.match(script, new RegExp(`/opt/awscli/bin/pip install -q --disable-pip-version-check awscli==${awscli}( &)?$`, "m"));
     assert.match(script, /aws s3 cp [^\n]*"s3:\/\/\$BUCKET\/\$RELEASE_KEY"/);
-    assert.match(script, /npm ci --omit=dev/);
+    // Only Debian's archive, PyPI and the bucket: no nodejs.org, no AWS CLI site, no npm.
+    assert.doesNotMatch(script, /nodejs\.org|awscli\.amazonaws\.com|\bnpm\b/);
+    for (const unit of ["t2s-seedbox", "t2s-bot"]) {
+      assert.match(embedded(script, `/etc/systemd/system/${unit}.service`), new RegExp(`^ExecStart=/opt/t2s/release/node/bin/node app/${unit.slice(4)}\\.mjs$`, "m"));
+    }
+  });
+
+  it("logs each phase, and takes the metadata service's address from T2S_IMDS_URL", () => {
+    for (const p of ["start", "apt", "pip", "release", "services", "done"]) assert.match(script, new RegExp(`^phase ${p}$`, "m"));
+    assert.match(script, /^set -euo pipefail$/m);
+    assert.match(script, /^IMDS=\$\{T2S_IMDS_URL:-http:\/\/169\.254\.169\.254\}$/m);
+    assert.doesNotMatch(script.replace(/^IMDS=.*$/m, ""), /169\.254\.169\.254/);
   });
 
   it("writes the four units, each restarting on failure, and enables all but the bot (a Lambda in AWS mode)", () => {
