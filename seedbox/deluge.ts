@@ -12,6 +12,14 @@ export class DelugeError extends Error {
   }
 }
 
+/** Deluge will never take this torrent (libtorrent refused it): the job cannot run on any seedbox. */
+export class TorrentRefused extends Error {
+  override name = "TorrentRefused";
+}
+
+/** The last line of Deluge's Python failure text, short: what libtorrent said. */
+const reasonOf = (message: string) => (message.trim().split("\n").at(-1) ?? "").slice(0, 200);
+
 /** What the seedbox reads of a torrent (core.get_torrent_status keys). */
 export interface TorrentStatus {
   name: string;
@@ -147,6 +155,8 @@ export class Deluge {
     } catch (err) {
       // A torrent that is already there is what we wanted.
       if (err instanceof DelugeError && err.code === 4 && duplicatePattern.test(err.message)) return null;
+      // Code 4 is the daemon's own failure to add it: the same torrent fails the same way everywhere.
+      if (err instanceof DelugeError && err.code === 4) throw new TorrentRefused(reasonOf(err.message));
       throw err;
     }
   }

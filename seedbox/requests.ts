@@ -12,7 +12,7 @@ import type { Logger } from "../lib/log.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
 import { parseRequestMessage, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
 import { parseTorrent } from "../lib/torrent.ts";
-import type { AddOptions, Deluge } from "./deluge.ts";
+import { TorrentRefused, type AddOptions, type Deluge } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
 import { admit } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
@@ -88,7 +88,10 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     } catch (err) {
       // Let another seedbox (or this one, on redelivery) have it at once rather than after the lease runs out.
       await d.leases.release(id).catch(() => {});
-      throw err;
+      if (!(err instanceof TorrentRefused)) throw err;
+      // No seedbox can ever add it: the job ends here, and the request is done (it is not poison).
+      d.log.warn("deluge refused the torrent; failing the job", { job: id, reason: err.message });
+      return d.facts.failed(id, "deluge_error", `Deluge refused this torrent${err.message ? `: ${err.message}` : ""}.`);
     }
     if (added && added !== id) d.log.warn("deluge named the torrent differently", { job: id, deluge: added });
     d.log.info(added ? "torrent added" : "torrent already in deluge", { job: id });
