@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { bundleService } from "../scripts/build-lambda.ts";
 import { repoRoot } from "../scripts/local/paths.ts";
+import { localUploadQueueSize, serviceNodeFlags } from "../scripts/local/stack.ts";
 import { timed, type Timed } from "./timed.ts";
 
 export const tools = ["torrent2s3", "awscli", "rclone"] as const;
@@ -40,7 +41,7 @@ export async function compareUploads(o: { endpoint: string; keys: { accessKeyId:
   // The uploader runs as the local seedbox does: from a bundle, with its flags and its two parts in flight.
   const uploadFile = await bundleService(join(repoRoot, "bench", "upload-file.ts"), join(o.dir, "upload-file.mjs"));
   const commands: Record<Tool, (key: string) => [string, string[], NodeJS.ProcessEnv]> = {
-    torrent2s3: (key) => [process.execPath, ["--max-semi-space-size=4", uploadFile, file, bucket, key], { T2S_UPLOAD_QUEUE_SIZE: "2", ...env }],
+    torrent2s3: (key) => [process.execPath, [...serviceNodeFlags, uploadFile, file, bucket, key], { T2S_UPLOAD_QUEUE_SIZE: localUploadQueueSize, ...env }],
     awscli: (key) => [join(repoRoot, ".cache", "bench-venv", "bin", "aws"), ["--endpoint-url", o.endpoint, "s3", "cp", "--no-progress", file, `s3://${bucket}/${key}`], env],
     rclone: (key) => ["rclone", ["--config", rcloneConf, "copyto", file, `bench:${bucket}/${key}`], {
       ...env,

@@ -5,6 +5,10 @@ import { AppError } from "./errors.ts";
 
 export const maxTorrentBytes = 10 * 1024 * 1024;
 const maxFiles = 100_000;
+// libtorrent (2.1.1, probed) refuses a piece length above 2^29 - 16 KiB and a total size of 2^44 - 16 KiB or
+// more; a job it refuses could never end, so ingest refuses it first.
+const maxPieceLength = 2 ** 29 - 16 * 1024;
+const maxTorrentSize = 2 ** 44 - 16 * 1024 - 1;
 
 export interface TorrentFile {
   /** Path components as written in the torrent (UTF-8), the torrent's name first for multi-file torrents. */
@@ -95,6 +99,7 @@ export function parseTorrent(buf: Uint8Array): TorrentInfo {
   if (!name) throw bad("its info dictionary has no name");
   const pieceLength = info["piece length"];
   if (!isLength(pieceLength) || pieceLength === 0) throw bad("its piece length is missing or zero");
+  if (pieceLength > maxPieceLength) throw bad(`its piece length is over ${maxPieceLength} bytes`);
   const pieces = info.pieces;
   if (!(pieces instanceof Uint8Array) || pieces.length === 0 || pieces.length % 20 !== 0) throw bad("its piece hashes are missing or malformed");
 
@@ -112,9 +117,9 @@ export function parseTorrent(buf: Uint8Array): TorrentInfo {
     files = [{ path: [name], length: info.length }];
   }
   const size = files.reduce((n, f) => n + f.length, 0);
-  if (!Number.isSafeInteger(size)) throw bad("its total size is out of range");
-  const expectedPieces = Math.ceil(size / pieceLength);
-  if (pieces.length / 20 !== expectedPieces && size > 0) throw bad("its piece count does not match its size");
+  if (!Number.isSafeInteger(size) || size > maxTorrentSize) throw bad("its total size is out of range");
+  if (size === 0) throw bad("its files hold no data");
+  if (pieces.length / 20 !== Math.ceil(size / pieceLength)) throw bad("its piece count does not match its size");
   const infoHash = createHash("sha1").update(buf.subarray(span[0], span[1])).digest("hex");
   return { infoHash, name, size, files, hybrid: hasV2, pieceLength, pieces };
 }

@@ -104,7 +104,6 @@ export class AwsStack extends TerraformStack {
       name, region, core, partition, account, arch, fleet,
       volumeGiB: v.volumeGiB.numberValue,
       releaseDir: props.build.releaseDir,
-      apiTokenParam: secrets.apiToken,
     });
     // moto cannot evaluate aws:SecureTransport and denies every object request under the TLS-only
     // policy: against it, the release goes up before the policy (and the policy goes first on destroy).

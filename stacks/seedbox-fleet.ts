@@ -14,7 +14,6 @@ import { DataAwsEc2InstanceTypeOfferings } from "@cdktf/provider-aws/lib/data-aw
 import { DataAwsSubnets } from "@cdktf/provider-aws/lib/data-aws-subnets/index.js";
 import { DataAwsVpc } from "@cdktf/provider-aws/lib/data-aws-vpc/index.js";
 import { IamInstanceProfile } from "@cdktf/provider-aws/lib/iam-instance-profile/index.js";
-import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template/index.js";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
@@ -61,7 +60,6 @@ export interface SeedboxFleetProps {
   fleet: FleetSettings;
   /** A folder holding the app release (scripts/build-lambda.ts stages it). */
   releaseDir: string;
-  apiTokenParam: string;
 }
 
 export class SeedboxFleet extends Construct {
@@ -117,6 +115,7 @@ export class SeedboxFleet extends Construct {
       sourceHash: release.assetHash,
     }));
 
+    const ownParameters = ssmArn(`/${p.name}/host/*`);
     this.role = new ServiceRole(this, "role", {
       name: `${p.name}-seedbox`,
       service: "ec2.amazonaws.com",
@@ -132,14 +131,15 @@ export class SeedboxFleet extends Construct {
         { sid: "Release", actions: ["s3:GetObject"], resources: [`${bucketArn}/releases/*`] },
         // ListBucket makes a missing key a 404 rather than a 403; open uploads are listed to abort stale ones.
         { sid: "ListFiles", actions: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources: [bucketArn] },
-        { sid: "OwnParameters", actions: ["ssm:GetParameter", "ssm:GetParameters"], resources: [ssmArn(`/${p.name}/host/*`), ssmArn(p.apiTokenParam)] },
+        { sid: "OwnParameters", actions: ["ssm:GetParameter", "ssm:GetParameters"], resources: [ownParameters] },
         // Its own group only: shield itself while it holds work, and end itself when idle.
         { sid: "OwnGroup", actions: ["autoscaling:SetInstanceProtection", "autoscaling:TerminateInstanceInAutoScalingGroup"], resources: [groupArn(p, fleet.groupName)] },
+        // Session Manager, for a shell on the host. Not AmazonSSMManagedInstanceCore: that one also reads
+        // every SSM parameter, and so every secret of the stack. These actions take no resource scope.
+        { sid: "SessionManager", actions: ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"], resources: ["*"] },
       ],
-    });
-    new IamRolePolicyAttachment(this, "ssm-core", {
-      role: this.role.role.name,
-      policyArn: `arn:${p.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore`,
+      // The torrent host faces the internet: even a policy attached later by hand reads no other parameter.
+      denials: [{ sid: "NoOtherParameters", actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"], exceptOn: [ownParameters] }],
     });
     const profile = new IamInstanceProfile(this, "profile", { name: `${p.name}-seedbox`, role: this.role.role.name });
 
@@ -157,7 +157,6 @@ export class SeedboxFleet extends Construct {
         T2S_IDLE_MINUTES: Fn.tostring(fleet.idleMinutes),
         [serviceEnvNames.jobsTable]: core.jobsTable.name,
         T2S_RETENTION_DAYS: Token.asString(core.retentionDays),
-        T2S_API_TOKEN_PARAM: p.apiTokenParam,
       },
     }, { forTerraform: true });
 

@@ -12,10 +12,28 @@ export interface AwsClients {
   dynamodb: DynamoDBClient;
 }
 
+type Credentials = { accessKeyId: string; secretAccessKey: string };
+
+/**
+ * What every AWS client here shares. Without timeouts the SDK waits on a stalled connection indefinitely
+ * (4 attempts). A try fails after 5 s without a connection, or 30 s of silence on the socket (above SQS's
+ * 20 s long poll). That is smithy's `socketTimeout`: its `requestTimeout` caps a whole request, which a
+ * long upload may rightly exceed.
+ */
+export function clientDefaults(cfg: { region: string; endpoint?: string | undefined }, credentials?: Credentials, timeouts = { connectMs: 5_000, silenceMs: 30_000 }) {
+  return {
+    region: cfg.region,
+    maxAttempts: 4,
+    requestHandler: { connectionTimeout: timeouts.connectMs, socketTimeout: timeouts.silenceMs },
+    ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+  };
+}
+
 /** `credentials` only for a local endpoint that the process's environment does not name keys for (tests). */
-export function awsClients(cfg: Pick<AwsConfig, "region" | "endpoint"> & { s3Endpoint?: string | undefined }, credentials?: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+export function awsClients(cfg: Pick<AwsConfig, "region" | "endpoint"> & { s3Endpoint?: string | undefined }, credentials?: Credentials): AwsClients {
   const s3 = cfg.s3Endpoint ?? cfg.endpoint;
-  const common = { region: cfg.region, maxAttempts: 4, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(credentials ? { credentials } : {}) };
+  const common = clientDefaults(cfg, credentials);
   return {
     // A local endpoint (the disk-backed store, or moto) wants path-style bucket addressing.
     s3: new S3Client({ ...common, ...(s3 ? { endpoint: s3 } : {}), forcePathStyle: s3 !== undefined }),

@@ -7,6 +7,7 @@ import {
   TerminateInstanceInAutoScalingGroupCommand,
 } from "@aws-sdk/client-auto-scaling";
 import type { AwsConfig } from "../config.ts";
+import { clientDefaults } from "./clients.ts";
 import type { GroupState } from "../scaling.ts";
 
 export class FleetGroupMissing extends Error {
@@ -15,7 +16,7 @@ export class FleetGroupMissing extends Error {
 
 /** A client for the fleet, from the same region and endpoint as the other AWS clients. */
 export function autoScalingClient(cfg: Pick<AwsConfig, "region" | "endpoint">, credentials?: { accessKeyId: string; secretAccessKey: string }): AutoScalingClient {
-  return new AutoScalingClient({ region: cfg.region, maxAttempts: 4, ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}), ...(credentials ? { credentials } : {}) });
+  return new AutoScalingClient(clientDefaults(cfg, credentials));
 }
 
 export class Fleet {

@@ -184,13 +184,14 @@ describe("aws stack (synthesized)", () => {
     assert.ok((n.depends_on as string[]).some((d) => d.startsWith("aws_sns_topic_policy.")));
   });
 
-  it("has no IAM statement with Action \"*\", and Resource \"*\" only for DescribeAutoScalingGroups (which takes none)", () => {
+  it("has no IAM statement with Action \"*\", and Resource \"*\" only for actions that take no resource", () => {
     const docs = Object.values(s.data.aws_iam_policy_document ?? {});
     assert.ok(docs.length >= 4);
     for (const d of docs) {
       for (const st of d.statement as { actions: string[]; resources?: string[] }[]) {
         assert.ok(!st.actions.some((a) => a === "*" || a.endsWith(":*")), `wildcard action in ${JSON.stringify(st)}`);
-        if ((st.resources ?? []).includes("*")) assert.deepEqual([st.actions, st.resources], [["autoscaling:DescribeAutoScalingGroups"], ["*"]], `Resource "*" in ${JSON.stringify(st)}`);
+        const unscoped = ["autoscaling:DescribeAutoScalingGroups", "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"];
+        if ((st.resources ?? []).includes("*")) assert.ok(st.actions.every((a) => unscoped.includes(a)), `Resource "*" in ${JSON.stringify(st)}`);
       }
     }
     // Policies written inline (queues, topic, bucket) carry no wildcard action or resource either;
@@ -198,8 +199,8 @@ describe("aws stack (synthesized)", () => {
     for (const p of [...all("aws_sqs_queue").map((q) => q.policy), one("aws_sns_topic_policy").policy]) {
       if (p) assert.doesNotMatch(String(p), /"(Action|Resource)" *[:=] *"\*"/);
     }
-    // The only managed policy is the one Session Manager requires.
-    assert.deepEqual(all("aws_iam_role_policy_attachment").map((a) => String(a.policy_arn).split(":policy/")[1]), ["AmazonSSMManagedInstanceCore"]);
+    // No managed policy: AmazonSSMManagedInstanceCore would let the seedbox read every parameter.
+    assert.deepEqual(all("aws_iam_role_policy_attachment"), []);
   });
 
   it("limits the host to its queues, topic, bucket prefixes and parameters", () => {
@@ -209,7 +210,18 @@ describe("aws stack (synthesized)", () => {
     assert.deepEqual(bySid.FactsTopic!.actions, ["sns:Publish"]);
     assert.ok(bySid.Files!.resources[0]!.endsWith("/files/*") && bySid.Files!.actions.includes("s3:AbortMultipartUpload"));
     assert.deepEqual(bySid.Incoming!.actions, ["s3:GetObject"]);
-    assert.ok(bySid.OwnParameters!.resources.every((r) => r.includes(":parameter/${var.name}/")));
+    assert.deepEqual(bySid.OwnParameters!.resources.map((r) => r.split(":parameter")[1]), ["/${var.name}/host/*"]);
+  });
+
+  it("denies the host every parameter but its own, so no secret of the stack reaches it", () => {
+    const host = Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith("seedbox_role_policy-document"))![1];
+    const statements = host.statement as { sid: string; effect: string; actions: string[]; resources?: string[]; not_resources?: string[] }[];
+    const deny = statements.find((st) => st.effect === "Deny")!;
+    assert.deepEqual(deny.actions.toSorted(), ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath"]);
+    assert.deepEqual(deny.not_resources!.map((r) => r.split(":parameter")[1]), ["/${var.name}/host/*"]);
+    // No allow names a parameter outside the host's own path (the API token, the signing secret, Discord's).
+    const allowed = statements.filter((st) => st.effect === "Allow").flatMap((st) => st.resources ?? []).filter((r) => r.includes(":parameter"));
+    assert.ok(allowed.every((r) => r.endsWith(":parameter/${var.name}/host/*")), allowed.join(", "));
   });
 
   it("creates the job table: on-demand, encrypted, point-in-time recovery, TTL, both indexes projecting ALL", () => {
@@ -433,7 +445,7 @@ describe("aws stack (synthesized)", () => {
     assert.deepEqual(statements("discord_worker-role_policy-document"), [["Logs", "logs:CreateLogStream,logs:PutLogEvents"], ["Tokens", "ssm:GetParameters"]]);
     assert.deepEqual(statements("discord_updates-role_policy-document").map(([sid]) => sid), ["Logs", "Tokens", "UpdatesQueue"]);
     // The host no longer runs the bot: no updates queue, no Discord token.
-    assert.ok(!policyDoc("seedbox_role_policy-document").some((st) => st.resources.some((r) => /updates-bot|discord-token/.test(r))));
+    assert.ok(!policyDoc("seedbox_role_policy-document").some((st) => (st.resources ?? []).some((r) => /updates-bot|discord-token/.test(r))));
   });
 
   it("outputs the page URL (CloudFront), the interactions URL, the buckets and the seedbox group (no instance id)", () => {

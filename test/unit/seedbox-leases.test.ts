@@ -28,7 +28,12 @@ async function fleet() {
     cancelled: async (j) => void events.push(`${me} cancelled ${j.slice(0, 4)}`),
     taken: async (j) => void events.push(`${me} taken ${j.slice(0, 4)}`),
   });
-  return { store, sent, events, box, tick: (ms: number) => (now += ms) };
+  /** Another writer (ingest) sets the job's status. */
+  const setStatus = async (status: JobRecord["job"]["status"]) => {
+    const cur = (await store.get(id))!;
+    await store.put({ ...cur.rec, job: { ...cur.rec.job, status } }, cur.version);
+  };
+  return { store, sent, events, box, setStatus, tick: (ms: number) => (now += ms) };
 }
 
 describe("seedbox leases", () => {
@@ -59,8 +64,7 @@ describe("seedbox leases", () => {
     const f = await fleet();
     const a = f.box("s1");
     await a.take(id);
-    const cur = (await f.store.get(id))!;
-    await f.store.put({ ...cur.rec, job: { ...cur.rec.job, status: "cancelled" } }, cur.version);
+    await f.setStatus("cancelled");
     await a.renewAll();
     assert.deepEqual(f.events, ["s1 taken bbbb", "s1 cancelled bbbb"]);
     assert.equal(a.count(), 0);
@@ -70,8 +74,7 @@ describe("seedbox leases", () => {
     const f = await fleet();
     const a = f.box("s1");
     await a.take(id);
-    const cur = (await f.store.get(id))!;
-    await f.store.put({ ...cur.rec, job: { ...cur.rec.job, status: "cancelled" } }, cur.version);
+    await f.setStatus("cancelled");
     await a.release(id);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(f.events, ["s1 taken bbbb", "s1 cancelled bbbb"]);
@@ -82,8 +85,7 @@ describe("seedbox leases", () => {
   it("after a restart holds its job again, keeps a finished torrent of a completed job to seed, and drops the rest", async () => {
     const f = await fleet();
     assert.equal(await f.box("s1").ensure(id, { done: false }), "held");
-    const cur = (await f.store.get(id))!;
-    await f.store.put({ ...cur.rec, job: { ...cur.rec.job, status: "completed" } }, cur.version);
+    await f.setStatus("completed");
     assert.equal(await f.box("s1").ensure(id, { done: true }), "seed");
     assert.equal(await f.box("s1").ensure(id, { done: false }), "drop", "an unfinished copy of a completed job");
   });

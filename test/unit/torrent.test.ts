@@ -54,11 +54,21 @@ describe("parseTorrent", () => {
     ["no name", enc({ info: { ...info, name: undefined } }), "invalid_torrent"],
     ["a piece count that does not match", enc({ info: { ...info, length: 10 ** 9 } }), "invalid_torrent"],
     ["a malformed file list", enc({ info: { name: "x", "piece length": 16384, pieces: Buffer.alloc(20), files: [{ path: ["a"] }] } }), "invalid_torrent"],
+    // libtorrent refuses these, so a job for one could never end.
+    ["a zero-size file with a piece hash", enc({ info: { ...info, length: 0, pieces: Buffer.alloc(20, 1) } }), "invalid_torrent"],
+    ["files that hold no data", enc({ info: { name: "x", "piece length": 16384, pieces: Buffer.alloc(20), files: [{ length: 0, path: ["a"] }, { length: 0, path: ["b"] }] } }), "invalid_torrent"],
+    ["a piece length of 2^40", enc({ info: { ...info, "piece length": 2 ** 40, pieces: Buffer.alloc(20, 1) } }), "invalid_torrent"],
+    ["a piece length of 2^29", enc({ info: { ...info, "piece length": 2 ** 29, pieces: Buffer.alloc(20, 1) } }), "invalid_torrent"],
+    ["a total size of 16 TiB", enc({ info: { ...info, "piece length": 2 ** 28, length: 2 ** 44, pieces: Buffer.alloc(20 * 2 ** 16, 1) } }), "invalid_torrent"],
     ["trailing garbage", Buffer.concat([enc({ info }), Buffer.from("xx")]), "invalid_torrent"],
     ["empty", Buffer.alloc(0), "invalid_torrent"],
     ["v2-only", enc({ info: { name: "x", "piece length": 16384, "meta version": 2, "file tree": { x: { "": { length: 1 } } } } }), "unsupported_torrent"],
     ["over 10 MiB", Buffer.alloc(10 * 1024 * 1024 + 1, 0x64), "too_large"],
   ];
+  it("takes the largest piece length libtorrent takes", () => {
+    const t = parseTorrent(enc({ info: { ...info, "piece length": 2 ** 29 - 16384, pieces: Buffer.alloc(20, 1) } }));
+    assert.equal(t.pieceLength, 2 ** 29 - 16384);
+  });
   for (const [what, buf, expected] of bad) {
     it(`refuses ${what} with ${expected}`, () => assert.equal(code(() => parseTorrent(buf)), expected));
   }
