@@ -164,7 +164,9 @@ export type RenewResult =
 export function renewLease(rec: JobRecord | null, seedbox: string, epoch: number, nowMs: number, t: LeaseTiming): RenewResult {
   if (!rec) return { kind: "ended" };
   const cur = rec.lease;
-  if (!cur || cur.seedbox !== seedbox || cur.epoch !== epoch) return { kind: "fenced" };
+  // Checked on the record as it is now, at every retry: a renewal that read the record before its own
+  // release must not extend the lease again under the same epoch.
+  if (!cur || cur.seedbox !== seedbox || cur.epoch !== epoch || cur.released) return { kind: "fenced" };
   if (rec.job.status === "cancelled") return { kind: "cancelled" };
   if (isTerminal(rec.job.status)) return { kind: "ended" };
   const lease: Lease = { ...cur, until: iso(nowMs + t.timeoutMs) };
@@ -182,7 +184,7 @@ export function releaseLease(rec: JobRecord | null, seedbox: string, epoch: numb
   if (isTerminal(rec.job.status)) return null;
   return {
     ...shown(rec, {}, iso(nowMs)),
-    lease: { ...cur, until: iso(nowMs) },
+    lease: { ...cur, until: iso(nowMs), released: true },
     due: iso(nowMs + t.requestTimeoutMs),
     ...(o.handBack ? { handBacks: (rec.handBacks ?? 0) + 1 } : {}),
   };

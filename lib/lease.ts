@@ -14,6 +14,8 @@ export interface Lease {
   epoch: number;
   /** ISO time; the lease is free from then on (a released lease ends at its release). */
   until: string;
+  /** Given up by its holder: a renewal that raced the release cannot bring it back. */
+  released?: true;
 }
 
 export interface LeaseTiming {

@@ -118,6 +118,19 @@ describe("the write rules", () => {
     assert.equal(written(t.rec, r.rec).job.updatedAt, t1);
     assert.equal(releaseLease(t.rec, "s1", 1, nowMs + 20_000, timing)!.job.updatedAt, new Date(nowMs + 20_000).toISOString());
   });
+  it("a renewal that raced a release cannot bring the lease back; a new take can", () => {
+    const nowMs = Date.parse(t1);
+    const t = takeLease(rec(), "s1", nowMs, timing);
+    assert.ok(t.ok);
+    const released = releaseLease(t.rec, "s1", 1, nowMs + 5_000, timing)!;
+    // The renewal read the record before the release; after the conflict it runs again on the new one.
+    assert.deepEqual(renewLease(released, "s1", 1, nowMs + 6_000, timing), { kind: "fenced" });
+    const again = takeLease(released, "s2", nowMs + 7_000, timing);
+    assert.ok(again.ok);
+    assert.equal(again.lease.epoch, 2);
+    assert.equal(again.lease.released, undefined);
+    assert.equal(renewLease(again.rec, "s2", 2, nowMs + 8_000, timing).kind, "renewed");
+  });
   it("a write that ends a job queues its webhook event", () => {
     const prev = hooked(rec("downloading"));
     assert.deepEqual(written(prev, fail(prev, { code: "x", message: "m" }, t1)!).hooks!.pending.map((p) => p.event), ["failed"]);
