@@ -111,7 +111,8 @@ export class CoreResources extends Construct {
     this.factsTopic = new SnsTopic(this, "facts-topic", { name: `${n}-facts` });
     this.updatesTopic = new SnsTopic(this, "updates-topic", { name: `${n}-updates` });
     this.requests = new SubscribedQueue(this, "requests", { name: `${n}-requests`, topic: this.requestsTopic, maxReceiveCount, visibilityTimeoutS: 120, ...where });
-    this.facts = new SubscribedQueue(this, "facts-ingest", { name: `${n}-facts-ingest`, topic: this.factsTopic, maxReceiveCount, visibilityTimeoutS: 60, ...where });
+    // Facts carry the only completion signal: a fact is dead only after many tries, not a few minutes of trouble.
+    this.facts = new SubscribedQueue(this, "facts-ingest", { name: `${n}-facts-ingest`, topic: this.factsTopic, maxReceiveCount: Math.max(maxReceiveCount, 10), visibilityTimeoutS: 60, ...where });
     this.updatesBot = new SubscribedQueue(this, "updates-bot", { name: `${n}-updates-bot`, topic: this.updatesTopic, maxReceiveCount, visibilityTimeoutS: 60, ...where });
 
     // Filled by ingest alone (no topic, so no queue policy: IAM grants suffice). A message that fails

@@ -31,7 +31,9 @@ export class LocalStack extends TerraformStack {
       s3UsePathStyle: true,
       endpoints: [{ s3, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, dynamodb: e }],
     });
-    const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: 7, maxReceiveCount: 3, forceDestroy: true, tlsOnly: false, s3Extras: false });
+    const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: 7, maxReceiveCount: 10, forceDestroy: true, tlsOnly: false, s3Extras: false });
+    // Ten receives with the consumer's growing backoff ride out about 20 minutes of trouble (the store, a
+    // write conflict) before a message counts as dead; poison comes back at once and gets there in seconds.
     // tlsOnly is off because the local store speaks plain HTTP and enforces bucket policies: a TLS-only
     // policy would refuse every write. It has no Block Public Access and no notifications (s3Extras).
     coreOutputs(this, core);

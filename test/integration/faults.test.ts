@@ -193,7 +193,7 @@ describe("faults", () => {
     for (let i = 0; i < 100 && (await queueDepth(sqs, s.outputs.requests_dlq_url)) < before + 1; i++) await sleep(300);
     assert.equal(await queueDepth(sqs, s.outputs.requests_dlq_url), before + 1, "the poison message is in the DLQ");
     await s.call("DELETE", `/api/jobs/${id}`);
-    await row("poison: unknown message version", "a v99 request for a known job", 1, 0, 0, "in the requests DLQ after 3 deliveries; job failed / poison_message");
+    await row("poison: unknown message version", "a v99 request for a known job", 1, 0, 0, "in the requests DLQ after 10 deliveries; job failed / poison_message");
   });
 
   it("SIGTERM while uploading: the seedbox exits 0, and the job completes after restart", async () => {
