@@ -5,7 +5,7 @@ import type { Publish } from "../lib/aws/topic.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { filesExpired, isJobId, isTerminal, type Job, type Requester } from "../lib/job.ts";
 import { pageLimits } from "../lib/job-store.ts";
-import { dataPrefix, filesPrefix, zipKey } from "../lib/layout.ts";
+import { dataPrefix, filesPrefix, manifestKey, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { expired } from "../lib/lease.ts";
 import type { Auth } from "./auth.ts";
@@ -290,6 +290,8 @@ function jobChangeHandlers({ d, present, findJob }: Kit) {
           ? `This job is ${cur.job.status}; it has no files to delete.`
           : "This job is still running; cancel it instead (DELETE /api/jobs/:id), which also removes its files.");
       }
+      // The manifest first: if the rest fails halfway, no later run can complete on what is left.
+      await d.bucket.delete(manifestKey(id));
       const rec = await d.registry.update(id, (r) => (r ? deleteFiles(r, d.now()) : null));
       if (d.outbox) await d.outbox.flush(id, rec);
       const removed = await d.bucket.deletePrefix(filesPrefix(id));

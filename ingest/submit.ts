@@ -4,7 +4,7 @@ import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
 import { submitJob, type JobRecord } from "../lib/job-record.ts";
 import type { Requester } from "../lib/job.ts";
-import { incomingKey } from "../lib/layout.ts";
+import { incomingKey, manifestKey } from "../lib/layout.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
 import type { RequestMessage, Source } from "../lib/messages.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
@@ -96,6 +96,9 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);
   const current = rec ?? (await deps.registry.record(r.id))!;
   if (request) {
+    // A manifest belongs to one run: an earlier run's (the bucket removes expired files only at its next
+    // lifecycle pass) must not complete this one.
+    await deps.bucket.delete(manifestKey(r.id));
     const msg: RequestMessage = { v: 1, type: "add", id: r.id, name: r.name, source: r.source };
     await deps.publishRequest(msg);
     await deps.scaleUp?.();

@@ -181,6 +181,11 @@ export class Deluge {
   }
 
   /** Every torrent Deluge holds, by info-hash. */
+  /** The ids of every torrent in the session, and nothing else about them: cheap to ask often. */
+  async torrentIds(signal?: AbortSignal): Promise<Set<string>> {
+    return new Set(await this.call<string[]>("core.get_session_state", [], signal));
+  }
+
   statuses(signal?: AbortSignal): Promise<Record<string, TorrentStatus>> {
     return this.call<Record<string, TorrentStatus>>("core.get_torrents_status", [{}, statusKeys], signal);
   }

@@ -23,6 +23,8 @@ export interface LeasesDeps {
   cancelled: (id: string) => Promise<void>;
   /** Right after a take, before any work: clears what an earlier holder left open (multipart uploads). */
   taken?: (id: string) => Promise<void>;
+  /** The jobs whose torrents Deluge has now (null: it cannot tell), so a lease with nothing behind it ends. */
+  inEngine?: () => Promise<Set<string> | null>;
   nowMs?: () => number;
 }
 
@@ -32,6 +34,8 @@ export class Leases {
   private readonly d: LeasesDeps;
   /** Job id → the epoch this seedbox holds it under. */
   private readonly held = new Map<string, number>();
+  /** Job id → when this seedbox took it: a torrent being added is not missing yet. */
+  private readonly heldSince = new Map<string, number>();
   /** Takes under way (one per job at a time): they count against capacity already. */
   private readonly taking = new Map<string, Promise<TakeOutcome>>();
   private readonly now: () => number;
@@ -88,6 +92,7 @@ export class Leases {
     if (outcome === "taken") {
       await this.d.taken?.(id).catch((err) => this.d.log.warn("could not clear what an earlier holder left", { job: id, err }));
       this.held.set(id, epoch);
+      this.heldSince.set(id, this.now());
       this.d.log.info("lease taken", { job: id, epoch });
     }
     return outcome;
@@ -111,6 +116,7 @@ export class Leases {
     const epoch = this.held.get(id);
     if (epoch === undefined) return;
     this.held.delete(id);
+    this.heldSince.delete(id);
     let cancelled = false;
     await updateRecord(this.d.store, id, (r) => {
       cancelled = r?.job.status === "cancelled";
@@ -143,8 +149,12 @@ export class Leases {
 
   /** One renewal of every held lease; what a renewal finds (fenced, cancelled, ended) is acted on here. */
   async renewAll(): Promise<void> {
+    const inEngine = (await this.d.inEngine?.().catch(() => null)) ?? null;
     await Promise.all(this.ids().map(async (id) => {
       const epoch = this.held.get(id)!;
+      if (inEngine && !inEngine.has(id) && this.now() - (this.heldSince.get(id) ?? 0) > this.missingGraceMs()) {
+        return this.missing(id);
+      }
       let result = { kind: "ended" } as RenewResult;
       try {
         await updateRecord(this.d.store, id, (r) => {
@@ -157,6 +167,7 @@ export class Leases {
       }
       if (result.kind === "renewed" || this.held.get(id) !== epoch) return;
       this.held.delete(id);
+      this.heldSince.delete(id);
       try {
         if (result.kind === "cancelled") {
           this.d.log.info("job cancelled; removing it", { job: id, epoch });
@@ -169,6 +180,22 @@ export class Leases {
         this.d.log.warn("could not let a job go", { job: id, err });
       }
     }));
+  }
+
+  /** How long a held job's torrent may be absent from Deluge (it is being added) before the job goes back. */
+  private missingGraceMs(): number {
+    return Math.max(30_000, 3 * this.d.timing.renewMs);
+  }
+
+  /** A held job whose torrent Deluge no longer has (removed by hand, lost): its work ends here and it goes back on the queue. */
+  private async missing(id: string): Promise<void> {
+    this.d.log.warn("held job's torrent is gone from deluge; handing it back", { job: id });
+    try {
+      await this.d.drop(id);
+      await this.handBack(id, { count: false, why: "torrent gone from deluge" });
+    } catch (err) {
+      this.d.log.warn("could not hand back a job whose torrent is gone; its lease runs out instead", { job: id, err });
+    }
   }
 
   /** Renews every interval until the signal aborts. */

@@ -52,10 +52,13 @@ const work = new Work({ deluge, early, freeBytes: () => freeBytes(cfg.downloadDi
 const leases = new Leases({
   store, me: cfg.seedboxId, timing: cfg.lease, publishRequest, log,
   drop: (id) => work.stop(id, shutdown.signal),
+  inEngine: () => deluge.torrentIds(shutdown.signal),
   cancelled: (id) => removeCancelled({ work, bucket, facts, log }, id, shutdown.signal),
   // A holder that died mid-upload left multipart uploads open: the new holder (maybe this seedbox,
   // restarted) uploads anew. Only the taken job's: other seedboxes' uploads go on.
+  // A lease taken again starts the job's work afresh: what was kept from an earlier run (uploaded, say) goes.
   taken: async (id) => {
+    work.forget(id);
     const n = await bucket.abortUploads(filesPrefix(id));
     if (n > 0) log.info("aborted stale multipart uploads", { job: id, count: n });
   },

@@ -1,5 +1,6 @@
 // The project's bucket: JSON records, claim checks, listings, presigned links, and the seedbox's uploads.
 import {
+  DeleteObjectCommand,
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -77,6 +78,11 @@ export class Bucket implements ObjectStore {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     return keys;
+  }
+
+  /** Deletes one object; one that is not there is fine. */
+  async delete(key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
   }
 
   async deletePrefix(prefix: string): Promise<number> {

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { Job } from "../../lib/job.ts";
 import { testStack } from "../support/shared.ts";
 import { clientOptions, type TestStack } from "../support/stack.ts";
@@ -74,6 +74,8 @@ describe("zips", () => {
 
     // A bad signature is refused; a deleted job's zip link answers 410 and the object is gone.
     assert.equal((await fetch(job.zip.url.replace(/sig=./, "sig=x"), { redirect: "manual" })).status, 401);
+    const manifest = await s3.send(new GetObjectCommand({ Bucket: s.outputs.bucket, Key: `files/${made.infoHash}/manifest.json` }));
+    const staleManifest = Buffer.from(await manifest.Body!.transformToByteArray());
     assert.equal((await s.call("DELETE", `/api/jobs/${made.infoHash}/files`)).status, 200);
     assert.equal((await fetch(job.zip.url, { redirect: "manual" })).status, 410);
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: s.outputs.bucket, Prefix: `files/${made.infoHash}/` }));
@@ -84,11 +86,16 @@ describe("zips", () => {
     // Links expire, and belong to one run: handed in again, the job's old links stay dead.
     const later = job.zip.url.replace(/exp=(\d+)/, (_m: string, e: string) => `exp=${Number(e) + 86400}`);
     assert.equal((await fetch(later, { redirect: "manual" })).status, 401, "an expiry moved by hand");
+    // The bucket's lifecycle removes expired files only at its next pass: an earlier run's manifest may
+    // still be there when the torrent comes back. It must not complete the new run.
+    await s3.send(new PutObjectCommand({ Bucket: s.outputs.bucket, Key: `files/${made.infoHash}/manifest.json`, Body: staleManifest }));
     assert.equal((await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) })).status, 200);
     const again = await s.waitForJob(made.infoHash, (j) => j.status === "completed" || j.status === "failed");
     assert.equal(again.status, "completed", JSON.stringify(again.error));
     assert.equal((await fetch(job.zip.url, { redirect: "manual" })).status, 401, "a link of the earlier run");
-    assert.equal((await fetch(again.zip!.url, { redirect: "manual" })).status, 302);
+    const fresh = await fetch(again.zip!.url);
+    assert.equal(fresh.status, 200, "the new run uploaded its files again");
+    assert.equal(Buffer.from(await fresh.arrayBuffer()).length, again.zip!.size);
   });
 
   it("gives a single-file job no zip", async () => {

@@ -21,8 +21,10 @@ async function fleet() {
   let now = Date.parse("2026-12-01T00:00:00.000Z");
   const sent: RequestMessage[] = [];
   const events: string[] = [];
+  let engine: Set<string> | null = null;
   const box = (me: string) => new Leases({
     store, me, timing, log, nowMs: () => now,
+    inEngine: async () => engine,
     publishRequest: async (m) => void sent.push(m as RequestMessage),
     drop: async (j) => void events.push(`${me} drop ${j.slice(0, 4)}`),
     cancelled: async (j) => void events.push(`${me} cancelled ${j.slice(0, 4)}`),
@@ -33,10 +35,41 @@ async function fleet() {
     const cur = (await store.get(id))!;
     await store.put({ ...cur.rec, job: { ...cur.rec.job, status } }, cur.version);
   };
-  return { store, sent, events, box, setStatus, tick: (ms: number) => (now += ms) };
+  return { store, sent, events, box, setStatus, tick: (ms: number) => (now += ms), setEngine: (ids: string[] | null) => (engine = ids && new Set(ids)) };
 }
 
 describe("seedbox leases", () => {
+  it("hands back a held job whose torrent is gone from Deluge (after the time an add takes), and renews the rest", async () => {
+    const f = await fleet();
+    const a = f.box("s1");
+    assert.equal(await a.take(id), "taken");
+    f.setEngine([]);
+    f.tick(10_000);
+    await a.renewAll();
+    assert.equal(a.count(), 1, "a torrent just taken is still being added");
+    f.setEngine([id]);
+    f.tick(30_000);
+    await a.renewAll();
+    assert.equal(a.count(), 1, "there: renewed");
+    f.setEngine([]);
+    f.tick(10_000);
+    await a.renewAll();
+    assert.equal(a.count(), 0, "gone: not renewed for ever");
+    assert.deepEqual(f.events, ["s1 taken bbbb", "s1 drop bbbb"]);
+    assert.deepEqual(f.sent.map((m) => m.id), [id], "requested again at once");
+    const r = (await f.store.get(id))!.rec;
+    assert.equal(r.lease?.released, true);
+    assert.equal(await f.box("s2").take(id), "taken", "another seedbox may take it");
+  });
+  it("renews as before when Deluge cannot say what it holds", async () => {
+    const f = await fleet();
+    const a = f.box("s1");
+    await a.take(id);
+    f.setEngine(null);
+    f.tick(60_000);
+    await a.renewAll();
+    assert.equal(a.count(), 1);
+  });
   it("one seedbox takes the job; another is refused while the lease lives, and takes it once it ran out", async () => {
     const f = await fleet();
     const [a, b] = [f.box("s1"), f.box("s2")];
