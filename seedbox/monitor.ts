@@ -232,13 +232,21 @@ export class Monitor {
     return true;
   }
 
-  /** Publishes progress at most once per interval, but at once when the status changes. */
+  /**
+   * Publishes progress at most once per interval, but at once when the status changes. Not awaited: one
+   * slow publish must not hold up every other torrent's turn. A failed one is sent again on a later pass.
+   */
   private async report(id: string, p: Progress, force = false): Promise<void> {
-    const last = this.o.work.peek(id)?.published;
+    const job = this.o.work.peek(id);
+    const last = job?.published;
     const now = Date.now();
+    if (job?.publishing) return;
     if (!force && last && last.status === p.status && (now - last.at < this.o.policy.progressIntervalMs || last.progress === p.progress)) return;
-    this.o.work.get(id).published = { at: now, status: p.status, progress: p.progress };
-    await this.o.facts.progress(id, p);
+    this.o.work.get(id).publishing = true;
+    void this.o.facts.progress(id, p).then(
+      () => void (this.o.work.get(id).published = { at: now, status: p.status, progress: p.progress }),
+      (err: unknown) => this.o.log.warn("could not publish progress; sending it again later", { job: id, err }),
+    ).finally(() => void (this.o.work.get(id).publishing = undefined));
   }
 
   /** Starts uploading a finished torrent in the background; its record holds the upload until it ends. */

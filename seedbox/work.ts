@@ -9,6 +9,8 @@ import type { EarlyUploads } from "./early-upload.ts";
 export interface JobWork {
   /** The last progress published, so progress goes out at most once per interval. */
   published?: { at: number; status: ProgressStatus; progress: number };
+  /** A progress publish on its way: the monitor's pass never waits for one, and sends no second. */
+  publishing?: true;
   /** Bytes the torrent still needs that the disk guard let past (until it is done downloading). */
   admitted?: number;
   /** The upload running. */

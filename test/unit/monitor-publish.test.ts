@@ -1,0 +1,50 @@
+// The monitor's pass never waits on a publish: one stalled AWS call must not hold up the other torrents.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createLogger } from "../../lib/log.ts";
+import type { TorrentStatus } from "../../seedbox/deluge.ts";
+import { Monitor } from "../../seedbox/monitor.ts";
+import { Work } from "../../seedbox/work.ts";
+
+const now = Date.now();
+const status = (name: string): TorrentStatus => ({
+  name, state: "Downloading", progress: 40, total_wanted: 1000, total_done: 400, download_payload_rate: 1, eta: 5,
+  is_finished: false, save_path: "/d", time_added: now / 1000 - 10, message: "", files: [{ index: 0, path: name, size: 1000 }],
+  ratio: 0, seeding_time: 0,
+});
+const [a, b] = ["a".repeat(40), "b".repeat(40)];
+
+describe("monitor", () => {
+  it("finishes a pass while a progress publish hangs, and sends that torrent's progress again once it can", async () => {
+    const sent: string[] = [];
+    let stalled = true;
+    let fail: (e: Error) => void = () => {};
+    const facts = {
+      progress: (id: string) => {
+        if (id === a && stalled) return new Promise<void>((_, reject) => (fail = reject));
+        sent.push(id);
+        return Promise.resolve();
+      },
+      failed: async () => {}, uploaded: async () => {},
+    };
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: { statuses: async () => ({ [a]: status("a"), [b]: status("b") }), resume: async () => {} },
+      facts, uploader: { upload: async () => {} } as never, work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+    } as never);
+    const ac = new AbortController();
+    let guard: NodeJS.Timeout | undefined;
+    const stuck = new Promise<"stuck">((r) => (guard = setTimeout(() => r("stuck"), 5_000)));
+    assert.notEqual(await Promise.race([monitor.tick(ac.signal), stuck]), "stuck", "the pass waited for the stalled publish");
+    clearTimeout(guard);
+    assert.deepEqual(sent, [b]);
+    // The stalled call fails at last (an SDK timeout): a later pass sends a's progress again.
+    fail(new Error("socket timeout"));
+    stalled = false;
+    await new Promise((r) => setImmediate(r));
+    await monitor.tick(ac.signal);
+    assert.ok(sent.includes(a), JSON.stringify(sent));
+  });
+});
