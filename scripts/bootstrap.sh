@@ -48,8 +48,9 @@ apt_install() {
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); the zip tests
 # check archives with Info-ZIP's unzip (and Python's zipfile).
 [ "$mode" = "--test" ] && apt_install chromium unzip
-# Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
-[ "$mode" = "--bench" ] && apt_install rclone time
+# Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time, and the
+# download with aria2c and the qbittorrent-nox + aws s3 cp recipe (bench/line-rate.ts).
+[ "$mode" = "--bench" ] && apt_install rclone time aria2 qbittorrent-nox
 
 # One project venv holds moto server (queues and topics), SeaweedFS (the local S3 store) and Deluge,
 # the seedbox's torrent engine. Each is pinned, with a version stamp so that a second run skips it.
