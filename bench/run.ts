@@ -61,7 +61,9 @@ if (only === "tuning") {
   console.log(`libtorrent settings, one at a time: ${env("BENCH_TUNE_MB", 1024)} MiB from one default-settings seeder, Deluge to Deluge`);
   console.log("variant                                          MB/s   Deluge CPU s/GiB");
   for (const r of runs) console.log(`${r.variant.padEnd(46)} ${f1(r.mbS).padStart(7)} ${f1(r.delugeCpuSPerGiB).padStart(10)}`);
-  console.log(JSON.stringify(Object.fromEntries(runs.map((r, i) => [`tune_${i}_mb_s`, Number(r.mbS.toFixed(1))]))));
+  // Medians per variant, in the order they ran.
+  const variants = [...new Set(runs.map((r) => r.variant))];
+  console.log(JSON.stringify(Object.fromEntries(variants.map((v, i) => [`tune_${i}_mb_s`, Number(median(runs.filter((r) => r.variant === v).map((r) => r.mbS)).toFixed(1))]))));
   process.exit(0);
 }
 const lineRateOptions = (dir: string) => ({
