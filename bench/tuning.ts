@@ -32,7 +32,8 @@ export async function whenReady(c: Deluge): Promise<Deluge> {
 export async function startSeeder(tmp: string, name: string, address: string, made: MadeTorrent[], o: { uploadKiBs?: number; libtorrent?: Record<string, SettingValue> } = {}): Promise<{ handle: DelugeHandle; client: Deluge }> {
   const handle = await startDeluge({ dir: join(tmp, name), logDir: tmp, name, downloadDir: join(tmp, `${name}-dl`), offline: true, maxActive: -1, peerAddress: address, libtorrent: o.libtorrent ?? {} });
   const client = await whenReady(clientOf(handle));
-  if (o.uploadKiBs) await client.setConfig({ max_upload_speed: o.uploadKiBs });
+  // libtorrent exempts peers on the local network (loopback too) from rate limits unless told otherwise.
+  if (o.uploadKiBs) await client.setConfig({ max_upload_speed: o.uploadKiBs, ignore_limits_on_local_network: false });
   for (const m of made) await client.addTorrentFile(`${m.infoHash}.torrent`, m.torrent, { download_location: m.seedDir, move_completed: false, move_completed_path: m.seedDir });
   for (const m of made) {
     for (const deadline = Date.now() + 120_000; ; await sleep(200)) {
