@@ -89,8 +89,8 @@ const lineRateLine = (r: LineRate) => {
   return { ...rest, seedbox_cpu_s_per_gib: cpu.seedbox, deluge_cpu_s_per_gib: cpu.deluge, store_cpu_s_per_gib: cpu.store };
 };
 if (only === "line-rate") {
-  const dir = await mkdtemp(join(tmpdir(), "t2s-bench-"));
   const s = await startTestStack();
+  const dir = await mkdtemp(join(tmpdir(), "t2s-bench-"));
   try {
     say("10 jobs of 1 MB: finish → link");
     const linked = (await pipelineRuns(s, 10)).map((r) => r.finishToLinkMs);
