@@ -9,6 +9,10 @@ export interface PipelineRun {
   submitToAddedMs: number;
   /** Deluge has every piece (is_finished, or progress 100 %) → job completed with a link on every file. */
   finishToLinkMs: number;
+  /** Deluge holds the torrent → it has every piece: the download alone. */
+  addedToFinishMs: number;
+  /** The 202 → completed with a link on every file. */
+  submitToLinkMs: number;
 }
 
 /** Polls Deluge every 5 ms until `ok` holds for the torrent's status; the time it first held. */
@@ -45,7 +49,7 @@ export async function timeJob(s: TestStack, made: MadeTorrent, timeoutMs = 600_0
     return st.is_finished || st.progress >= 100;
   }, timeoutMs);
   const linked = await whenLinked(s, made.infoHash, timeoutMs);
-  return { submitToAddedMs: added - submitted, finishToLinkMs: linked - finished };
+  return { submitToAddedMs: added - submitted, finishToLinkMs: linked - finished, addedToFinishMs: finished - added, submitToLinkMs: linked - submitted };
 }
 
 /** `rounds` jobs of a 1 MB payload, one after another. */

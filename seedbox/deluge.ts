@@ -205,4 +205,9 @@ export class Deluge {
   connectPeer(id: string, host: string, port: number, signal?: AbortSignal): Promise<void> {
     return this.call("core.connect_peer", [id, host, port], signal);
   }
+
+  /** libtorrent's session settings as the running daemon holds them (read through our plugin, seedbox/deluge-tuning.ts). */
+  libtorrentSettings(keys: string[], signal?: AbortSignal): Promise<Record<string, boolean | number | string | null>> {
+    return this.call("t2stuning.get_settings", [keys], signal);
+  }
 }

@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { sleep } from "../../lib/time.ts";
+import { installTuning, tuningPlugin, type SettingValue } from "../../seedbox/deluge-tuning.ts";
 import { freePort, waitFor } from "./net.ts";
 import { venvBin } from "./paths.ts";
 import { startProc, type Proc } from "./proc.ts";
@@ -25,6 +26,8 @@ export interface DelugeOptions {
    * Deluge on one machine its own: libtorrent keeps one connection per IP, so two on 127.0.0.1 look like one.
    */
   peerAddress?: string;
+  /** libtorrent settings instead of the seedbox's table (seedbox/deluge-tuning.ts): benchmarks compare with them. */
+  libtorrent?: Record<string, SettingValue>;
 }
 
 export interface DelugeHandle {
@@ -122,8 +125,10 @@ export async function startDeluge(o: DelugeOptions): Promise<DelugeHandle> {
     max_active_downloading: max,
     max_active_seeding: max,
     dont_count_slow_torrents: true,
-    enabled_plugins: [],
+    // Applies the libtorrent settings Deluge has no preference for (seedbox/deluge-tuning.ts).
+    enabled_plugins: [tuningPlugin],
   });
+  await installTuning(o.dir, o.libtorrent);
   await writeFile(join(o.dir, "auth"), `localclient:${secrets.localclient}:10\n`, { mode: 0o600 });
   await writeDelugeConfig(join(o.dir, "hostlist.conf"), 3, {
     hosts: [[secrets.hostId, "127.0.0.1", daemonPort, "localclient", secrets.localclient]],

@@ -75,7 +75,8 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
   const logs: Record<string, unknown>[] = [];
   const [files, seeder] = await Promise.all([
     startFileServer(),
-    startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1 }),
+    // The seeder stands for a stranger's client: libtorrent's defaults (uTP on), not the seedbox's tuning.
+    startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1, libtorrent: {} }),
   ]);
   let local: LocalStack;
   let proxies: TcpProxy[] = [];

@@ -2,12 +2,13 @@
 // loopback, and the passwords generated on the host.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../../scripts/local/paths.ts";
+import { tuningFile, tuningPlugin, tuningSettings } from "../../seedbox/deluge-tuning.ts";
 import { deployDir, renderUserData } from "../../stacks/user-data.ts";
 
 const values = {
@@ -118,7 +119,8 @@ describe("seedbox user data", () => {
     execFileSync("mkdir", ["-p", conf]);
     const me = execFileSync("id", ["-un"]).toString().trim();
     const src = embedded(script, "/usr/local/lib/t2s/deluge-init.sh")
-      .replaceAll("/var/lib/t2s/deluge", conf).replaceAll("/etc/t2s/deluge.env", join(dir, "deluge.env")).replaceAll("t2s:t2s", `${me}:`).replaceAll("root:t2s", `${me}:`);
+      .replaceAll("/var/lib/t2s/deluge", conf).replaceAll("/etc/t2s/deluge.env", join(dir, "deluge.env")).replaceAll("t2s:t2s", `${me}:`).replaceAll("root:t2s", `${me}:`)
+      .replaceAll("/usr/local/bin/node", process.execPath).replaceAll("/opt/t2s/app", repoRoot);
     await writeFile(join(dir, "init.sh"), src);
     execFileSync("bash", [join(dir, "init.sh")]);
     const env = execFileSync("cat", [join(dir, "deluge.env")]).toString();
@@ -129,6 +131,11 @@ describe("seedbox user data", () => {
     const { createHash } = await import("node:crypto");
     assert.equal(cfg.pwd_sha1, createHash("sha1").update(cfg.pwd_salt + password).digest("hex"));
     assert.equal(cfg.interface, "127.0.0.1");
+    // libtorrent's tuning: the plugin Deluge enables, with the seedbox's table.
+    const core = execFileSync("cat", [join(conf, "core.conf")]).toString();
+    assert.deepEqual(JSON.parse(core.slice(core.indexOf("}{") + 1)).enabled_plugins, [tuningPlugin]);
+    assert.deepEqual(JSON.parse(execFileSync("cat", [join(conf, tuningFile)]).toString()), tuningSettings());
+    assert.ok(existsSync(join(conf, "plugins", "T2sTuning-1.0.egg", "EGG-INFO", "entry_points.txt")));
     // A second boot keeps the same password.
     execFileSync("bash", [join(dir, "init.sh")]);
     assert.equal(execFileSync("cat", [join(dir, "deluge.env")]).toString(), env);
