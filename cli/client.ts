@@ -25,6 +25,26 @@ export class Client {
     this.#token = token;
   }
 
+  /** The token, as a header (and again as X-T2S-Token: through CloudFront, Authorization carries its signature). */
+  headers(): Record<string, string> {
+    return { authorization: `Bearer ${this.#token}`, "x-t2s-token": this.#token };
+  }
+
+  /** A call to the qBittorrent API (form in, plain text out): "Ok.", "Fails.", or the answer's body. */
+  async qbt(call: string, form: URLSearchParams | FormData, signal?: AbortSignal): Promise<string> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/qbittorrent/api/v2/${call}`, { method: "POST", headers: this.headers(), body: form, signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(60_000)]) : AbortSignal.timeout(60_000) });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new CliError("unreachable", `Cannot reach ${this.base} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name}).`, exitCodes.unreachable);
+    }
+    const text = await res.text();
+    if (res.status === 403) throw new CliError("unauthorized", "The server refused the API token. Check T2S_API_TOKEN or --token.", exitCodes.unauthorized);
+    if (!res.ok) throw new CliError("http_error", `The qBittorrent API answered HTTP ${res.status}: ${text.slice(0, 200)}`, exitCodes.api);
+    return text;
+  }
+
   async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let res: Response;
     try {
@@ -34,7 +54,7 @@ export class Client {
         // Through CloudFront (AWS mode) the Authorization header carries the origin's own signature:
         // the token also goes as X-T2S-Token, and a body names its SHA-256, as the function URL needs.
         headers: {
-          authorization: `Bearer ${this.#token}`, "x-t2s-token": this.#token,
+          ...this.headers(),
           ...(text !== undefined ? { "content-type": "application/json", "x-amz-content-sha256": createHash("sha256").update(text).digest("hex") } : {}),
         },
         body: text,

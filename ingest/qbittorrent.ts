@@ -12,6 +12,7 @@ import {
 } from "../lib/qbittorrent.ts";
 import type { ApiDeps, ApiRequest, ApiResponse, Route } from "./api.ts";
 import { parseCookies } from "./auth.ts";
+import { presentJob } from "./present.ts";
 import { submit } from "./submit.ts";
 
 export const qbtPrefix = "/qbittorrent/api/v2/";
@@ -21,7 +22,7 @@ const maxListed = 2000;
 const categoryPrefix = "qbittorrent/categories/";
 const settingsKey = "qbittorrent/settings.json";
 
-export type QbtDeps = Pick<ApiDeps, "registry" | "bucket" | "auth" | "guard" | "publishRequest" | "now" | "outbox" | "scaleUp" | "log">;
+export type QbtDeps = Pick<ApiDeps, "registry" | "bucket" | "auth" | "guard" | "publishRequest" | "now" | "outbox" | "scaleUp" | "log" | "publicUrl">;
 
 /** An answer in qBittorrent's words (its status and its plain-text message). */
 class QbtError extends Error {
@@ -377,5 +378,33 @@ export function qbittorrentRoutes(d: QbtDeps): Route[] {
       return text("Internal Server Error", 500);
     }
   };
-  return ["GET", "POST"].map((method): Route => ({ method, path: `${qbtPrefix}*`, access: "public", run }));
+  return [
+    ...["GET", "POST"].map((method): Route => ({ method, path: `${qbtPrefix}*`, access: "public", run })),
+    {
+      // `t2s sync` has the completed job on its disk at `path`: from now on the qBittorrent API calls it complete.
+      method: "POST", path: "/api/jobs/:id/delivered", access: "caller",
+      run: async ({ req, params }) => {
+        let path: unknown;
+        try {
+          path = (JSON.parse(req.body.toString("utf8")) as { path?: unknown } | null)?.path;
+        } catch {
+          /* answered below */
+        }
+        if (typeof path !== "string" || !path.startsWith("/") || path.length > 4096 || /[\u0000-\u001f]/.test(path)) {
+          throw new AppError("invalid_request", 'Send {"path": "/absolute/path/of/the/copy"}.');
+        }
+        const id = params[0] ?? "";
+        const cur = isJobId(id) ? await d.registry.record(id) : null;
+        if (!cur) throw new AppError("not_found", "No job has that id.");
+        if (cur.job.status !== "completed") throw new AppError("conflict", `This job is ${cur.job.status}; only a completed job can be delivered.`);
+        const rec = await d.registry.update(id, (r) => {
+          if (!r || r.job.status !== "completed" || r.job.delivered?.path === path) return null;
+          const now = d.now();
+          return { ...r, job: { ...r.job, delivered: { path, at: now }, updatedAt: now } };
+        });
+        d.log.info("job delivered", { job: id });
+        return { status: 200, headers: { ...baseHeaders, "content-type": "application/json; charset=utf-8" }, body: JSON.stringify({ job: presentJob(rec ?? cur, d.publicUrl, d.auth, d.now()) }) };
+      },
+    },
+  ];
 }
