@@ -103,6 +103,7 @@ export class SyncAgent {
     // The qBittorrent API shows content paths under this folder from now on.
     await this.c.qbt("app/setPreferences", new URLSearchParams({ json: JSON.stringify({ save_path: this.root }) }), signal);
     log.info("sync started", { dir: this.root, categories: this.o.categories });
+    if (this.o.watch) await mkdir(this.o.watch, { recursive: true });
     const watcher = this.o.watch ? this.blackhole(this.o.watch) : null;
     await Promise.all([this.follow(), this.work()]).finally(() => watcher?.close());
   }

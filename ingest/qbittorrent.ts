@@ -77,8 +77,9 @@ async function readParams(req: ApiRequest): Promise<Params> {
       throw badRequest();
     }
     for (const [k, v] of form) {
+      // Every file part is a torrent, whatever its name ("torrents" for Sonarr, "file" for @ctrl/qbittorrent), as in qBittorrent.
       if (typeof v === "string") fields.set(k, v);
-      else if (k === "torrents") files.push(v);
+      else files.push(v);
     }
   }
   return new Params(fields, files);
