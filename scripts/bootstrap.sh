@@ -46,8 +46,9 @@ apt_install() {
 
 # Only the tests and benchmarks use apt; `npm start` needs no root.
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); the zip tests
-# check archives with Info-ZIP's unzip (and Python's zipfile).
-[ "$mode" = "--test" ] && apt_install chromium unzip
+# check archives with Info-ZIP's unzip (and Python's zipfile). The qBittorrent API is compared with the real
+# qbittorrent-nox.
+[ "$mode" = "--test" ] && apt_install chromium unzip qbittorrent-nox
 # Benchmarks compare the uploader with rclone (Debian) and aws s3 cp (PyPI), timed by GNU time.
 [ "$mode" = "--bench" ] && apt_install rclone time
 
