@@ -30,7 +30,7 @@ export class Client {
     return { authorization: `Bearer ${this.#token}`, "x-t2s-token": this.#token };
   }
 
-  /** A call to the qBittorrent API (form in, plain text out): "Ok.", "Fails.", or the answer's body. */
+  /** A call to the qBittorrent API (form in, plain text out): "Ok.", "Fails.", or its refusal's words. */
   async qbt(call: string, form: URLSearchParams | FormData, signal?: AbortSignal): Promise<string> {
     let res: Response;
     try {
@@ -41,7 +41,8 @@ export class Client {
     }
     const text = await res.text();
     if (res.status === 403) throw new CliError("unauthorized", "The server refused the API token. Check T2S_API_TOKEN or --token.", exitCodes.unauthorized);
-    if (!res.ok) throw new CliError("http_error", `The qBittorrent API answered HTTP ${res.status}: ${text.slice(0, 200)}`, exitCodes.api);
+    // A refusal in qBittorrent's words (400, 404, 409, 415) is an answer; a server error is not.
+    if (res.status >= 500) throw new CliError("http_error", `The qBittorrent API answered HTTP ${res.status}.`, exitCodes.api);
     return text;
   }
 
