@@ -3,11 +3,13 @@
 // turned down for a quick look: BENCH_UPLOAD_MB, BENCH_UPLOAD_ROUNDS, BENCH_OVERLAP_MB, BENCH_RATE_KIBS,
 // BENCH_SUBMITS, BENCH_FACTS, BENCH_BIG_GB, BENCH_RESTARTS. BENCH_ONLY=store runs the job store's part
 // alone; BENCH_ONLY=interactions the Discord function's; BENCH_ONLY=durable the big torrent and restarts;
-// BENCH_ONLY=fleet two seedboxes against one (BENCH_FLEET_MB, BENCH_FLEET_JOBS, BENCH_FLEET_RATE_KIBS).
+// BENCH_ONLY=fleet two seedboxes against one (BENCH_FLEET_MB, BENCH_FLEET_JOBS, BENCH_FLEET_RATE_KIBS);
+// BENCH_ONLY=arr the qBittorrent API and t2s sync against e2e (BENCH_ARR_MB).
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { startTestStack } from "../test/support/stack.ts";
+import { arrRun } from "./arr.ts";
 import { bigRun, type BigRun } from "./big.ts";
 import { fleetRun } from "./fleet.ts";
 import { overlapRun, type OverlapRun } from "./overlap.ts";
@@ -156,6 +158,19 @@ if (only === "durable") {
   process.exit(0);
 }
 
+if (only === "arr") {
+  const size = env("BENCH_ARR_MB", 256) * MiB;
+  say(`arr: ${size / MiB} MiB through the qBittorrent API until complete after t2s sync, against e2e`);
+  const s = await startTestStack();
+  try {
+    const r = await arrRun(s, { size });
+    console.log(`${size / MiB} MiB: e2e (POST /api/jobs → completed) ${f1(r.e2eS)} s; qBittorrent API add → complete after t2s sync ${f1(r.arrS)} s`);
+    console.log(JSON.stringify({ arr_add_to_complete_s: Number(r.arrS.toFixed(1)), arr_e2e_s: Number(r.e2eS.toFixed(1)) }));
+  } finally {
+    await s.stop();
+  }
+  process.exit(0);
+}
 const storePart = async () => {
   say(`job store: AWS calls at 10 and 10,000 jobs, one page at 10,000, ${factCount} facts`);
   const store = await storeRun({ facts: factCount, listRounds: 50 });

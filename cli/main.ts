@@ -1,15 +1,13 @@
 // t2s: the command-line client of the HTTP API. Reads T2S_URL and T2S_API_TOKEN (or --url, --token).
-import { createWriteStream } from "node:fs";
-import { mkdir, readFile, stat, truncate } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
-import { request } from "undici";
 import type { ApiClient, SubmitBody } from "../lib/api-client.ts";
 import type { Job } from "../lib/job.ts";
+import { createLogger } from "../lib/log.ts";
 import { CliError, cliClient, exitCodes, serverUrl } from "./client.ts";
+import { download, localPath } from "./download.ts";
+import { SyncAgent } from "./sync.ts";
 
 const help: Record<string, string> = {
   main: `Usage: t2s <command> [options]
@@ -21,6 +19,7 @@ Commands:
   cancel <id>                            cancel a running job
   rm <id>                                delete a completed job's files from storage now
   get <id> [dir]                         download a job's files (resumes, checks sizes)
+  sync <dir> [--category C]... [--watch F]   mirror completed jobs for Sonarr/Radarr (runs for good)
 
 Options for every command:
   --url <url>       the server (default: $T2S_URL, else http://127.0.0.1:8080)
@@ -53,6 +52,19 @@ Deletes a completed job's files from storage now. Its links answer 410 from then
 
 Downloads every file of a completed job into dir (default: the current folder), keeping the torrent's
 folders. A file already partly there is resumed with a Range request; every size is checked.`,
+  sync: `Usage: t2s sync <dir> [--category <name>]... [--watch <folder>]
+
+Runs for good beside Sonarr or Radarr (which use torrent2s3 as their qBittorrent client). Each completed
+job with a category (only the given ones, if any) appears in <dir>/<category>/<name>/ whole or not at
+all: it is downloaded into <dir>/.t2s/partial/ and moved in with one rename. The agent then reports it
+delivered, and the qBittorrent API calls the job complete, with its content_path there. A job deleted
+with its files (as the media app does after import) is removed here too. It follows the server's change
+feed; stopped and started again, it resumes partial files and fetches nothing twice.
+
+--watch <folder>: a torrent blackhole. <folder>/<category>/*.torrent and *.magnet are handed in with that
+category, then deleted (renamed to *.failed if the server refuses them).
+
+Logs are JSON lines on stdout. SIGINT or SIGTERM stops it.`,
 };
 
 type Opts = { url: string; token: string; json: boolean; wait: boolean; all: boolean; limit: number; callbackUrl: string | undefined };
@@ -164,50 +176,6 @@ const needId = (args: string[]) => {
   return id;
 };
 
-/** A torrent path as a path under `dir`: no "..", no absolute path, nothing outside. */
-function localPath(dir: string, path: string): string {
-  // eslint-disable-next-line no-control-regex
-  const parts = path.split(/[\\/]/).map((p) => p.replace(/[\u0000-\u001f]/g, "_")).filter((p) => p !== "" && p !== "." && p !== "..");
-  const to = resolve(dir, ...(parts.length ? parts : ["file"]));
-  if (!to.startsWith(resolve(dir) + sep)) throw new CliError("unsafe_path", `Refusing to write ${path} outside ${dir}.`, exitCodes.failed);
-  return to;
-}
-
-async function download(url: string, to: string, size: number): Promise<"complete" | "resumed" | "downloaded"> {
-  const have = await stat(to).then((s) => s.size, () => -1);
-  if (have === size) return "complete";
-  if (have > size) await truncate(to, 0);
-  const from = have > 0 && have < size ? have : 0;
-  let status: number;
-  let body: Readable;
-  try {
-    // The /d/ link answers a redirect to the storage's presigned URL; the bytes come from there. undici's
-    // request (not fetch): Node 24's bundled fetch can trip an internal assertion when a server closes
-    // the connection while a slow disk holds the stream paused.
-    const link = await fetch(url, { redirect: "manual" });
-    await link.body?.cancel();
-    if (link.status === 410) throw new CliError("expired", "This job's files have expired.", exitCodes.expired);
-    const location = link.headers.get("location");
-    if (link.status !== 302 || !location) throw new CliError("download_failed", `Downloading ${to} failed: HTTP ${link.status}.`, exitCodes.api);
-    const res = await request(location, { headers: from > 0 ? { range: `bytes=${from}-` } : {} });
-    status = res.statusCode;
-    body = res.body;
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError("unreachable", `Cannot download ${to} (${(err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? "network error"}).`, exitCodes.unreachable);
-  }
-  if (status !== 200 && status !== 206) {
-    body.destroy();
-    throw new CliError("download_failed", `Downloading ${to} failed: HTTP ${status}.`, exitCodes.api);
-  }
-  const resumed = from > 0 && status === 206;
-  await mkdir(dirname(to), { recursive: true });
-  await pipeline(body, createWriteStream(to, { flags: resumed ? "a" : "w" }));
-  const got = (await stat(to)).size;
-  if (got !== size) throw new CliError("size_mismatch", `${to} is ${got} bytes, expected ${size}; run t2s get again to resume.`, exitCodes.failed);
-  return resumed ? "resumed" : "downloaded";
-}
-
 async function get(c: ApiClient, args: string[], o: Opts): Promise<number> {
   const id = needId(args);
   const dir = args[1] ?? ".";
@@ -227,6 +195,19 @@ async function get(c: ApiClient, args: string[], o: Opts): Promise<number> {
 }
 const exitCode = (j: Job) => (j.status === "completed" ? exitCodes.ok : exitOf(j) || exitCodes.failed);
 
+async function sync(c: ApiClient, args: string[], categories: string[], watch: string | undefined): Promise<number> {
+  if (args.length !== 1) throw new CliError("usage", "Give the one folder to mirror jobs into: t2s sync <dir>.", exitCodes.usage);
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once("SIGINT", stop).once("SIGTERM", stop);
+  try {
+    await new SyncAgent(c, { dir: args[0]!, categories, ...(watch ? { watch } : {}), log: createLogger("sync"), signal: ac.signal }).run();
+  } finally {
+    process.off("SIGINT", stop).off("SIGTERM", stop);
+  }
+  return exitCodes.ok;
+}
+
 async function one(c: ApiClient, cmd: string, args: string[], o: Opts): Promise<number> {
   const id = needId(args);
   const job = cmd === "show" ? await c.get(id) : cmd === "cancel" ? await c.cancel(id) : await c.deleteFiles(id);
@@ -245,6 +226,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         url: { type: "string" }, token: { type: "string" }, "token-file": { type: "string" }, "allow-http": { type: "boolean" },
         json: { type: "boolean" }, help: { type: "boolean", short: "h" },
         wait: { type: "boolean" }, all: { type: "boolean" }, limit: { type: "string" }, "callback-url": { type: "string" }, version: { type: "boolean" },
+        category: { type: "string", multiple: true }, watch: { type: "string" },
       },
     });
   } catch (err) {
@@ -277,6 +259,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       case "add": return await add(c, args, o);
       case "ls": return await ls(c, o);
       case "get": return await get(c, args, o);
+      case "sync": return await sync(c, args, v.category ?? [], v.watch);
       default: return await one(c, cmd, args, o);
     }
   } catch (err) {

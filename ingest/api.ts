@@ -12,6 +12,7 @@ import type { Auth } from "./auth.ts";
 import type { LiveStreams } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import { presentJob, runOf, zipLinkKey } from "./present.ts";
+import { qbittorrentRoutes } from "./qbittorrent.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
@@ -82,6 +83,10 @@ export interface Route {
   path: string;
   access: Access;
   run: (ctx: Ctx) => Promise<ApiResponse>;
+  /** The largest body it takes (default: 64 KiB for public routes, 16 MiB for the rest). */
+  maxBody?: number;
+  /** A public route's own check on the headers, before the body is read: the answer that refuses, or null. */
+  admit?: (req: RequestHead) => ApiResponse | null;
 }
 
 export function routePattern(path: string): RegExp {
@@ -210,6 +215,7 @@ export function createApi(d: ApiDeps): Api {
     { method: "GET", path: "/d/:id/*", access: "link", run: links.file },
     // The zip of all a job's files: signed and expiring as the /d/ links are.
     { method: "GET", path: "/zip/:id", access: "link", run: links.zip },
+    ...qbittorrentRoutes(d),
   ];
   return { routes, ...router(routes, d) };
 }
@@ -382,13 +388,19 @@ const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
  * Browsers send Sec-Fetch-Site (or at least Origin) with every such request; bearer calls need neither.
  */
 export function checkSameOrigin(req: ApiRequest, publicUrl: string): void {
-  const site = req.headers["sec-fetch-site"];
-  const origin = req.headers["origin"];
-  const own = new Set([new URL(publicUrl).origin, ...(req.headers["host"] ? [`http://${req.headers["host"]}`, `https://${req.headers["host"]}`] : [])]);
-  const sameOrigin = site !== undefined ? site === "same-origin" : origin !== undefined && own.has(origin);
-  if (!sameOrigin) throw new AppError("forbidden", "This change must come from the page itself: the session cookie is not accepted from another site or port.");
+  const told = req.headers["sec-fetch-site"] !== undefined || req.headers["origin"] !== undefined;
+  if (!told || crossSite(req, publicUrl)) throw new AppError("forbidden", "This change must come from the page itself: the session cookie is not accepted from another site or port.");
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (req.body.length > 0 && type !== "application/json") throw new AppError("invalid_request", "Send the request body as application/json.");
+}
+
+/** Whether a browser says the request comes from another origin (a client that is no browser says nothing). */
+export function crossSite(req: RequestHead, publicUrl: string): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) return site !== "same-origin" && site !== "none";
+  const origin = req.headers["origin"];
+  const own = [new URL(publicUrl).origin, ...(req.headers["host"] ? [`http://${req.headers["host"]}`, `https://${req.headers["host"]}`] : [])];
+  return origin !== undefined && !own.includes(origin);
 }
 
 /** A request before its body is read: enough to find its route and check its access. */
@@ -437,7 +449,10 @@ function router(routes: Route[], d: ApiDeps) {
     /** Before the body is read: how much of it the request may send, or the answer that refuses it. */
     admit: (req: RequestHead): { maxBody: number } | ApiResponse => {
       try {
-        return { maxBody: matchRoute(compiled, d, req).route.access === "public" ? publicBodyBytes : maxBodyBytes };
+        const { route } = matchRoute(compiled, d, req);
+        const refused = route.admit?.(req);
+        if (refused) return refused;
+        return { maxBody: route.maxBody ?? (route.access === "public" ? publicBodyBytes : maxBodyBytes) };
       } catch (err) {
         return errorResponse(err as AppError);
       }

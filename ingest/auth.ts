@@ -48,17 +48,18 @@ export class Auth {
     return createHmac("sha256", key).update(data).digest("base64url");
   }
 
-  newSessionCookie(now = Date.now()): string {
+  /** `name`: the page's cookie, or qBittorrent's SID for the qBittorrent API (same signed value). */
+  newSessionCookie(now = Date.now(), name = sessionCookie): string {
     const exp = Math.floor(now / 1000) + sessionDays * 86400;
     const value = `${exp}.${this.sign(this.sessionKey, String(exp))}`;
-    return `${sessionCookie}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${sessionDays * 86400}${this.secureCookie ? "; Secure" : ""}`;
+    return `${name}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${sessionDays * 86400}${this.secureCookie ? "; Secure" : ""}`;
   }
 
   clearedSessionCookie(): string {
     return `${sessionCookie}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${this.secureCookie ? "; Secure" : ""}`;
   }
 
-  private sessionValid(value: string, now: number): boolean {
+  sessionValid(value: string, now = Date.now()): boolean {
     const [exp, sig] = value.split(".");
     if (!exp || !sig || !/^\d+$/.test(exp) || Number(exp) * 1000 < now) return false;
     return secretEquals(sig, this.sign(this.sessionKey, exp));

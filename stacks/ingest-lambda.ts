@@ -96,6 +96,9 @@ export class IngestLambda extends Construct {
       { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },
       // DELETE /api/jobs/:id/files: a person removes a completed job's objects.
       { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
+      // The qBittorrent API's categories and settings (ingest/qbittorrent.ts).
+      { sid: "QbtSettings", actions: ["s3:GetObject", "s3:PutObject"], resources: [`${bucketArn}/qbittorrent/*`] },
+      { sid: "QbtSettingsList", actions: ["s3:ListBucket"], resources: [bucketArn], condition: [{ test: "StringLike", variable: "s3:prefix", values: ["qbittorrent/*"] }] },
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
       jobIndexes,
       enqueueWebhooks,

@@ -248,16 +248,20 @@ describe("aws stack (synthesized)", () => {
     assert.ok(!every.some((a) => a === "dynamodb:Scan" || a.startsWith("dynamodb:*") || a === "dynamodb:BatchWriteItem" || a === "dynamodb:DeleteItem"), every.join(" "));
   });
 
-  it("keeps the Lambdas out of jobs/ in S3: files/ get, and list only under files/", () => {
+  it("keeps the Lambdas out of jobs/ in S3: files/ get, and list only under files/ (the API: and qbittorrent/)", () => {
     for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
       const st = Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
       const bucket = ref("aws_s3_bucket", "arn", "core_");
       assert.ok(!st.some((x) => x.resources.some((r) => r.includes("/jobs/"))), `${prefix} still reaches jobs/`);
       assert.deepEqual(st.find((x) => x.sid === "Files"), { sid: "Files", effect: "Allow", actions: ["s3:GetObject"], resources: [`${bucket}/files/*`] });
+      const qbt = prefix.startsWith("ingest_function-") ? [{
+        sid: "QbtSettingsList", effect: "Allow", actions: ["s3:ListBucket"], resources: [bucket],
+        condition: [{ test: "StringLike", variable: "s3:prefix", values: ["qbittorrent/*"] }],
+      }] : [];
       assert.deepEqual(st.filter((x) => x.actions.includes("s3:ListBucket")), [{
         sid: "ListFiles", effect: "Allow", actions: ["s3:ListBucket"], resources: [bucket],
         condition: [{ test: "StringLike", variable: "s3:prefix", values: ["files/*"] }],
-      }]);
+      }, ...qbt]);
     }
   });
 

@@ -22,10 +22,24 @@ describe("every route", () => {
       });
     }
   }
-  it("leaves only /healthz, the page and the session calls public", () => {
+  it("leaves only /healthz, the page, the session calls and the qBittorrent API (which checks its own) public", () => {
     const open = api.routes.filter((r) => r.access === "public").map((r) => `${r.method} ${r.path}`).sort();
-    assert.deepEqual(open, ["DELETE /api/session", "GET /", "GET /api/session", "GET /healthz", "POST /api/session"]);
+    assert.deepEqual(open, ["DELETE /api/session", "GET /", "GET /api/session", "GET /healthz", "GET /qbittorrent/api/v2/*", "POST /api/session", "POST /qbittorrent/api/v2/*"]);
   });
+  const qbtCalls = ["app/version", "app/webapiVersion", "app/buildInfo", "app/preferences", "app/setPreferences", "app/defaultSavePath", "auth/logout",
+    "torrents/info", "torrents/properties", "torrents/files", "torrents/add", "torrents/delete", "torrents/categories", "torrents/createCategory",
+    "torrents/setCategory", "torrents/addTags", "torrents/setShareLimits", "torrents/topPrio", "torrents/setForceStart", "torrents/filePrio", "no/such"];
+  for (const call of qbtCalls) {
+    for (const [what, headers] of [["no credentials", {}], ["a wrong token", { authorization: "Bearer wrong" }], ["wrong Basic credentials", { authorization: `Basic ${Buffer.from("t2s:wrong").toString("base64")}` }],
+      ["a forged SID", { cookie: "SID=9999999999.forged" }]] as const) {
+      it(`qBittorrent ${call} refuses ${what} with 403 Forbidden`, async () => {
+        for (const method of ["GET", "POST"]) {
+          const res = await request(method, `/qbittorrent/api/v2/${call}`, headers);
+          assert.deepEqual([res.status, String(res.body)], [403, "Forbidden"]);
+        }
+      });
+    }
+  }
 });
 
 describe("ingest's public paths (the front door's routing)", () => {
