@@ -1,5 +1,6 @@
 // The local S3 store: SeaweedFS (`weed mini`) on loopback, keeping objects, their metadata and open
 // multipart uploads on disk in the data folder, so files and links survive a restart.
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -40,6 +41,10 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
   const args = [
     "mini", `-dir=${join(o.dir, "data")}`, "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
     "-master.telemetry=false", "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0",
+    // The inner servers are reachable by every account on the machine: -disableHttp takes the master's and
+    // the filer's HTTP APIs away (the master handed out write tokens and deleted collections, the filer
+    // served every object by path), and the volume server's reads and writes need a JWT (innerServerKeys).
+    "-disableHttp",
     `-s3.config=${config}`,
     // Memory, measured with 8 MiB parts two at a time: 1 MiB chunks instead of 4 take an 8 GiB upload's
     // peak from 203 to 163 MB, and a budget for GET buffers keeps one fast 1 GiB download at 158 MB
@@ -51,7 +56,7 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
   const proc = startProc("s3-store", bin, args, {
     logFile: join(o.logDir, "s3-store.log"),
     // Go's heap grows to twice the live data by default; a soft limit keeps large uploads from doing so.
-    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "160MiB" },
+    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "160MiB", ...innerServerKeys() },
   });
   const endpoint = `http://127.0.0.1:${s3Port}`;
   const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: o.keys, maxAttempts: 1 });
@@ -63,4 +68,15 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
     })
     .finally(() => s3.destroy());
   return { endpoint, port: s3Port, proc };
+}
+
+/**
+ * JWT signing keys for the store's inner HTTP servers: the master signs volume writes and reads, the S3
+ * gateway signs filer writes and reads, and each server refuses requests without a valid token. Tokens
+ * live 10 s inside this one process, so fresh keys each start do, and none is written down; the
+ * environment (SeaweedFS reads WEED_JWT_*) is readable only by this user, unlike the command line.
+ */
+function innerServerKeys(): Record<string, string> {
+  const names = ["WEED_JWT_SIGNING_KEY", "WEED_JWT_SIGNING_READ_KEY", "WEED_JWT_FILER_SIGNING_KEY", "WEED_JWT_FILER_SIGNING_READ_KEY"];
+  return Object.fromEntries(names.map((name) => [name, randomBytes(32).toString("base64url")]));
 }
