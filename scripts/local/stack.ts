@@ -47,7 +47,7 @@ export interface LocalStack {
   moto: Moto;
   /** The disk-backed S3 store the bucket lives in. */
   store: S3Store;
-  /** The keys of the local endpoints (the store checks them; moto takes any). */
+  /** The keys of the local endpoints: the store and moto's front take requests signed with these only. */
   keys: LocalSecrets["s3"];
   outputs: StackOutputs;
   deluge: DelugeHandle;
@@ -102,7 +102,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
     const [webDir, ingestMain, seedboxMain] = await Promise.all([buildWeb(repoRoot, join(o.dataDir, "web")), bundled("ingest"), bundled("seedbox")]);
     step("starting the local S3 store and moto (local AWS endpoints)");
     const keys = secrets.s3;
-    const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir })]);
+    const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir, guard: { keys, dir: join(o.dataDir, "moto") } })]);
     // The store flushes its volumes on SIGTERM; give it longer than the rest.
     if (storeUp.status === "fulfilled") started.push({ stop: () => storeUp.value.proc.stop(15_000) });
     if (motoUp.status === "fulfilled") started.push({ stop: () => motoUp.value.proc.stop() });
