@@ -2,12 +2,12 @@
 // multipart uploads on disk in the data folder, so files and links survive a restart.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
 import { freePort, waitFor } from "./net.ts";
 import { venvBin } from "./paths.ts";
-import { startProc, type Proc } from "./proc.ts";
+import { run, startProc, type Proc } from "./proc.ts";
 
 export interface S3Keys {
   accessKeyId: string;
@@ -56,7 +56,7 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
   const proc = startProc("s3-store", bin, args, {
     logFile: join(o.logDir, "s3-store.log"),
     // Go's heap grows to twice the live data by default; a soft limit keeps large uploads from doing so.
-    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "160MiB", ...innerServerKeys() },
+    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "160MiB", ...innerServerKeys(), ...(await grpcTls(o.dir)) },
   });
   const endpoint = `http://127.0.0.1:${s3Port}`;
   const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: o.keys, maxAttempts: 1 });
@@ -79,4 +79,39 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
 function innerServerKeys(): Record<string, string> {
   const names = ["WEED_JWT_SIGNING_KEY", "WEED_JWT_SIGNING_READ_KEY", "WEED_JWT_FILER_SIGNING_KEY", "WEED_JWT_FILER_SIGNING_READ_KEY"];
   return Object.fromEntries(names.map((name) => [name, randomBytes(32).toString("base64url")]));
+}
+
+/**
+ * Mutual TLS on the inner servers' gRPC ports (master, volume, filer, S3, admin): without it, anyone on
+ * the machine could point `weed shell` at them and read, change or delete everything. One certificate
+ * serves all of them and their clients; the CA that signed it is thrown away at once, so no other
+ * certificate will ever be accepted. Made with openssl on the first start and kept in the store's folder.
+ */
+async function grpcTls(dir: string): Promise<Record<string, string>> {
+  const tls = join(dir, "tls");
+  const [ca, cert, key] = ["ca.crt", "store.crt", "store.key"].map((f) => join(tls, f)) as [string, string, string];
+  if (![ca, cert, key].every((f) => existsSync(f))) {
+    // Made aside and moved into place whole, so an interrupted start leaves nothing half made.
+    const tmp = `${tls}.new`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const at = (f: string) => join(tmp, f);
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    const openssl = (...args: string[]) => run("openssl", args).catch((err: Error) => {
+      throw new Error(`making the local store's gRPC certificates needs openssl: ${err.message}`);
+    });
+    await openssl("req", "-x509", ...ec, "-keyout", at("ca.key"), "-out", at("ca.crt"), "-days", "36500", "-subj", "/CN=t2s local store CA");
+    await openssl("req", ...ec, "-keyout", at("store.key"), "-out", at("store.csr"), "-subj", "/CN=t2s local store");
+    await writeFile(at("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
+    await openssl("x509", "-req", "-in", at("store.csr"), "-CA", at("ca.crt"), "-CAkey", at("ca.key"), "-set_serial", `0x${randomBytes(16).toString("hex")}`,
+      "-days", "36500", "-extfile", at("ext.cnf"), "-out", at("store.crt"));
+    for (const f of ["ca.key", "store.csr", "ext.cnf"]) await rm(at(f));
+    await chmod(at("store.key"), 0o600);
+    await rm(tls, { recursive: true, force: true });
+    await rename(tmp, tls);
+  }
+  // SeaweedFS reads security.toml's settings from WEED_* variables too: [grpc] ca, [grpc.<component>] cert and key.
+  const env: Record<string, string> = { WEED_GRPC_CA: ca };
+  for (const c of ["MASTER", "VOLUME", "FILER", "S3", "ADMIN", "WORKER", "CLIENT"]) Object.assign(env, { [`WEED_GRPC_${c}_CERT`]: cert, [`WEED_GRPC_${c}_KEY`]: key });
+  return env;
 }

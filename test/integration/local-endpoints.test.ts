@@ -1,8 +1,10 @@
 // The local endpoints take only the stack's own keys. Every account on the machine can reach a loopback
 // port, so moto sits behind a SigV4 check of the stack's keys, and the store's inner servers (master,
-// filer, volume) refuse requests that the store itself did not sign; the S3 API works as before.
+// filer, volume) refuse requests that the store itself did not sign, over HTTP and gRPC; the S3 API works
+// as before.
 import assert from "node:assert/strict";
 import { readdir, readFile, readlink, stat } from "node:fs/promises";
+import { connect, type SecureClientSessionOptions } from "node:http2";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
@@ -113,6 +115,30 @@ describe("the store: only its S3 API answers requests it did not sign", () => {
     form.append("file", new Blob(["forged"]), "x");
     const put = await fetch(`http://127.0.0.1:${volume}/${fid}`, { method: "POST", body: form });
     assert.equal(put.status, 401, await put.text());
+  });
+
+  it("every gRPC port refuses a client without the store's certificate", async () => {
+    const grpcPorts = s.store.proc.child.spawnargs.flatMap((a) => /^-\w+\.port\.grpc=(\d+)$/.exec(a)?.[1] ?? []).map(Number);
+    assert.equal(grpcPorts.length, 5, "master, volume, filer, S3, admin");
+    const tls = join(s.dataDir, "s3", "tls");
+    const ca = await readFile(join(tls, "ca.crt"));
+    const own = { ca, cert: await readFile(join(tls, "store.crt")), key: await readFile(join(tls, "store.key")) };
+    /** Whether a gRPC call (any answer, even an error status) gets through. */
+    const call = (url: string, o: SecureClientSessionOptions) => new Promise<boolean>((resolve) => {
+      const session = connect(url, { ...o, checkServerIdentity: () => undefined });
+      const done = (ok: boolean) => { session.destroy(); resolve(ok); };
+      session.on("error", () => done(false));
+      const req = session.request({ ":method": "POST", ":path": "/master_pb.Seaweed/GetMasterConfiguration", "content-type": "application/grpc" });
+      req.on("response", () => done(true));
+      req.on("error", () => done(false));
+      req.setTimeout(5000, () => done(false));
+      req.end(Buffer.alloc(5));
+    });
+    for (const port of grpcPorts) {
+      assert.equal(await call(`http://127.0.0.1:${port}`, {}), false, `${port}: plaintext`);
+      assert.equal(await call(`https://127.0.0.1:${port}`, { ca }), false, `${port}: TLS without a client certificate`);
+      assert.equal(await call(`https://127.0.0.1:${port}`, own), true, `${port}: with the store's certificate (the server is up)`);
+    }
   });
 
   it("the S3 API with the keys: multipart, metadata, presigned GET", async () => {
