@@ -145,10 +145,13 @@ export async function startMotoGuard(o: { socketPath: string; keys: Keys; port?:
       const { "transfer-encoding": _te, ...headers } = req.headers;
       const upstream = request({ socketPath: o.socketPath, agent, method: req.method, path: req.url, headers: { ...headers, "content-length": String(body.length) } }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
+        up.once("error", () => res.destroy());
         up.pipe(res);
       });
       // A client gone mid long-poll takes its upstream request with it.
-      res.once("close", () => upstream.destroy());
+      res.once("close", () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
       upstream.once("error", () => (res.headersSent ? res.destroy() : refuse(res, 502, "moto is not answering")));
       upstream.end(body);
     } catch {
