@@ -54,7 +54,10 @@ export async function startMoto(o: { logDir: string; port?: number; guard?: { ke
     endpoint = guard.endpoint;
     call = (path) => motoApi(endpoint, o.guard!.keys)(path, "GET");
   }
-  await waitFor("moto server", async () => (await call("/moto-api/data.json")).ok, 30_000, proc.exited);
+  await waitFor("moto server", async () => (await call("/moto-api/data.json")).ok, 30_000, proc.exited).catch(async (err) => {
+    await proc.stop();
+    throw err;
+  });
   return { endpoint, port, proc };
 }
 
