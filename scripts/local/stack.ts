@@ -48,7 +48,7 @@ export interface LocalStack {
   moto: Moto;
   /** The disk-backed S3 store the bucket lives in. */
   store: S3Store;
-  /** The keys of the local endpoints (the store checks them; moto takes any). */
+  /** The keys of the local endpoints: the store and moto's front take requests signed with these only. */
   keys: LocalSecrets["s3"];
   outputs: StackOutputs;
   deluge: DelugeHandle;
@@ -87,7 +87,7 @@ type Started = { stop(): Promise<void> }[];
 
 /** The local S3 store and moto, each stopped with the rest once up. */
 async function startEndpoints(o: LocalOptions, logDir: string, keys: LocalSecrets["s3"], started: Started): Promise<{ store: S3Store; moto: Moto }> {
-  const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir })]);
+  const [storeUp, motoUp] = await Promise.allSettled([startS3Store({ dir: join(o.dataDir, "s3"), logDir, keys }), startMoto({ logDir, guard: { keys, dir: join(o.dataDir, "moto") } })]);
   // The store flushes its volumes on SIGTERM; give it longer than the rest.
   if (storeUp.status === "fulfilled") started.push({ stop: () => storeUp.value.proc.stop(15_000) });
   if (motoUp.status === "fulfilled") started.push({ stop: () => motoUp.value.proc.stop() });

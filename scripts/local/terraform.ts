@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { HeadBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { motoApi, replayRecording } from "./moto.ts";
 import { repoRoot } from "./paths.ts";
 import { run } from "./proc.ts";
 
@@ -60,7 +61,7 @@ export async function synth(outDir: string): Promise<string> {
 }
 
 export interface LocalEndpoints {
-  /** moto: queues and topics, in memory. */
+  /** moto: queues and topics, in memory, behind a front that takes only requests signed with `keys`. */
   endpoint: string;
   /** The local S3 store, on disk. */
   s3Endpoint: string;
@@ -88,11 +89,10 @@ export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; nam
   const appliedFile = join(tfDir, "applied.json");
   const recording = join(tfDir, "moto-recording.jsonl");
   const applied = existsSync(appliedFile) ? (JSON.parse(await readFile(appliedFile, "utf8")) as Applied) : null;
-  const moto = motoApi(o.endpoint);
+  const moto = recorder(o.endpoint, o.keys);
   if (applied?.hash === hash && existsSync(recording) && existsSync(join(dir, "terraform.tfstate"))) {
     const swap = (text: string) => text.replaceAll(new URL(applied.endpoint).host, new URL(o.endpoint).host);
-    await moto("upload-recording", swap(await readFile(recording, "utf8")));
-    await moto("replay-recording");
+    await replayRecording(o.endpoint, o.keys, swap(await readFile(recording, "utf8")));
     const outputs = JSON.parse(swap(JSON.stringify(applied.outputs))) as StackOutputs;
     // The replay does not check what it replays, and the store's folder may have been lost or restored
     // without terraform/: a stack found incomplete is applied in full below.
@@ -103,7 +103,7 @@ export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; nam
     }
     o.log?.(`the stack is incomplete after the replay (${missing}); applying stacks/ in full`);
     // From an empty moto, so that the new recording holds the whole stack.
-    const reset = await fetch(`${o.endpoint}/moto-api/reset`, { method: "POST" });
+    const reset = await motoApi(o.endpoint, o.keys)("/moto-api/reset");
     if (!reset.ok) throw new Error(`moto reset: HTTP ${reset.status}`);
   }
 
@@ -156,9 +156,10 @@ async function missingPart(outputs: StackOutputs, o: LocalEndpoints): Promise<st
 }
 
 /** moto's recorder API: POST /moto-api/recorder/<action>. */
-function motoApi(endpoint: string): (action: string, body?: string) => Promise<string> {
-  return async (action, body) => {
-    const res = await fetch(`${endpoint}/moto-api/recorder/${action}`, { method: "POST", body });
+function recorder(endpoint: string, keys: LocalEndpoints["keys"]): (action: string) => Promise<string> {
+  const call = motoApi(endpoint, keys);
+  return async (action) => {
+    const res = await call(`/moto-api/recorder/${action}`);
     if (!res.ok) throw new Error(`moto recorder ${action}: HTTP ${res.status}`);
     return res.text();
   };

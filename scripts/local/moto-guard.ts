@@ -1,0 +1,174 @@
+// moto takes any credentials, and its /moto-api (reset, the recorder, a dump of all state, the switch for
+// its own IAM checks) takes none. So local mode runs it on a Unix socket in a private folder, and this
+// loopback front is the only way in: it forwards a request only if it is signed (AWS SigV4) with the
+// stack's own keys. Other accounts on the machine can connect to the port, but not sign.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { SignatureV4 } from "@smithy/signature-v4";
+
+export interface Keys {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** SHA-256 and its HMAC, in the shape @smithy/signature-v4 takes. */
+class Sha256 {
+  readonly #hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    const key = secret === undefined || typeof secret === "string" ? secret
+      : ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret);
+    this.#hash = key === undefined ? createHash("sha256") : createHmac("sha256", key);
+  }
+  update(data: string | Uint8Array): void {
+    this.#hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.#hash.digest();
+  }
+}
+
+const signer = (keys: Keys, region: string, service: string) =>
+  new SignatureV4({ credentials: keys, region, service, sha256: Sha256, applyChecksum: false });
+
+/** A request as it goes on the wire, for signing or checking: `path` holds the query too. */
+export interface WireRequest {
+  method: string;
+  host: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+function parseQuery(query: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const pair of query.split("&")) {
+    if (!pair) continue;
+    const i = pair.indexOf("=");
+    const [k, v] = (i < 0 ? [pair, ""] : [pair.slice(0, i), pair.slice(i + 1)]).map(decodeURIComponent) as [string, string];
+    const had = out[k];
+    out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
+  }
+  return out;
+}
+
+function smithyRequest(r: WireRequest) {
+  const q = r.path.indexOf("?");
+  return {
+    method: r.method, protocol: "http:", hostname: r.host, path: q < 0 ? r.path : r.path.slice(0, q),
+    query: q < 0 ? {} : parseQuery(r.path.slice(q + 1)), headers: { ...r.headers, host: r.host }, body: r.body,
+  };
+}
+
+/** The request's headers with Authorization and X-Amz-Date added: signed with `keys` for `service`, at `at` (now). */
+export async function signRequest(r: WireRequest, keys: Keys, service: string, region = "us-east-1", at = new Date()): Promise<Record<string, string>> {
+  const signed = await signer(keys, region, service).sign(smithyRequest(r), { signingDate: at });
+  const { host: _host, ...headers } = signed.headers;
+  return headers;
+}
+
+const authHeader = /^AWS4-HMAC-SHA256 Credential=([^/,]+)\/(\d{8})\/([^/,]+)\/([^/,]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
+/** As AWS: a signature is good for 15 minutes either side of its X-Amz-Date. */
+const maxSkewMs = 15 * 60_000;
+
+function amzDate(s: string): number | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : null;
+}
+
+/** Why a request is not signed with `keys`, or null when it is. */
+export async function refusal(method: string, path: string, headers: IncomingHttpHeaders, body: Buffer, keys: Keys, now = Date.now()): Promise<string | null> {
+  const m = authHeader.exec(String(headers.authorization ?? ""));
+  if (!m) return "no AWS Signature Version 4 Authorization header";
+  const [, keyId, day, region, service, signedList, signature] = m as unknown as string[];
+  if (keyId !== keys.accessKeyId) return "the access key is not the stack's";
+  const date = String(headers["x-amz-date"] ?? "");
+  const at = amzDate(date);
+  if (at === null || !date.startsWith(day!) || Math.abs(now - at) > maxSkewMs) return "X-Amz-Date is missing or not within 15 minutes";
+  const signedNames = signedList!.split(";");
+  if (!signedNames.includes("host") || !signedNames.includes("x-amz-date")) return "Host and X-Amz-Date must be signed";
+  const declared = headers["x-amz-content-sha256"];
+  if (declared !== undefined && declared !== createHash("sha256").update(body).digest("hex")) return "X-Amz-Content-Sha256 does not match the body";
+  const signedHeaders: Record<string, string> = {};
+  for (const name of signedNames) {
+    const v = headers[name];
+    if (v === undefined) return `the signed header ${name} is missing`;
+    signedHeaders[name] = Array.isArray(v) ? v.join(",") : v;
+  }
+  let expected: string;
+  try {
+    const req = smithyRequest({ method, host: signedHeaders.host!, path, headers: signedHeaders, body });
+    const signed = await signer(keys, region!, service!).sign(req, { signingDate: new Date(at), signableHeaders: new Set(signedNames), signingRegion: region, signingService: service });
+    expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1] ?? "";
+  } catch {
+    return "the request cannot be parsed for signing";
+  }
+  return expected.length === signature!.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature!)) ? null : "the signature does not match";
+}
+
+export interface MotoGuard {
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** moto's requests are API calls and queue messages (256 KiB at most); nothing legitimate comes near. */
+const maxBody = 16 * 1024 * 1024;
+
+function refuse(res: ServerResponse, status: number, message: string): void {
+  const code = ({ 403: "AccessDenied", 413: "RequestEntityTooLarge", 502: "BadGateway" } as Record<number, string>)[status] ?? "BadRequest";
+  const body = `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>local endpoint: ${message}</Message></Error></ErrorResponse>`;
+  res.writeHead(status, { "content-type": "text/xml", "content-length": Buffer.byteLength(body), connection: "close" }).end(body);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  if (Number(req.headers["content-length"] ?? 0) > maxBody) return null;
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBody) return null;
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Listens on loopback (`port`, or a free one) and forwards signed requests to moto on `socketPath`. */
+export async function startMotoGuard(o: { socketPath: string; keys: Keys; port?: number }): Promise<MotoGuard> {
+  const agent = new Agent({ keepAlive: true });
+  const server = createServer(async (req, res) => {
+    try {
+      const body = await readBody(req);
+      if (body === null) return refuse(res, 413, "the body is too large");
+      const why = await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, o.keys);
+      if (why) return refuse(res, 403, why);
+      const { "transfer-encoding": _te, ...headers } = req.headers;
+      const upstream = request({ socketPath: o.socketPath, agent, method: req.method, path: req.url, headers: { ...headers, "content-length": String(body.length) } }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.once("error", () => res.destroy());
+        up.pipe(res);
+      });
+      // A client gone mid long-poll takes its upstream request with it.
+      res.once("close", () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      upstream.once("error", () => (res.headersSent ? res.destroy() : refuse(res, 502, "moto is not answering")));
+      upstream.end(body);
+    } catch {
+      if (!res.headersSent) refuse(res, 400, "unreadable request");
+      else res.destroy();
+    }
+  });
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(o.port ?? 0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    close: () => (closed ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+      agent.destroy();
+    })),
+  };
+}
