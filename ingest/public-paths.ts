@@ -18,6 +18,8 @@ export const ingestPaths: readonly PublicPath[] = [
   { pattern: "/d/*", methods: "read" },
   { pattern: "/zip/*", methods: "read" },
   { pattern: "/healthz", methods: "read" },
+  // The qBittorrent WebUI API for Sonarr and Radarr (ingest/qbittorrent.ts).
+  { pattern: "/qbittorrent/*", methods: "all" },
 ];
 
 /** The HTTP methods of each kind, in the order CloudFront lists them. */

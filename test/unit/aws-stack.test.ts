@@ -367,7 +367,7 @@ describe("aws stack (synthesized)", () => {
     const def = d.default_cache_behavior as Block;
     assert.equal(def.target_origin_id, "page");
     const behaviors = d.ordered_cache_behavior as Block[];
-    assert.deepEqual(behaviors.map((b) => b.path_pattern), ["/api/*", "/d/*", "/zip/*", "/healthz"]);
+    assert.deepEqual(behaviors.map((b) => b.path_pattern), ["/api/*", "/d/*", "/zip/*", "/healthz", "/qbittorrent/*"]);
     for (const b of [def, ...behaviors]) {
       assert.equal(b.viewer_protocol_policy, "redirect-to-https");
       assert.equal(b.response_headers_policy_id, ref("aws_cloudfront_response_headers_policy", "id"));
