@@ -12,7 +12,6 @@ import type { Auth } from "./auth.ts";
 import type { LiveStreams } from "./events.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import { presentJob, runOf, zipLinkKey } from "./present.ts";
-import { qbittorrentRoutes } from "./qbittorrent.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
@@ -176,7 +175,8 @@ export interface Api {
   admit: (req: RequestHead) => { maxBody: number } | ApiResponse;
 }
 
-export function createApi(d: ApiDeps): Api {
+/** `more`: routes of other front doors over the same deps (the qBittorrent API), added by the wiring. */
+export function createApi(d: ApiDeps, more: (d: ApiDeps) => Route[] = () => []): Api {
   const present = (rec: JobRecord) => presentJob(rec, { publicUrl: d.publicUrl, auth: d.auth, linkDays: d.linkDays }, d.now());
   const findJob = async (id: string | undefined) => {
     const rec = id && isJobId(id) ? await d.registry.record(id) : null;
@@ -215,7 +215,7 @@ export function createApi(d: ApiDeps): Api {
     { method: "GET", path: "/d/:id/*", access: "link", run: links.file },
     // The zip of all a job's files: signed and expiring as the /d/ links are.
     { method: "GET", path: "/zip/:id", access: "link", run: links.zip },
-    ...qbittorrentRoutes(d),
+    ...more(d),
   ];
   return { routes, ...router(routes, d) };
 }

@@ -11,6 +11,7 @@ import type { Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
 import { createApi } from "./api.ts";
 import { LiveStreams } from "./events.ts";
+import { qbittorrentRoutes } from "./qbittorrent.ts";
 import { Auth } from "./auth.ts";
 import type { ApiTunables } from "./config.ts";
 import { factsHandler } from "./facts.ts";
@@ -88,7 +89,7 @@ export function ingestApp(d: AppDeps) {
       registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
       streams: new LiveStreams(s.registry, present),
-    }),
+    }, qbittorrentRoutes),
     facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),
     /** One delivery attempt per message; null when webhooks are not configured. */
     webhooks: (s: Session) => sendWebhook && webhookHandler({

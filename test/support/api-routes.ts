@@ -1,6 +1,7 @@
 // ingest's route table, built with dependencies that throw if a handler runs: for tests that walk the
 // routes (auth on each, and where the front door sends each) without serving anything.
 import { createApi, type ApiDeps, type Route } from "../../ingest/api.ts";
+import { qbittorrentRoutes } from "../../ingest/qbittorrent.ts";
 import { Auth } from "../../ingest/auth.ts";
 import { RateLimiter } from "../../ingest/rate-limit.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -16,7 +17,7 @@ export function routeTableApi() {
     limiter: new RateLimiter({ perMinute: 60, burst: 10 }),
     web: new Map([["/", { body: Buffer.from("<!doctype html>"), type: "text/html" }]]),
   } as unknown as ApiDeps;
-  return { api: createApi(deps), pageRoutes: new Set(deps.web.keys()) };
+  return { api: createApi(deps, qbittorrentRoutes), pageRoutes: new Set(deps.web.keys()) };
 }
 
 /** A concrete path a route answers: a job id for each ":name", a file for "*". */
