@@ -3,8 +3,9 @@
 set -euo pipefail
 CONF=/var/lib/t2s/deluge
 SECRETS=/etc/t2s/deluge.env
-# libtorrent's tuning (seedbox/deluge-tuning.ts): our plugin and its settings, from this release.
-/usr/local/bin/node /opt/t2s/app/seedbox/deluge-tuning.ts "$CONF"
+# libtorrent's tuning (seedbox/deluge-tuning.ts): our plugin and its settings, shipped in this release.
+mkdir -p "$CONF"
+cp -r /opt/t2s/release/deluge/. "$CONF/"
 [ -s "$SECRETS" ] && exit 0
 umask 077
 LOCALCLIENT=$(openssl rand -hex 20)

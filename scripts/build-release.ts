@@ -8,6 +8,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run } from "./local/proc.ts";
+import { installTuning } from "../seedbox/deluge-tuning.ts";
 import { bundleService } from "./bundle-service.ts";
 
 /** The stack's names for the CPU architectures (stacks/aws-settings.ts) and npm's for Node's packages. */
@@ -62,6 +63,12 @@ export async function buildRelease(root: string, outDir: string, archs: ReleaseA
     const file = await bundleService(join(root, s, "main.ts"), join(stage, "app", `${s}.mjs`));
     hash.update(`${s}\n`).update(await readFile(file));
   }
+  // libtorrent's tuning: our Deluge plugin and its settings, which deploy/deluge-init.sh copies into
+  // Deluge's config folder (the host runs no TypeScript).
+  await installTuning(join(stage, "deluge"));
+  for (const f of (await readdir(join(stage, "deluge"), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort()) {
+    hash.update(`${f.slice(stage.length)}\n`).update(await readFile(f));
+  }
   const key = hash.digest("hex").slice(0, 16);
   const cache = join(root, ".cache", "releases");
   await mkdir(cache, { recursive: true });
@@ -75,7 +82,7 @@ export async function buildRelease(root: string, outDir: string, archs: ReleaseA
       const tmp = `${cached}.${process.pid}`;
       await run("tar", [
         "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--format=gnu",
-        "--use-compress-program=gzip -n", "-cf", tmp, "-C", stage, "app", "node",
+        "--use-compress-program=gzip -n", "-cf", tmp, "-C", stage, "app", "deluge", "node",
       ], { timeoutMs: 300_000 });
       await rename(tmp, cached);
     }

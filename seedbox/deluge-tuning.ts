@@ -1,5 +1,5 @@
 // The libtorrent session settings the seedbox's Deluge runs with, and why: the one table the local
-// launcher (scripts/local/deluge.ts) and the AWS boot (deploy/deluge-init.sh runs this file) both use.
+// launcher (scripts/local/deluge.ts) and the AWS release (scripts/build-release.ts ships its output; deploy/deluge-init.sh copies it) both use.
 // Deluge's RPC cannot set them, so our Deluge plugin (seedbox/deluge-plugin) applies them from
 // t2s-libtorrent.json in Deluge's config folder when the daemon starts. Only settings that moved a
 // measured figure are here (README "Line rate" has the figures).
@@ -37,11 +37,4 @@ const pluginEgg = join(dirname(fileURLToPath(import.meta.url)), "deluge-plugin",
 export async function installTuning(configDir: string, settings: Record<string, SettingValue> = tuningSettings()): Promise<void> {
   await cp(pluginEgg, join(configDir, "plugins", "T2sTuning-1.0.egg"), { recursive: true, force: true });
   await writeFile(join(configDir, tuningFile), JSON.stringify(settings, null, 2) + "\n", { mode: 0o644 });
-}
-
-// `node seedbox/deluge-tuning.ts DIR`: the AWS boot installs the plugin and settings into Deluge's config folder.
-if (import.meta.main) {
-  const dir = process.argv[2];
-  if (!dir) throw new Error("usage: node seedbox/deluge-tuning.ts DELUGE_CONFIG_DIR");
-  await installTuning(dir);
 }

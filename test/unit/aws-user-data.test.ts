@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../../scripts/local/paths.ts";
-import { tuningFile, tuningPlugin, tuningSettings } from "../../seedbox/deluge-tuning.ts";
+import { installTuning, tuningFile, tuningPlugin, tuningSettings } from "../../seedbox/deluge-tuning.ts";
 import { deployDir, renderUserData } from "../../stacks/user-data.ts";
 
 const values = {
@@ -120,7 +120,9 @@ describe("seedbox user data", () => {
     const me = execFileSync("id", ["-un"]).toString().trim();
     const src = embedded(script, "/usr/local/lib/t2s/deluge-init.sh")
       .replaceAll("/var/lib/t2s/deluge", conf).replaceAll("/etc/t2s/deluge.env", join(dir, "deluge.env")).replaceAll("t2s:t2s", `${me}:`).replaceAll("root:t2s", `${me}:`)
-      .replaceAll("/usr/local/bin/node", process.execPath).replaceAll("/opt/t2s/app", repoRoot);
+      .replaceAll("/opt/t2s/release/deluge", join(dir, "release-deluge"));
+    // What scripts/build-release.ts ships in the release's deluge/ folder.
+    await installTuning(join(dir, "release-deluge"));
     await writeFile(join(dir, "init.sh"), src);
     execFileSync("bash", [join(dir, "init.sh")]);
     const env = execFileSync("cat", [join(dir, "deluge.env")]).toString();

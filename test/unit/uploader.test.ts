@@ -74,6 +74,9 @@ class MemoryObjects implements ObjectStore {
       async put(n, body) {
         store.partMemory.add(body.buffer);
         store.mostInFlight = Math.max(store.mostInFlight, ++store.inFlight);
+        // Held until another part is on its way too (or half a second passes), so that two in flight shows
+        // however slowly a loaded machine reads the next part from disk.
+        for (let i = 0; i < 50 && store.inFlight < 2; i++) await new Promise((r) => setTimeout(r, 10));
         await new Promise((r) => setTimeout(r, 2));
         store.inFlight--;
         if (n === store.failPart) throw new Error(`part ${n} failed`);
