@@ -52,21 +52,29 @@ interface EntryHead {
 
 const versionOf = (h: EntryHead) => (h.bigSize || h.bigOffset ? 45 : 20);
 
+/**
+ * The 26 bytes both headers share, in the same order: version needed, flags (UTF-8 names), method (STORE),
+ * time, date, CRC-32, both sizes, name length, extra length.
+ */
+function writeEntryFields(b: Buffer, at: number, h: EntryHead, extra: number): void {
+  b.writeUInt16LE(versionOf(h), at);
+  b.writeUInt16LE(0x0800, at + 2);
+  b.writeUInt16LE(0, at + 4);
+  b.writeUInt16LE(h.time, at + 6);
+  b.writeUInt16LE(h.date, at + 8);
+  b.writeUInt32LE(h.crc32 >>> 0, at + 10);
+  b.writeUInt32LE(h.bigSize ? u32max : h.size, at + 14);
+  b.writeUInt32LE(h.bigSize ? u32max : h.size, at + 18);
+  b.writeUInt16LE(h.name.length, at + 22);
+  b.writeUInt16LE(extra, at + 24);
+}
+
 /** Local file header (4.3.7), with a Zip64 extra carrying both sizes when they do not fit. */
 function localHeader(h: EntryHead): Buffer {
   const extra = h.bigSize ? 20 : 0;
   const local = Buffer.alloc(30 + h.name.length + extra);
   local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(versionOf(h), 4);
-  local.writeUInt16LE(0x0800, 6);
-  local.writeUInt16LE(0, 8);
-  local.writeUInt16LE(h.time, 10);
-  local.writeUInt16LE(h.date, 12);
-  local.writeUInt32LE(h.crc32 >>> 0, 14);
-  local.writeUInt32LE(h.bigSize ? u32max : h.size, 18);
-  local.writeUInt32LE(h.bigSize ? u32max : h.size, 22);
-  local.writeUInt16LE(h.name.length, 26);
-  local.writeUInt16LE(extra, 28);
+  writeEntryFields(local, 4, h, extra);
   h.name.copy(local, 30);
   if (h.bigSize) {
     const x = 30 + h.name.length;
@@ -85,16 +93,7 @@ function centralHeader(h: EntryHead): Buffer {
   const c = Buffer.alloc(46 + h.name.length + extra);
   c.writeUInt32LE(0x02014b50, 0);
   c.writeUInt16LE((3 << 8) | 45, 4); // made by: Unix, spec 4.5
-  c.writeUInt16LE(versionOf(h), 6);
-  c.writeUInt16LE(0x0800, 8);
-  c.writeUInt16LE(0, 10);
-  c.writeUInt16LE(h.time, 12);
-  c.writeUInt16LE(h.date, 14);
-  c.writeUInt32LE(h.crc32 >>> 0, 16);
-  c.writeUInt32LE(h.bigSize ? u32max : h.size, 20);
-  c.writeUInt32LE(h.bigSize ? u32max : h.size, 24);
-  c.writeUInt16LE(h.name.length, 28);
-  c.writeUInt16LE(extra, 30);
+  writeEntryFields(c, 6, h, extra);
   c.writeUInt16LE(0, 32);
   c.writeUInt16LE(0, 34);
   c.writeUInt16LE(0, 36);
