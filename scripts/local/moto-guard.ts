@@ -1,7 +1,11 @@
-// moto takes any credentials, and its /moto-api (reset, the recorder, a dump of all state, the switch for
-// its own IAM checks) takes none. So local mode runs it on a Unix socket in a private folder, and this
-// loopback front is the only way in: it forwards a request only if it is signed (AWS SigV4) with the
-// stack's own keys. Other accounts on the machine can connect to the port, but not sign.
+// moto listens on a Unix socket, and this loopback front is the only way in. It does two things moto
+// does not:
+// - With the stack's keys (local mode), it forwards a request only if it is signed (AWS SigV4) with them:
+//   moto takes any credentials, and its /moto-api (reset, the recorder, a dump of all state, the switch
+//   for its own IAM checks) takes none. Other accounts on the machine can connect to the port, but not sign.
+// - It lets one DynamoDB write through at a time. moto checks a ConditionExpression and then writes, with
+//   no lock between, on a threaded server: two conditional writes racing on one item could both pass,
+//   which DynamoDB never allows (the job store's concurrent-writer tests lost an update to it).
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -133,15 +137,34 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return Buffer.concat(parts);
 }
 
-/** Listens on loopback (`port`, or a free one) and forwards signed requests to moto on `socketPath`. */
-export async function startMotoGuard(o: { socketPath: string; keys: Keys; port?: number }): Promise<MotoGuard> {
+const dynamoWrite = /^DynamoDB_\d+\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem|TransactWriteItems)$/;
+
+/** Runs DynamoDB writes one at a time: each waits for the response to the one before to end. */
+function writeTurns(): (headers: IncomingHttpHeaders, res: ServerResponse) => Promise<void> {
+  let last = Promise.resolve();
+  return (headers, res) => {
+    if (!dynamoWrite.test(String(headers["x-amz-target"] ?? ""))) return Promise.resolve();
+    const turn = last;
+    last = new Promise<void>((done) => res.once("close", done));
+    return turn;
+  };
+}
+
+/**
+ * Listens on loopback (`port`, or a free one) and forwards requests to moto on `socketPath`: with `keys`,
+ * only those signed with them.
+ */
+export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?: number }): Promise<MotoGuard> {
   const agent = new Agent({ keepAlive: true });
+  const myTurn = writeTurns();
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
       if (body === null) return refuse(res, 413, "the body is too large");
-      const why = await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, o.keys);
+      const why = o.keys ? await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, o.keys) : null;
       if (why) return refuse(res, 403, why);
+      await myTurn(req.headers, res);
+      if (res.destroyed) return;
       const { "transfer-encoding": _te, ...headers } = req.headers;
       const upstream = request({ socketPath: o.socketPath, agent, method: req.method, path: req.url, headers: { ...headers, "content-length": String(body.length) } }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);

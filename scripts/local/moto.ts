@@ -16,44 +16,46 @@ export interface Moto {
 }
 
 /**
- * Starts moto. With `guard`, moto listens on a Unix socket in `guard.dir` (made private) and the endpoint
- * is a front that forwards only requests signed with `guard.keys` (moto-guard.ts); without it, moto
- * listens on a loopback port and takes any request (for throwaway test instances).
+ * Starts moto on a Unix socket behind its front (moto-guard.ts), whose loopback port is the endpoint.
+ * With `guard`, the socket is in `guard.dir` (made private) and the front forwards only requests signed
+ * with `guard.keys`; without it, the front takes any request (for throwaway test instances).
  */
 export async function startMoto(o: { logDir: string; port?: number; guard?: { keys: Keys; dir: string } }): Promise<Moto> {
   const bin = venvBin("moto_server");
   if (!existsSync(bin)) throw new Error(`moto_server is missing at ${bin}: run "bash scripts/bootstrap.sh"`);
   const port = o.port ?? (await freePort());
-  let socketDir: string | undefined;
+  let socketDir: string;
   let ownTmp = false;
   if (o.guard) {
     await mkdir(o.guard.dir, { recursive: true, mode: 0o700 });
     await chmod(o.guard.dir, 0o700);
     socketDir = o.guard.dir;
-    // A socket's path is limited to 107 bytes: a long data folder gets a private one in the temp folder.
-    if (join(socketDir, "moto.sock").length > 100) [socketDir, ownTmp] = [await mkdtemp(join(tmpdir(), "t2s-moto-")), true];
+  } else {
+    [socketDir, ownTmp] = [await mkdtemp(join(tmpdir(), "t2s-moto-")), true];
   }
-  const socketPath = socketDir && join(socketDir, "moto.sock");
-  const proc = startProc("moto", bin, ["-H", socketPath ? `unix://${socketPath}` : "127.0.0.1", "-p", String(port)], {
+  // A socket's path is limited to 107 bytes: a long data folder gets a private one in the temp folder.
+  if (join(socketDir, "moto.sock").length > 100) [socketDir, ownTmp] = [await mkdtemp(join(tmpdir(), "t2s-moto-")), true];
+  const socketPath = join(socketDir, "moto.sock");
+  const proc = startProc("moto", bin, ["-H", `unix://${socketPath}`, "-p", String(port)], {
     logFile: join(o.logDir, "moto.log"),
     // The recorder's file, written only while a recording runs, goes beside the logs, not into the cwd.
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: "false", MOTO_RECORDER_FILEPATH: join(o.logDir, "moto-recorder.jsonl") },
   });
-  let endpoint = `http://127.0.0.1:${port}`;
-  let call = (path: string) => fetch(`${endpoint}${path}`);
-  if (o.guard && socketPath) {
-    const guard = await startMotoGuard({ socketPath, keys: o.guard.keys, port }).catch(async (err) => {
-      await proc.stop();
-      throw err;
-    });
-    // The front lives as long as moto: stopping or killing moto closes it.
-    void proc.exited.then(async () => {
-      await guard.close();
-      if (ownTmp && socketDir) await rm(socketDir, { recursive: true, force: true });
-    });
-    endpoint = guard.endpoint;
-    call = (path) => motoApi(endpoint, o.guard!.keys)(path, "GET");
-  }
+  const cleanup = async () => {
+    if (ownTmp) await rm(socketDir, { recursive: true, force: true });
+  };
+  const guard = await startMotoGuard({ socketPath, keys: o.guard?.keys, port }).catch(async (err) => {
+    await proc.stop();
+    await cleanup();
+    throw err;
+  });
+  // The front lives as long as moto: stopping or killing moto closes it.
+  void proc.exited.then(async () => {
+    await guard.close();
+    await cleanup();
+  });
+  const endpoint = guard.endpoint;
+  const call = o.guard ? (path: string) => motoApi(endpoint, o.guard!.keys)(path, "GET") : (path: string) => fetch(`${endpoint}${path}`);
   await waitFor("moto server", async () => (await call("/moto-api/data.json")).ok, 30_000, proc.exited).catch(async (err) => {
     await proc.stop();
     throw err;
