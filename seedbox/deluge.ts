@@ -33,14 +33,24 @@ export interface TorrentStatus {
   save_path: string;
   time_added: number;
   message: string;
-  files: { index: number; path: string; size: number }[];
+  /** 0 until a magnet's metadata is in. */
+  num_files: number;
   ratio: number;
   seeding_time: number;
 }
 
+/** One file of a torrent, as Deluge lists it. */
+export interface TorrentFile {
+  index: number;
+  path: string;
+  size: number;
+}
+
+// No file list: at 100,000 files it would be the whole list for every torrent on every pass. A job's
+// list is asked for once (files()), when its metadata is in.
 export const statusKeys = [
   "name", "state", "progress", "total_wanted", "total_done", "download_payload_rate", "eta",
-  "is_finished", "save_path", "time_added", "message", "files", "ratio", "seeding_time",
+  "is_finished", "save_path", "time_added", "message", "num_files", "ratio", "seeding_time",
 ] as const;
 
 export interface AddOptions {
@@ -180,12 +190,18 @@ export class Deluge {
     return s && Object.keys(s).length > 0 ? (s as TorrentStatus) : null;
   }
 
-  /** Every torrent Deluge holds, by info-hash. */
+  /** A torrent's files (none before a magnet's metadata is in), or null when Deluge does not have it. */
+  async files(id: string, signal?: AbortSignal): Promise<TorrentFile[] | null> {
+    const s = await this.call<{ files?: TorrentFile[] }>("core.get_torrent_status", [id, ["files"]], signal);
+    return s?.files ? s.files.map((f) => ({ index: f.index, path: f.path, size: f.size })) : null;
+  }
+
   /** The ids of every torrent in the session, and nothing else about them: cheap to ask often. */
   async torrentIds(signal?: AbortSignal): Promise<Set<string>> {
     return new Set(await this.call<string[]>("core.get_session_state", [], signal));
   }
 
+  /** Every torrent Deluge holds, by info-hash. */
   statuses(signal?: AbortSignal): Promise<Record<string, TorrentStatus>> {
     return this.call<Record<string, TorrentStatus>>("core.get_torrents_status", [{}, statusKeys], signal);
   }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Logger } from "../lib/log.ts";
 import type { ObjectStore, PartUpload } from "../lib/object-store.ts";
 import { parseTorrent } from "../lib/torrent.ts";
-import type { Deluge, TorrentStatus } from "./deluge.ts";
+import type { Deluge, TorrentFile } from "./deluge.ts";
 import { BufferPool, eachLimited, readFully } from "./multipart.ts";
 import { objectHeaders, objectKeys } from "./objects.ts";
 import { checkable, partDownloaded, partRange, partVerified, planParts, type PartPlan } from "./parts.ts";
@@ -76,13 +76,13 @@ export class EarlyUploads implements SentEarly {
    * Uploads whatever newly finished parts the torrent has, in the background; one pass at a time per job.
    * The promise (which never rejects) is for tests: the monitor does not wait for it.
    */
-  advance(id: string, s: TorrentStatus): Promise<void> {
+  advance(id: string, files: readonly TorrentFile[]): Promise<void> {
     const st = this.jobs.get(id);
     if (st === "off" || this.loading.has(id)) return Promise.resolve();
     if (st?.running) return st.running;
     if (!st) {
       this.loading.add(id);
-      return this.load(id, s)
+      return this.load(id, files)
         // A discard while loading removed the id from `loading`: the job is gone, keep nothing.
         .then((loaded) => void (this.loading.has(id) && this.jobs.set(id, loaded ?? "off")))
         .catch((err) => this.o.log.warn("overlapped upload unavailable", { job: id, err }))
@@ -96,7 +96,7 @@ export class EarlyUploads implements SentEarly {
     return st.running;
   }
 
-  private async load(id: string, s: TorrentStatus): Promise<JobState | null> {
+  private async load(id: string, files: readonly TorrentFile[]): Promise<JobState | null> {
     const abort = new AbortController();
     const bytes = await this.o.torrentOf(id, abort.signal);
     if (!bytes) return null;
@@ -104,19 +104,19 @@ export class EarlyUploads implements SentEarly {
     if (t.infoHash !== id) return null;
     let offset = 0;
     const offsets = t.files.map((f) => ((offset += f.length), offset - f.length));
-    const keys = objectKeys(id, s.files);
-    const files: FileState[] = [];
-    for (const [i, f] of s.files.entries()) {
+    const keys = objectKeys(id, files);
+    const early: FileState[] = [];
+    for (const [i, f] of files.entries()) {
       const key = keys[i];
       const tf = t.files[f.index];
       if (!key || !tf || tf.length !== f.size) continue;
       const plan = planParts(offsets[f.index]!, f.size, t.pieceLength, this.o.partSizeMin, t.size);
       if (plan && plan.count > 1) {
         const upload = this.o.bucket.multipart(key, objectHeaders(f.path));
-        files.push({ index: f.index, path: f.path, key, plan, upload });
+        early.push({ index: f.index, path: f.path, key, plan, upload });
       }
     }
-    return files.length > 0 ? { hashes: t.pieces, files, abort, running: null } : null;
+    return early.length > 0 ? { hashes: t.pieces, files: early, abort, running: null } : null;
   }
 
   private async pass(id: string, st: JobState): Promise<void> {

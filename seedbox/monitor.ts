@@ -5,7 +5,7 @@ import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Progress } from "../lib/messages.ts";
 import { seedingDone, type SeedingRule } from "../lib/seeding.ts";
-import type { Deluge, TorrentStatus } from "./deluge.ts";
+import type { Deluge, TorrentFile, TorrentStatus } from "./deluge.ts";
 import type { EarlyUploads } from "./early-upload.ts";
 import type { Facts } from "./facts.ts";
 import type { Uploader } from "./uploader.ts";
@@ -30,7 +30,7 @@ export interface MonitorLeases {
 }
 
 export interface MonitorOptions {
-  deluge: Pick<Deluge, "statuses" | "resume">;
+  deluge: Pick<Deluge, "statuses" | "files" | "resume">;
   facts: Pick<Facts, "progress" | "failed" | "uploaded">;
   uploader: Pick<Uploader, "upload">;
   /** Overlapped upload, when on: sends checked parts while torrents download. */
@@ -66,7 +66,7 @@ export function isDone(s: Pick<TorrentStatus, "is_finished" | "state">): boolean
   return s.is_finished && !busyStates.has(s.state);
 }
 
-const hasMetadata = (s: TorrentStatus) => s.total_wanted > 0 || s.files.length > 0;
+const hasMetadata = (s: TorrentStatus) => s.total_wanted > 0 || s.num_files > 0;
 
 /** The monitor's policy: what a torrent does next. No I/O. */
 export function nextStep(s: TorrentStatus, job: Readonly<JobWork> | undefined, nowMs: number, p: Pick<MonitorPolicy, "magnetTimeoutS">): Step {
@@ -222,8 +222,8 @@ export class Monitor {
   private async keepDownloading(id: string, s: TorrentStatus, remaining: number, signal: AbortSignal): Promise<boolean> {
     // Another seedbox may have the room: the job goes back rather than failing.
     if (!(await this.o.work.admit(id, remaining))) return (await this.handBack(id, remaining, signal), false);
-    if (s.state === "Downloading") {
-      void this.o.early?.advance(id, s);
+    if (s.state === "Downloading" && this.o.early) {
+      void this.o.early.advance(id, await this.filesOf(id, signal));
     } else if (s.state === "Paused") {
       // The seedbox never pauses a torrent; deluged killed before it saved resume data restores it paused.
       this.o.log.info("resuming a torrent deluged restored paused", { job: id });
@@ -249,6 +249,15 @@ export class Monitor {
     ).finally(() => void (this.o.work.get(id).publishing = undefined));
   }
 
+  /** The torrent's files, from Deluge the first time. */
+  private async filesOf(id: string, signal: AbortSignal): Promise<TorrentFile[]> {
+    const job = this.o.work.get(id);
+    if (job.files) return job.files;
+    const files = await this.o.deluge.files(id, signal);
+    if (!files) throw new Error("Deluge no longer has the torrent");
+    return files.length > 0 ? (this.o.work.get(id).files = files) : files;
+  }
+
   /** Starts uploading a finished torrent in the background; its record holds the upload until it ends. */
   private startUpload(id: string, s: TorrentStatus, signal: AbortSignal): void {
     const abort = new AbortController();
@@ -269,10 +278,11 @@ export class Monitor {
   /** Uploads the files, reports the job uploaded, and lets its lease go. `filesUp` marks when only the fact is left. */
   private async upload(id: string, s: TorrentStatus, signal: AbortSignal, filesUp: () => void): Promise<void> {
     const log = this.o.log.with({ job: id });
-    const total = s.files.reduce((n, f) => n + f.size, 0);
+    const files = await this.filesOf(id, signal);
+    const total = files.reduce((n, f) => n + f.size, 0);
     await this.report(id, uploading(s.name, total, 0), true);
     const result = await this.o.uploader.upload(
-      { id, name: s.name, saveRoot: s.save_path, files: s.files.map((f) => ({ index: f.index, path: f.path, size: f.size })) },
+      { id, name: s.name, saveRoot: s.save_path, files },
       (n) => void this.report(id, uploading(s.name, total, n)).catch(() => {}),
       signal,
     );

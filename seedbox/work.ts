@@ -2,7 +2,7 @@
 // all work on a job. The monitor decides what a job does next and notes here what it did; the leases and
 // the requests consumer stop a job here. Built before both, so neither needs the other to exist first.
 import type { ProgressStatus } from "../lib/messages.ts";
-import type { Deluge } from "./deluge.ts";
+import type { Deluge, TorrentFile } from "./deluge.ts";
 import type { EarlyUploads } from "./early-upload.ts";
 
 /** What the seedbox keeps about a job beyond what Deluge says. A missing record is an empty one. */
@@ -23,6 +23,8 @@ export interface JobWork {
   trouble?: string;
   /** When it was first seen with every piece but not finished yet (Deluge is moving it). */
   finishingSince?: number;
+  /** Its files as Deluge lists them, asked for once its metadata is in (they do not change after). */
+  files?: TorrentFile[];
 }
 
 export interface WorkDeps {

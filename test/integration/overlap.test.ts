@@ -13,7 +13,6 @@ import type { Job } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import { parseTorrent } from "../../lib/torrent.ts";
 import { sleep } from "../../lib/time.ts";
-import type { TorrentStatus } from "../../seedbox/deluge.ts";
 import { EarlyUploads } from "../../seedbox/early-upload.ts";
 import { testStack } from "../support/shared.ts";
 import { clientOptions, type TestStack } from "../support/stack.ts";
@@ -121,8 +120,8 @@ describe("overlapped upload, piece order and bad pieces (moto, scripted piece st
       deluge: { call: async <T>() => ({ pieces: [...states] }) as T },
       torrentOf: async () => made.torrent,
     });
-    const status = { files: [{ index: 0, path: "ooo.bin", size: good.length }] } as TorrentStatus;
-    const pass = () => early.advance(t.infoHash, status);
+    const files = [{ index: 0, path: "ooo.bin", size: good.length }];
+    const pass = () => early.advance(t.infoHash, files);
     const write = async (i: number, bytes: Buffer) => {
       await fh.write(bytes, 0, bytes.length, i * pieceLength);
       states[i] = 3;
@@ -159,9 +158,9 @@ describe("overlapped upload, piece order and bad pieces (moto, scripted piece st
       deluge: { call: async <T>() => ({ pieces: new Array(48).fill(3) }) as T },
       torrentOf: async () => made.torrent,
     });
-    const status = { files: [{ index: 0, path: "gone.bin", size: 12 * MiB }] } as TorrentStatus;
-    await early.advance(t.infoHash, status); // loads the torrent
-    await early.advance(t.infoHash, status); // sends every part
+    const files = [{ index: 0, path: "gone.bin", size: 12 * MiB }];
+    await early.advance(t.infoHash, files); // loads the torrent
+    await early.advance(t.infoHash, files); // sends every part
     assert.equal((await openUploads(t.infoHash)).length, 1);
     await early.discard(t.infoHash);
     assert.equal((await openUploads(t.infoHash)).length, 0);

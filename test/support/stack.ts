@@ -153,7 +153,7 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
         // then have it check them.
         let files: { path: string }[] = [];
         for (let i = 0; i < 100 && files.length === 0; i++) {
-          files = (await seederClient.status(made.infoHash))?.files ?? [];
+          files = (await seederClient.files(made.infoHash)) ?? [];
           if (files.length === 0) await sleep(100);
         }
         for (const [i, f] of files.entries()) {

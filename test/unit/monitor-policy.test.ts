@@ -8,7 +8,7 @@ const now = 1_800_000_000_000;
 const policy = { magnetTimeoutS: 600 };
 const status = (o: Partial<TorrentStatus> = {}): TorrentStatus => ({
   name: "n", state: "Downloading", progress: 40, total_wanted: 1000, total_done: 400, download_payload_rate: 1, eta: 5,
-  is_finished: false, save_path: "/d", time_added: now / 1000 - 10, message: "", files: [{ index: 0, path: "n", size: 1000 }],
+  is_finished: false, save_path: "/d", time_added: now / 1000 - 10, message: "", num_files: 1,
   ratio: 0, seeding_time: 0, ...o,
 });
 const finished = status({ state: "Seeding", progress: 100, total_done: 1000, is_finished: true });
@@ -25,7 +25,7 @@ describe("monitor policy", () => {
   });
 
   it("waits for a magnet's metadata, then fails it after the timeout", () => {
-    const magnet = (ageS: number) => status({ total_wanted: 0, total_done: 0, files: [], time_added: now / 1000 - ageS });
+    const magnet = (ageS: number) => status({ total_wanted: 0, total_done: 0, num_files: 0, time_added: now / 1000 - ageS });
     assert.deepEqual(nextStep(magnet(600), undefined, now, policy), { kind: "metadata" });
     const step = nextStep(magnet(601), undefined, now, policy);
     assert.equal(step.kind === "fail" && step.code, "no_peers");

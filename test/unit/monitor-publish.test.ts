@@ -9,7 +9,7 @@ import { Work } from "../../seedbox/work.ts";
 const now = Date.now();
 const status = (name: string): TorrentStatus => ({
   name, state: "Downloading", progress: 40, total_wanted: 1000, total_done: 400, download_payload_rate: 1, eta: 5,
-  is_finished: false, save_path: "/d", time_added: now / 1000 - 10, message: "", files: [{ index: 0, path: name, size: 1000 }],
+  is_finished: false, save_path: "/d", time_added: now / 1000 - 10, message: "", num_files: 1,
   ratio: 0, seeding_time: 0,
 });
 const [a, b] = ["a".repeat(40), "b".repeat(40)];
@@ -46,5 +46,37 @@ describe("monitor", () => {
     await new Promise((r) => setImmediate(r));
     await monitor.tick(ac.signal);
     assert.ok(sent.includes(a), JSON.stringify(sent));
+  });
+});
+
+describe("monitor and Deluge's file lists", () => {
+  it("asks for a torrent's file list once, not on every pass, and uploads with it", async () => {
+    let calls = 0;
+    let s = { ...status("a"), num_files: 2 };
+    const files = [{ index: 0, path: "a/x.bin", size: 600 }, { index: 1, path: "a/y.bin", size: 400 }];
+    const uploaded: unknown[] = [];
+    const advanced: unknown[] = [];
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: {
+        statuses: async () => ({ [a]: s }),
+        files: async () => ((calls += 1), files),
+        resume: async () => {},
+      },
+      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+      uploader: { upload: async (job: { files: unknown }) => void uploaded.push(job.files) },
+      early: { advance: async (_id: string, f: unknown) => void advanced.push(f), discard: async () => {} },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+    } as never);
+    const ac = new AbortController();
+    for (let i = 0; i < 5; i++) await monitor.tick(ac.signal);
+    s = { ...s, state: "Seeding", progress: 100, total_done: 1000, is_finished: true };
+    await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    assert.equal(calls, 1, "one file list for six passes");
+    assert.equal(advanced.length, 5);
+    assert.deepEqual(uploaded, [files]);
   });
 });
