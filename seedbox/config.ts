@@ -13,7 +13,6 @@ export interface SeedboxConfig {
   aws: AwsConfig;
   deluge: { url: string; password: string; daemonPort: number | undefined; timeoutMs: number };
   downloadDir: string;
-  completedDir: string;
   policy: MonitorPolicy;
   upload: { partSizeMin: number; queueSize: number };
   /** Upload checked parts while the torrent still downloads (and ask Deluge for pieces in order). */
@@ -61,7 +60,6 @@ export function seedboxConfig(env: Env): SeedboxConfig {
       timeoutMs: num(env, "T2S_DELUGE_TIMEOUT_MS", 15_000),
     },
     downloadDir: str(env, "T2S_DOWNLOAD_DIR", join(dataDir, "downloading")),
-    completedDir: str(env, "T2S_COMPLETED_DIR", join(dataDir, "completed")),
     policy: {
       magnetTimeoutS: num(env, "T2S_MAGNET_TIMEOUT_S", 600),
       diskReserveBytes: num(env, "T2S_DISK_RESERVE_MB", 1024) * 1024 * 1024,

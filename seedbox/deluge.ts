@@ -78,6 +78,8 @@ export class Deluge {
   private cookie: string | null = null;
   private seq = 0;
   private ready: Promise<void> | null = null;
+  /** Counts logins: an event listener belongs to the session it was registered in. */
+  private sessions = 0;
 
   constructor(o: DelugeOptions) {
     this.o = o;
@@ -118,6 +120,7 @@ export class Deluge {
     this.cookie = null;
     const ok = await this.rpc<boolean>("auth.login", [this.o.password], signal);
     if (!ok) throw new DelugeError("deluge-web refused the password", 1);
+    this.sessions++;
     if (await this.rpc<boolean>("web.connected", [], signal)) return;
     const hosts = await this.rpc<[string, string, number, string][]>("web.get_hosts", [], signal);
     const host = hosts.find((h) => this.o.daemonPort === undefined || h[2] === this.o.daemonPort) ?? hosts[0];
@@ -143,6 +146,30 @@ export class Deluge {
       this.ready = null;
       await this.connect(signal);
       return await this.rpc<T>(method, params, signal);
+    }
+  }
+
+  /**
+   * Calls `on` with the id of each torrent Deluge finishes, until `signal` aborts. deluge-web queues a
+   * session's events: get_events answers at once when some are queued, else within 5 s (it looks every
+   * 100 ms). A new session has no listener, so it is registered again after a login or an error.
+   */
+  async onFinished(on: (id: string) => void, signal: AbortSignal): Promise<void> {
+    let registered = -1;
+    while (!signal.aborted) {
+      try {
+        await this.connect(signal);
+        if (registered !== this.sessions) {
+          registered = this.sessions;
+          await this.call("web.register_event_listener", ["TorrentFinishedEvent"], signal);
+        }
+        const events = await this.call<[string, unknown[]][] | null>("web.get_events", [], signal);
+        for (const [name, args] of events ?? []) if (name === "TorrentFinishedEvent" && typeof args[0] === "string") on(args[0]);
+      } catch {
+        // Deluge is down or restarting: the monitor's own passes go on meanwhile.
+        registered = -1;
+        await sleep(1000, signal).catch(() => {});
+      }
     }
   }
 

@@ -16,8 +16,6 @@ import type { SentEarly } from "./uploader.ts";
 export interface EarlyUploadsOptions {
   bucket: Pick<ObjectStore, "multipart">;
   deluge: Pick<Deluge, "call">;
-  /** Where Deluge keeps torrents while they download. */
-  downloadDir: string;
   partSizeMin: number;
   /** Parts in flight per torrent. */
   concurrency: number;
@@ -36,6 +34,8 @@ interface FileState {
 
 interface JobState {
   hashes: Uint8Array;
+  /** The folder the torrent's file paths are relative to (Deluge's save_path). */
+  saveRoot: string;
   files: FileState[];
   abort: AbortController;
   running: Promise<void> | null;
@@ -76,13 +76,13 @@ export class EarlyUploads implements SentEarly {
    * Uploads whatever newly finished parts the torrent has, in the background; one pass at a time per job.
    * The promise (which never rejects) is for tests: the monitor does not wait for it.
    */
-  advance(id: string, files: readonly TorrentFile[]): Promise<void> {
+  advance(id: string, saveRoot: string, files: readonly TorrentFile[]): Promise<void> {
     const st = this.jobs.get(id);
     if (st === "off" || this.loading.has(id)) return Promise.resolve();
     if (st?.running) return st.running;
     if (!st) {
       this.loading.add(id);
-      return this.load(id, files)
+      return this.load(id, saveRoot, files)
         // A discard while loading removed the id from `loading`: the job is gone, keep nothing.
         .then((loaded) => void (this.loading.has(id) && this.jobs.set(id, loaded ?? "off")))
         .catch((err) => this.o.log.warn("overlapped upload unavailable", { job: id, err }))
@@ -96,7 +96,7 @@ export class EarlyUploads implements SentEarly {
     return st.running;
   }
 
-  private async load(id: string, files: readonly TorrentFile[]): Promise<JobState | null> {
+  private async load(id: string, saveRoot: string, files: readonly TorrentFile[]): Promise<JobState | null> {
     const abort = new AbortController();
     const bytes = await this.o.torrentOf(id, abort.signal);
     if (!bytes) return null;
@@ -116,7 +116,7 @@ export class EarlyUploads implements SentEarly {
         early.push({ index: f.index, path: f.path, key, plan, upload });
       }
     }
-    return early.length > 0 ? { hashes: t.pieces, files: early, abort, running: null } : null;
+    return early.length > 0 ? { hashes: t.pieces, saveRoot, files: early, abort, running: null } : null;
   }
 
   private async pass(id: string, st: JobState): Promise<void> {
@@ -133,7 +133,7 @@ export class EarlyUploads implements SentEarly {
     await eachLimited(todo, this.o.concurrency, async ({ f, n }) => {
       signal.throwIfAborted();
       // Deluge's piece states are a hint; the bytes on disk are what must match the torrent.
-      await this.sendPart(f, n, join(this.o.downloadDir, f.path), (buf) => partVerified(f.plan, n, buf, st.hashes), signal);
+      await this.sendPart(f, n, join(st.saveRoot, f.path), (buf) => partVerified(f.plan, n, buf, st.hashes), signal);
     });
   }
 

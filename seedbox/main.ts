@@ -1,5 +1,5 @@
 // seedbox: wires Deluge, the bucket, the job store's leases, the work kept per job, the monitor, the requests
-// consumer, the completed-folder watcher, the fleet member and the spot interruption watcher.
+// consumer, Deluge's finish events, the fleet member and the spot interruption watcher.
 import { mkdir } from "node:fs/promises";
 import { awsClients, destroyClients } from "../lib/aws/clients.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
@@ -23,7 +23,6 @@ import { noRoom, removeCancelled, requestsHandler, type Admission } from "./requ
 import { watchSpot } from "./spot.ts";
 import { openJobStore } from "../lib/open-job-store.ts";
 import { Uploader } from "./uploader.ts";
-import { watchCompleted } from "./watch.ts";
 import { Work } from "./work.ts";
 
 const cfg = seedboxConfig(process.env);
@@ -32,18 +31,17 @@ const shutdown = new AbortController();
 for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => shutdown.abort());
 
 await mkdir(cfg.downloadDir, { recursive: true });
-await mkdir(cfg.completedDir, { recursive: true });
 const clients = awsClients(cfg.aws);
 const bucket = new Bucket(clients.s3, cfg.aws.bucket);
 const deluge = new Deluge({ ...cfg.deluge, log });
 const facts = new Facts(topicPublisher(clients.sns, cfg.aws.factsTopicArn), nowIso);
 const early = cfg.overlapUpload
   ? new EarlyUploads({
-    bucket, deluge, downloadDir: cfg.downloadDir, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
+    bucket, deluge, partSizeMin: cfg.upload.partSizeMin, concurrency: cfg.upload.queueSize, log,
     torrentOf: (id, signal) => bucket.get(incomingKey(id), signal),
   })
   : undefined;
-const uploader = new Uploader({ bucket, roots: [cfg.downloadDir, cfg.completedDir], ...cfg.upload, early, zip: cfg.zip, log });
+const uploader = new Uploader({ bucket, roots: [cfg.downloadDir], ...cfg.upload, early, zip: cfg.zip, log });
 const store = openJobStore(cfg.jobs, clients.dynamodb);
 const publishRequest = topicPublisher(clients.sns, cfg.aws.requestsTopicArn);
 // Built in this order, each from the ones before: the work kept per job, the leases (which stop a job's
@@ -71,7 +69,7 @@ const monitor = new Monitor({
 });
 const handleRequest = requestsHandler({
   ...admission, deluge, bucket, work, monitor,
-  downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload,
+  downloadDir: cfg.downloadDir, maxDownloadKiBs: cfg.maxDownloadKiBs, sequential: cfg.overlapUpload,
 });
 
 /** Takes no work while this seedbox holds all it may: requests wait in the queue for another seedbox. */
@@ -94,7 +92,7 @@ await delugeReady(shutdown.signal);
 // A crash mid-upload leaves multipart uploads open: each job's are aborted as its lease is taken again
 // (by the monitor's first pass, for the torrents Deluge still has), and the job uploads anew.
 
-const watcher = watchCompleted(cfg.completedDir, () => monitor.kick(), log);
+const finishes = deluge.onFinished(() => monitor.kick(), shutdown.signal);
 const monitoring = monitor.run(shutdown.signal);
 const renewing = leases.run(shutdown.signal);
 // Stops on shutdown, on a spot interruption notice (the host is going away: take no more work), and in
@@ -131,10 +129,9 @@ const spotWatch = !cfg.spot.enabled ? Promise.resolve() : watchSpot({
     log.info("handed every held job back", { count: n });
   },
 });
-log.info("seedbox running", { seedbox: cfg.seedboxId, downloadDir: cfg.downloadDir, completedDir: cfg.completedDir, maxTorrents: cfg.maxTorrents, leaseTimeoutS: cfg.lease.timeoutMs / 1000 });
+log.info("seedbox running", { seedbox: cfg.seedboxId, downloadDir: cfg.downloadDir, maxTorrents: cfg.maxTorrents, leaseTimeoutS: cfg.lease.timeoutMs / 1000 });
 
-await Promise.all([monitoring, consuming, renewing, spotWatch, member]);
-await watcher.close();
+await Promise.all([monitoring, consuming, renewing, spotWatch, member, finishes]);
 store.close();
 destroyClients(clients);
 log.info("seedbox stopped");

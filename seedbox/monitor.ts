@@ -223,7 +223,7 @@ export class Monitor {
     // Another seedbox may have the room: the job goes back rather than failing.
     if (!(await this.o.work.admit(id, remaining))) return (await this.handBack(id, remaining, signal), false);
     if (s.state === "Downloading" && this.o.early) {
-      void this.o.early.advance(id, await this.filesOf(id, signal));
+      void this.o.early.advance(id, s.save_path, await this.filesOf(id, signal));
     } else if (s.state === "Paused") {
       // The seedbox never pauses a torrent; deluged killed before it saved resume data restores it paused.
       this.o.log.info("resuming a torrent deluged restored paused", { job: id });

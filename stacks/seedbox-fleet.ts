@@ -160,7 +160,6 @@ export class SeedboxFleet extends Construct {
         AWS_REGION: p.region,
         T2S_DATA_DIR: "/var/lib/t2s",
         T2S_DOWNLOAD_DIR: "/var/lib/t2s/downloading",
-        T2S_COMPLETED_DIR: "/var/lib/t2s/completed",
         ...coreEnv(core),
         ...fleetEnv(fleet),
         T2S_IDLE_MINUTES: Fn.tostring(fleet.idleMinutes),

@@ -162,7 +162,7 @@ function localSeedbox(p: Parts, d: DelugeHandle, n: number, main: string): Local
   const box: LocalSeedbox = {
     id: `seedbox-${n}`, deluge: d, proc: undefined as unknown as Proc,
     start: async (env = {}) => {
-      const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading"), T2S_COMPLETED_DIR: join(o.dataDir, `seedbox-${n}`, "completed") };
+      const own = n === 1 ? {} : { T2S_DOWNLOAD_DIR: join(o.dataDir, `seedbox-${n}`, "downloading") };
       const seedbox = p.service(main, {
         T2S_DELUGE_URL: d.webUrl, T2S_DELUGE_PASSWORD: d.password, T2S_DELUGE_DAEMON_PORT: String(d.daemonPort),
         // Leases live in the job store, shared with ingest; the id is stable across restarts.

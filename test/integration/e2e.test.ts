@@ -2,12 +2,15 @@
 // S3 notification → completed job, and every file fetched through its /d/ link is what was seeded.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { basename } from "node:path";
 import { before, describe, it } from "node:test";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import type { Job } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
+import { createLogger } from "../../lib/log.ts";
+import { Deluge } from "../../seedbox/deluge.ts";
 import { queueDepth } from "../support/queues.ts";
 import { testStack } from "../support/shared.ts";
 import { clientOptions, type TestStack } from "../support/stack.ts";
@@ -41,6 +44,27 @@ describe("end to end", () => {
     const job = await s.waitForJob(made.infoHash, ended);
     assert.equal(job.status, "completed", JSON.stringify(job.error));
     await s.checkLinks(job, made);
+  });
+
+  it("downloads in place into downloading/<id>/, and Deluge's finish event names the torrent", async () => {
+    const b = s.seedboxes[0]!.deluge;
+    const own = new Deluge({ url: b.webUrl, password: b.password, daemonPort: b.daemonPort, log: createLogger("test", { level: "error" }) });
+    const listening = new AbortController();
+    const finished: string[] = [];
+    const events = own.onFinished((id) => void finished.push(id), listening.signal);
+    try {
+      const made = await s.seed({ name: `in-place-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 3 * 1024 * 1024 + 7 } });
+      assert.equal((await s.call("POST", "/api/jobs", { magnet: s.magnet(made) })).status, 202);
+      const job = await s.waitForJob(made.infoHash, ended);
+      assert.equal(job.status, "completed", JSON.stringify(job.error));
+      const st = await s.boxClient.status(made.infoHash);
+      if (st) assert.equal(basename(st.save_path), made.infoHash, "no move: it seeds from where it downloaded");
+      for (let i = 0; i < 50 && !finished.includes(made.infoHash); i++) await sleep(100);
+      assert.ok(finished.includes(made.infoHash), JSON.stringify(finished));
+    } finally {
+      listening.abort();
+      await events;
+    }
   });
 
   it("downloads an uploaded .torrent with nested folders, non-ASCII names and a file named manifest.json", async () => {

@@ -116,12 +116,12 @@ describe("overlapped upload, piece order and bad pieces (moto, scripted piece st
     const log = createLogger("test", { write: (l) => void lines.push(JSON.parse(l)) });
     const bucket = new Bucket(s3, s.outputs.bucket);
     const early = new EarlyUploads({
-      bucket, downloadDir: downloading, partSizeMin: 5 * MiB, concurrency: 2, log,
+      bucket, partSizeMin: 5 * MiB, concurrency: 2, log,
       deluge: { call: async <T>() => ({ pieces: [...states] }) as T },
       torrentOf: async () => made.torrent,
     });
     const files = [{ index: 0, path: "ooo.bin", size: good.length }];
-    const pass = () => early.advance(t.infoHash, files);
+    const pass = () => early.advance(t.infoHash, downloading, files);
     const write = async (i: number, bytes: Buffer) => {
       await fh.write(bytes, 0, bytes.length, i * pieceLength);
       states[i] = 3;
@@ -154,13 +154,13 @@ describe("overlapped upload, piece order and bad pieces (moto, scripted piece st
     const t = parseTorrent(made.torrent);
     const bucket = new Bucket(s3, s.outputs.bucket);
     const early = new EarlyUploads({
-      bucket, downloadDir: made.seedDir, partSizeMin: 5 * MiB, concurrency: 2, log: createLogger("test", { level: "error" }),
+      bucket, partSizeMin: 5 * MiB, concurrency: 2, log: createLogger("test", { level: "error" }),
       deluge: { call: async <T>() => ({ pieces: new Array(48).fill(3) }) as T },
       torrentOf: async () => made.torrent,
     });
     const files = [{ index: 0, path: "gone.bin", size: 12 * MiB }];
-    await early.advance(t.infoHash, files); // loads the torrent
-    await early.advance(t.infoHash, files); // sends every part
+    await early.advance(t.infoHash, made.seedDir, files); // loads the torrent
+    await early.advance(t.infoHash, made.seedDir, files); // sends every part
     assert.equal((await openUploads(t.infoHash)).length, 1);
     await early.discard(t.infoHash);
     assert.equal((await openUploads(t.infoHash)).length, 0);

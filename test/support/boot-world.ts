@@ -93,7 +93,6 @@ export async function startBootWorld(): Promise<BootWorld> {
         AWS_REGION: region,
         T2S_DATA_DIR: "/var/lib/t2s",
         T2S_DOWNLOAD_DIR: "/var/lib/t2s/downloading",
-        T2S_COMPLETED_DIR: "/var/lib/t2s/completed",
         T2S_BUCKET: bucket,
         T2S_REQUESTS_TOPIC_ARN: await topic("requests"),
         T2S_REQUESTS_QUEUE_URL: await queue("requests"),

@@ -65,7 +65,7 @@ describe("monitor and Deluge's file lists", () => {
       },
       facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
       uploader: { upload: async (job: { files: unknown }) => void uploaded.push(job.files) },
-      early: { advance: async (_id: string, f: unknown) => void advanced.push(f), discard: async () => {} },
+      early: { advance: async (_id: string, _root: string, f: unknown) => void advanced.push(f), discard: async () => {} },
       work, log: createLogger("test", { level: "error" }),
       policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
       leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
@@ -76,7 +76,7 @@ describe("monitor and Deluge's file lists", () => {
     await monitor.tick(ac.signal);
     await work.peek(a)?.upload?.done;
     assert.equal(calls, 1, "one file list for six passes");
-    assert.equal(advanced.length, 5);
+    assert.deepEqual(advanced, Array(5).fill(files));
     assert.deepEqual(uploaded, [files]);
   });
 });
