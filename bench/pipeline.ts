@@ -42,8 +42,8 @@ export async function timeJob(s: TestStack, made: MadeTorrent, timeoutMs = 600_0
   if (r.status !== 202) throw new Error(`submit answered ${r.status}: ${JSON.stringify(r.body)}`);
   const submitted = performance.now();
   const added = await whenDeluge(s, made.infoHash, (st) => st !== null, 30_000);
-  // The last piece (progress 100 %). Deluge sets is_finished only once it has moved the files to the job's
-  // completed folder, and the seedbox waits for that, so finish → link includes the move.
+  // The last piece (progress 100 %, or is_finished: the torrent downloads in place, so Deluge sets it
+  // as the last piece is checked).
   const finished = await whenDeluge(s, made.infoHash, (st) => {
     if (st === null) throw new Error(`torrent ${made.infoHash} left Deluge before it was seen finished`);
     return st.is_finished || st.progress >= 100;

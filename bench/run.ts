@@ -4,7 +4,8 @@
 // BENCH_SUBMITS, BENCH_FACTS, BENCH_BIG_GB, BENCH_RESTARTS. BENCH_ONLY=store runs the job store's part
 // alone; BENCH_ONLY=interactions the Discord function's; BENCH_ONLY=durable the big torrent and restarts;
 // BENCH_ONLY=fleet two seedboxes against one (BENCH_FLEET_MB, BENCH_FLEET_JOBS, BENCH_FLEET_RATE_KIBS);
-// BENCH_ONLY=arr the qBittorrent API and t2s sync against e2e (BENCH_ARR_MB).
+// BENCH_ONLY=arr the qBittorrent API and t2s sync against e2e (BENCH_ARR_MB); BENCH_ONLY=finish the
+// finish → link latency alone (BENCH_SUBMITS jobs).
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -90,6 +91,19 @@ const lineRateLine = (r: LineRate) => {
   const { cpu_s_per_gib: cpu, ...rest } = r;
   return { ...rest, seedbox_cpu_s_per_gib: cpu.seedbox, deluge_cpu_s_per_gib: cpu.deluge, store_cpu_s_per_gib: cpu.store };
 };
+if (only === "finish") {
+  const s = await startTestStack();
+  try {
+    const runs = await pipelineRuns(s, submits);
+    const linked = runs.map((r) => r.finishToLinkMs);
+    console.log(`finish → link, ${submits} jobs of 1 MB: p50 ${f1(median(linked))} ms, p95 ${f1(percentile(linked, 95))} ms`);
+    console.log(JSON.stringify({ finish_to_link_ms_p50: Math.round(median(linked)), finish_to_link_ms_p95: Math.round(percentile(linked, 95)) }));
+  } finally {
+    await s.stop();
+  }
+  process.exit(0);
+}
+
 if (only === "line-rate") {
   const s = await startTestStack();
   const dir = await mkdtemp(join(tmpdir(), "t2s-bench-"));
