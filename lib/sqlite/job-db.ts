@@ -7,6 +7,7 @@ import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from ".
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
 import type { Changes, DuePosition, JobStore, Page, Versioned } from "../job-store.ts";
+import { noUsage, usageKeys, type Usage } from "../cost.ts";
 
 interface Row {
   v: number;
@@ -17,7 +18,7 @@ export class JobDb implements JobStore {
   private readonly db: DatabaseSync;
   private readonly retentionDays: number;
   private readonly now: () => Date;
-  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove" | "dueFirst" | "dueAfter", StatementSync>;
+  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove" | "dueFirst" | "dueAfter" | "addUsage" | "monthUsage", StatementSync>;
 
   constructor(o: { path: string; retentionDays: number; now?: () => Date }) {
     this.db = new DatabaseSync(o.path);
@@ -46,6 +47,8 @@ export class JobDb implements JobStore {
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as { name: string }[];
     if (!columns.some((c) => c.name === "due")) this.db.exec("ALTER TABLE jobs ADD COLUMN due TEXT");
     this.db.exec("CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (due, id) WHERE due IS NOT NULL");
+    // Each month's usage totals (lib/cost.ts): one row a month, added to by every job's write.
+    this.db.exec(`CREATE TABLE IF NOT EXISTS usage (month TEXT PRIMARY KEY, ${usageKeys.map((k) => `${k} REAL NOT NULL DEFAULT 0`).join(", ")}) STRICT`);
     const p = (sql: string) => this.db.prepare(sql);
     this.q = {
       get: p("SELECT v, rec FROM jobs WHERE id = ?"),
@@ -59,6 +62,9 @@ export class JobDb implements JobStore {
       remove: p("DELETE FROM jobs WHERE id = ?"),
       dueFirst: p("SELECT v, rec FROM jobs WHERE due IS NOT NULL AND due <= ? ORDER BY due, id LIMIT ?"),
       dueAfter: p("SELECT v, rec FROM jobs WHERE due IS NOT NULL AND due <= ? AND (due, id) > (?, ?) ORDER BY due, id LIMIT ?"),
+      addUsage: p(`INSERT INTO usage (month, ${usageKeys.join(", ")}) VALUES (?, ${usageKeys.map(() => "?").join(", ")})
+        ON CONFLICT (month) DO UPDATE SET ${usageKeys.map((k) => `${k} = ${k} + excluded.${k}`).join(", ")}`),
+      monthUsage: p(`SELECT ${usageKeys.join(", ")} FROM usage WHERE month = ?`),
     };
     // What DynamoDB's TTL does in AWS mode: ended jobs' records go some time after their files.
     this.q.forget.run(Math.floor(this.now().getTime() / 1000));
@@ -109,6 +115,15 @@ export class JobDb implements JobStore {
       fresh: async (after, limit) => rows(this.q.fresh.all(after.at, after.id, limit)),
       late: async (from, upTo, limit) => rows(this.q.late.all(from, upTo.at, upTo.id, limit)),
     });
+  }
+
+  async addUsage(month: string, delta: Usage): Promise<void> {
+    this.q.addUsage.run(month, ...usageKeys.map((k) => delta[k]));
+  }
+
+  async monthUsage(month: string): Promise<Usage> {
+    const row = this.q.monthUsage.get(month) as Usage | undefined;
+    return row ? { ...row } : { ...noUsage };
   }
 
   async overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]> {
