@@ -45,7 +45,14 @@ export class JobDb implements JobStore {
     // The sweeper's due time, NULL once a job has ended; a partial index holds only the open jobs.
     // Files from before it get the column here, and the records their due time at their next write.
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as { name: string }[];
-    if (!columns.some((c) => c.name === "due")) this.db.exec("ALTER TABLE jobs ADD COLUMN due TEXT");
+    if (!columns.some((c) => c.name === "due")) {
+      try {
+        this.db.exec("ALTER TABLE jobs ADD COLUMN due TEXT");
+      } catch (err) {
+        // Another process opening a new file at the same moment (ingest and a seedbox) added it first.
+        if (!/duplicate column name/.test((err as Error).message)) throw err;
+      }
+    }
     this.db.exec("CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (due, id) WHERE due IS NOT NULL");
     // Each month's usage totals (lib/cost.ts): one row a month, added to by every job's write.
     this.db.exec(`CREATE TABLE IF NOT EXISTS usage (month TEXT PRIMARY KEY, ${usageKeys.map((k) => `${k} REAL NOT NULL DEFAULT 0`).join(", ")}) STRICT`);
