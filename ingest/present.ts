@@ -1,11 +1,12 @@
 // The Job as callers see it: completed files carry a signed /d/ link that works without a login until it
 // expires; once the bucket has expired them, the job shows as expired and its files carry no link.
 import { costOf, usageOf, type Pricing } from "../lib/cost.ts";
+import { encodeKeyPath } from "../lib/layout.ts";
 import { holder, type JobRecord } from "../lib/job-record.ts";
 import { filesExpired, type Job } from "../lib/job.ts";
 import type { Auth, LinkScope } from "./auth.ts";
 
-export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");
+export { encodeKeyPath };
 
 /** Where links point and how long they last. */
 export interface LinkPolicy {
