@@ -70,6 +70,8 @@ export interface ApiDeps {
   /** How a job's cost is estimated; the month's totals and the budget guard. */
   pricing: Pricing;
   costs: Costs;
+  /** AWS mode with a downloads key: a CloudFront signed URL for an object, or null (too large: S3's URL). */
+  signDownload?: (key: string, size: number, ttlS: number) => string | null;
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -359,7 +361,8 @@ function linkHandlers({ d }: Kit) {
       await d.registry.update(id, (r) => (r ? served(r, size) : null))
         .catch((err) => d.log.warn("could not count a download towards the job's cost", { job: id, err }));
     }
-    return { status: 302, headers: { ...baseHeaders, location: await d.bucket.presignGet(key, d.linkTtlS), "cache-control": "no-store" } };
+    const location = d.signDownload?.(key, size, d.linkTtlS) ?? await d.bucket.presignGet(key, d.linkTtlS);
+    return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
   };
   return {
     file: async ({ req, params, caller }: Ctx): Promise<ApiResponse> => {

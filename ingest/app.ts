@@ -1,6 +1,7 @@
 // ingest's parts, wired once for both of its hosts: the node:http server with queue consumers
 // (ingest/main.ts, local mode) and the Lambda functions (ingest/lambda.ts, AWS mode).
 import type { AwsClients } from "../lib/aws/clients.ts";
+import { cloudfrontSigner, type CloudfrontKey } from "../lib/aws/cloudfront-url.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import type { Fleet } from "../lib/aws/fleet.ts";
 import { queueDepth, queueSender } from "../lib/aws/queue.ts";
@@ -31,6 +32,8 @@ export interface AppConfig extends ApiTunables {
   apiToken: string;
   signingSecret: string;
   publicUrl: string;
+  /** AWS mode with a downloads key: /d/ and /zip/ redirect to CloudFront signed URLs. */
+  cloudfront?: CloudfrontKey | undefined;
 }
 
 export interface AppDeps {
@@ -63,6 +66,7 @@ export function ingestApp(d: AppDeps) {
   const limiter = new RateLimiter(cfg.rate);
   const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhooks.queueUrl) : null;
   const { pricing } = cfg.costs;
+  const signDownload = cfg.cloudfront ? cloudfrontSigner({ base: cfg.publicUrl, key: cfg.cloudfront }) : undefined;
   const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, { publicUrl: cfg.publicUrl, auth, linkDays: cfg.linkDays, pricing }, now());
   // Held jobs are looked at again at each sweep.
   const costs = monthCosts({ store: d.store, pricing, budgetUsd: cfg.costs.budgetUsd, now, recheckMs: cfg.sweep.intervalMs });
@@ -97,7 +101,7 @@ export function ingestApp(d: AppDeps) {
     api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
       registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
-      streams: new LiveStreams(s.registry, present), pricing, costs,
+      streams: new LiveStreams(s.registry, present), pricing, costs, ...(signDownload ? { signDownload } : {}),
     }, qbittorrentRoutes),
     facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),
     /** One delivery attempt per message; null when webhooks are not configured. */
