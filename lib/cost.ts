@@ -7,8 +7,8 @@ import type { JobRecord } from "./job-record.ts";
 /** us-east-1 list prices, as published on `date`. Override any of them with T2S_PRICES (JSON). */
 export const defaultPrices = {
   date: "2026-12-01",
-  /** A seedbox hour: t4g.small on demand ($0.0168) plus its 50 GiB gp3 volume ($0.08/GB-month ÷ 730 h). */
-  seedboxHourUsd: 0.0223,
+  /** A seedbox hour on demand: t4g.small $0.0168, gp3 16 + 50 GiB $0.0072, public IPv4 $0.005 (README's table). */
+  seedboxHourUsd: 0.029,
   /** S3 Standard, first 50 TB. */
   storageGbMonthUsd: 0.023,
   putPer1000Usd: 0.005,

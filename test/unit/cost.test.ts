@@ -23,9 +23,9 @@ const usage: Usage = { seedboxSeconds: 7200, byteDays: 10 * GiB * 7, puts: 1282,
 describe("a job's cost", () => {
   it("prices each part at list rates", () => {
     assert.deepEqual(costOf(usage, s3), {
-      usd: 2.770493,
+      usd: 2.773843,
       parts: {
-        seedbox: 0.01115, // 2 h × $0.0223 ÷ 4 torrents a box
+        seedbox: 0.0145, // 2 h × $0.029 ÷ 4 torrents a box
         storage: 0.052932, // 70 GiB-days × $0.023 × 12 / 365
         requests: 0.006411, // 1282 PUTs × $0.005/1000 + 3 GETs × $0.0004/1000
         served: 2.7, // 30 GiB × $0.09
