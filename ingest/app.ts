@@ -68,8 +68,7 @@ export function ingestApp(d: AppDeps) {
   const { pricing } = cfg.costs;
   const signDownload = cfg.cloudfront ? cloudfrontSigner({ base: cfg.publicUrl, key: cfg.cloudfront }) : undefined;
   const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, { publicUrl: cfg.publicUrl, auth, linkDays: cfg.linkDays, pricing }, now());
-  // Held jobs are looked at again at each sweep.
-  const costs = monthCosts({ store: d.store, pricing, budgetUsd: cfg.costs.budgetUsd, now, recheckMs: cfg.sweep.intervalMs });
+  const costs = monthCosts({ store: d.store, pricing, budgetUsd: cfg.costs.budgetUsd, now, recheckMs: cfg.costs.recheckMs });
   const raise = d.fleet && cfg.fleet
     ? fleetScaler({ fleet: d.fleet, openJobs: () => queueDepth(clients.sqs, cfg.aws.requestsQueueUrl), perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log })
     : undefined;

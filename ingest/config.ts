@@ -26,8 +26,11 @@ export interface ApiTunables {
   webhooks: { queueUrl: string | undefined; retryBaseS: number };
   /** AWS mode: the seedbox fleet's group (T2S_FLEET_GROUP), its cap and torrents per seedbox; unset: no fleet. */
   fleet?: { group: string; maxSeedboxes: number; perBox: number } | undefined;
-  /** Each job's cost estimate, and the monthly budget (T2S_MONTHLY_BUDGET_USD; null: no guard). */
-  costs: { pricing: Pricing; budgetUsd: number | null };
+  /**
+   * Each job's cost estimate, the monthly budget (T2S_MONTHLY_BUDGET_USD; null: no guard), and how often a
+   * job held for it is looked at again (T2S_BUDGET_RECHECK_S): each look is a write, so not every sweep.
+   */
+  costs: { pricing: Pricing; budgetUsd: number | null; recheckMs: number };
 }
 
 /** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
@@ -50,6 +53,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     costs: {
       pricing: { prices: pricesFromEnv(env), perBox: perBox(env), servedBy: "s3" },
       budgetUsd: budgetFromEnv(env),
+      recheckMs: Math.max(1, num(env, "T2S_BUDGET_RECHECK_S", 600)) * 1000,
     },
   };
 }

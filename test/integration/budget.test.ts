@@ -19,7 +19,8 @@ describe("monthly budget", () => {
     // Other tests in this process may have spent this month already: the budget is what they spent, and a millionth of a dollar.
     const spent = (await s.call("GET", "/api/costs")).body.usd as number;
     await s.ingest.stop();
-    await s.startIngestWith({ T2S_MONTHLY_BUDGET_USD: String(spent + 0.000001) });
+    // Held jobs are looked at again every second here (every 10 minutes by default).
+    await s.startIngestWith({ T2S_MONTHLY_BUDGET_USD: String(spent + 0.000001), T2S_BUDGET_RECHECK_S: "1" });
     try {
       const first = await s.seed({ name: `budget-1-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 300_000 } });
       const r1 = await s.call("POST", "/api/jobs", { magnet: s.magnet(first) });
@@ -44,7 +45,7 @@ describe("monthly budget", () => {
 
       // The owner raises the budget (a restart with the new setting, as after a terraform apply).
       await s.ingest.stop();
-      await s.startIngestWith({ T2S_MONTHLY_BUDGET_USD: "1000" });
+      await s.startIngestWith({ T2S_MONTHLY_BUDGET_USD: "1000", T2S_BUDGET_RECHECK_S: "1" });
       const released = await s.waitForJob(second.infoHash, ended, 90_000);
       assert.equal(released.status, "completed", JSON.stringify(released.error));
       assert.equal(released.reason, undefined);
