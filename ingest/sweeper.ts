@@ -4,6 +4,7 @@
 // drops a request for a job another live seedbox holds, or one that has ended.
 import type { Publish } from "../lib/aws/topic.ts";
 import { dueOf, holdForBudget, releaseHold, requestAgain, requestOf, type JobRecord } from "../lib/job-record.ts";
+import type { BudgetDecision } from "../lib/cost.ts";
 import type { Costs } from "./costs.ts";
 import type { JobStore } from "../lib/job-store.ts";
 import { updateRecord } from "../lib/job-update.ts";
@@ -29,11 +30,11 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
   const due = await d.store.overdue({ upTo: new Date(nowMs).toISOString(), after: null, limit: d.limit });
   let requeued = 0;
   // One look at the budget per run, only when a held job is due.
-  let decision: Promise<string> | null = null;
+  let decision: Promise<BudgetDecision> | null = null;
   for (const { rec } of due) {
     const id = rec.job.id;
     if (rec.job.reason === "budget") {
-      decision ??= d.costs?.decision() ?? Promise.resolve("open");
+      decision ??= d.costs?.decision() ?? Promise.resolve("open" as const);
       if (await releaseHeld(d, rec, nowMs, await decision)) requeued++;
       continue;
     }
@@ -61,7 +62,7 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
 }
 
 /** A job held for the budget: still held (due again later), or released and requested; true when requested. */
-async function releaseHeld(d: SweeperDeps, rec: JobRecord, nowMs: number, decision: string): Promise<boolean> {
+async function releaseHeld(d: SweeperDeps, rec: JobRecord, nowMs: number, decision: BudgetDecision): Promise<boolean> {
   const id = rec.job.id;
   try {
     if (decision === "budget") {
