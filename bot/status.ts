@@ -97,13 +97,16 @@ export function zipLine(job: Job): string | null {
   return job.zip ? `📦 [All files as one zip](${linkTarget(job.zip.url)}) (${formatBytes(job.zip.size)})` : null;
 }
 
+/** A job held by the budget guard (lib/cost.ts): it starts when the budget is raised or the month turns. */
+export const budgetWait = "waiting: this month's budget is reached; it starts when the budget is raised or next month";
+
 /** The status message of a job, edited as it changes. */
 export function statusText(job: Job, publicUrl: string): string {
   const head = `${icons[job.status]} **${displayName(job.name)}** · ${formatBytes(job.size)}`;
   const lines = [head];
   switch (job.status) {
     case "queued":
-      lines.push(`${progressBar(0)} · queued, waiting for the seedbox`);
+      lines.push(`${progressBar(0)} · ${job.reason === "budget" ? budgetWait : "queued, waiting for the seedbox"}`);
       break;
     case "downloading":
       lines.push(`${progressBar(job.progress)} · ${words.downloading} · ${formatRate(job.rate)} · ETA ${formatEta(job.eta)}`);
@@ -149,7 +152,8 @@ export function pingText(job: Job, userId: string, publicUrl: string): string {
 /** One line of /jobs. */
 export function jobLine(job: Job): string {
   const pct = job.status === "downloading" || job.status === "uploading" ? ` ${Math.floor(job.progress * 100)}%` : "";
-  return `${icons[job.status]} **${displayName(job.name, 80)}** · ${formatBytes(job.size)} · ${words[job.status]}${pct} · \`${job.id.slice(0, 8)}\``;
+  const why = job.reason === "budget" ? " (monthly budget reached)" : "";
+  return `${icons[job.status]} **${displayName(job.name, 80)}** · ${formatBytes(job.size)} · ${words[job.status]}${why}${pct} · \`${job.id.slice(0, 8)}\``;
 }
 
 /** The /jobs reply; `more` says the user may have older jobs than these. */

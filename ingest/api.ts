@@ -1,5 +1,7 @@
 // The HTTP API of DESIGN.md as one request handler, independent of node:http or Lambda.
 import { cancel, deleteFiles, placeRequester, type JobRecord } from "../lib/job-record.ts";
+import { monthOf, monthPattern, served, type Pricing } from "../lib/cost.ts";
+import type { Costs } from "./costs.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
@@ -65,6 +67,11 @@ export interface ApiDeps {
   outbox: Outbox | null;
   /** AWS mode: raises the fleet's desired capacity after a download was requested. */
   scaleUp?: ScaleUp;
+  /** How a job's cost is estimated; the month's totals and the budget guard. */
+  pricing: Pricing;
+  costs: Costs;
+  /** AWS mode with a downloads key: a CloudFront signed URL for an object, or null (too large: S3's URL). */
+  signDownload?: (key: string, size: number, ttlS: number) => string | null;
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -177,7 +184,7 @@ export interface Api {
 
 /** `more`: routes of other front doors over the same deps (the qBittorrent API), added by the wiring. */
 export function createApi(d: ApiDeps, more: (d: ApiDeps) => Route[] = () => []): Api {
-  const present = (rec: JobRecord) => presentJob(rec, { publicUrl: d.publicUrl, auth: d.auth, linkDays: d.linkDays }, d.now());
+  const present = (rec: JobRecord) => presentJob(rec, d, d.now());
   const findJob = async (id: string | undefined) => {
     const rec = id && isJobId(id) ? await d.registry.record(id) : null;
     if (!rec) throw new AppError("not_found", "No job has that id.");
@@ -212,6 +219,12 @@ export function createApi(d: ApiDeps, more: (d: ApiDeps) => Route[] = () => []):
     // Receivers verify webhook signatures with this key; it cannot call the API.
     { method: "GET", path: "/api/webhook-secret", access: "caller", run: async () => json(200, { secret: d.auth.webhookSecret }) },
     { method: "GET", path: "/api/events", access: "caller", run: jobs.events },
+    // A month's estimated cost, from the store's monthly totals (one read, however many jobs ran).
+    { method: "GET", path: "/api/costs", access: "caller", run: async ({ req }) => {
+      const month = req.query.get("month") ?? monthOf(d.now());
+      if (!monthPattern.test(month)) throw new AppError("invalid_request", '"month" must be a month such as "2026-12".');
+      return json(200, await d.costs.month(month));
+    } },
     { method: "GET", path: "/d/:id/*", access: "link", run: links.file },
     // The zip of all a job's files: signed and expiring as the /d/ links are.
     { method: "GET", path: "/zip/:id", access: "link", run: links.zip },
@@ -341,8 +354,16 @@ function linkHandlers({ d }: Kit) {
     return rec;
   };
   const gone = (job: Job) => new AppError("expired", `This job's files expired on ${job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
-  const redirect = async (key: string): Promise<ApiResponse> =>
-    ({ status: 302, headers: { ...baseHeaders, location: await d.bucket.presignGet(key, d.linkTtlS), "cache-control": "no-store" } });
+  const redirect = async (req: ApiRequest, id: string, key: string, size: number): Promise<ApiResponse> => {
+    // Each redirect counts the whole file as served (an upper bound); a HEAD serves nothing. The
+    // download does not wait on the count failing.
+    if (req.method !== "HEAD") {
+      await d.registry.update(id, (r) => (r ? served(r, size) : null))
+        .catch((err) => d.log.warn("could not count a download towards the job's cost", { job: id, err }));
+    }
+    const location = d.signDownload?.(key, size, d.linkTtlS) ?? await d.bucket.presignGet(key, d.linkTtlS);
+    return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
+  };
   return {
     file: async ({ req, params, caller }: Ctx): Promise<ApiResponse> => {
       const id = params[0]!;
@@ -357,7 +378,7 @@ function linkHandlers({ d }: Kit) {
       const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
       if (!file) throw new AppError("not_found", "No such file in a completed job.");
       if (filesExpired(rec!.job, d.now())) throw gone(rec!.job);
-      if (req.query.get("view") !== "text") return redirect(dataPrefix(id) + file.key);
+      if (req.query.get("view") !== "text") return redirect(req, id, dataPrefix(id) + file.key, file.size);
       // The page shows text files in place: the start of the file, as plain text, never as HTML.
       const part = await d.bucket.getStart(dataPrefix(id) + file.key, textViewBytes);
       return {
@@ -375,7 +396,7 @@ function linkHandlers({ d }: Kit) {
       const rec = await signedRecord(req, id, zipLinkKey, caller);
       if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
       if (filesExpired(rec.job, d.now())) throw gone(rec.job);
-      return redirect(zipKey(id));
+      return redirect(req, id, zipKey(id), rec.zip.size);
     },
   };
 }

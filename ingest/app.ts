@@ -1,6 +1,7 @@
 // ingest's parts, wired once for both of its hosts: the node:http server with queue consumers
 // (ingest/main.ts, local mode) and the Lambda functions (ingest/lambda.ts, AWS mode).
 import type { AwsClients } from "../lib/aws/clients.ts";
+import { cloudfrontSigner, type CloudfrontKey } from "../lib/aws/cloudfront-url.ts";
 import { Bucket } from "../lib/aws/bucket.ts";
 import type { Fleet } from "../lib/aws/fleet.ts";
 import { queueDepth, queueSender } from "../lib/aws/queue.ts";
@@ -14,6 +15,7 @@ import { LiveStreams } from "./events.ts";
 import { qbittorrentRoutes } from "./qbittorrent.ts";
 import { Auth } from "./auth.ts";
 import type { ApiTunables } from "./config.ts";
+import { costs as monthCosts } from "./costs.ts";
 import { factsHandler } from "./facts.ts";
 import { FetchGuard } from "./fetch-guard.ts";
 import { presentJob } from "./present.ts";
@@ -30,6 +32,8 @@ export interface AppConfig extends ApiTunables {
   apiToken: string;
   signingSecret: string;
   publicUrl: string;
+  /** AWS mode with a downloads key: /d/ and /zip/ redirect to CloudFront signed URLs. */
+  cloudfront?: CloudfrontKey | undefined;
 }
 
 export interface AppDeps {
@@ -61,10 +65,18 @@ export function ingestApp(d: AppDeps) {
   // Per process (per warm instance on Lambda, where several run: best effort there).
   const limiter = new RateLimiter(cfg.rate);
   const sendWebhook = cfg.webhooks.queueUrl ? queueSender(clients.sqs, cfg.webhooks.queueUrl) : null;
-  const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, { publicUrl: cfg.publicUrl, auth, linkDays: cfg.linkDays }, now());
-  const scaleUp: ScaleUp | undefined = d.fleet && cfg.fleet
+  const { pricing } = cfg.costs;
+  const signDownload = cfg.cloudfront ? cloudfrontSigner({ base: cfg.publicUrl, key: cfg.cloudfront }) : undefined;
+  const present = (rec: Parameters<typeof presentJob>[0]) => presentJob(rec, { publicUrl: cfg.publicUrl, auth, linkDays: cfg.linkDays, pricing }, now());
+  const costs = monthCosts({ store: d.store, pricing, budgetUsd: cfg.costs.budgetUsd, now, recheckMs: cfg.costs.recheckMs });
+  const raise = d.fleet && cfg.fleet
     ? fleetScaler({ fleet: d.fleet, openJobs: () => queueDepth(clients.sqs, cfg.aws.requestsQueueUrl), perBox: cfg.fleet.perBox, maxSeedboxes: cfg.fleet.maxSeedboxes, log })
     : undefined;
+  // Over the month's budget the fleet is not raised: running jobs finish on the boxes they have.
+  const scaleUp: ScaleUp | undefined = raise && (async () => {
+    if ((await costs.decision().catch(() => "open" as const)) === "budget") return log.info("fleet not raised: the month's budget is reached");
+    await raise();
+  });
 
   const session = (): Session => {
     const registry = new JobRegistry(d.store);
@@ -82,20 +94,20 @@ export function ingestApp(d: AppDeps) {
   };
 
   return {
-    bucket, auth, guard, publishRequest, scaleUp,
+    bucket, auth, guard, publishRequest, scaleUp, costs,
     session,
     /** The HTTP API over a session; `live` is how the page follows changes in this host. */
     api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
       registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
-      streams: new LiveStreams(s.registry, present),
+      streams: new LiveStreams(s.registry, present), pricing, costs, ...(signDownload ? { signDownload } : {}),
     }, qbittorrentRoutes),
     facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),
     /** One delivery attempt per message; null when webhooks are not configured. */
     webhooks: (s: Session) => sendWebhook && webhookHandler({
       registry: s.registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS, present,
     }),
-    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit } satisfies SweeperDeps,
+    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit, costs } satisfies SweeperDeps,
   };
 }
 

@@ -5,6 +5,7 @@ import { leaseTiming, type LeaseTiming } from "../lib/lease.ts";
 import { jobStoreConfig, type JobStoreConfig } from "../lib/open-job-store.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
 import { defaultMaxTorrents } from "../lib/scaling.ts";
+import { budgetFromEnv, pricesFromEnv, type Pricing } from "../lib/cost.ts";
 import { maxTorrentBytes } from "../lib/torrent.ts";
 import { serviceEnvNames } from "../lib/service-env.ts";
 
@@ -25,6 +26,11 @@ export interface ApiTunables {
   webhooks: { queueUrl: string | undefined; retryBaseS: number };
   /** AWS mode: the seedbox fleet's group (T2S_FLEET_GROUP), its cap and torrents per seedbox; unset: no fleet. */
   fleet?: { group: string; maxSeedboxes: number; perBox: number } | undefined;
+  /**
+   * Each job's cost estimate, the monthly budget (T2S_MONTHLY_BUDGET_USD; null: no guard), and how often a
+   * job held for it is looked at again (T2S_BUDGET_RECHECK_S): each look is a write, so not every sweep.
+   */
+  costs: { pricing: Pricing; budgetUsd: number | null; recheckMs: number };
 }
 
 /** `allowHosts` comes only from the caller: the test allow-list is never read in AWS mode. */
@@ -44,13 +50,21 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100) },
     webhooks: { queueUrl: optional(env, serviceEnvNames.webhooksQueueUrl), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
     fleet: fleetConfig(env),
+    costs: {
+      pricing: { prices: pricesFromEnv(env), perBox: perBox(env), servedBy: "s3" },
+      budgetUsd: budgetFromEnv(env),
+      recheckMs: Math.max(1, num(env, "T2S_BUDGET_RECHECK_S", 600)) * 1000,
+    },
   };
 }
+
+/** Torrents one seedbox holds at once: the fleet's size, and each job's share of a box. */
+const perBox = (env: Env) => Math.max(1, num(env, "T2S_MAX_TORRENTS", defaultMaxTorrents));
 
 function fleetConfig(env: Env): ApiTunables["fleet"] {
   const group = optional(env, "T2S_FLEET_GROUP");
   if (!group) return undefined;
-  return { group, maxSeedboxes: num(env, "T2S_MAX_SEEDBOXES", Number.MAX_SAFE_INTEGER), perBox: Math.max(1, num(env, "T2S_MAX_TORRENTS", defaultMaxTorrents)) };
+  return { group, maxSeedboxes: num(env, "T2S_MAX_SEEDBOXES", Number.MAX_SAFE_INTEGER), perBox: perBox(env) };
 }
 
 export interface IngestConfig extends ApiTunables {

@@ -7,7 +7,7 @@ import { awsClients, type AwsClients } from "../lib/aws/clients.ts";
 import { JobTable } from "../lib/aws/job-table.ts";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { getParameters } from "../lib/aws/ssm.ts";
-import { awsConfig, ConfigError, str, type Env } from "../lib/config.ts";
+import { awsConfig, ConfigError, optional, str, type Env } from "../lib/config.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
 import { nowIso } from "../lib/time.ts";
@@ -43,13 +43,18 @@ export async function lambdaConfig(env: Env, read: (names: string[]) => Promise<
     signingSecret: str(env, "T2S_SIGNING_SECRET_PARAM"),
     publicUrl: str(env, "T2S_PUBLIC_URL_PARAM"),
   };
-  const values = await read([names.apiToken, names.signingSecret, names.publicUrl]);
+  // Only the API function is given the downloads key (stacks/ingest-lambda.ts): it signs the links.
+  const keyParam = optional(env, "T2S_CLOUDFRONT_KEY_PARAM");
+  const values = await read([names.apiToken, names.signingSecret, names.publicUrl, ...(keyParam ? [keyParam] : [])]);
+  const tunables = apiTunables(env, new Set());
+  const cloudfront = keyParam ? { keyPairId: str(env, "T2S_CLOUDFRONT_KEY_PAIR_ID"), privateKey: values[keyParam]! } : undefined;
   return {
     aws: awsConfig(env),
     apiToken: values[names.apiToken]!,
     signingSecret: values[names.signingSecret]!,
     publicUrl: values[names.publicUrl]!.replace(/\/+$/, ""),
-    ...apiTunables(env, new Set()),
+    ...tunables,
+    ...(cloudfront ? { cloudfront, costs: { ...tunables.costs, pricing: { ...tunables.costs.pricing, servedBy: "cloudfront" as const } } } : {}),
   };
 }
 
@@ -108,7 +113,8 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort(), Math.max(1000, (remainingMs?.() ?? 30_000) - 1000));
       const session = app.session();
-      origin ??= storageOrigin(app.bucket);
+      // Downloads through CloudFront come from the page's own origin: the CSP names no storage origin.
+      origin ??= cfg.cloudfront ? Promise.resolve(null) : storageOrigin(app.bucket);
       const found = await origin;
       if (found === null) origin = null; // try again on the next request
       const api = app.api(session, { live: "changes", storageOrigin: found });

@@ -1,10 +1,12 @@
 // The Job as callers see it: completed files carry a signed /d/ link that works without a login until it
 // expires; once the bucket has expired them, the job shows as expired and its files carry no link.
+import { costOf, usageOf, type Pricing } from "../lib/cost.ts";
+import { encodeKeyPath } from "../lib/layout.ts";
 import { holder, type JobRecord } from "../lib/job-record.ts";
 import { filesExpired, type Job } from "../lib/job.ts";
 import type { Auth, LinkScope } from "./auth.ts";
 
-export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");
+export { encodeKeyPath };
 
 /** Where links point and how long they last. */
 export interface LinkPolicy {
@@ -12,6 +14,8 @@ export interface LinkPolicy {
   auth: Auth;
   /** Days a link works from the day it is handed out, and never past the files' own expiry. */
   linkDays: number;
+  /** How each job's cost is estimated. */
+  pricing: Pricing;
 }
 
 const dayMs = 86_400_000;
@@ -36,8 +40,12 @@ const signed = (p: LinkPolicy, path: string, id: string, key: string, scope: Lin
   `${p.publicUrl}${path}?exp=${scope.exp}&sig=${p.auth.linkSignature(id, key, scope)}`;
 
 export function presentJob(rec: JobRecord, p: LinkPolicy, now: string): Job {
-  // Records stored before zips existed have no zip field.
-  const job = { ...rec.job, expiresAt: rec.job.expiresAt ?? null, zip: null, seedbox: holder(rec, Date.parse(now)) };
+  // Records stored before zips existed have no zip field. Only a queued job waits for a reason.
+  const { reason, ...own } = rec.job;
+  const job = {
+    ...own, ...(reason && own.status === "queued" ? { reason } : {}),
+    expiresAt: rec.job.expiresAt ?? null, zip: null, seedbox: holder(rec, Date.parse(now)), cost: costOf(usageOf(rec, Date.parse(now)), p.pricing),
+  };
   if (filesExpired(job, now)) return { ...job, status: "expired", files: rec.files.map((f) => ({ path: f.path, size: f.size })) };
   if (job.status !== "completed") return job;
   const scope = linkScope(rec, p.linkDays, Date.parse(now));

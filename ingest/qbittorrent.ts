@@ -22,7 +22,7 @@ const maxListed = 2000;
 const categoryPrefix = "qbittorrent/categories/";
 const settingsKey = "qbittorrent/settings.json";
 
-export type QbtDeps = Pick<ApiDeps, "registry" | "bucket" | "auth" | "guard" | "publishRequest" | "now" | "outbox" | "scaleUp" | "log" | "publicUrl" | "linkDays">;
+export type QbtDeps = Pick<ApiDeps, "registry" | "bucket" | "auth" | "guard" | "publishRequest" | "now" | "outbox" | "scaleUp" | "log" | "publicUrl" | "linkDays" | "pricing" | "costs">;
 
 /** An answer in qBittorrent's words (its status and its plain-text message). */
 class QbtError extends Error {
@@ -393,7 +393,7 @@ export function qbittorrentRoutes(d: QbtDeps): Route[] {
         if (cur.job.status !== "completed") throw new AppError("conflict", `This job is ${cur.job.status}; only a completed job can be delivered.`);
         const rec = await d.registry.update(id, (r) => (r ? deliver(r, path, d.now()) : null));
         d.log.info("job delivered", { job: id });
-        return { status: 200, headers: { ...baseHeaders, "content-type": "application/json; charset=utf-8" }, body: JSON.stringify({ job: presentJob(rec ?? cur, { publicUrl: d.publicUrl, auth: d.auth, linkDays: d.linkDays }, d.now()) }) };
+        return { status: 200, headers: { ...baseHeaders, "content-type": "application/json; charset=utf-8" }, body: JSON.stringify({ job: presentJob(rec ?? cur, d, d.now()) }) };
       },
     },
   ];

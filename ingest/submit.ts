@@ -2,7 +2,8 @@
 import { AppError } from "../lib/errors.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { submitJob, type JobRecord } from "../lib/job-record.ts";
+import { holdForBudget, submitJob, type JobRecord } from "../lib/job-record.ts";
+import type { Costs } from "./costs.ts";
 import type { Requester } from "../lib/job.ts";
 import { incomingKey, manifestKey } from "../lib/layout.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
@@ -38,6 +39,8 @@ export interface SubmitDeps {
   outbox: Outbox | null;
   /** AWS mode: asks the fleet for seedboxes once a request is out; never throws. */
   scaleUp?: ScaleUp;
+  /** The budget guard: over the month's budget, a job that would start waits (reason "budget") unrequested. Absent: no guard. */
+  costs?: Pick<Costs, "decision" | "recheckMs">;
 }
 
 const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/;
@@ -87,10 +90,16 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
   let created = false;
   let request = false;
+  const held = deps.costs !== undefined && (await deps.costs.decision()) === "budget";
   // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
-    const s = submitJob(cur, { id: r.id, name: r.name, size: r.size, source: r.source, requester, callback }, deps.now());
+    const now = deps.now();
+    const s = submitJob(cur, { id: r.id, name: r.name, size: r.size, source: r.source, requester, callback }, now);
     ({ created, request } = s);
+    if (held && s.request && s.rec) {
+      request = false;
+      return holdForBudget(s.rec, Date.parse(now), deps.costs!.recheckMs);
+    }
     return s.rec;
   });
   if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);

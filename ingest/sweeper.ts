@@ -3,7 +3,9 @@
 // time (the cost does not grow with the number of jobs). Duplicate requests are harmless: a seedbox
 // drops a request for a job another live seedbox holds, or one that has ended.
 import type { Publish } from "../lib/aws/topic.ts";
-import { dueOf, requestAgain, requestOf } from "../lib/job-record.ts";
+import { dueOf, holdForBudget, releaseHold, requestAgain, requestOf, type JobRecord } from "../lib/job-record.ts";
+import type { BudgetDecision } from "../lib/cost.ts";
+import type { Costs } from "./costs.ts";
 import type { JobStore } from "../lib/job-store.ts";
 import { updateRecord } from "../lib/job-update.ts";
 import type { LeaseTiming } from "../lib/lease.ts";
@@ -18,6 +20,8 @@ export interface SweeperDeps {
   /** Jobs requeued per run at most. */
   limit: number;
   nowMs?: () => number;
+  /** The budget guard: jobs held for it go out once the month's estimate is under the budget again. */
+  costs?: Pick<Costs, "decision" | "recheckMs">;
 }
 
 /** One run: requeues what is due now; returns how many it requested again. */
@@ -25,8 +29,15 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
   const nowMs = (d.nowMs ?? Date.now)();
   const due = await d.store.overdue({ upTo: new Date(nowMs).toISOString(), after: null, limit: d.limit });
   let requeued = 0;
+  // One look at the budget per run, only when a held job is due.
+  let decision: Promise<BudgetDecision> | null = null;
   for (const { rec } of due) {
     const id = rec.job.id;
+    if (rec.job.reason === "budget") {
+      decision ??= d.costs?.decision() ?? Promise.resolve("open" as const);
+      if (await releaseHeld(d, rec, nowMs, await decision)) requeued++;
+      continue;
+    }
     const next = requestAgain(rec, nowMs, d.timing);
     if (!next) continue;
     if (next.job.status === "failed") {
@@ -50,6 +61,26 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
   return requeued;
 }
 
+/** A job held for the budget: still held (due again later), or released and requested; true when requested. */
+async function releaseHeld(d: SweeperDeps, rec: JobRecord, nowMs: number, decision: BudgetDecision): Promise<boolean> {
+  const id = rec.job.id;
+  try {
+    if (decision === "budget") {
+      await updateRecord(d.store, id, (r) => (r?.job.reason === "budget" ? holdForBudget(r, nowMs, d.costs!.recheckMs) : null));
+      return false;
+    }
+    // Released before the request goes out: a crash between the two leaves an unheld job the sweeper requests again.
+    const released = await updateRecord(d.store, id, (r) => (r ? releaseHold(r, nowMs, d.timing) : null));
+    if (!released) return false;
+    await d.publishRequest(requestOf(released));
+    d.log.info("job released: under the month's budget", { job: id });
+    return true;
+  } catch (err) {
+    d.log.warn("could not look at a job held for the budget; the next run tries again", { job: id, err });
+    return false;
+  }
+}
+
 /**
  * Every open job requested again at once (local mode at start: its queues start empty after a restart).
  * Walks the open jobs once, in due order; writes nothing.
@@ -61,6 +92,8 @@ export async function requestAllOpen(d: Pick<SweeperDeps, "store" | "publishRequ
     const page = await d.store.overdue({ upTo: "9999-12-31T23:59:59.999Z", after, limit: 100 });
     if (page.length === 0) break;
     for (const { rec } of page) {
+      // Held for the budget: the sweeper releases it when the month allows.
+      if (rec.job.reason === "budget") continue;
       await d.publishRequest(requestOf(rec));
       n++;
     }

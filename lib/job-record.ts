@@ -3,6 +3,7 @@
 // everything from their arguments. lib/job-update.ts is the one path that writes them, with the write
 // rules below (`written`) applied to each.
 import { addDays, filesExpired, isTerminal, newJob, requeued, withRequester, type Job, type JobError, type Requester } from "./job.ts";
+import { endRun, newRun, startRun, type RecordUsage } from "./cost.ts";
 import { expired, leaseDefaults, type Lease, type LeaseTiming } from "./lease.ts";
 import type { Fact, Manifest, RequestMessage, Source } from "./messages.ts";
 import { eventId, maxCallbackUrls, maxPending, type PendingEvent, type WebhookEvent, type WebhookState } from "./webhook.ts";
@@ -36,6 +37,8 @@ export interface JobRecord {
   requests?: number;
   /** Where the torrent comes from, so the job can be requested again (sweeper, hand-backs, restarts). */
   source?: Source;
+  /** What the job used, for its cost (lib/cost.ts). */
+  usage?: RecordUsage;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -88,7 +91,7 @@ export function newRecord(s: JobSubmission, now: string): JobRecord {
 export function resubmit(rec: JobRecord, source: Source, now: string): JobRecord | null {
   const job = requeued(rec.job, now);
   if (job === rec.job) return null;
-  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0 };
+  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0, usage: newRun(rec) };
 }
 
 /** Adds a requester unless they already asked (null: nothing changes). */
@@ -147,7 +150,7 @@ export function takeLease(rec: JobRecord, seedbox: string, nowMs: number, t: Lea
   const cur = rec.lease;
   if (cur && !expired(cur, nowMs) && cur.seedbox !== seedbox) return { ok: false, why: "held" };
   const lease: Lease = { seedbox, epoch: (cur?.epoch ?? 0) + 1, until: iso(nowMs + t.timeoutMs) };
-  return { ok: true, lease, rec: { ...shown(rec, {}, iso(nowMs)), lease, due: lease.until } };
+  return { ok: true, lease, rec: { ...startRun(shown(rec, {}, iso(nowMs)), iso(nowMs)), lease, due: lease.until } };
 }
 
 export type RenewResult =
@@ -211,6 +214,21 @@ export function requestAgain(rec: JobRecord, nowMs: number, t: LeaseTiming): Job
     return fail(rec, { code: "stalled", message: `No seedbox finished this job after ${max} requests (about ${hours} h); hand it in again to retry.` }, iso(nowMs));
   }
   return { ...rec, requests: requests + 1, due: iso(nowMs + t.requestTimeoutMs) };
+}
+
+// ---- The budget guard (lib/cost.ts decides) ----------------------------------------------------
+
+/** A new job over the month's budget waits, unrequested; the sweeper looks again after `recheckMs`. */
+export function holdForBudget(rec: JobRecord, nowMs: number, recheckMs: number): JobRecord {
+  const due = iso(nowMs + recheckMs);
+  return rec.job.reason === "budget" ? { ...rec, due } : { ...shown(rec, { reason: "budget" }, iso(nowMs)), due };
+}
+
+/** A held job goes out: its request is sent now and waits a request timeout for a seedbox (null: not held). */
+export function releaseHold(rec: JobRecord, nowMs: number, t: LeaseTiming): JobRecord | null {
+  if (rec.job.reason !== "budget" || isTerminal(rec.job.status)) return null;
+  const { reason: _r, ...job } = rec.job;
+  return { ...rec, job: { ...job, updatedAt: iso(nowMs) }, due: iso(nowMs + t.requestTimeoutMs) };
 }
 
 // ---- Facts and endings --------------------------------------------------------------------------
@@ -346,5 +364,6 @@ export function noteTransition(prev: JobRecord | null, next: JobRecord): JobReco
  * the sweeper's due times, the outbox) keep updatedAt as it was.
  */
 export function written(prev: JobRecord | null, next: JobRecord): JobRecord {
-  return noteTransition(prev, prev && next.job !== prev.job ? rising(prev, next) : next);
+  const r = noteTransition(prev, prev && next.job !== prev.job ? rising(prev, next) : next);
+  return isTerminal(r.job.status) && !(prev && isTerminal(prev.job.status)) ? endRun(r) : r;
 }

@@ -1,5 +1,6 @@
 // The job store: where job records live, for any number of writers. Every write is conditional on
 // the version it read, so two writers can never silently overwrite each other; listing is paged.
+import type { Usage } from "./cost.ts";
 import type { JobRecord } from "./job-record.ts";
 
 export interface Versioned {
@@ -39,6 +40,10 @@ export interface JobStore {
    * position `after` (the last one of the previous call). Served by an index only open jobs are in.
    */
   overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]>;
+  /** Adds a change in one job's usage to a month's totals ("2026-12"): one atomic add, no read. */
+  addUsage(month: string, delta: Usage): Promise<void>;
+  /** A month's usage totals (zeros for a month without any): one read, however many jobs ran. */
+  monthUsage(month: string): Promise<Usage>;
 }
 
 /** A place in the order of due times. */

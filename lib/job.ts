@@ -1,4 +1,5 @@
 // The Job: what a person sees of a torrent they handed in, and the rules by which it changes.
+import type { Cost } from "./cost.ts";
 
 export const jobStatuses = ["queued", "downloading", "uploading", "completed", "failed", "cancelled", "expired"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
@@ -67,6 +68,10 @@ export interface Job {
   tags?: string[];
   /** `t2s sync` has the job on its disk at `path` (POST /api/jobs/:id/delivered). */
   delivered?: JobDelivery;
+  /** Why a queued job waits: "budget", the month's estimate reached the owner's budget (lib/cost.ts). */
+  reason?: "budget";
+  /** Set as the job is shown: what it cost so far (lib/cost.ts), in USD. */
+  cost?: Cost;
   /** Removed through the qBittorrent API (torrents/delete): hidden there; `files`: the agent deletes its copy too. */
   removed?: { at: string; files: boolean };
 }
@@ -133,7 +138,7 @@ export function filesExpired(job: Job, now: string): boolean {
 /** A failed, cancelled or expired job handed in again starts over; a live or completed one stays as it is. */
 export function requeued(job: Job, now: string): Job {
   if (job.status !== "failed" && job.status !== "cancelled" && !filesExpired(job, now)) return job;
-  const { delivered: _d, removed: _r, ...rest } = job;
+  const { delivered: _d, removed: _r, reason: _w, ...rest } = job;
   return { ...rest, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], zip: null, expiresAt: null, updatedAt: now };
 }
 

@@ -13,3 +13,6 @@ export function idFromManifestKey(key: string): string | null {
   const m = /^files\/([0-9a-f]{40})\/manifest\.json$/.exec(key);
   return m && m[1] && isJobId(m[1]) ? m[1] : null;
 }
+
+/** A key as a URL path: each segment percent-encoded, the slashes kept. */
+export const encodeKeyPath = (key: string) => key.split("/").map(encodeURIComponent).join("/");

@@ -26,6 +26,11 @@ export interface AwsSettings {
   discordAllowList: string[];
   /** The Discord application's public key (hex, from the developer portal; not a secret); empty: no bot. */
   discordPublicKey: string;
+  /**
+   * The public half (PEM) of the RSA key pair that signs download URLs; its private half is the SSM
+   * SecureString /<name>/cloudfront-private-key. Empty: downloads stay S3 presigned URLs.
+   */
+  downloadsPublicKey: string;
 }
 
 export const awsDefaults: AwsSettings = {
@@ -42,6 +47,7 @@ export const awsDefaults: AwsSettings = {
   retentionDays: 7,
   discordAllowList: [],
   discordPublicKey: "",
+  downloadsPublicKey: "",
 };
 
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
@@ -72,6 +78,7 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   if (!Number.isInteger(s.retentionDays) || s.retentionDays < 1) bad(`retention ${s.retentionDays} days must be a whole number of at least 1 (S3 lifecycle expiry needs >= 1 day)`);
   for (const id of s.discordAllowList) if (!/^\d{5,25}$/.test(id)) bad(`Discord allow-list entry ${JSON.stringify(id)} is not a Discord id (digits only)`);
   if (s.discordPublicKey && !publicKeyPattern.test(s.discordPublicKey)) bad("the Discord public key must be the 64 hex characters the developer portal shows");
+  if (s.downloadsPublicKey && !/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/.test(s.downloadsPublicKey)) bad("the downloads public key must be a PEM public key (openssl rsa -pubout)");
   return s;
 }
 
@@ -93,6 +100,7 @@ export function settingsFromEnv(env: Record<string, string | undefined>): AwsSet
     retentionDays: num("T2S_AWS_RETENTION_DAYS", awsDefaults.retentionDays),
     discordAllowList: (pick("T2S_AWS_DISCORD_ALLOW") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
     discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? awsDefaults.discordPublicKey).toLowerCase(),
+    downloadsPublicKey: pick("T2S_AWS_DOWNLOADS_PUBLIC_KEY") ?? awsDefaults.downloadsPublicKey,
   });
 }
 
@@ -102,5 +110,6 @@ export function secretNames(name: string) {
     apiToken: `/${name}/api-token`,
     signingSecret: `/${name}/signing-secret`,
     discordToken: `/${name}/discord-token`,
+    downloadsPrivateKey: `/${name}/cloudfront-private-key`,
   };
 }

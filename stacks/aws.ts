@@ -10,7 +10,7 @@ import { archs, instanceTypePattern, maxSeedboxesLimit, minVolumeGiB, publicKeyP
 import { CoreResources } from "./core.ts";
 import { DiscordLambda } from "./discord-lambda.ts";
 import { IngestLambda } from "./ingest-lambda.ts";
-import { PageFront } from "./page-front.ts";
+import { DownloadKeys, PageFront } from "./page-front.ts";
 import { SeedboxFleet, type FleetSettings } from "./seedbox-fleet.ts";
 
 export interface AwsStackProps {
@@ -64,6 +64,15 @@ export class AwsStack extends TerraformStack {
         type: "number", default: s.retentionDays, description: "Days before incoming/ and files/ expire",
         validation: [{ condition: "${var.retention_days >= 1}", errorMessage: "retention_days must be at least 1." }],
       }),
+      monthlyBudget: new TerraformVariable(this, "monthly_budget_usd", {
+        // A string, so that unset can be "" (cdktf cannot write a null default).
+        type: "string", default: "",
+        description: "The month's estimated spend in USD at which new jobs wait and the fleet is not raised; empty: no guard",
+        validation: [{
+          condition: '${var.monthly_budget_usd == "" ? true : (can(tonumber(var.monthly_budget_usd)) ? tonumber(var.monthly_budget_usd) >= 0 : false)}',
+          errorMessage: "monthly_budget_usd must be empty (no guard) or a number of dollars of at least 0.",
+        }],
+      }),
       discordAllowList: new TerraformVariable(this, "discord_allow_list", { type: "list(string)", default: s.discordAllowList, description: "Discord user or role ids allowed to use the bot" }),
       discordPublicKey: new TerraformVariable(this, "discord_public_key", {
         type: "string", default: s.discordPublicKey, description: "The Discord application's public key (developer portal, General Information); not a secret",
@@ -108,6 +117,9 @@ export class AwsStack extends TerraformStack {
     // moto cannot evaluate aws:SecureTransport and denies every object request under the TLS-only
     // policy: against it, the release goes up before the policy (and the policy goes first on destroy).
     if (e && core.tlsPolicy) core.tlsPolicy.dependsOn = [`${seedboxes.releaseObject.terraformResourceType}.${seedboxes.releaseObject.friendlyUniqueId}`];
+    const downloads = s.downloadsPublicKey
+      ? new DownloadKeys(this, "downloads", { name, publicKeyPem: s.downloadsPublicKey, privateKeyParam: secrets.downloadsPrivateKey })
+      : undefined;
     const ingest = new IngestLambda(this, "ingest", {
       name, region, partition, account, core,
       retentionDays: core.retentionDays,
@@ -115,12 +127,15 @@ export class AwsStack extends TerraformStack {
       apiTokenParam: secrets.apiToken,
       signingSecretParam: secrets.signingSecret,
       fleet,
+      monthlyBudgetUsd: v.monthlyBudget.stringValue,
+      ...(downloads ? { downloads: { keyPairId: downloads.publicKey.id, privateKeyParam: downloads.privateKeyParam } } : {}),
     });
 
     const front = new PageFront(this, "front", {
       name, webDir: `${props.build.lambdaDir}/web`, ingest: ingest.http, ingestUrl: ingest.url, tlsOnly: !e, headersPolicy: !e,
       // Presigned links name the bucket's regional endpoint (virtual-hosted style).
       storageOrigin: `https://${core.bucket.bucketRegionalDomainName}`,
+      ...(downloads ? { downloads: { core, keys: downloads } } : {}),
     });
     // Links and cookies are for the CloudFront URL: the function URL answers CloudFront only.
     new SsmParameter(this, "public-url", { name: ingest.publicUrlParam, type: "String", value: front.url });

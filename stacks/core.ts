@@ -1,5 +1,5 @@
 // The core resources both modes share: queues, topics, the bucket, the manifest notification and the job table.
-import { Fn, TerraformOutput, type TerraformStack } from "cdktf";
+import { Fn, Lazy, TerraformOutput, type TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket/index.js";
 import { S3BucketLifecycleConfiguration } from "@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js";
@@ -92,6 +92,7 @@ export class CoreResources extends Construct {
   readonly webhooks: SqsQueue;
   readonly webhooksDlq: SqsQueue;
   readonly tlsPolicy: S3BucketPolicy | undefined;
+  private readonly bucketStatements: object[] = [];
   readonly jobsTable: DynamodbTable;
   /** Days the files are kept; the job records' TTL is counted from it. */
   readonly retentionDays: number;
@@ -140,19 +141,18 @@ export class CoreResources extends Construct {
       bucket: this.bucket.id,
       rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }],
     });
+    this.bucketStatements.push({
+      Sid: "TlsOnly",
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:*",
+      Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    });
+    // Lazy: constructs made later add their statements (allowInBucketPolicy), as the bucket has one policy.
     this.tlsPolicy = !(props.tlsOnly ?? true) ? undefined : new S3BucketPolicy(this, "bucket-tls-only", {
       bucket: this.bucket.id,
-      policy: Fn.jsonencode({
-        Version: "2012-10-17",
-        Statement: [{
-          Sid: "TlsOnly",
-          Effect: "Deny",
-          Principal: "*",
-          Action: "s3:*",
-          Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
-          Condition: { Bool: { "aws:SecureTransport": "false" } },
-        }],
-      }),
+      policy: Lazy.stringValue({ produce: () => Fn.jsonencode({ Version: "2012-10-17", Statement: this.bucketStatements }) }),
     });
     new S3BucketLifecycleConfiguration(this, "bucket-lifecycle", {
       bucket: this.bucket.id,
@@ -203,6 +203,11 @@ export class CoreResources extends Construct {
       // An ended job's record goes once it has said "expired" for a while (the adapter sets the time).
       ttl: { enabled: true, attributeName: t.ttlAttribute },
     });
+  }
+
+  /** Adds a statement to the bucket's one policy (none against moto, which gets no policy). */
+  allowInBucketPolicy(statement: object): void {
+    this.bucketStatements.push(statement);
   }
 }
 

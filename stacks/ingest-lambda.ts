@@ -34,6 +34,10 @@ export interface IngestLambdaProps {
   signingSecretParam: string;
   /** The seedbox fleet the API and the sweeper scale up. */
   fleet: FleetSettings;
+  /** T2S_MONTHLY_BUDGET_USD: the budget guard's limit in dollars; empty: no guard. */
+  monthlyBudgetUsd: string;
+  /** Downloads through CloudFront: the signing key's id, and the SSM parameter of its private key (the API function's only). */
+  downloads?: { keyPairId: string; privateKeyParam: string };
 }
 
 export class IngestLambda extends Construct {
@@ -56,9 +60,15 @@ export class IngestLambda extends Construct {
     this.publicUrlParam = publicUrlParam;
     const bundle = new TerraformAsset(this, "bundle", { path: p.bundleDir, type: AssetType.ARCHIVE });
 
+    // The months' cost totals (lib/cost.ts): an atomic add to their own items, and no other update.
+    const monthTotals: Grant = {
+      sid: "MonthTotals", actions: ["dynamodb:UpdateItem"], resources: [tableArn],
+      condition: [{ test: "ForAllValues:StringLike", variable: "dynamodb:LeadingKeys", values: ["usage#*"] }],
+    };
     const shared: Grant[] = [
       // Job records: read and conditional write; the table is never scanned.
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [tableArn] },
+      monthTotals,
       // Manifests are read; download links are presigned GETs under files/.
       { sid: "Files", actions: ["s3:GetObject"], resources: [`${bucketArn}/files/*`] },
       // Only so a missing key under files/ is a 404 rather than a 403.
@@ -77,7 +87,7 @@ export class IngestLambda extends Construct {
     const parameters = shared.find((g) => g.sid === "Parameters")!;
     // Both functions that end jobs (cancel, facts) hand webhook events to the delivery queue.
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
-    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared) =>
+    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared, env: Record<string, string> = {}) =>
       nodeFunction(this, id, {
         name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants],
         env: {
@@ -88,7 +98,9 @@ export class IngestLambda extends Construct {
           T2S_API_TOKEN_PARAM: p.apiTokenParam,
           T2S_SIGNING_SECRET_PARAM: p.signingSecretParam,
           T2S_PUBLIC_URL_PARAM: publicUrlParam,
+          T2S_MONTHLY_BUDGET_USD: p.monthlyBudgetUsd,
           ...fleetEnv(p.fleet),
+          ...env,
         },
       });
 
@@ -103,7 +115,9 @@ export class IngestLambda extends Construct {
       jobIndexes,
       enqueueWebhooks,
       ...scaleUp,
-    ]);
+      // Only this function signs download URLs: only it may read the private key.
+      ...(p.downloads ? [{ sid: "DownloadKey", actions: ["ssm:GetParameters"], resources: [ssmArn(p.downloads.privateKeyParam)] }] : []),
+    ], shared, p.downloads ? { T2S_CLOUDFRONT_KEY_PAIR_ID: p.downloads.keyPairId, T2S_CLOUDFRONT_KEY_PARAM: p.downloads.privateKeyParam } : {});
     // The facts queue's visibility timeout (60 s) must stay above this timeout.
     this.facts = fn("facts-function", `${p.name}-ingest-facts`, "index.sqsHandler", 30, [
       { sid: "FactsQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources: [core.facts.queue.arn] },
@@ -121,6 +135,7 @@ export class IngestLambda extends Construct {
     // parameters are there because it shares the bundle's cold start, which reads them.
     this.sweep = fn("sweep-function", `${p.name}-ingest-sweep`, "index.sweep", 50, [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [tableArn] },
+      monthTotals,
       jobIndexes,
       { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn] },
       parameters,

@@ -3,6 +3,9 @@
 //   distribution, through origin access control), and
 // - ingest's public paths (ingest/public-paths.ts) from the ingest function URL, whose auth is AWS_IAM: only this
 //   distribution may call it (OAC of origin type "lambda", which SigV4-signs each origin request).
+// - with a downloads key (DownloadKeys), the files bucket's files/ under /files/*, for signed URLs only
+//   (a trusted key group), through its own OAC: /d/ and /zip/ redirect there, so downloads leave AWS
+//   through CloudFront (its first TB a month is free; S3 → CloudFront is free).
 // One origin for page and API, so the SameSite=Strict session cookie just works. Nothing ingest
 // answers is cached. A response headers policy adds the page's CSP and the other security headers.
 //
@@ -13,6 +16,9 @@
 import { AssetType, Fn, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { CloudfrontDistribution } from "@cdktf/provider-aws/lib/cloudfront-distribution/index.js";
+import { CloudfrontKeyGroup } from "@cdktf/provider-aws/lib/cloudfront-key-group/index.js";
+import { CloudfrontPublicKey } from "@cdktf/provider-aws/lib/cloudfront-public-key/index.js";
+import type { CoreResources } from "./core.ts";
 import { CloudfrontOriginAccessControl } from "@cdktf/provider-aws/lib/cloudfront-origin-access-control/index.js";
 import { CloudfrontResponseHeadersPolicy } from "@cdktf/provider-aws/lib/cloudfront-response-headers-policy/index.js";
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
@@ -35,6 +41,27 @@ export const managedPolicies = {
   allViewerExceptHostHeader: "b689b0a8-53d0-40ab-baf2-68738e2966ac",
 } as const;
 
+/**
+ * The key pair that signs download URLs: the public key and its key group here; the private key is an SSM
+ * SecureString the owner puts (never through terraform), which only the API function may read.
+ */
+export class DownloadKeys extends Construct {
+  readonly publicKey: CloudfrontPublicKey;
+  readonly keyGroup: CloudfrontKeyGroup;
+  readonly privateKeyParam: string;
+
+  constructor(scope: Construct, id: string, p: { name: string; publicKeyPem: string; privateKeyParam: string }) {
+    super(scope, id);
+    // namePrefix: a rotated key is a new resource, created before the old one goes.
+    this.publicKey = new CloudfrontPublicKey(this, "public-key", {
+      namePrefix: `${p.name}-downloads-`, comment: "Signs /d/ and /zip/ download URLs", encodedKey: p.publicKeyPem,
+      lifecycle: { createBeforeDestroy: true },
+    });
+    this.keyGroup = new CloudfrontKeyGroup(this, "key-group", { name: `${p.name}-downloads`, items: [this.publicKey.id], comment: "Download URLs' signers" });
+    this.privateKeyParam = p.privateKeyParam;
+  }
+}
+
 export interface PageFrontProps {
   name: string;
   /** The built page (index.html, app.js, app.css). */
@@ -47,6 +74,8 @@ export interface PageFrontProps {
   tlsOnly?: boolean;
   /** Against moto only: no response headers policy (moto 5.2 has no CreateResponseHeadersPolicy). */
   headersPolicy?: boolean;
+  /** Downloads through this distribution: the files bucket (the core's) as an origin for signed URLs. */
+  downloads?: { core: CoreResources; keys: DownloadKeys };
 }
 
 export class PageFront extends Construct {
@@ -55,6 +84,7 @@ export class PageFront extends Construct {
   readonly headers: CloudfrontResponseHeadersPolicy | undefined;
   readonly s3Access: CloudfrontOriginAccessControl;
   readonly lambdaAccess: CloudfrontOriginAccessControl;
+  readonly filesAccess: CloudfrontOriginAccessControl | undefined;
   readonly url: string;
 
   constructor(scope: Construct, id: string, p: PageFrontProps) {
@@ -86,11 +116,18 @@ export class PageFront extends Construct {
       originAccessControlOriginType: "lambda", signingBehavior: "always", signingProtocol: "sigv4",
     });
 
+    const dl = p.downloads;
+    this.filesAccess = dl && new CloudfrontOriginAccessControl(this, "files-access", {
+      name: `${p.name}-files`, description: "The files bucket's files/, read by CloudFront only, for signed download URLs",
+      originAccessControlOriginType: "s3", signingBehavior: "always", signingProtocol: "sigv4",
+    });
+
     this.headers = p.headersPolicy === false ? undefined : new CloudfrontResponseHeadersPolicy(this, "headers", {
       name: `${p.name}-security-headers`,
       comment: "The page's CSP and security headers (the same ingest sends in local mode)",
       securityHeadersConfig: {
-        contentSecurityPolicy: { contentSecurityPolicy: pageCsp(p.storageOrigin), override: true },
+        // Downloads through CloudFront come from this origin ('self'); else from the bucket's endpoint.
+        contentSecurityPolicy: { contentSecurityPolicy: pageCsp(dl ? null : p.storageOrigin), override: true },
         contentTypeOptions: { override: true },
         frameOptions: { frameOption: "DENY", override: true },
         referrerPolicy: { referrerPolicy, override: true },
@@ -102,6 +139,7 @@ export class PageFront extends Construct {
     const headers = this.headers ? { responseHeadersPolicyId: this.headers.id } : {};
     const pageOrigin = "page";
     const apiOrigin = "ingest";
+    const filesOrigin = "files";
     const apiBehavior = ({ pattern, methods }: PublicPath) => ({
       pathPattern: pattern,
       targetOriginId: apiOrigin,
@@ -129,6 +167,7 @@ export class PageFront extends Construct {
           originAccessControlId: this.lambdaAccess.id,
           customOriginConfig: { httpPort: 80, httpsPort: 443, originProtocolPolicy: "https-only", originSslProtocols: ["TLSv1.2"], originReadTimeout: 30 },
         },
+        ...(dl ? [{ originId: filesOrigin, domainName: dl.core.bucket.bucketRegionalDomainName, originAccessControlId: this.filesAccess!.id }] : []),
       ],
       defaultCacheBehavior: {
         targetOriginId: pageOrigin,
@@ -139,11 +178,31 @@ export class PageFront extends Construct {
         ...headers,
         compress: true,
       },
-      orderedCacheBehavior: ingestPaths.map(apiBehavior),
+      orderedCacheBehavior: [
+        // The path is the object's key. Signed URLs only; not cached (a deleted job's files must not
+        // outlive it at an edge), so Range requests go to S3 as they are; the object's own
+        // Content-Disposition (the original name) comes with it.
+        ...(dl ? [{
+          pathPattern: "/files/*",
+          targetOriginId: filesOrigin,
+          viewerProtocolPolicy: "https-only",
+          allowedMethods: ["GET", "HEAD"],
+          cachedMethods: ["GET", "HEAD"],
+          cachePolicyId: managedPolicies.cachingDisabled,
+          trustedKeyGroups: [dl.keys.keyGroup.id],
+          compress: false,
+        }] : []),
+        ...ingestPaths.map(apiBehavior),
+      ],
       restrictions: { geoRestriction: { restrictionType: "none" } },
       viewerCertificate: { cloudfrontDefaultCertificate: true },
     });
     this.url = `https://${this.distribution.domainName}`;
+    dl?.core.allowInBucketPolicy({
+      Sid: "CloudFrontReadsFiles", Effect: "Allow", Principal: { Service: "cloudfront.amazonaws.com" },
+      Action: "s3:GetObject", Resource: `${dl.core.bucket.arn}/files/*`,
+      Condition: { StringEquals: { "AWS:SourceArn": this.distribution.arn } },
+    });
 
     // The page bucket: objects readable by this distribution only, and by TLS only.
     new S3BucketPolicy(this, "policy", {

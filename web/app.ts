@@ -143,6 +143,9 @@ function jobRow(j: Job): HTMLLIElement {
   // Which seedbox works on it: a small aside, for whoever runs several.
   if (j.seedbox) li.append(el("div", `on ${j.seedbox}`, "meta seedbox"));
   if (j.error) li.append(el("div", `Why: ${j.error.message}`, "error"));
+  if (j.status === "queued" && j.reason === "budget") li.append(el("div", "Waiting: this month's budget is reached. It starts when the budget is raised or next month.", "meta budget"));
+  // The estimate, kept quiet: hundredths of a cent are noise.
+  if (j.cost && j.cost.usd >= 0.005) li.append(el("div", `≈ $${j.cost.usd.toFixed(2)}`, "meta cost"));
   if (j.status === "completed" && j.zip) {
     const z = el("div", undefined, "meta zip");
     const a = el("a", `Download all as one zip (${bytes(j.zip.size)})`);

@@ -5,7 +5,8 @@
 // times, once per index).
 import { gunzipSync, gzipSync } from "node:zlib";
 import { ConditionalCheckFailedException, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { noUsage, usageKeys, type Usage } from "../cost.ts";
 import { dueOf, type JobRecord } from "../job-record.ts";
 import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from "../cursors.ts";
 import { AppError } from "../errors.ts";
@@ -111,6 +112,23 @@ export class JobTable implements JobStore {
     });
   }
 
+  // A month's totals are one item beside the jobs ("usage#2026-12": never a job id), in no index: it has no kind.
+  async addUsage(month: string, delta: Usage): Promise<void> {
+    await this.doc.send(new UpdateCommand({
+      TableName: this.table,
+      Key: { id: usageId(month) },
+      UpdateExpression: `ADD ${usageKeys.map((k, i) => `#k${i} :v${i}`).join(", ")}`,
+      ExpressionAttributeNames: Object.fromEntries(usageKeys.map((k, i) => [`#k${i}`, k])),
+      ExpressionAttributeValues: Object.fromEntries(usageKeys.map((k, i) => [`:v${i}`, delta[k]])),
+    }));
+  }
+
+  async monthUsage(month: string): Promise<Usage> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { id: usageId(month) }, ConsistentRead: true }));
+    const item = (out.Item ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(usageKeys.map((k) => [k, Number(item[k] ?? noUsage[k])])) as unknown as Usage;
+  }
+
   async overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]> {
     const s = jobTableSchema.byDue;
     // "~" sorts after every hex digit: every id of the last due time is included.
@@ -145,6 +163,8 @@ export function jobItem(rec: JobRecord, version: number, retentionDays: number):
     ...(due !== null ? { open: kind, due: `${due}#${job.id}` } : {}),
   };
 }
+
+const usageId = (month: string) => `usage#${month}`;
 
 function decodeRecord(item: Item): JobRecord {
   try {

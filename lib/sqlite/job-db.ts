@@ -7,6 +7,7 @@ import { decodeListCursor, encodeListCursor, readChanges, type FeedRow } from ".
 import { AppError } from "../errors.ts";
 import { recordExpiry } from "../job.ts";
 import type { Changes, DuePosition, JobStore, Page, Versioned } from "../job-store.ts";
+import { noUsage, usageKeys, type Usage } from "../cost.ts";
 
 interface Row {
   v: number;
@@ -17,7 +18,7 @@ export class JobDb implements JobStore {
   private readonly db: DatabaseSync;
   private readonly retentionDays: number;
   private readonly now: () => Date;
-  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove" | "dueFirst" | "dueAfter", StatementSync>;
+  private readonly q: Record<"get" | "insert" | "update" | "first" | "after" | "fresh" | "late" | "forget" | "remove" | "dueFirst" | "dueAfter" | "addUsage" | "monthUsage", StatementSync>;
 
   constructor(o: { path: string; retentionDays: number; now?: () => Date }) {
     this.db = new DatabaseSync(o.path);
@@ -44,8 +45,17 @@ export class JobDb implements JobStore {
     // The sweeper's due time, NULL once a job has ended; a partial index holds only the open jobs.
     // Files from before it get the column here, and the records their due time at their next write.
     const columns = this.db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as { name: string }[];
-    if (!columns.some((c) => c.name === "due")) this.db.exec("ALTER TABLE jobs ADD COLUMN due TEXT");
+    if (!columns.some((c) => c.name === "due")) {
+      try {
+        this.db.exec("ALTER TABLE jobs ADD COLUMN due TEXT");
+      } catch (err) {
+        // Another process opening a new file at the same moment (ingest and a seedbox) added it first.
+        if (!/duplicate column name/.test((err as Error).message)) throw err;
+      }
+    }
     this.db.exec("CREATE INDEX IF NOT EXISTS jobs_by_due ON jobs (due, id) WHERE due IS NOT NULL");
+    // Each month's usage totals (lib/cost.ts): one row a month, added to by every job's write.
+    this.db.exec(`CREATE TABLE IF NOT EXISTS usage (month TEXT PRIMARY KEY, ${usageKeys.map((k) => `${k} REAL NOT NULL DEFAULT 0`).join(", ")}) STRICT`);
     const p = (sql: string) => this.db.prepare(sql);
     this.q = {
       get: p("SELECT v, rec FROM jobs WHERE id = ?"),
@@ -59,6 +69,9 @@ export class JobDb implements JobStore {
       remove: p("DELETE FROM jobs WHERE id = ?"),
       dueFirst: p("SELECT v, rec FROM jobs WHERE due IS NOT NULL AND due <= ? ORDER BY due, id LIMIT ?"),
       dueAfter: p("SELECT v, rec FROM jobs WHERE due IS NOT NULL AND due <= ? AND (due, id) > (?, ?) ORDER BY due, id LIMIT ?"),
+      addUsage: p(`INSERT INTO usage (month, ${usageKeys.join(", ")}) VALUES (?, ${usageKeys.map(() => "?").join(", ")})
+        ON CONFLICT (month) DO UPDATE SET ${usageKeys.map((k) => `${k} = ${k} + excluded.${k}`).join(", ")}`),
+      monthUsage: p(`SELECT ${usageKeys.join(", ")} FROM usage WHERE month = ?`),
     };
     // What DynamoDB's TTL does in AWS mode: ended jobs' records go some time after their files.
     this.q.forget.run(Math.floor(this.now().getTime() / 1000));
@@ -109,6 +122,15 @@ export class JobDb implements JobStore {
       fresh: async (after, limit) => rows(this.q.fresh.all(after.at, after.id, limit)),
       late: async (from, upTo, limit) => rows(this.q.late.all(from, upTo.at, upTo.id, limit)),
     });
+  }
+
+  async addUsage(month: string, delta: Usage): Promise<void> {
+    this.q.addUsage.run(month, ...usageKeys.map((k) => delta[k]));
+  }
+
+  async monthUsage(month: string): Promise<Usage> {
+    const row = this.q.monthUsage.get(month) as Usage | undefined;
+    return row ? { ...row } : { ...noUsage };
   }
 
   async overdue(o: { upTo: string; after: DuePosition | null; limit: number }): Promise<Versioned[]> {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App } from "cdktf";
+import { generateKeyPairSync } from "node:crypto";
 import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
 import { freePort } from "../../scripts/local/net.ts";
 import { run } from "../../scripts/local/proc.ts";
@@ -18,9 +19,9 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
   let build: AwsBuild;
   let env: NodeJS.ProcessEnv;
 
-  const synth = (out: string, localEndpoint?: string) => {
+  const synth = (out: string, localEndpoint?: string, settings = awsDefaults) => {
     const app = new App({ outdir: join(dir, out) });
-    new AwsStack(app, "aws", { settings: awsDefaults, build, statePath: join(dir, out, "terraform.tfstate"), ...(localEndpoint ? { localEndpoint } : {}) });
+    new AwsStack(app, "aws", { settings, build, statePath: join(dir, out, "terraform.tfstate"), ...(localEndpoint ? { localEndpoint } : {}) });
     app.synth();
     return join(dir, out, "stacks", "aws");
   };
@@ -38,19 +39,20 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("passes terraform validate with the pinned AWS provider 5.100.0", async () => {
-    const stackDir = synth("prod");
+  it("passes terraform validate with the pinned AWS provider 5.100.0 (with downloads through CloudFront: every resource)", async () => {
+    const downloadsPublicKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }).toString();
+    const stackDir = synth("prod", undefined, { ...awsDefaults, downloadsPublicKey });
     const init = await tf(stackDir, "init", "-input=false", "-backend=false");
     assert.match(init, /hashicorp\/aws v5\.100\.0/);
     assert.match(await tf(stackDir, "validate"), /The configuration is valid/);
   });
 
-  it("refuses an unknown arch, a volume under 8 GiB, a retention of 0, a malformed Discord public key and bad fleet settings at plan time", async () => {
+  it("refuses an unknown arch, a volume under 8 GiB, a retention of 0, a malformed Discord public key, bad fleet settings and a budget that is no number at plan time", async () => {
     // Pointed at a closed loopback port: the plan stops at the variable checks, before any API call matters.
     const stackDir = synth("local", `http://127.0.0.1:${await freePort()}`);
     await tf(stackDir, "init", "-input=false");
     const plan = await tf(stackDir, "plan", "-input=false", "-refresh=false", "-var=arch=sparc", "-var=volume_size_gib=4", "-var=retention_days=0", "-var=discord_public_key=not-a-key",
-      "-var=max_seedboxes=0", "-var=idle_minutes=0.5", "-var=max_torrents=0", '-var=instance_types=["t4g.medium","nope"]').then(
+      "-var=max_seedboxes=0", "-var=idle_minutes=0.5", "-var=max_torrents=0", '-var=instance_types=["t4g.medium","nope"]', "-var=monthly_budget_usd=lots").then(
       () => assert.fail("terraform plan accepted bad variables"),
       (err: Error) => err.message,
     );
@@ -62,5 +64,6 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
     assert.match(plan, /idle_minutes must be a whole number of at least 1/);
     assert.match(plan, /max_torrents must be a whole number of at least 1/);
     assert.match(plan, /instance_types must be EC2 instance types/);
+    assert.match(plan, /monthly_budget_usd must be empty \(no guard\) or a number of dollars/);
   });
 });

@@ -64,6 +64,22 @@ for (const [adapter, make] of adapters) {
       assert.deepEqual(await store.get(rec.job.id), { rec: changed, version: 2 });
     });
 
+    it("adds up each month's usage apart, atomically, and keeps it out of the job listings", async () => {
+      const store = await make("contract-usage");
+      const u = { seedboxSeconds: 10, byteDays: 1e9, puts: 3, gets: 1, servedBytes: 5e8 };
+      assert.deepEqual(await store.monthUsage("2026-12"), { seedboxSeconds: 0, byteDays: 0, puts: 0, gets: 0, servedBytes: 0 });
+      // Many writers at once lose nothing; a refund (negative) subtracts.
+      await Promise.all(Array.from({ length: 10 }, () => store.addUsage("2026-12", u)));
+      await store.addUsage("2026-12", { ...u, byteDays: -2e9, seedboxSeconds: 0, puts: 0, gets: 0, servedBytes: 0 });
+      await store.addUsage("2027-01", u);
+      assert.deepEqual(await store.monthUsage("2026-12"), { seedboxSeconds: 100, byteDays: 8e9, puts: 30, gets: 10, servedBytes: 5e9 });
+      assert.deepEqual(await store.monthUsage("2027-01"), u);
+      const rec = jobRecord(t(0));
+      await store.put(rec, null);
+      assert.deepEqual((await store.list({ limit: 10, cursor: null })).records.map((r) => r.job.id), [rec.job.id]);
+      assert.deepEqual((await store.overdue({ upTo: "9999", after: null, limit: 10 })).map((v) => v.rec.job.id), [rec.job.id]);
+    });
+
     it("pages newest first, ties broken by id, each job once", async () => {
       const store = await make("contract-pages");
       const recs = Array.from({ length: 25 }, (_, i) => jobRecord(t(Math.floor(i / 3))));
@@ -198,7 +214,13 @@ describe("job store cost", () => {
           // The fact and the submission above are the changes of the last moment.
           assert.ok(JSON.parse(r.body).jobs.length >= 2);
         });
-        counts[n] = Object.fromEntries([list, get, fact, post, changes]);
+        // The month's cost: the store's monthly totals, one read (the submission above also read them: the budget guard).
+        const month = await measure("costs", async () => {
+          const r = await app.http(httpEvent("GET", "/api/costs"));
+          assert.equal(r.statusCode, 200);
+          assert.equal(JSON.parse(r.body).budget.usd, 1000);
+        });
+        counts[n] = Object.fromEntries([list, get, fact, post, changes, month]);
         console.log(JSON.stringify({ jobs: n, aws_calls: counts[n] }));
       } finally {
         close();
@@ -206,9 +228,10 @@ describe("job store cost", () => {
     });
   }
 
-  it("costs the same at 10 and at 10,000 jobs, and a list or a fact at most 3 calls", () => {
+  it("costs the same at 10 and at 10,000 jobs, a list or a fact at most 3 calls, a month's cost 1", () => {
     assert.deepEqual(counts[10_000], counts[10]);
     assert.ok(counts[10]!.list! <= 3 && counts[10]!.fact! <= 3, JSON.stringify(counts[10]));
+    assert.equal(counts[10]!.costs, 1);
   });
 });
 

@@ -1,9 +1,17 @@
 // An in-memory JobStore with the same conditional-write contract, for unit tests of the registry's users.
 import { dueOf, type JobRecord } from "../../lib/job-record.ts";
 import type { Changes, DuePosition, JobStore, Page, Versioned } from "../../lib/job-store.ts";
+import { addUsage, noUsage, type Usage } from "../../lib/cost.ts";
 
 export class MemoryStore implements JobStore {
   readonly items = new Map<string, Versioned>();
+  readonly months = new Map<string, Usage>();
+  async addUsage(month: string, delta: Usage): Promise<void> {
+    this.months.set(month, addUsage(this.months.get(month) ?? noUsage, delta));
+  }
+  async monthUsage(month: string): Promise<Usage> {
+    return this.months.get(month) ?? noUsage;
+  }
   async get(id: string): Promise<Versioned | null> {
     const v = this.items.get(id);
     return v ? structuredClone(v) : null;

@@ -18,6 +18,7 @@ import { repoRoot } from "../../scripts/local/paths.ts";
 import { startProc, type Proc } from "../../scripts/local/proc.ts";
 import { startCountingProxy, type CountingProxy } from "./counting-proxy.ts";
 import { createJobTable } from "./job-tables.ts";
+import { defaultPrices } from "../../lib/cost.ts";
 
 export const worldToken = "store-world-token";
 // moto takes any keys; these are not secrets.
@@ -97,6 +98,8 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
           fetch: { allowHosts: new Set(), timeoutMs: 1000, maxRedirects: 0, maxBytes: 1 << 20 },
           linkTtlS: 300, linkDays: 7, rate: { perMinute: 1e6, burst: 1e6 }, jobs: { table, db: undefined, retentionDays: 7 }, webhooks: { queueUrl: undefined, retryBaseS: 10 },
           lease: { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 }, sweep: { intervalMs: 60_000, limit: 100 },
+          // A budget far above what the tests spend: the guard reads the month on each submission but holds nothing.
+          costs: { pricing: { prices: defaultPrices, perBox: 4, servedBy: "s3" }, budgetUsd: 1000, recheckMs: 600_000 },
         },
         clients, web, log: createLogger("ingest", { level: "error" }),
       });

@@ -47,6 +47,23 @@ describe("ingest Lambda adapter", () => {
     assert.deepEqual([cfg.apiToken, cfg.signingSecret, cfg.publicUrl], ["tok-123", "sig-456", "https://abc.lambda-url.us-east-1.on.aws"]);
   });
 
+  it("reads the downloads key only where its parameter is named (the API function), and prices downloads as CloudFront's", async () => {
+    const asked: string[][] = [];
+    const ssm = async (names: string[]) => (asked.push(names), fakeSsm(names));
+    const plain = await lambdaConfig(env, ssm);
+    assert.equal(plain.cloudfront, undefined);
+    assert.equal(plain.costs.pricing.servedBy, "s3");
+    params["/t2s/cloudfront-private-key"] = "-----BEGIN RSA PRIVATE KEY-----\nnot a real key\n-----END RSA PRIVATE KEY-----";
+    try {
+      const cf = await lambdaConfig({ ...env, T2S_CLOUDFRONT_KEY_PARAM: "/t2s/cloudfront-private-key", T2S_CLOUDFRONT_KEY_PAIR_ID: "K2JCJMDEHXQW5F" }, ssm);
+      assert.deepEqual(cf.cloudfront, { keyPairId: "K2JCJMDEHXQW5F", privateKey: params["/t2s/cloudfront-private-key"] });
+      assert.equal(cf.costs.pricing.servedBy, "cloudfront");
+      assert.deepEqual(asked.map((n) => n.includes("/t2s/cloudfront-private-key")), [false, true]);
+    } finally {
+      delete params["/t2s/cloudfront-private-key"];
+    }
+  });
+
   it("fails with a message naming a missing parameter", async () => {
     await assert.rejects(lambdaConfig({ ...env, T2S_SIGNING_SECRET_PARAM: "/t2s/nope" }, fakeSsm), /SSM parameter \/t2s\/nope is missing/);
     await assert.rejects(lambdaConfig({ ...env, T2S_API_TOKEN_PARAM: "" }, fakeSsm), /T2S_API_TOKEN_PARAM is not set/);

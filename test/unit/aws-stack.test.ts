@@ -11,6 +11,7 @@ import { AwsStack } from "../../stacks/aws.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 import { assertJobTable } from "../support/job-table-synth.ts";
 import { pageCsp } from "../../lib/page-headers.ts";
+import { generateKeyPairSync } from "node:crypto";
 import { pageFiles, patternMatches } from "../../ingest/public-paths.ts";
 import { examplePath, ingestRoutes } from "../support/api-routes.ts";
 
@@ -233,13 +234,19 @@ describe("aws stack (synthesized)", () => {
     const statements = (prefix: string) => doc(prefix).statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
     const table = ref("aws_dynamodb_table", "arn");
     const dynamo = (prefix: string) => statements(prefix).filter((st) => st.actions.some((a) => a.startsWith("dynamodb:"))).map(({ sid, actions, resources }) => ({ sid, actions, resources }));
+    const monthTotals = { sid: "MonthTotals", actions: ["dynamodb:UpdateItem"], resources: [table] };
     assert.deepEqual(dynamo("ingest_function-role_policy-document"), [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+      monthTotals,
       { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`, `${table}/index/${schema.byDue.name}`] },
     ]);
     assert.deepEqual(dynamo("ingest_facts-function-role_policy-document"), [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+      monthTotals,
     ]);
+    // The one update ingest may make: adding to a month's totals, whose keys are usage#<month>.
+    const update = statements("ingest_function-role_policy-document").find((st) => st.sid === "MonthTotals")!;
+    assert.deepEqual(update.condition, [{ test: "ForAllValues:StringLike", variable: "dynamodb:LeadingKeys", values: ["usage#*"] }]);
     // Seedboxes hold leases on the records (get/put only); nobody scans it or holds a dynamodb wildcard.
     assert.deepEqual(dynamo("seedbox_role_policy-document"), [
       { sid: "JobLeases", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
@@ -460,10 +467,17 @@ describe("aws stack (synthesized)", () => {
     assert.match(String(s.output.interactions_url!.value), /aws_lambda_function_url\.discord_url_/);
   });
 
-  it("declares the variables: name, region, instance types, arch, volume size, the fleet's, retention, Discord allow-list and public key", () => {
+  it("declares the variables: name, region, instance types, arch, volume size, the fleet's, retention, Discord allow-list and public key, the monthly budget", () => {
     assert.deepEqual(Object.keys(s.variable).sort(), [
-      "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "max_seedboxes", "max_torrents", "name", "region", "retention_days", "spot", "volume_size_gib",
+      "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "max_seedboxes", "max_torrents", "monthly_budget_usd", "name", "region", "retention_days", "spot", "volume_size_gib",
     ]);
+    // Empty by default (no guard), and handed to the API and the sweeper as T2S_MONTHLY_BUDGET_USD.
+    const budget = s.variable.monthly_budget_usd!;
+    assert.deepEqual([budget.type, budget.default], ["string", ""]);
+    for (const fn of ["ingest_function", "ingest_sweep-function"]) {
+      const env = (named("aws_lambda_function", fn).environment as { variables: Record<string, string> }).variables;
+      assert.equal(env.T2S_MONTHLY_BUDGET_USD, "${var.monthly_budget_usd}", fn);
+    }
     assert.deepEqual([s.variable.idle_minutes!.default, s.variable.max_torrents!.default], [10, awsDefaults.maxTorrents]);
   });
 
@@ -540,6 +554,8 @@ describe("aws stack (synthesized)", () => {
     assert.deepEqual(policyDoc("ingest_sweep-function-role_policy-document").map(({ sid, actions, resources }) => ({ sid, actions, resources })), [
       { sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`\${${ref("aws_cloudwatch_log_group", "arn", "ingest_sweep-function-logs").slice(2, -1)}}:*`] },
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [table] },
+      // A job the sweeper fails ends its run: its seedbox time goes into the month's totals.
+      { sid: "MonthTotals", actions: ["dynamodb:UpdateItem"], resources: [table] },
       { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`, `${table}/index/${schema.byDue.name}`] },
       { sid: "Publish", actions: ["sns:Publish"], resources: [ref("aws_sns_topic", "arn", "core_requests-topic")] },
       policyDoc("ingest_function-role_policy-document").find((st) => st.sid === "Parameters")!,
@@ -547,6 +563,54 @@ describe("aws stack (synthesized)", () => {
       { sid: "FleetDescribe", actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },
       { sid: "RequestsDepth", actions: ["sqs:GetQueueAttributes"], resources: [ref("aws_sqs_queue", "arn", "core_requests_queue")] },
     ].map((x) => ({ sid: x.sid, actions: x.actions, resources: x.resources })));
+  });
+
+  it("serves downloads through CloudFront with a downloads key: the files bucket behind OAC, signed URLs only, the key readable by the API function alone", () => {
+    const pem = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }).toString();
+    assert.equal(all("aws_cloudfront_public_key").length, 0, "without a key: S3 presigned downloads, as before");
+    assert.equal((one("aws_cloudfront_distribution").origin as Block[]).length, 2);
+    const k = JSON.parse(synth({ ...awsDefaults, downloadsPublicKey: pem })) as Synth;
+    const of = (type: string, prefix = "") => Object.entries(k.resource[type] ?? {}).filter(([key]) => key.startsWith(prefix));
+    const refTo = (type: string, prefix: string, attr: string) => {
+      const found = of(type, prefix);
+      assert.equal(found.length, 1, `${type} ${prefix}`);
+      return `\${${type}.${found[0]![0]}.${attr}}`;
+    };
+    // The public key is in the stack; the key group trusts it.
+    const [[, pub]] = of("aws_cloudfront_public_key") as [[string, Block]];
+    assert.equal(pub.encoded_key, pem);
+    const [[, group]] = of("aws_cloudfront_key_group") as [[string, Block]];
+    assert.deepEqual(group.items, [refTo("aws_cloudfront_public_key", "downloads_", "id")]);
+    // The second origin: the files bucket, behind an OAC of its own.
+    const [[, dist]] = of("aws_cloudfront_distribution") as [[string, Block]];
+    const files = (dist.origin as Block[]).find((o) => o.origin_id === "files")!;
+    assert.equal(files.domain_name, refTo("aws_s3_bucket", "core_bucket", "bucket_regional_domain_name"));
+    assert.equal(files.origin_access_control_id, refTo("aws_cloudfront_origin_access_control", "front_files-access", "id"));
+    const [[, oac]] = of("aws_cloudfront_origin_access_control", "front_files-access") as [[string, Block]];
+    assert.deepEqual([oac.origin_access_control_origin_type, oac.signing_behavior, oac.signing_protocol], ["s3", "always", "sigv4"]);
+    // Its behaviour takes signed URLs only (the trusted key group), GET and HEAD, HTTPS, uncached.
+    const behaviour = (dist.ordered_cache_behavior as Block[]).find((b) => b.path_pattern === "/files/*")!;
+    assert.deepEqual(behaviour.trusted_key_groups, [refTo("aws_cloudfront_key_group", "downloads_", "id")]);
+    assert.deepEqual([behaviour.target_origin_id, behaviour.viewer_protocol_policy, behaviour.allowed_methods], ["files", "https-only", ["GET", "HEAD"]]);
+    // The files bucket lets this distribution read files/ and nothing else, and still denies plain HTTP.
+    const policy = String(of("aws_s3_bucket_policy", "core_")[0]![1].policy);
+    assert.match(policy, /"Sid" *[:=] *"CloudFrontReadsFiles"/);
+    assert.match(policy, /"Resource" *[:=] *"\$\{aws_s3_bucket\.core_bucket_\w+\.arn\}\/files\/\*"/);
+    assert.match(policy, /"AWS:SourceArn" *[:=] *aws_cloudfront_distribution\.front_distribution_\w+\.arn/);
+    assert.match(policy, /"aws:SecureTransport" *[:=] *"false"/);
+    // The private key's parameter: named to the API function alone, readable by it alone.
+    const param = "/${var.name}/cloudfront-private-key";
+    const readers = Object.entries(k.data.aws_iam_policy_document!).filter(([, d]) => JSON.stringify(d.statement).includes(`parameter${param}`)).map(([key]) => key);
+    assert.equal(readers.length, 1, readers.join(" "));
+    assert.ok(readers[0]!.startsWith("ingest_function-role_policy-document"), readers[0]);
+    for (const [key, f] of of("aws_lambda_function")) {
+      const env = (f.environment as { variables: Record<string, string> } | undefined)?.variables ?? {};
+      assert.equal(env.T2S_CLOUDFRONT_KEY_PARAM, key.startsWith("ingest_function_") ? param : undefined, key);
+    }
+    assert.equal(JSON.stringify(k).includes("PRIVATE KEY"), false, "no private key in the stack");
+    // The page's media and images come from its own origin now: the CSP names no storage origin.
+    const [[, headers]] = of("aws_cloudfront_response_headers_policy") as [[string, Block]];
+    assert.equal(((headers.security_headers_config as Record<string, Block>).content_security_policy!).content_security_policy, pageCsp(null));
   });
 
   it("rejects bad settings at synth with a clear message", () => {

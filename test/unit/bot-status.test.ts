@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Job } from "../../lib/job.ts";
-import { displayName, formatBytes, formatEta, formatRate, jobsText, maxContent, pingText, progressBar, statusText } from "../../bot/status.ts";
+import { budgetWait, displayName, formatBytes, formatEta, formatRate, jobLine, jobsText, maxContent, pingText, progressBar, statusText } from "../../bot/status.ts";
 
 const id = "a".repeat(40);
 const job = (o: Partial<Job> = {}): Job => ({
@@ -62,6 +62,14 @@ describe("bot message formatting", () => {
     assert.ok(t.includes(progressBar(0.5)));
     assert.ok(t.includes("2.50 MiB/s"));
     assert.ok(t.includes("ETA 12m 34s"));
+  });
+
+  it("says a job waits for the monthly budget, in its status and in /jobs", () => {
+    const held = job({ status: "queued", progress: 0, rate: 0, eta: null, reason: "budget" });
+    assert.match(statusText(held, pub), new RegExp(budgetWait));
+    assert.match(jobLine(held), /queued \(monthly budget reached\)/);
+    assert.match(statusText(job({ status: "queued" }), pub), /waiting for the seedbox/);
+    assert.doesNotMatch(jobLine(job({ status: "queued" })), /budget/);
   });
 
   it("says why a job failed, and that it was cancelled", () => {

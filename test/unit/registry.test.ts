@@ -1,6 +1,7 @@
 // The registry's rules over any store: a change is re-applied after losing a race, gives up with a
 // clear error after too many, and each job's updatedAt only goes up.
 import assert from "node:assert/strict";
+import { noUsage } from "../../lib/cost.ts";
 import { describe, it } from "node:test";
 import type { JobRecord } from "../../lib/job-record.ts";
 import type { JobStore, Versioned } from "../../lib/job-store.ts";
@@ -30,6 +31,8 @@ function racyStore(losses: number): JobStore & { rows: Map<string, Versioned>; p
     list: async () => ({ records: [], next: null }),
     changes: async () => ({ records: [], cursor: "" }),
     overdue: async () => [],
+    addUsage: async () => {},
+    monthUsage: async () => noUsage,
   };
   return s;
 }

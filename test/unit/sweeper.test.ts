@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { takeLease, type JobRecord } from "../../lib/job-record.ts";
+import { holdForBudget, takeLease, type JobRecord } from "../../lib/job-record.ts";
 import { newJob } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { RequestMessage } from "../../lib/messages.ts";
@@ -29,6 +29,25 @@ async function world(recs: JobRecord[]) {
 }
 
 describe("sweeper", () => {
+  it("keeps a job held for the budget while the month is over it, and requests it once it is not", async () => {
+    const w = await world([holdForBudget(rec(1), t0, 60_000)]);
+    let decision: "open" | "budget" = "budget";
+    const d = { ...w, timing, log, limit: 10, costs: { decision: async () => decision, recheckMs: 60_000 } };
+    assert.equal(await sweepOnce({ ...d, nowMs: () => t0 + 60_000 }), 0);
+    assert.deepEqual(w.sent, []);
+    const still = (await w.store.get(hex(1)))!.rec;
+    assert.equal(still.job.reason, "budget");
+    assert.equal(still.requests ?? 0, 0, "waiting for the budget never counts towards failing the job");
+    assert.equal(still.due, new Date(t0 + 120_000).toISOString());
+    // Not requested at a local start either.
+    assert.equal(await requestAllOpen(d), 0);
+    decision = "open";
+    assert.equal(await sweepOnce({ ...d, nowMs: () => t0 + 120_000 }), 1);
+    assert.deepEqual((w.sent as RequestMessage[]).map((m) => m.id), [hex(1)]);
+    const out = (await w.store.get(hex(1)))!.rec;
+    assert.equal(out.job.reason, undefined);
+    assert.equal(out.due, new Date(t0 + 120_000 + timing.requestTimeoutMs).toISOString());
+  });
   it("requests again the jobs whose lease ran out, once, and leaves live leases and ended jobs alone", async () => {
     const ended = { ...leased(3, "s1", t0), job: { ...rec(3).job, status: "completed" as const } };
     const w = await world([leased(1, "s1", t0), leased(2, "s2", t0 + 30_000), ended]);
