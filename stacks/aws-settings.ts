@@ -75,25 +75,77 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   return s;
 }
 
-/** Settings from T2S_AWS_* environment variables over the defaults, validated. */
-export function settingsFromEnv(env: Record<string, string | undefined>): AwsSettings {
+/** Settings from T2S_AWS_* environment variables over `base` (the settings file, else the defaults), validated. */
+export function settingsFromEnv(env: Record<string, string | undefined>, base: AwsSettings = awsDefaults): AwsSettings {
   const pick = (k: string) => (env[k] !== undefined && env[k] !== "" ? env[k] : undefined);
   const num = (k: string, d: number) => (pick(k) === undefined ? d : Number(pick(k)));
+  const list = (k: string, d: string[]) => (pick(k) === undefined ? d : pick(k)!.split(",").map((x) => x.trim()).filter(Boolean));
+  const spot = pick("T2S_AWS_SPOT");
   return validateSettings({
-    name: pick("T2S_AWS_NAME") ?? awsDefaults.name,
-    region: pick("T2S_AWS_REGION") ?? awsDefaults.region,
-    arch: (pick("T2S_AWS_ARCH") ?? awsDefaults.arch) as Arch,
-    instanceType: pick("T2S_AWS_INSTANCE_TYPE") ?? awsDefaults.instanceType,
-    volumeGiB: num("T2S_AWS_VOLUME_GIB", awsDefaults.volumeGiB),
-    maxSeedboxes: num("T2S_AWS_MAX_SEEDBOXES", awsDefaults.maxSeedboxes),
-    idleMinutes: num("T2S_AWS_IDLE_MINUTES", awsDefaults.idleMinutes),
-    maxTorrents: num("T2S_AWS_MAX_TORRENTS", awsDefaults.maxTorrents),
-    spot: ["1", "on", "true"].includes(pick("T2S_AWS_SPOT") ?? ""),
-    instanceTypes: (pick("T2S_AWS_INSTANCE_TYPES") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
-    retentionDays: num("T2S_AWS_RETENTION_DAYS", awsDefaults.retentionDays),
-    discordAllowList: (pick("T2S_AWS_DISCORD_ALLOW") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
-    discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? awsDefaults.discordPublicKey).toLowerCase(),
+    name: pick("T2S_AWS_NAME") ?? base.name,
+    region: pick("T2S_AWS_REGION") ?? base.region,
+    arch: (pick("T2S_AWS_ARCH") ?? base.arch) as Arch,
+    instanceType: pick("T2S_AWS_INSTANCE_TYPE") ?? base.instanceType,
+    volumeGiB: num("T2S_AWS_VOLUME_GIB", base.volumeGiB),
+    maxSeedboxes: num("T2S_AWS_MAX_SEEDBOXES", base.maxSeedboxes),
+    idleMinutes: num("T2S_AWS_IDLE_MINUTES", base.idleMinutes),
+    maxTorrents: num("T2S_AWS_MAX_TORRENTS", base.maxTorrents),
+    spot: spot === undefined ? base.spot : ["1", "on", "true"].includes(spot),
+    instanceTypes: list("T2S_AWS_INSTANCE_TYPES", base.instanceTypes),
+    retentionDays: num("T2S_AWS_RETENTION_DAYS", base.retentionDays),
+    discordAllowList: list("T2S_AWS_DISCORD_ALLOW", base.discordAllowList),
+    discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? base.discordPublicKey).toLowerCase(),
   });
+}
+
+/** The settings file's name: kept beside the state, out of git (it is the owner's, not the project's). */
+export const settingsFileName = "t2s.aws.json";
+
+/**
+ * The settings a file's text holds, over the defaults, validated. A key the stack does not know, a value
+ * of the wrong kind or out of range stops here with a message naming the file, the key and what is allowed.
+ */
+export function settingsFromFile(text: string, where = settingsFileName): AwsSettings {
+  const bad = (what: string): never => {
+    throw new SettingsError(`${where}: ${what}`);
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return bad(`not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return bad("must hold one JSON object of settings");
+  const out: Record<string, unknown> = { ...awsDefaults };
+  for (const [key, value] of Object.entries(raw)) {
+    if (!Object.hasOwn(awsDefaults, key)) bad(`unknown setting ${JSON.stringify(key)}; the settings are ${Object.keys(awsDefaults).join(", ")}`);
+    const want = kindOf((awsDefaults as unknown as Record<string, unknown>)[key]);
+    if (kindOf(value) !== want) bad(`${key} must be ${want === "list" ? "a list of strings" : `a ${want}`}, not ${JSON.stringify(value)}`);
+    out[key] = value;
+  }
+  try {
+    return validateSettings(out as unknown as AwsSettings);
+  } catch (e) {
+    return bad((e as Error).message.replace(/^aws stack: /, ""));
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return v.every((x) => typeof x === "string") ? "list" : "mixed list";
+  return typeof v;
+}
+
+/** The file's text for these settings: every key, so the owner sees what can be set. */
+export function settingsFileText(s: AwsSettings): string {
+  return `${JSON.stringify(s, null, 2)}\n`;
+}
+
+/** One line per setting that differs between the last deploy's settings and these (none when unchanged; all on the first deploy). */
+export function settingsChanges(before: AwsSettings | undefined, after: AwsSettings): string[] {
+  if (!before) return Object.entries(after).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
+  return (Object.keys(after) as (keyof AwsSettings)[])
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map((k) => `  ${k}: ${JSON.stringify(before[k])} -> ${JSON.stringify(after[k])}`);
 }
 
 /** The SSM parameter names the owner sets (values never pass through terraform). */
