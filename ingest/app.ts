@@ -95,7 +95,7 @@ export function ingestApp(d: AppDeps) {
     webhooks: (s: Session) => sendWebhook && webhookHandler({
       registry: s.registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS, present,
     }),
-    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit } satisfies SweeperDeps,
+    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit, stuckMs: cfg.sweep.stuckMs } satisfies SweeperDeps,
   };
 }
 

@@ -20,7 +20,7 @@ export interface ApiTunables {
   /** Leases: how long they last, so the sweeper knows when a job's request counts as lost. */
   lease: LeaseTiming;
   /** The sweeper: how often it runs (local mode; a schedule in AWS mode) and how many jobs it requeues per run. */
-  sweep: { intervalMs: number; limit: number };
+  sweep: { intervalMs: number; limit: number; stuckMs: number };
   /** The webhook delivery queue (absent: callback_url is refused) and the first retry's delay. */
   webhooks: { queueUrl: string | undefined; retryBaseS: number };
   /** AWS mode: the seedbox fleet's group (T2S_FLEET_GROUP), its cap and torrents per seedbox; unset: no fleet. */
@@ -41,7 +41,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
     jobs: jobStoreConfig(env),
     lease: leaseTiming(env),
-    sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100) },
+    sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100), stuckMs: num(env, "T2S_STUCK_HOURS", 2) * 3_600_000 },
     webhooks: { queueUrl: optional(env, serviceEnvNames.webhooksQueueUrl), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
     fleet: fleetConfig(env),
   };

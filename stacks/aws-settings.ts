@@ -26,6 +26,15 @@ export interface AwsSettings {
   discordAllowList: string[];
   /** The Discord application's public key (hex, from the developer portal; not a secret); empty: no bot. */
   discordPublicKey: string;
+  /** Where alarms are e-mailed (an SNS e-mail subscription the owner confirms once); empty: the topic only. */
+  alarmEmail: string;
+  /** Days CloudWatch keeps the Lambdas' and the seedboxes' logs (one of CloudWatch's allowed values). */
+  logRetentionDays: number;
+  /**
+   * Deletion protection on the job table, and a bucket destroy refuses while it holds objects. Set it
+   * false and deploy before a destroy meant to delete the data.
+   */
+  keepData: boolean;
 }
 
 export const awsDefaults: AwsSettings = {
@@ -42,7 +51,15 @@ export const awsDefaults: AwsSettings = {
   retentionDays: 7,
   discordAllowList: [],
   discordPublicKey: "",
+  alarmEmail: "",
+  logRetentionDays: 30,
+  keepData: true,
 };
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const logRetentionChoices = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+// Plain enough for a terraform regex too (no backslash, no quote); SNS itself checks the address when it sends.
+export const emailPattern = /^[^@ ]+@[^@ ]+[.][^@ ]+$/;
 
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
 export const minVolumeGiB = 8;
@@ -72,6 +89,8 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   if (!Number.isInteger(s.retentionDays) || s.retentionDays < 1) bad(`retention ${s.retentionDays} days must be a whole number of at least 1 (S3 lifecycle expiry needs >= 1 day)`);
   for (const id of s.discordAllowList) if (!/^\d{5,25}$/.test(id)) bad(`Discord allow-list entry ${JSON.stringify(id)} is not a Discord id (digits only)`);
   if (s.discordPublicKey && !publicKeyPattern.test(s.discordPublicKey)) bad("the Discord public key must be the 64 hex characters the developer portal shows");
+  if (s.alarmEmail && !emailPattern.test(s.alarmEmail)) bad(`alarm e-mail ${JSON.stringify(s.alarmEmail)} is not an e-mail address`);
+  if (!(logRetentionChoices as readonly number[]).includes(s.logRetentionDays)) bad(`log retention ${s.logRetentionDays} days must be one of CloudWatch's: ${logRetentionChoices.join(", ")}`);
   return s;
 }
 
@@ -80,7 +99,7 @@ export function settingsFromEnv(env: Record<string, string | undefined>, base: A
   const pick = (k: string) => (env[k] !== undefined && env[k] !== "" ? env[k] : undefined);
   const num = (k: string, d: number) => (pick(k) === undefined ? d : Number(pick(k)));
   const list = (k: string, d: string[]) => (pick(k) === undefined ? d : pick(k)!.split(",").map((x) => x.trim()).filter(Boolean));
-  const spot = pick("T2S_AWS_SPOT");
+  const flag = (k: string, d: boolean) => (pick(k) === undefined ? d : ["1", "on", "true"].includes(pick(k)!));
   return validateSettings({
     name: pick("T2S_AWS_NAME") ?? base.name,
     region: pick("T2S_AWS_REGION") ?? base.region,
@@ -90,11 +109,14 @@ export function settingsFromEnv(env: Record<string, string | undefined>, base: A
     maxSeedboxes: num("T2S_AWS_MAX_SEEDBOXES", base.maxSeedboxes),
     idleMinutes: num("T2S_AWS_IDLE_MINUTES", base.idleMinutes),
     maxTorrents: num("T2S_AWS_MAX_TORRENTS", base.maxTorrents),
-    spot: spot === undefined ? base.spot : ["1", "on", "true"].includes(spot),
+    spot: flag("T2S_AWS_SPOT", base.spot),
     instanceTypes: list("T2S_AWS_INSTANCE_TYPES", base.instanceTypes),
     retentionDays: num("T2S_AWS_RETENTION_DAYS", base.retentionDays),
     discordAllowList: list("T2S_AWS_DISCORD_ALLOW", base.discordAllowList),
     discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? base.discordPublicKey).toLowerCase(),
+    alarmEmail: pick("T2S_AWS_ALARM_EMAIL") ?? base.alarmEmail,
+    logRetentionDays: num("T2S_AWS_LOG_RETENTION_DAYS", base.logRetentionDays),
+    keepData: flag("T2S_AWS_KEEP_DATA", base.keepData),
   });
 }
 

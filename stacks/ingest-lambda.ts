@@ -34,6 +34,7 @@ export interface IngestLambdaProps {
   signingSecretParam: string;
   /** The seedbox fleet the API and the sweeper scale up. */
   fleet: FleetSettings;
+  logRetentionDays: number;
 }
 
 export class IngestLambda extends Construct {
@@ -79,7 +80,7 @@ export class IngestLambda extends Construct {
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
     const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared) =>
       nodeFunction(this, id, {
-        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants],
+        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants], logRetentionDays: p.logRetentionDays,
         env: {
           ...coreEnv(core),
           [serviceEnvNames.jobsTable]: core.jobsTable.name,

@@ -96,7 +96,7 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
           aws, apiToken: worldToken, signingSecret: "store-world-signing", publicUrl: "http://127.0.0.1:9",
           fetch: { allowHosts: new Set(), timeoutMs: 1000, maxRedirects: 0, maxBytes: 1 << 20 },
           linkTtlS: 300, linkDays: 7, rate: { perMinute: 1e6, burst: 1e6 }, jobs: { table, db: undefined, retentionDays: 7 }, webhooks: { queueUrl: undefined, retryBaseS: 10 },
-          lease: { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 }, sweep: { intervalMs: 60_000, limit: 100 },
+          lease: { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 }, sweep: { intervalMs: 60_000, limit: 100, stuckMs: 7_200_000 },
         },
         clients, web, log: createLogger("ingest", { level: "error" }),
       });
