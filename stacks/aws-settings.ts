@@ -178,3 +178,18 @@ export function secretNames(name: string) {
     discordToken: `/${name}/discord-token`,
   };
 }
+
+export type SecretKey = keyof ReturnType<typeof secretNames>;
+
+/**
+ * The functions whose roles may read each parameter (stacks/ingest-lambda.ts, discord-lambda.ts; the
+ * synth test holds the two together). A rotation refreshes exactly these. The seedboxes read none.
+ */
+export function secretReaders(name: string): Record<SecretKey, string[]> {
+  const ingest = ["ingest", "ingest-facts", "ingest-webhooks", "ingest-sweep"].map((f) => `${name}-${f}`);
+  return {
+    apiToken: [...ingest, `${name}-discord`, `${name}-discord-work`, `${name}-discord-updates`],
+    signingSecret: ingest,
+    discordToken: [`${name}-discord-work`, `${name}-discord-updates`],
+  };
+}

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App, Testing } from "cdktf";
 import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
-import { awsDefaults, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
+import { awsDefaults, secretNames, secretReaders, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
 import { AwsStack } from "../../stacks/aws.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 import { stuckJobMessage } from "../../lib/job-record.ts";
@@ -584,6 +584,21 @@ describe("aws stack (synthesized)", () => {
     for (const lg of all("aws_cloudwatch_log_group")) assert.ok(Number.isFinite(Number(awsDefaults.logRetentionDays)) && lg.retention_in_days, String(lg.name));
     // The alarms are the fixed cost (docs/aws.md): one backstop plus the twelve above.
     assert.equal(all("aws_cloudwatch_metric_alarm").length, 13);
+  });
+
+  it("lets exactly the functions rotate-secrets refreshes read each parameter (secretReaders)", () => {
+    const params = secretNames("${var.name}");
+    const readers = secretReaders("${var.name}");
+    const docs = s.data.aws_iam_policy_document!;
+    for (const [key, param] of Object.entries(params) as [keyof typeof params, string][]) {
+      const arn = `arn:\${data.aws_partition.partition.partition}:ssm:\${var.region}:\${data.aws_caller_identity.account.account_id}:parameter${param}`;
+      const may = Object.values(s.resource.aws_lambda_function!).filter((fn) => {
+        const role = /^\$\{aws_iam_role\.(.+)_role_[0-9A-F]+\.arn\}$/.exec(String(fn.role))![1]!;
+        const doc = Object.entries(docs).find(([k]) => k.startsWith(`${role}_policy-document`))![1];
+        return (doc.statement as { actions: string[]; resources: string[] }[]).some((st) => st.actions.some((a) => a.startsWith("ssm:Get")) && st.resources.includes(arn));
+      }).map((fn) => String(fn.function_name)).sort();
+      assert.deepEqual(may, [...readers[key]].sort(), key);
+    }
   });
 
   it("sweeps every minute: a rule, its target (the sweep handler of the ingest bundle) and the invoke permission", () => {
