@@ -593,7 +593,7 @@ describe("aws stack (synthesized)", () => {
     for (const [key, param] of Object.entries(params) as [keyof typeof params, string][]) {
       const arn = `arn:\${data.aws_partition.partition.partition}:ssm:\${var.region}:\${data.aws_caller_identity.account.account_id}:parameter${param}`;
       const may = Object.values(s.resource.aws_lambda_function!).filter((fn) => {
-        const role = /^\$\{aws_iam_role\.(.+)_role_[0-9A-F]+\.arn\}$/.exec(String(fn.role))![1]!;
+        const role = /^\$\{aws_iam_role\.(.+)_[0-9A-F]{8}\.arn\}$/.exec(String(fn.role))![1]!;
         const doc = Object.entries(docs).find(([k]) => k.startsWith(`${role}_policy-document`))![1];
         return (doc.statement as { actions: string[]; resources: string[] }[]).some((st) => st.actions.some((a) => a.startsWith("ssm:Get")) && st.resources.includes(arn));
       }).map((fn) => String(fn.function_name)).sort();
