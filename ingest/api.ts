@@ -39,6 +39,8 @@ export interface ApiResponse {
   body?: string | Buffer;
   /** A text/event-stream body, written as it comes. */
   events?: AsyncIterable<string>;
+  /** A download streamed from the store (node:http only: Lambda never streams). */
+  stream?: AsyncIterable<Uint8Array>;
 }
 
 export interface ApiDeps {
@@ -65,6 +67,11 @@ export interface ApiDeps {
   outbox: Outbox | null;
   /** AWS mode: raises the fleet's desired capacity after a download was requested. */
   scaleUp?: ScaleUp;
+  /**
+   * How /d/ and /zip/ answer: "redirect" to a presigned URL (default; AWS mode), or "stream" the object
+   * through ingest (local mode reached from other machines: the store listens on loopback only).
+   */
+  links?: "redirect" | "stream";
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -341,8 +348,15 @@ function linkHandlers({ d }: Kit) {
     return rec;
   };
   const gone = (job: Job) => new AppError("expired", `This job's files expired on ${job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
-  const redirect = async (key: string): Promise<ApiResponse> =>
-    ({ status: 302, headers: { ...baseHeaders, location: await d.bucket.presignGet(key, d.linkTtlS), "cache-control": "no-store" } });
+  const send = async (req: ApiRequest, key: string, size: number): Promise<ApiResponse> => {
+    if (d.links !== "stream") return { status: 302, headers: { ...baseHeaders, location: await d.bucket.presignGet(key, d.linkTtlS), "cache-control": "no-store" } };
+    // One byte range, as players and download managers ask; anything else gets the whole object.
+    const range = req.headers["range"];
+    const got = await d.bucket.download(key, range && /^bytes=(\d+-\d*|-\d+)$/.test(range) ? range : undefined, req.signal);
+    if (!got) throw new AppError("not_found", "No such file.");
+    if (!got.body) return { status: 416, headers: { ...baseHeaders, ...got.headers, "content-range": `bytes */${size}` } };
+    return { status: got.status, headers: { ...baseHeaders, ...got.headers, "cache-control": "private, no-store" }, stream: got.body };
+  };
   return {
     file: async ({ req, params, caller }: Ctx): Promise<ApiResponse> => {
       const id = params[0]!;
@@ -357,7 +371,7 @@ function linkHandlers({ d }: Kit) {
       const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
       if (!file) throw new AppError("not_found", "No such file in a completed job.");
       if (filesExpired(rec!.job, d.now())) throw gone(rec!.job);
-      if (req.query.get("view") !== "text") return redirect(dataPrefix(id) + file.key);
+      if (req.query.get("view") !== "text") return send(req, dataPrefix(id) + file.key, file.size);
       // The page shows text files in place: the start of the file, as plain text, never as HTML.
       const part = await d.bucket.getStart(dataPrefix(id) + file.key, textViewBytes);
       return {
@@ -375,7 +389,7 @@ function linkHandlers({ d }: Kit) {
       const rec = await signedRecord(req, id, zipLinkKey, caller);
       if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
       if (filesExpired(rec.job, d.now())) throw gone(rec.job);
-      return redirect(zipKey(id));
+      return send(req, zipKey(id), rec.zip.size);
     },
   };
 }

@@ -85,8 +85,8 @@ export function ingestApp(d: AppDeps) {
     bucket, auth, guard, publishRequest, scaleUp,
     session,
     /** The HTTP API over a session; `live` is how the page follows changes in this host. */
-    api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
-      registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
+    api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null; links?: "redirect" | "stream" }) => createApi({
+      registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin, links: o.links ?? "redirect",
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
       streams: new LiveStreams(s.registry, present),
     }, qbittorrentRoutes),

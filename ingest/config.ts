@@ -1,6 +1,6 @@
 // ingest's configuration, from the environment.
 import { join } from "node:path";
-import { awsConfig, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, ConfigError, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { leaseTiming, type LeaseTiming } from "../lib/lease.ts";
 import { jobStoreConfig, type JobStoreConfig } from "../lib/open-job-store.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
@@ -62,6 +62,18 @@ export interface IngestConfig extends ApiTunables {
   publicUrl: string;
   webDir: string;
   logLevel: Level;
+  /** How /d/ and /zip/ answer (ApiDeps.links). */
+  links: "redirect" | "stream";
+}
+
+/**
+ * The local store listens on 127.0.0.1 only, so a redirect to it works on this machine alone. Bound to
+ * any other address (a LAN's), ingest streams the files itself. T2S_LINKS=stream|redirect overrides.
+ */
+export function linkMode(env: Env, host: string): "redirect" | "stream" {
+  const told = optional(env, "T2S_LINKS");
+  if (told !== undefined && told !== "stream" && told !== "redirect") throw new ConfigError(`T2S_LINKS must be "stream" or "redirect", not ${JSON.stringify(told)}`);
+  return told ?? (["127.0.0.1", "localhost", "::1"].includes(host) ? "redirect" : "stream");
 }
 
 export function ingestConfig(env: Env): IngestConfig {
@@ -77,5 +89,6 @@ export function ingestConfig(env: Env): IngestConfig {
     webDir: str(env, "T2S_WEB_DIR", join(import.meta.dirname, "..", "dist", "web")),
     ...apiTunables(env, new Set(list(env, "T2S_FETCH_ALLOW_HOSTS"))),
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
+    links: linkMode(env, host),
   };
 }

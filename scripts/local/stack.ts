@@ -227,7 +227,9 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   const secrets = await localSecrets(o.dataDir);
   const apiToken = o.apiToken ?? secrets.apiToken;
   const port = o.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  // A LAN address in T2S_HOST is where the page and its links live; 0.0.0.0 also listens on loopback.
+  const host = process.env.T2S_HOST;
+  const url = `http://${host && host !== "0.0.0.0" && host !== "::" ? (host.includes(":") ? `[${host}]` : host) : "127.0.0.1"}:${port}`;
   const started: Started = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop().catch(() => {});
