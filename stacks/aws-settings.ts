@@ -112,7 +112,8 @@ export function settingsFromEnv(env: Record<string, string | undefined>, base: A
     spot: flag("T2S_AWS_SPOT", base.spot),
     instanceTypes: list("T2S_AWS_INSTANCE_TYPES", base.instanceTypes),
     retentionDays: num("T2S_AWS_RETENTION_DAYS", base.retentionDays),
-    discordAllowList: list("T2S_AWS_DISCORD_ALLOW", base.discordAllowList),
+    // Local mode's two names work too (one list serves both: user and role ids never collide).
+    discordAllowList: list("T2S_AWS_DISCORD_ALLOW", pick("DISCORD_ALLOWED_USERS") ?? pick("DISCORD_ALLOWED_ROLES") ? [...new Set([...list("DISCORD_ALLOWED_USERS", []), ...list("DISCORD_ALLOWED_ROLES", [])])] : base.discordAllowList),
     discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? base.discordPublicKey).toLowerCase(),
     alarmEmail: pick("T2S_AWS_ALARM_EMAIL") ?? base.alarmEmail,
     logRetentionDays: num("T2S_AWS_LOG_RETENTION_DAYS", base.logRetentionDays),

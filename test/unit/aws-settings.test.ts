@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { awsDefaults, SettingsError, settingsChanges, settingsFileText, settingsFromFile, type AwsSettings } from "../../stacks/aws-settings.ts";
+import { awsDefaults, SettingsError, settingsChanges, settingsFileText, settingsFromEnv, settingsFromFile, type AwsSettings } from "../../stacks/aws-settings.ts";
 import { loadSettings, saveSettings } from "../../stacks/settings-file.ts";
 import { deploy } from "../../scripts/deploy.ts";
 
@@ -110,6 +110,12 @@ describe("deploy settings file", () => {
     assert.equal(r.status, 1);
     assert.equal(r.stderr.trim(), `${path}: arch "sparc" is unknown; use "arm64" (t4g) or "x86_64"`);
     assert.equal(existsSync(join(dir, "out", "stacks", "aws")), false);
+  });
+
+  it("takes local mode's DISCORD_ALLOWED_USERS and DISCORD_ALLOWED_ROLES as the allow-list; T2S_AWS_DISCORD_ALLOW wins", () => {
+    assert.deepEqual(settingsFromEnv({ DISCORD_ALLOWED_USERS: "111111111111111111", DISCORD_ALLOWED_ROLES: "222222222222222222,111111111111111111" }).discordAllowList, ["111111111111111111", "222222222222222222"]);
+    assert.deepEqual(settingsFromEnv({ DISCORD_ALLOWED_ROLES: "222222222222222222", T2S_AWS_DISCORD_ALLOW: "333333333333333333" }).discordAllowList, ["333333333333333333"]);
+    assert.deepEqual(settingsFromEnv({}, { ...awsDefaults, discordAllowList: ["444444444444444444"] }).discordAllowList, ["444444444444444444"]);
   });
 
   it("settingsChanges lists only what differs", () => {
