@@ -49,6 +49,17 @@ describe("seedbox log shipper", () => {
     } };
   };
 
+  /** Runs the shipper until the stream holds `count` events, stops it (SIGTERM: exit 0), and returns them. */
+  const shipUntil = async (count: number) => {
+    const s = await runShipper();
+    try {
+      await waitFor(`${count} shipped lines`, async () => (await messages()).length >= count, 30_000, s.exited);
+    } finally {
+      assert.equal(await s.stop(), 0, s.err());
+    }
+    return messages();
+  };
+
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "t2s-log-shipper-"));
     moto = await startMoto({ logDir: dir });
@@ -73,13 +84,7 @@ describe("seedbox log shipper", () => {
   });
 
   it("ships the setup log and the t2s-* units, keeps JSON fields, and a job's lines are found by its id", async () => {
-    const s = await runShipper();
-    try {
-      await waitFor("the shipped lines", async () => (await messages()).length >= 4, 30_000, s.exited);
-    } finally {
-      assert.equal(await s.stop(), 0, s.err());
-    }
-    const got = await messages();
+    const got = await shipUntil(4);
     assert.deepEqual(got.map((m) => m.unit).sort(), ["t2s-deluged", "t2s-seedbox", "t2s-setup", "t2s-setup"]);
     assert.deepEqual(got.find((m) => m.unit === "t2s-seedbox"), { level: "info", service: "seedbox", msg: "job added", job, unit: "t2s-seedbox" });
     assert.deepEqual(got.filter((m) => m.unit === "t2s-setup").map((m) => m.msg), ["t2s setup: start (0 s)", "t2s setup: done (61 s)"]);
@@ -90,13 +95,7 @@ describe("seedbox log shipper", () => {
 
   it("resumes after a restart from the last line sent: no line twice", async () => {
     await writeFile(join(dir, "setup.log"), "t2s setup: start (0 s)\nt2s setup: done (61 s)\nt2s setup: late line\n");
-    const s = await runShipper();
-    try {
-      await waitFor("the new lines", async () => (await messages()).length >= 6, 30_000, s.exited);
-    } finally {
-      assert.equal(await s.stop(), 0, s.err());
-    }
-    const got = await messages();
+    const got = await shipUntil(6);
     // The stream is in time order: the journal's entries carry their own times, the setup log's are the reading's.
     assert.deepEqual(got.map((m) => m.msg).sort(), [`Torrent ${job} added`, "job added", "seedbox idle", "t2s setup: done (61 s)", "t2s setup: late line", "t2s setup: start (0 s)"]);
     assert.deepEqual((await readFile(join(dir, "journalctl.args"), "utf8")).trim().split("\n"), ["-f -o json --no-pager -b -n all", "-f -o json --no-pager --after-cursor c2"]);
