@@ -1,4 +1,4 @@
-// The HTTP API (README "HTTP API (v1)") as one request handler, independent of node:http or Lambda.
+// The HTTP API (docs/api.md "HTTP API (v1)") as one request handler, independent of node:http or Lambda.
 import { cancel, deleteFiles, placeRequester, type JobRecord } from "../lib/job-record.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";

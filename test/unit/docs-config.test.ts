@@ -1,5 +1,5 @@
-// The configuration tables against the code that reads the variables, so the two cannot drift: README
-// "Configuration" and docs/aws.md "Settings" (t2s.aws.json). A variable the code reads but no doc names,
+// The configuration tables against the code that reads the variables, so the two cannot drift:
+// docs/configuration.md and docs/aws.md "Settings" (t2s.aws.json). A variable the code reads but no doc names,
 // a documented one nothing reads, or a settings row whose variable sets another key, fails here.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -41,7 +41,7 @@ describe("configuration docs match the config readers", () => {
   });
 
   it("lists no variable in the configuration tables that nothing reads", () => {
-    const tables = [...section(read("README.md"), "## Configuration"), ...section(read("docs/aws.md"), "## Settings: `t2s.aws.json`")].join("\n");
+    const tables = [...section(read("docs/configuration.md"), "## Configuration"), ...section(read("docs/aws.md"), "## Settings: `t2s.aws.json`")].join("\n");
     const stale = [...named(tables)].filter((d) => ![...codeNames].some((n) => matches(d, n))).sort();
     assert.deepEqual(stale, [], `documented but read nowhere: ${stale.join(" ")}`);
   });
