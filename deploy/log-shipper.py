@@ -8,7 +8,7 @@
 import json, os, queue, signal, subprocess, sys, threading, time
 import botocore.session
 
-GROUP = os.environ["T2S_LOG_GROUP"]
+GROUP = os.environ.get("T2S_LOG_GROUP", "")
 STREAM = os.environ.get("T2S_SEEDBOX_ID") or os.uname().nodename
 SETUP_LOG = os.environ.get("T2S_SETUP_LOG", "/var/log/t2s-setup.log")
 STATE = os.path.join(os.environ.get("STATE_DIRECTORY", "/var/lib/t2s-logs"), "state.json")
@@ -69,6 +69,10 @@ def follow_setup(offset):
 
 
 def main():
+    if not GROUP:
+        # A host set up without the stack's log group (a test boot, a host of your own): nothing to do.
+        print("t2s-logs: T2S_LOG_GROUP is not set; not shipping", file=sys.stderr)
+        return 0
     # botocore reads AWS_DEFAULT_REGION only; the services' environment sets AWS_REGION.
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     client = botocore.session.get_session().create_client("logs", region_name=region)

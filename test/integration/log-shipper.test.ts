@@ -2,7 +2,7 @@
 // CloudWatch Logs: the setup log and the t2s-* units' journal reach the instance's stream, other units
 // do not, a job's lines are found by its id, and a restart resumes after the last line it sent.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -91,6 +91,12 @@ describe("seedbox log shipper", () => {
     // What docs/aws.md tells the owner to run: aws logs filter-log-events --filter-pattern '"<job id>"'.
     const found = await logs("FilterLogEvents", { logGroupName: group, filterPattern: `"${job}"` });
     assert.deepEqual(found.events.map((e) => JSON.parse(e.message).unit).sort(), ["t2s-deluged", "t2s-seedbox"]);
+  });
+
+  it("exits 0 at once on a host without a log group (a test boot, a host of your own), so systemd leaves it stopped", () => {
+    const r = spawnSync(venvBin("python"), [join(repoRoot, "deploy", "log-shipper.py")], { env: { PATH: process.env.PATH }, encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /T2S_LOG_GROUP is not set; not shipping/);
   });
 
   it("resumes after a restart from the last line sent: no line twice", async () => {
