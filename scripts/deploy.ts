@@ -39,7 +39,9 @@ if (import.meta.main) {
   process.exitCode = deploy(process.argv.slice(2), {
     env: process.env,
     root,
-    run: (args) => spawnSync(join(root, "node_modules", ".bin", "cdktf"), ["deploy", "aws", ...args], { stdio: "inherit", cwd: root }).status ?? 1,
+    run: (args) => spawnSync(join(root, "node_modules", ".bin", "cdktf"), ["deploy", "aws", ...args], {
+      stdio: "inherit", cwd: root, env: { ...process.env, T2S_AWS_SETTINGS_SAVED_BY: "deploy" },
+    }).status ?? 1,
     print: (line) => console.log(line),
   });
 }

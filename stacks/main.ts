@@ -21,8 +21,9 @@ if (process.env.T2S_SKIP_AWS_STACK !== "1") {
     console.error(e.message); // a plain message, no stack trace: the owner fixes the file or the variable
     process.exit(1);
   }
-  // Created on the first deploy; later changes are saved by `npm run deploy` once they are applied.
-  if (!loaded.saved) saveSettings(loaded.path, loaded.settings);
+  // Created on the first deploy by `npx cdktf deploy aws`; `npm run deploy` saves it itself, and only
+  // once the apply succeeded (so a failed first deploy still shows every setting the next time).
+  if (!loaded.saved && process.env.T2S_AWS_SETTINGS_SAVED_BY !== "deploy") saveSettings(loaded.path, loaded.settings);
   new AwsStack(app, "aws", { settings: loaded.settings, build: await buildAws(root) });
 }
 app.synth();
