@@ -1,4 +1,4 @@
-// Line rate, side by side from the same seeders and payloads in one run (README "Line rate"):
+// Line rate, side by side from the same seeders and payloads in one run (docs/design.md "Line rate"):
 // - a 1 GiB .torrent through the local stack (submit → completed with a link) against aria2c alone
 //   (download only) and the usual self-hosted recipe (qBittorrent, then `aws s3 cp` to the same store);
 // - a swarm: one torrent from 4 capped seeders on 127.0.0.2–5 against the same from one of them;

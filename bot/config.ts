@@ -1,4 +1,4 @@
-// The bot's configuration, read from the environment (see README "Discord bot").
+// The bot's configuration, read from the environment (see docs/discord.md).
 import { list, num, optional, str, type Env } from "../lib/config.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
 

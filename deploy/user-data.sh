@@ -98,5 +98,6 @@ echo "T2S_SEEDBOX_ID=$instance_id" >> /etc/t2s/t2s.env
 /usr/local/lib/t2s/deluge-init.sh
 systemctl daemon-reload
 # t2s-bot.service ships for an always-on host of your own; AWS mode runs the bot as Lambdas (HTTP interactions).
-systemctl enable --now t2s-deluged.service t2s-deluge-web.service t2s-seedbox.service
+# t2s-logs ships this setup log (from its first line) and the services' journal to CloudWatch Logs.
+systemctl enable --now t2s-logs.service t2s-deluged.service t2s-deluge-web.service t2s-seedbox.service
 phase done

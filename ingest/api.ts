@@ -1,4 +1,4 @@
-// The HTTP API of DESIGN.md as one request handler, independent of node:http or Lambda.
+// The HTTP API (docs/api.md "HTTP API (v1)") as one request handler, independent of node:http or Lambda.
 import { cancel, deleteFiles, placeRequester, type JobRecord } from "../lib/job-record.ts";
 import { monthOf, monthPattern, served, type Pricing } from "../lib/cost.ts";
 import type { Costs } from "./costs.ts";
@@ -41,6 +41,8 @@ export interface ApiResponse {
   body?: string | Buffer;
   /** A text/event-stream body, written as it comes. */
   events?: AsyncIterable<string>;
+  /** A download streamed from the store (node:http only: Lambda never streams). */
+  stream?: AsyncIterable<Uint8Array>;
 }
 
 export interface ApiDeps {
@@ -72,6 +74,11 @@ export interface ApiDeps {
   costs: Costs;
   /** AWS mode with a downloads key: a CloudFront signed URL for an object, or null (too large: S3's URL). */
   signDownload?: (key: string, size: number, ttlS: number) => string | null;
+  /**
+   * How /d/ and /zip/ answer: "redirect" to a presigned URL (default; AWS mode), or "stream" the object
+   * through ingest (local mode reached from other machines: the store listens on loopback only).
+   */
+  links?: "redirect" | "stream";
 }
 
 /** public: anyone; caller: token or session; link: caller or a signed link. */
@@ -354,15 +361,23 @@ function linkHandlers({ d }: Kit) {
     return rec;
   };
   const gone = (job: Job) => new AppError("expired", `This job's files expired on ${job.expiresAt!.slice(0, 10)}; hand the torrent in again to fetch them anew.`);
-  const redirect = async (req: ApiRequest, id: string, key: string, size: number): Promise<ApiResponse> => {
-    // Each redirect counts the whole file as served (an upper bound); a HEAD serves nothing. The
+  const send = async (req: ApiRequest, id: string, key: string, size: number): Promise<ApiResponse> => {
+    // Each download counts the whole file as served (an upper bound); a HEAD serves nothing. The
     // download does not wait on the count failing.
     if (req.method !== "HEAD") {
       await d.registry.update(id, (r) => (r ? served(r, size) : null))
         .catch((err) => d.log.warn("could not count a download towards the job's cost", { job: id, err }));
     }
-    const location = d.signDownload?.(key, size, d.linkTtlS) ?? await d.bucket.presignGet(key, d.linkTtlS);
-    return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
+    if (d.links !== "stream") {
+      const location = d.signDownload?.(key, size, d.linkTtlS) ?? await d.bucket.presignGet(key, d.linkTtlS);
+      return { status: 302, headers: { ...baseHeaders, location, "cache-control": "no-store" } };
+    }
+    // One byte range, as players and download managers ask; anything else gets the whole object.
+    const range = req.headers["range"];
+    const got = await d.bucket.download(key, range && /^bytes=(\d+-\d*|-\d+)$/.test(range) ? range : undefined, req.signal);
+    if (!got) throw new AppError("not_found", "No such file.");
+    if (!got.body) return { status: 416, headers: { ...baseHeaders, ...got.headers, "content-range": `bytes */${size}` } };
+    return { status: got.status, headers: { ...baseHeaders, ...got.headers, "cache-control": "private, no-store" }, stream: got.body };
   };
   return {
     file: async ({ req, params, caller }: Ctx): Promise<ApiResponse> => {
@@ -378,7 +393,7 @@ function linkHandlers({ d }: Kit) {
       const file = rec?.job.status === "completed" ? rec.files.find((f) => f.key === key) : undefined;
       if (!file) throw new AppError("not_found", "No such file in a completed job.");
       if (filesExpired(rec!.job, d.now())) throw gone(rec!.job);
-      if (req.query.get("view") !== "text") return redirect(req, id, dataPrefix(id) + file.key, file.size);
+      if (req.query.get("view") !== "text") return send(req, id, dataPrefix(id) + file.key, file.size);
       // The page shows text files in place: the start of the file, as plain text, never as HTML.
       const part = await d.bucket.getStart(dataPrefix(id) + file.key, textViewBytes);
       return {
@@ -396,7 +411,7 @@ function linkHandlers({ d }: Kit) {
       const rec = await signedRecord(req, id, zipLinkKey, caller);
       if (rec?.job.status !== "completed" || !rec.zip) throw new AppError("not_found", "No zip for this job.");
       if (filesExpired(rec.job, d.now())) throw gone(rec.job);
-      return redirect(req, id, zipKey(id), rec.zip.size);
+      return send(req, id, zipKey(id), rec.zip.size);
     },
   };
 }

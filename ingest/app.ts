@@ -97,8 +97,8 @@ export function ingestApp(d: AppDeps) {
     bucket, auth, guard, publishRequest, scaleUp, costs,
     session,
     /** The HTTP API over a session; `live` is how the page follows changes in this host. */
-    api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null }) => createApi({
-      registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin,
+    api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null; links?: "redirect" | "stream" }) => createApi({
+      registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin, links: o.links ?? "redirect",
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
       streams: new LiveStreams(s.registry, present), pricing, costs, ...(signDownload ? { signDownload } : {}),
     }, qbittorrentRoutes),
@@ -107,7 +107,7 @@ export function ingestApp(d: AppDeps) {
     webhooks: (s: Session) => sendWebhook && webhookHandler({
       registry: s.registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS, present,
     }),
-    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit, costs } satisfies SweeperDeps,
+    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit, stuckMs: cfg.sweep.stuckMs, costs } satisfies SweeperDeps,
   };
 }
 

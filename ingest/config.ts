@@ -1,6 +1,6 @@
 // ingest's configuration, from the environment.
 import { join } from "node:path";
-import { awsConfig, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
+import { awsConfig, ConfigError, list, num, optional, str, type AwsConfig, type Env } from "../lib/config.ts";
 import { leaseTiming, type LeaseTiming } from "../lib/lease.ts";
 import { jobStoreConfig, type JobStoreConfig } from "../lib/open-job-store.ts";
 import { levelFromEnv, type Level } from "../lib/log.ts";
@@ -21,7 +21,7 @@ export interface ApiTunables {
   /** Leases: how long they last, so the sweeper knows when a job's request counts as lost. */
   lease: LeaseTiming;
   /** The sweeper: how often it runs (local mode; a schedule in AWS mode) and how many jobs it requeues per run. */
-  sweep: { intervalMs: number; limit: number };
+  sweep: { intervalMs: number; limit: number; stuckMs: number };
   /** The webhook delivery queue (absent: callback_url is refused) and the first retry's delay. */
   webhooks: { queueUrl: string | undefined; retryBaseS: number };
   /** AWS mode: the seedbox fleet's group (T2S_FLEET_GROUP), its cap and torrents per seedbox; unset: no fleet. */
@@ -47,7 +47,7 @@ export function apiTunables(env: Env, allowHosts: Set<string>): ApiTunables {
     rate: { perMinute: num(env, "T2S_RATE_PER_MIN", 30), burst: num(env, "T2S_RATE_BURST", 20) },
     jobs: jobStoreConfig(env),
     lease: leaseTiming(env),
-    sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100) },
+    sweep: { intervalMs: num(env, "T2S_SWEEP_S", 60) * 1000, limit: num(env, "T2S_SWEEP_LIMIT", 100), stuckMs: num(env, "T2S_STUCK_HOURS", 2) * 3_600_000 },
     webhooks: { queueUrl: optional(env, serviceEnvNames.webhooksQueueUrl), retryBaseS: Math.max(1, num(env, "T2S_WEBHOOK_RETRY_BASE_S", 10)) },
     fleet: fleetConfig(env),
     costs: {
@@ -76,6 +76,18 @@ export interface IngestConfig extends ApiTunables {
   publicUrl: string;
   webDir: string;
   logLevel: Level;
+  /** How /d/ and /zip/ answer (ApiDeps.links). */
+  links: "redirect" | "stream";
+}
+
+/**
+ * The local store listens on 127.0.0.1 only, so a redirect to it works on this machine alone. Bound to
+ * any other address (a LAN's), ingest streams the files itself. T2S_LINKS=stream|redirect overrides.
+ */
+export function linkMode(env: Env, host: string): "redirect" | "stream" {
+  const told = optional(env, "T2S_LINKS");
+  if (told !== undefined && told !== "stream" && told !== "redirect") throw new ConfigError(`T2S_LINKS must be "stream" or "redirect", not ${JSON.stringify(told)}`);
+  return told ?? (["127.0.0.1", "localhost", "::1"].includes(host) ? "redirect" : "stream");
 }
 
 export function ingestConfig(env: Env): IngestConfig {
@@ -91,5 +103,6 @@ export function ingestConfig(env: Env): IngestConfig {
     webDir: str(env, "T2S_WEB_DIR", join(import.meta.dirname, "..", "dist", "web")),
     ...apiTunables(env, new Set(list(env, "T2S_FETCH_ALLOW_HOSTS"))),
     logLevel: levelFromEnv(env.T2S_LOG_LEVEL),
+    links: linkMode(env, host),
   };
 }

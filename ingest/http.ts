@@ -1,5 +1,7 @@
-// Serves the API handler over node:http: body cap, abort on disconnect, streamed event bodies.
+// Serves the API handler over node:http: body cap, abort on disconnect, streamed event and download bodies.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { AppError, errorBody } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Api, ApiResponse } from "./api.ts";
@@ -27,7 +29,14 @@ function headersOf(req: IncomingMessage): Record<string, string | undefined> {
 
 async function write(res: ServerResponse, r: ApiResponse, head: boolean): Promise<void> {
   res.writeHead(r.status, r.headers);
-  if (head) return void res.end();
+  if (head) {
+    if (r.stream) Readable.from(r.stream).destroy();
+    return void res.end();
+  }
+  if (r.stream) {
+    // Back-pressure from the client paces the read from the store; a client that leaves ends both.
+    return pipeline(r.stream, res).catch(() => {});
+  }
   if (r.events) {
     // No flushHeaders: the headers go with the first chunk, once the stream is listening for changes.
     for await (const chunk of r.events) {

@@ -26,7 +26,8 @@ const fleet = cfg.fleet ? new Fleet(autoScalingClient(cfg.aws), cfg.fleet.group)
 const app = ingestApp({ cfg, clients, store, web: await loadWebFiles(cfg.webDir), log, now: nowIso, fleet });
 // One session for the process: its job updates go out as they happen.
 const session = app.session();
-const api = app.api(session, { live: "events", storageOrigin: await storageOrigin(app.bucket) });
+// Streamed links are same-origin: the page's CSP then names no store.
+const api = app.api(session, { live: "events", links: cfg.links, storageOrigin: cfg.links === "stream" ? null : await storageOrigin(app.bucket) });
 const server = serveHttp(api, log);
 server.listen(cfg.port, cfg.host);
 await once(server, "listening");

@@ -3,7 +3,7 @@
 // time (the cost does not grow with the number of jobs). Duplicate requests are harmless: a seedbox
 // drops a request for a job another live seedbox holds, or one that has ended.
 import type { Publish } from "../lib/aws/topic.ts";
-import { dueOf, holdForBudget, releaseHold, requestAgain, requestOf, type JobRecord } from "../lib/job-record.ts";
+import { dueOf, holdForBudget, openPastBound, releaseHold, requestAgain, requestOf, stuckJobMessage, type JobRecord } from "../lib/job-record.ts";
 import type { BudgetDecision } from "../lib/cost.ts";
 import type { Costs } from "./costs.ts";
 import type { JobStore } from "../lib/job-store.ts";
@@ -19,6 +19,8 @@ export interface SweeperDeps {
   log: Logger;
   /** Jobs requeued per run at most. */
   limit: number;
+  /** An overdue job open longer than this is logged as stuck (the alarm's signal); default 2 h. */
+  stuckMs?: number;
   nowMs?: () => number;
   /** The budget guard: jobs held for it go out once the month's estimate is under the budget again. */
   costs?: Pick<Costs, "decision" | "recheckMs">;
@@ -40,6 +42,9 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
     }
     const next = requestAgain(rec, nowMs, d.timing);
     if (!next) continue;
+    if (openPastBound(rec, nowMs, d.stuckMs ?? 2 * 3_600_000)) {
+      d.log.warn(stuckJobMessage, { job: id, status: rec.job.status, openMinutes: Math.round((nowMs - Date.parse(rec.job.createdAt)) / 60_000), requests: rec.requests ?? 0 });
+    }
     if (next.job.status === "failed") {
       // Requested too often: the job ends here, with no request and no seedbox raised for it.
       await updateRecord(d.store, id, (r) => (r ? requestAgain(r, nowMs, d.timing) : null))

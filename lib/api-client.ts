@@ -1,4 +1,4 @@
-// The client of ingest's HTTP API (DESIGN.md "HTTP API"), shared by the CLI and the bot. Each caller
+// The client of ingest's HTTP API (docs/api.md "HTTP API (v1)"), shared by the CLI and the bot. Each caller
 // says how a failure reads to its users (`fail`); the calls and the headers are the same for both.
 // The token goes in X-T2S-Token as well as Authorization: behind CloudFront's origin access control
 // (AWS mode) CloudFront replaces Authorization with its own signature, and a body must carry its SHA-256

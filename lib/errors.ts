@@ -1,4 +1,4 @@
-// Error codes of the HTTP API and the HTTP status each maps to (DESIGN.md "HTTP API").
+// Error codes of the HTTP API and the HTTP status each maps to (docs/api.md "HTTP API (v1)").
 export const httpStatusOf = {
   invalid_request: 400,
   invalid_torrent: 400,

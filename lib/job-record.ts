@@ -62,6 +62,14 @@ export function dueOf(rec: JobRecord): string | null {
   return rec.due ?? rec.lease?.until ?? iso(Date.parse(rec.queuedAt ?? rec.job.createdAt) + leaseDefaults.requestTimeoutS * 1000);
 }
 
+/** What the sweeper logs for an overdue job open longer than the bound; the AWS stack's alarm counts these lines. */
+export const stuckJobMessage = "job open past bound";
+
+/** An open job handed in more than `boundMs` ago. */
+export function openPastBound(rec: JobRecord, nowMs: number, boundMs: number): boolean {
+  return !isTerminal(rec.job.status) && nowMs - Date.parse(rec.job.createdAt) > boundMs;
+}
+
 /** The request that (re)starts a job; records from before sources were kept get a bare magnet. */
 export function requestOf(rec: JobRecord): RequestMessage {
   const { id, name } = rec.job;

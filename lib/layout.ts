@@ -1,4 +1,4 @@
-// The S3 layout of DESIGN.md: every key the services read or write is made here.
+// The S3 layout (docs/design.md "S3 layout"): every key the services read or write is made here.
 import { isJobId } from "./job.ts";
 
 export const incomingKey = (id: string) => `incoming/${id}.torrent`;

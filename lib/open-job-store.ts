@@ -18,8 +18,11 @@ export function jobStoreConfig(env: Env): JobStoreConfig {
   const table = optional(env, serviceEnvNames.jobsTable);
   const db = optional(env, serviceEnvNames.jobsDb);
   if ((table === undefined) === (db === undefined)) throw new ConfigError(`set exactly one of ${serviceEnvNames.jobsTable} (DynamoDB) and ${serviceEnvNames.jobsDb} (a SQLite file)`);
-  return { table, db, retentionDays: num(env, "T2S_RETENTION_DAYS", 7) };
+  return { table, db, retentionDays: retentionDays(env) };
 }
+
+/** T2S_RETENTION_DAYS: what ingest shows and, in local mode, the bucket's expiry rule too. */
+export const retentionDays = (env: Env): number => num(env, "T2S_RETENTION_DAYS", 7);
 
 export function openJobStore(cfg: JobStoreConfig, dynamodb: DynamoDBClient): JobStore & { close(): void } {
   if (cfg.db) return new JobDb({ path: cfg.db, retentionDays: cfg.retentionDays });

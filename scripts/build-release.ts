@@ -1,7 +1,7 @@
 // Builds the seedbox host's release, one tarball per CPU architecture: the services as bundles
 // (bundleService) and the Node binary that runs them, from the npm package that ships it for that
 // architecture (the Node version package-lock.json pins). The host needs no npm and no nodejs.org:
-// user data fetches this tarball from the bucket and unpacks it in /opt/t2s/release.
+// user data fetches this tarball from the bucket and unpacks it in /opt/t2s/release. tools/ holds the log shipper.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm } from "node:fs/promises";
@@ -69,6 +69,11 @@ export async function buildRelease(root: string, outDir: string, archs: ReleaseA
   for (const f of (await readdir(join(stage, "deluge"), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort()) {
     hash.update(`${f.slice(stage.length)}\n`).update(await readFile(f));
   }
+  // The log shipper (deploy/log-shipper.py, run by t2s-logs.service under the AWS CLI's Python): here
+  // rather than in the user data, which EC2 caps at 16 KiB.
+  await mkdir(join(stage, "tools"), { recursive: true });
+  await copyFile(join(root, "deploy", "log-shipper.py"), join(stage, "tools", "log-shipper.py"));
+  hash.update("tools/log-shipper.py\n").update(await readFile(join(stage, "tools", "log-shipper.py")));
   const key = hash.digest("hex").slice(0, 16);
   const cache = join(root, ".cache", "releases");
   await mkdir(cache, { recursive: true });
@@ -82,7 +87,7 @@ export async function buildRelease(root: string, outDir: string, archs: ReleaseA
       const tmp = `${cached}.${process.pid}`;
       await run("tar", [
         "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--format=gnu",
-        "--use-compress-program=gzip -n", "-cf", tmp, "-C", stage, "app", "deluge", "node",
+        "--use-compress-program=gzip -n", "-cf", tmp, "-C", stage, "app", "deluge", "node", "tools",
       ], { timeoutMs: 300_000 });
       await rename(tmp, cached);
     }

@@ -2,7 +2,7 @@
 // launcher (scripts/local/deluge.ts) and the AWS release (scripts/build-release.ts ships its output; deploy/deluge-init.sh copies it) both use.
 // Deluge's RPC cannot set them, so our Deluge plugin (seedbox/deluge-plugin) applies them from
 // t2s-libtorrent.json in Deluge's config folder when the daemon starts. Only settings that moved a
-// measured figure are here (README "Line rate" has the figures).
+// measured figure are here (docs/design.md "Line rate" has the figures).
 import { cp, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

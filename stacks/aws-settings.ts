@@ -31,6 +31,17 @@ export interface AwsSettings {
    * SecureString /<name>/cloudfront-private-key. Empty: downloads stay S3 presigned URLs.
    */
   downloadsPublicKey: string;
+  /** The month's estimated spend in USD at which new jobs wait and the fleet is not raised; empty: no guard. */
+  monthlyBudgetUsd: string;
+  /** Where alarms are e-mailed (an SNS e-mail subscription the owner confirms once); empty: the topic only. */
+  alarmEmail: string;
+  /** Days CloudWatch keeps the Lambdas' and the seedboxes' logs (one of CloudWatch's allowed values). */
+  logRetentionDays: number;
+  /**
+   * Deletion protection on the job table, and a bucket destroy refuses while it holds objects. Set it
+   * false and deploy before a destroy meant to delete the data.
+   */
+  keepData: boolean;
 }
 
 export const awsDefaults: AwsSettings = {
@@ -48,7 +59,16 @@ export const awsDefaults: AwsSettings = {
   discordAllowList: [],
   discordPublicKey: "",
   downloadsPublicKey: "",
+  monthlyBudgetUsd: "",
+  alarmEmail: "",
+  logRetentionDays: 30,
+  keepData: true,
 };
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const logRetentionChoices = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+// Plain enough for a terraform regex too (no backslash, no quote); SNS itself checks the address when it sends.
+export const emailPattern = /^[^@ ]+@[^@ ]+[.][^@ ]+$/;
 
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
 export const minVolumeGiB = 8;
@@ -79,29 +99,89 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   for (const id of s.discordAllowList) if (!/^\d{5,25}$/.test(id)) bad(`Discord allow-list entry ${JSON.stringify(id)} is not a Discord id (digits only)`);
   if (s.discordPublicKey && !publicKeyPattern.test(s.discordPublicKey)) bad("the Discord public key must be the 64 hex characters the developer portal shows");
   if (s.downloadsPublicKey && !/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/.test(s.downloadsPublicKey)) bad("the downloads public key must be a PEM public key (openssl rsa -pubout)");
+  if (s.monthlyBudgetUsd !== "" && !(/^\d+(\.\d+)?$/.test(s.monthlyBudgetUsd))) bad(`monthly budget ${JSON.stringify(s.monthlyBudgetUsd)} must be empty (no guard) or a number of dollars such as "25"`);
+  if (s.alarmEmail && !emailPattern.test(s.alarmEmail)) bad(`alarm e-mail ${JSON.stringify(s.alarmEmail)} is not an e-mail address`);
+  if (!(logRetentionChoices as readonly number[]).includes(s.logRetentionDays)) bad(`log retention ${s.logRetentionDays} days must be one of CloudWatch's: ${logRetentionChoices.join(", ")}`);
   return s;
 }
 
-/** Settings from T2S_AWS_* environment variables over the defaults, validated. */
-export function settingsFromEnv(env: Record<string, string | undefined>): AwsSettings {
+/** Settings from T2S_AWS_* environment variables over `base` (the settings file, else the defaults), validated. */
+export function settingsFromEnv(env: Record<string, string | undefined>, base: AwsSettings = awsDefaults): AwsSettings {
   const pick = (k: string) => (env[k] !== undefined && env[k] !== "" ? env[k] : undefined);
   const num = (k: string, d: number) => (pick(k) === undefined ? d : Number(pick(k)));
+  const list = (k: string, d: string[]) => (pick(k) === undefined ? d : pick(k)!.split(",").map((x) => x.trim()).filter(Boolean));
+  const flag = (k: string, d: boolean) => (pick(k) === undefined ? d : ["1", "on", "true"].includes(pick(k)!));
   return validateSettings({
-    name: pick("T2S_AWS_NAME") ?? awsDefaults.name,
-    region: pick("T2S_AWS_REGION") ?? awsDefaults.region,
-    arch: (pick("T2S_AWS_ARCH") ?? awsDefaults.arch) as Arch,
-    instanceType: pick("T2S_AWS_INSTANCE_TYPE") ?? awsDefaults.instanceType,
-    volumeGiB: num("T2S_AWS_VOLUME_GIB", awsDefaults.volumeGiB),
-    maxSeedboxes: num("T2S_AWS_MAX_SEEDBOXES", awsDefaults.maxSeedboxes),
-    idleMinutes: num("T2S_AWS_IDLE_MINUTES", awsDefaults.idleMinutes),
-    maxTorrents: num("T2S_AWS_MAX_TORRENTS", awsDefaults.maxTorrents),
-    spot: ["1", "on", "true"].includes(pick("T2S_AWS_SPOT") ?? ""),
-    instanceTypes: (pick("T2S_AWS_INSTANCE_TYPES") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
-    retentionDays: num("T2S_AWS_RETENTION_DAYS", awsDefaults.retentionDays),
-    discordAllowList: (pick("T2S_AWS_DISCORD_ALLOW") ?? "").split(",").map((x) => x.trim()).filter(Boolean),
-    discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? awsDefaults.discordPublicKey).toLowerCase(),
-    downloadsPublicKey: pick("T2S_AWS_DOWNLOADS_PUBLIC_KEY") ?? awsDefaults.downloadsPublicKey,
+    name: pick("T2S_AWS_NAME") ?? base.name,
+    region: pick("T2S_AWS_REGION") ?? base.region,
+    arch: (pick("T2S_AWS_ARCH") ?? base.arch) as Arch,
+    instanceType: pick("T2S_AWS_INSTANCE_TYPE") ?? base.instanceType,
+    volumeGiB: num("T2S_AWS_VOLUME_GIB", base.volumeGiB),
+    maxSeedboxes: num("T2S_AWS_MAX_SEEDBOXES", base.maxSeedboxes),
+    idleMinutes: num("T2S_AWS_IDLE_MINUTES", base.idleMinutes),
+    maxTorrents: num("T2S_AWS_MAX_TORRENTS", base.maxTorrents),
+    spot: flag("T2S_AWS_SPOT", base.spot),
+    instanceTypes: list("T2S_AWS_INSTANCE_TYPES", base.instanceTypes),
+    retentionDays: num("T2S_AWS_RETENTION_DAYS", base.retentionDays),
+    // Local mode's two names work too (one list serves both: user and role ids never collide).
+    discordAllowList: list("T2S_AWS_DISCORD_ALLOW", pick("DISCORD_ALLOWED_USERS") ?? pick("DISCORD_ALLOWED_ROLES") ? [...new Set([...list("DISCORD_ALLOWED_USERS", []), ...list("DISCORD_ALLOWED_ROLES", [])])] : base.discordAllowList),
+    discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? base.discordPublicKey).toLowerCase(),
+    alarmEmail: pick("T2S_AWS_ALARM_EMAIL") ?? base.alarmEmail,
+    logRetentionDays: num("T2S_AWS_LOG_RETENTION_DAYS", base.logRetentionDays),
+    keepData: flag("T2S_AWS_KEEP_DATA", base.keepData),
+    downloadsPublicKey: pick("T2S_AWS_DOWNLOADS_PUBLIC_KEY") ?? base.downloadsPublicKey,
+    monthlyBudgetUsd: pick("T2S_AWS_MONTHLY_BUDGET_USD") ?? base.monthlyBudgetUsd,
   });
+}
+
+/** The settings file's name: kept beside the state, out of git (it is the owner's, not the project's). */
+export const settingsFileName = "t2s.aws.json";
+
+/**
+ * The settings a file's text holds, over the defaults, validated. A key the stack does not know, a value
+ * of the wrong kind or out of range stops here with a message naming the file, the key and what is allowed.
+ */
+export function settingsFromFile(text: string, where = settingsFileName): AwsSettings {
+  const bad = (what: string): never => {
+    throw new SettingsError(`${where}: ${what}`);
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    return bad(`not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return bad("must hold one JSON object of settings");
+  const out: Record<string, unknown> = { ...awsDefaults };
+  for (const [key, value] of Object.entries(raw)) {
+    if (!Object.hasOwn(awsDefaults, key)) bad(`unknown setting ${JSON.stringify(key)}; the settings are ${Object.keys(awsDefaults).join(", ")}`);
+    const want = kindOf((awsDefaults as unknown as Record<string, unknown>)[key]);
+    if (kindOf(value) !== want) bad(`${key} must be ${want === "list" ? "a list of strings" : `a ${want}`}, not ${JSON.stringify(value)}`);
+    out[key] = value;
+  }
+  try {
+    return validateSettings(out as unknown as AwsSettings);
+  } catch (e) {
+    return bad((e as Error).message.replace(/^aws stack: /, ""));
+  }
+}
+
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return v.every((x) => typeof x === "string") ? "list" : "mixed list";
+  return typeof v;
+}
+
+/** The file's text for these settings: every key, so the owner sees what can be set. */
+export function settingsFileText(s: AwsSettings): string {
+  return `${JSON.stringify(s, null, 2)}\n`;
+}
+
+/** One line per setting that differs between the last deploy's settings and these (none when unchanged; all on the first deploy). */
+export function settingsChanges(before: AwsSettings | undefined, after: AwsSettings): string[] {
+  if (!before) return Object.entries(after).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
+  return (Object.keys(after) as (keyof AwsSettings)[])
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .map((k) => `  ${k}: ${JSON.stringify(before[k])} -> ${JSON.stringify(after[k])}`);
 }
 
 /** The SSM parameter names the owner sets (values never pass through terraform). */
@@ -111,5 +191,21 @@ export function secretNames(name: string) {
     signingSecret: `/${name}/signing-secret`,
     discordToken: `/${name}/discord-token`,
     downloadsPrivateKey: `/${name}/cloudfront-private-key`,
+  };
+}
+
+export type SecretKey = keyof ReturnType<typeof secretNames>;
+
+/**
+ * The functions whose roles may read each parameter (stacks/ingest-lambda.ts, discord-lambda.ts; the
+ * synth test holds the two together). A rotation refreshes exactly these. The seedboxes read none.
+ */
+export function secretReaders(name: string): Record<SecretKey, string[]> {
+  const ingest = ["ingest", "ingest-facts", "ingest-webhooks", "ingest-sweep"].map((f) => `${name}-${f}`);
+  return {
+    apiToken: [...ingest, `${name}-discord`, `${name}-discord-work`, `${name}-discord-updates`],
+    signingSecret: ingest,
+    discordToken: [`${name}-discord-work`, `${name}-discord-updates`],
+    downloadsPrivateKey: [`${name}-ingest`],
   };
 }

@@ -6,10 +6,11 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
 import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
-import { archs, instanceTypePattern, maxSeedboxesLimit, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
+import { archs, emailPattern, logRetentionChoices, instanceTypePattern, maxSeedboxesLimit, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
 import { CoreResources } from "./core.ts";
 import { DiscordLambda } from "./discord-lambda.ts";
 import { IngestLambda } from "./ingest-lambda.ts";
+import { Monitoring } from "./monitoring.ts";
 import { DownloadKeys, PageFront } from "./page-front.ts";
 import { SeedboxFleet, type FleetSettings } from "./seedbox-fleet.ts";
 
@@ -66,7 +67,7 @@ export class AwsStack extends TerraformStack {
       }),
       monthlyBudget: new TerraformVariable(this, "monthly_budget_usd", {
         // A string, so that unset can be "" (cdktf cannot write a null default).
-        type: "string", default: "",
+        type: "string", default: s.monthlyBudgetUsd,
         description: "The month's estimated spend in USD at which new jobs wait and the fleet is not raised; empty: no guard",
         validation: [{
           condition: '${var.monthly_budget_usd == "" ? true : (can(tonumber(var.monthly_budget_usd)) ? tonumber(var.monthly_budget_usd) >= 0 : false)}',
@@ -78,7 +79,19 @@ export class AwsStack extends TerraformStack {
         type: "string", default: s.discordPublicKey, description: "The Discord application's public key (developer portal, General Information); not a secret",
         validation: [{ condition: `\${var.discord_public_key == "" || can(regex("${publicKeyPattern.source}", var.discord_public_key))}`, errorMessage: "discord_public_key must be the 64 hex characters the developer portal shows." }],
       }),
+      alarmEmail: new TerraformVariable(this, "alarm_email", {
+        type: "string", default: s.alarmEmail, description: "Where alarms are e-mailed (confirm the first message SNS sends); empty: none",
+        validation: [{ condition: `\${var.alarm_email == "" || can(regex("${emailPattern.source}", var.alarm_email))}`, errorMessage: "alarm_email must be an e-mail address or empty." }],
+      }),
+      logRetentionDays: new TerraformVariable(this, "log_retention_days", {
+        type: "number", default: s.logRetentionDays, description: "Days CloudWatch keeps the Lambdas' and the seedboxes' logs",
+        validation: [{ condition: `\${contains(${JSON.stringify(logRetentionChoices)}, var.log_retention_days)}`, errorMessage: `log_retention_days must be one of ${logRetentionChoices.join(", ")}.` }],
+      }),
+      keepData: new TerraformVariable(this, "keep_data", {
+        type: "bool", default: s.keepData, description: "Deletion protection on the job table, and no destroy of a bucket holding objects; false before a destroy meant to delete the data",
+      }),
     };
+    const logRetentionDays = v.logRetentionDays.numberValue;
     const name = v.name.stringValue;
     const region = v.region.stringValue;
     const arch = v.arch.stringValue;
@@ -107,12 +120,17 @@ export class AwsStack extends TerraformStack {
 
     const partition = new DataAwsPartition(this, "partition").partition;
     const account = new DataAwsCallerIdentity(this, "account").accountId;
-    const core = new CoreResources(this, "core", { name, retentionDays: v.retentionDays.numberValue, tlsOnly: true });
+    const keepData = v.keepData.booleanValue;
+    const core = new CoreResources(this, "core", {
+      name, retentionDays: v.retentionDays.numberValue, tlsOnly: true,
+      deletionProtection: keepData, forceDestroy: Fn.conditional(keepData, false, true),
+    });
     const secrets = secretNames(name);
     const seedboxes = new SeedboxFleet(this, "seedbox", {
       name, region, core, partition, account, arch, fleet,
       volumeGiB: v.volumeGiB.numberValue,
       releaseDir: props.build.releaseDir,
+      logRetentionDays,
     });
     // moto cannot evaluate aws:SecureTransport and denies every object request under the TLS-only
     // policy: against it, the release goes up before the policy (and the policy goes first on destroy).
@@ -129,6 +147,7 @@ export class AwsStack extends TerraformStack {
       fleet,
       monthlyBudgetUsd: v.monthlyBudget.stringValue,
       ...(downloads ? { downloads: { keyPairId: downloads.publicKey.id, privateKeyParam: downloads.privateKeyParam } } : {}),
+      logRetentionDays,
     });
 
     const front = new PageFront(this, "front", {
@@ -147,6 +166,14 @@ export class AwsStack extends TerraformStack {
       allowList: Fn.join(",", v.discordAllowList.listValue),
       apiTokenParam: secrets.apiToken,
       discordTokenParam: secrets.discordToken,
+      logRetentionDays,
+    });
+    const monitoring = new Monitoring(this, "monitoring", {
+      name,
+      alarmEmail: v.alarmEmail.stringValue,
+      deadLetters: { requests: core.requests.dlq, "facts-ingest": core.facts.dlq, "updates-bot": core.updatesBot.dlq, webhooks: core.webhooksDlq },
+      functions: [ingest.http, ingest.facts, ingest.webhooks, ingest.sweep, discord.interactions, discord.worker, discord.updates],
+      sweep: ingest.sweep,
     });
 
     const out = (id: string, value: string, description: string) => new TerraformOutput(this, id, { value, description, staticId: true });
@@ -155,6 +182,8 @@ export class AwsStack extends TerraformStack {
     out("bucket", core.bucket.bucket, "The S3 bucket");
     out("page_bucket", front.bucket.bucket, "The bucket holding the page's static files");
     out("seedbox_group", seedboxes.group.name, "The seedboxes' Auto Scaling group (0 when idle); list its instances with: aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names <name>");
+    out("alarms_topic", monitoring.topic.arn, "The SNS topic every alarm publishes to (subscribe more endpoints to it if you like)");
+    out("seedbox_logs", seedboxes.logGroup.name, "The seedboxes' CloudWatch log group (setup, Deluge, seedbox), one stream per instance");
     out("parameters", `${secrets.apiToken} ${secrets.signingSecret} ${secrets.discordToken}`, "The SSM SecureString parameters the owner sets");
   }
 }

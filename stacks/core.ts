@@ -1,5 +1,5 @@
 // The core resources both modes share: queues, topics, the bucket, the manifest notification and the job table.
-import { Fn, Lazy, TerraformOutput, type TerraformStack } from "cdktf";
+import { Fn, Lazy, TerraformOutput, type IResolvable, type TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket/index.js";
 import { S3BucketLifecycleConfiguration } from "@cdktf/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js";
@@ -25,8 +25,10 @@ export interface CoreProps {
   retentionDays: number;
   /** Deliveries before a message moves to its DLQ. */
   maxReceiveCount?: number;
-  /** Lets terraform destroy a bucket that still holds objects (local mode). */
-  forceDestroy?: boolean;
+  /** Lets terraform destroy a bucket that still holds objects (local mode; AWS mode: keep_data false). */
+  forceDestroy?: boolean | IResolvable;
+  /** DynamoDB deletion protection on the job table (AWS mode: keep_data; default off). */
+  deletionProtection?: boolean | IResolvable;
   /** Deny any request that is not TLS. Off only for a plain-HTTP local endpoint, which would be refused. */
   tlsOnly?: boolean;
   /**
@@ -200,6 +202,7 @@ export class CoreResources extends Construct {
       // Enabled means the AWS-managed KMS key (aws/dynamodb), which callers need no KMS grant for.
       serverSideEncryption: { enabled: true },
       pointInTimeRecovery: { enabled: props.pointInTimeRecovery ?? true },
+      deletionProtectionEnabled: props.deletionProtection ?? false,
       // An ended job's record goes once it has said "expired" for a while (the adapter sets the time).
       ttl: { enabled: true, attributeName: t.ttlAttribute },
     });

@@ -39,6 +39,7 @@ export interface DiscordLambdaProps {
   allowList: string;
   apiTokenParam: string;
   discordTokenParam: string;
+  logRetentionDays: number;
 }
 
 export class DiscordLambda extends Construct {
@@ -56,7 +57,7 @@ export class DiscordLambda extends Construct {
 
     const fn = (id: string, fnName: string, handler: string, o: { timeout: number; memory: number; grants: Grant[]; env?: Record<string, string> }) =>
       nodeFunction(this, id, {
-        name: fnName, handler, bundle, timeout: o.timeout, memory: o.memory, grants: o.grants,
+        name: fnName, handler, bundle, timeout: o.timeout, memory: o.memory, grants: o.grants, logRetentionDays: p.logRetentionDays,
         env: {
           DISCORD_PUBLIC_KEY: p.publicKey,
           DISCORD_ALLOWED_USERS: p.allowList,

@@ -38,6 +38,7 @@ export interface IngestLambdaProps {
   monthlyBudgetUsd: string;
   /** Downloads through CloudFront: the signing key's id, and the SSM parameter of its private key (the API function's only). */
   downloads?: { keyPairId: string; privateKeyParam: string };
+  logRetentionDays: number;
 }
 
 export class IngestLambda extends Construct {
@@ -89,7 +90,7 @@ export class IngestLambda extends Construct {
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
     const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared, env: Record<string, string> = {}) =>
       nodeFunction(this, id, {
-        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants],
+        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants], logRetentionDays: p.logRetentionDays,
         env: {
           ...coreEnv(core),
           [serviceEnvNames.jobsTable]: core.jobsTable.name,

@@ -20,6 +20,7 @@ export class LocalStack extends TerraformStack {
       description: "The local S3 store, e.g. http://127.0.0.1:8333 (empty: the AWS endpoint serves S3 too)",
     });
     const name = new TerraformVariable(this, "name", { type: "string", default: "t2s" });
+    const retention = new TerraformVariable(this, "retention_days", { type: "number", default: 7, description: "Days before incoming/ and files/ expire (T2S_RETENTION_DAYS)" });
     const e = endpoint.stringValue;
     const s3 = Fn.coalesce([s3Endpoint.stringValue, e]);
     new AwsProvider(this, "aws", {
@@ -31,7 +32,7 @@ export class LocalStack extends TerraformStack {
       s3UsePathStyle: true,
       endpoints: [{ s3, sqs: e, sns: e, iam: e, sts: e, ec2: e, ssm: e, lambda: e, dynamodb: e }],
     });
-    const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: 7, maxReceiveCount: 10, forceDestroy: true, tlsOnly: false, s3Extras: false });
+    const core = new CoreResources(this, "core", { name: name.stringValue, retentionDays: retention.numberValue, maxReceiveCount: 10, forceDestroy: true, tlsOnly: false, s3Extras: false });
     // Ten receives with the consumer's growing backoff ride out about 20 minutes of trouble (the store, a
     // write conflict) before a message counts as dead; poison comes back at once and gets there in seconds.
     // tlsOnly is off because the local store speaks plain HTTP and enforces bucket policies: a TLS-only

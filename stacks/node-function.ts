@@ -1,4 +1,4 @@
-// One Node Lambda of this project: its log group (kept 30 days), a role with only its own grants plus
+// One Node Lambda of this project: its log group (kept as the deploy setting says), a role with only its own grants plus
 // log writing, and the function from a bundle (arm64, the project's runtime).
 import { Fn, type TerraformAsset } from "cdktf";
 import type { Construct } from "constructs";
@@ -11,8 +11,10 @@ export const lambdaRuntime = "nodejs22.x";
 /** Constructs go straight into `scope` under `id`, `${id}-logs` and `${id}-role`, as they always have. */
 export function nodeFunction(scope: Construct, id: string, o: {
   name: string; handler: string; bundle: TerraformAsset; timeout: number; memory: number; grants: Grant[]; env: Record<string, string>;
+  /** Days the log group keeps lines (a number or a terraform variable). */
+  logRetentionDays: number;
 }): LambdaFunction {
-  const logs = new CloudwatchLogGroup(scope, `${id}-logs`, { name: `/aws/lambda/${o.name}`, retentionInDays: 30 });
+  const logs = new CloudwatchLogGroup(scope, `${id}-logs`, { name: `/aws/lambda/${o.name}`, retentionInDays: o.logRetentionDays });
   const role = new ServiceRole(scope, `${id}-role`, {
     name: o.name,
     service: "lambda.amazonaws.com",

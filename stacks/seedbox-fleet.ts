@@ -8,6 +8,7 @@ import { AssetType, Fn, Op, TerraformAsset, TerraformLocal, Token, type IResolva
 import { Construct } from "constructs";
 import { AutoscalingGroup } from "@cdktf/provider-aws/lib/autoscaling-group/index.js";
 import { AutoscalingPolicy } from "@cdktf/provider-aws/lib/autoscaling-policy/index.js";
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js";
 import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami/index.js";
 import { DataAwsEc2InstanceTypeOfferings } from "@cdktf/provider-aws/lib/data-aws-ec2-instance-type-offerings/index.js";
@@ -65,6 +66,8 @@ export interface SeedboxFleetProps {
   fleet: FleetSettings;
   /** A folder holding the release tarballs (scripts/build-release.ts builds them). */
   releaseDir: string;
+  /** Days the seedboxes' log group keeps lines. */
+  logRetentionDays: number;
 }
 
 export class SeedboxFleet extends Construct {
@@ -73,6 +76,8 @@ export class SeedboxFleet extends Construct {
   readonly role: ServiceRole;
   readonly securityGroup: SecurityGroup;
   readonly releaseObject: S3Object;
+  /** The setup log, deluged, deluge-web and the seedbox of every instance, one stream per instance (deploy/log-shipper.py). */
+  readonly logGroup: CloudwatchLogGroup;
 
   constructor(scope: Construct, id: string, p: SeedboxFleetProps) {
     super(scope, id);
@@ -124,6 +129,8 @@ export class SeedboxFleet extends Construct {
       sourceHash: forArch((r) => r.assetHash),
     }));
 
+    // It outlives the instances, which delete their volumes when they end; an empty group costs nothing.
+    this.logGroup = new CloudwatchLogGroup(this, "logs", { name: `/${p.name}/seedbox`, retentionInDays: p.logRetentionDays });
     const ownParameters = ssmArn(`/${p.name}/host/*`);
     this.role = new ServiceRole(this, "role", {
       name: `${p.name}-seedbox`,
@@ -140,6 +147,7 @@ export class SeedboxFleet extends Construct {
         { sid: "Release", actions: ["s3:GetObject"], resources: [`${bucketArn}/releases/*`] },
         // ListBucket makes a missing key a 404 rather than a 403; open uploads are listed to abort stale ones.
         { sid: "ListFiles", actions: ["s3:ListBucket", "s3:ListBucketMultipartUploads"], resources: [bucketArn] },
+        { sid: "Logs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${this.logGroup.arn}:*`] },
         { sid: "OwnParameters", actions: ["ssm:GetParameter", "ssm:GetParameters"], resources: [ownParameters] },
         // Its own group only: shield itself while it holds work, and end itself when idle.
         { sid: "OwnGroup", actions: ["autoscaling:SetInstanceProtection", "autoscaling:TerminateInstanceInAutoScalingGroup"], resources: [groupArn(p, fleet.groupName)] },
@@ -165,6 +173,7 @@ export class SeedboxFleet extends Construct {
         T2S_IDLE_MINUTES: Fn.tostring(fleet.idleMinutes),
         [serviceEnvNames.jobsTable]: core.jobsTable.name,
         T2S_RETENTION_DAYS: Token.asString(core.retentionDays),
+        T2S_LOG_GROUP: this.logGroup.name,
       },
     }, { forTerraform: true });
 

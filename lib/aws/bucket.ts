@@ -19,6 +19,13 @@ const isNotFound = (err: unknown) => {
   return e?.name === "NoSuchKey" || e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404;
 };
 
+export interface ObjectDownload {
+  status: 200 | 206 | 416;
+  headers: Record<string, string>;
+  /** null for a 416. */
+  body: AsyncIterable<Uint8Array> | null;
+}
+
 export class Bucket implements ObjectStore {
   readonly s3: S3Client;
   readonly name: string;
@@ -41,6 +48,32 @@ export class Bucket implements ObjectStore {
   async getStart(key: string, maxBytes: number): Promise<Buffer> {
     const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=0-${maxBytes - 1}` }));
     return Buffer.from(await out.Body!.transformToByteArray()).subarray(0, maxBytes);
+  }
+
+  /**
+   * An object as a download: all of it, or the part a Range header asks for (206), with the headers the
+   * object was stored with (type, disposition) and those a ranged client needs. 416 for a range past
+   * its end; null when it does not exist.
+   */
+  async download(key: string, range: string | undefined, signal?: AbortSignal): Promise<ObjectDownload | null> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(range ? { Range: range } : {}) }), { abortSignal: signal });
+      const headers: Record<string, string> = { "accept-ranges": "bytes" };
+      const put = (name: string, v: string | number | Date | undefined) => {
+        if (v !== undefined && v !== "") headers[name] = v instanceof Date ? v.toUTCString() : String(v);
+      };
+      put("content-type", out.ContentType);
+      put("content-disposition", out.ContentDisposition);
+      put("content-length", out.ContentLength);
+      put("content-range", out.ContentRange);
+      put("etag", out.ETag);
+      put("last-modified", out.LastModified);
+      return { status: out.ContentRange ? 206 : 200, headers, body: out.Body as AsyncIterable<Uint8Array> };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return { status: 416, headers: { "accept-ranges": "bytes" }, body: null };
+      throw err;
+    }
   }
 
   async put(key: string, body: Uint8Array | string, contentType: string): Promise<void> {

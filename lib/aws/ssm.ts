@@ -1,5 +1,5 @@
-// Reads secrets from SSM Parameter Store (SecureString, decrypted), naming any parameter that is missing.
-import { GetParametersCommand, type SSMClient } from "@aws-sdk/client-ssm";
+// Secrets in SSM Parameter Store (SecureString): read (decrypted, naming any that is missing) and rotated.
+import { GetParametersCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
 
 export class MissingParameter extends Error {
   override name = "MissingParameter";
@@ -16,4 +16,9 @@ export async function getParameters(ssm: SSMClient, names: string[]): Promise<Re
   const found = Object.fromEntries((out.Parameters ?? []).map((p) => [p.Name ?? "", p.Value ?? ""]));
   for (const n of names) if (found[n] === undefined) throw new MissingParameter(n);
   return found;
+}
+
+/** Writes a secret (SecureString), replacing the value it had. */
+export async function putSecret(ssm: SSMClient, name: string, value: string): Promise<void> {
+  await ssm.send(new PutParameterCommand({ Name: name, Value: value, Type: "SecureString", Overwrite: true }));
 }

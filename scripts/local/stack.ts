@@ -3,6 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { num } from "../../lib/config.ts";
+import { retentionDays } from "../../lib/open-job-store.ts";
 import { coreEnv, serviceEnvNames } from "../../lib/service-env.ts";
 import { bundleService } from "../bundle-service.ts";
 import { buildWeb } from "../build-web.ts";
@@ -227,7 +228,9 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
   const secrets = await localSecrets(o.dataDir);
   const apiToken = o.apiToken ?? secrets.apiToken;
   const port = o.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  // A LAN address in T2S_HOST is where the page and its links live; 0.0.0.0 also listens on loopback.
+  const host = process.env.T2S_HOST;
+  const url = `http://${host && host !== "0.0.0.0" && host !== "::" ? (host.includes(":") ? `[${host}]` : host) : "127.0.0.1"}:${port}`;
   const started: Started = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop().catch(() => {});
@@ -247,7 +250,7 @@ export async function startLocalStack(o: LocalOptions): Promise<LocalStack> {
     step("applying stacks/ with terraform");
     // Each Deluge is stopped with the rest once up; all settle first, so a failure leaves none starting.
     const up = (p: Promise<DelugeHandle>) => p.then((d) => (started.push(d), d));
-    const [applied, delugesUp] = [applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, log: step }), deluging.map(up)];
+    const [applied, delugesUp] = [applyLocalStack({ dataDir: o.dataDir, endpoint: moto.endpoint, s3Endpoint: store.endpoint, keys, retentionDays: retentionDays(process.env), log: step }), deluging.map(up)];
     await Promise.allSettled([applied, ...delugesUp]);
     const [outputs, ...deluges] = await Promise.all([applied, ...delugesUp]);
 

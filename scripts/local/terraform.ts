@@ -81,11 +81,11 @@ interface Applied {
  * the stack changed; otherwise moto's part is restored by replaying the calls the last apply made,
  * recorded by moto itself: seconds instead of a minute of provider waits.
  */
-export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; name?: string; log?: (s: string) => void }): Promise<StackOutputs> {
+export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; name?: string; retentionDays?: number; log?: (s: string) => void }): Promise<StackOutputs> {
   const tfDir = join(o.dataDir, "terraform");
   await mkdir(tfDir, { recursive: true });
   const dir = await synth(join(tfDir, "cdktf.out"));
-  const hash = createHash("sha256").update(await readFile(join(dir, "cdk.tf.json"))).update(o.name ?? "t2s").digest("hex");
+  const hash = createHash("sha256").update(await readFile(join(dir, "cdk.tf.json"))).update(o.name ?? "t2s").update(` ${o.retentionDays ?? 7}`).digest("hex");
   const appliedFile = join(tfDir, "applied.json");
   const recording = join(tfDir, "moto-recording.jsonl");
   const applied = existsSync(appliedFile) ? (JSON.parse(await readFile(appliedFile, "utf8")) as Applied) : null;
@@ -126,7 +126,7 @@ export async function applyLocalStack(o: LocalEndpoints & { dataDir: string; nam
   await moto("start-recording");
   // The state is kept: the bucket it names is on disk. What moto lost, terraform finds gone and recreates.
   await tf("apply", "-auto-approve", "-input=false", "-no-color",
-    `-var=aws_endpoint=${o.endpoint}`, `-var=s3_endpoint=${o.s3Endpoint}`, `-var=name=${o.name ?? "t2s"}`);
+    `-var=aws_endpoint=${o.endpoint}`, `-var=s3_endpoint=${o.s3Endpoint}`, `-var=name=${o.name ?? "t2s"}`, `-var=retention_days=${o.retentionDays ?? 7}`);
   await moto("stop-recording");
   await writeFile(recording, await moto("download-recording"), { mode: 0o600 });
   const raw = JSON.parse(await tf("output", "-json", "-no-color")) as Record<string, { value: string }>;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App } from "cdktf";
-import { DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { DeleteTableCommand, DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand, RestoreTableToPointInTimeCommand } from "@aws-sdk/client-dynamodb";
 import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
@@ -53,12 +53,13 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
   let tf: (...args: string[]) => Promise<string>;
   const timings: Record<string, number> = {};
   const saved = { amis: process.env.MOTO_AMIS_PATH, policies: process.env.MOTO_IAM_LOAD_MANAGED_POLICIES };
-  const api = async (service: string, method: string, path: string, body = "", contentType?: string) => {
+  const api = async (service: string, method: string, path: string, body = "", contentType?: string, extra: Record<string, string> = {}) => {
     const url = new URL(path, moto.endpoint);
     // moto reads the service and region from the Authorization header but does not check signatures.
     const headers: Record<string, string> = {
       authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/20260101/${region}/${service}/aws4_request, SignedHeaders=host, Signature=0`,
       ...(contentType ? { "content-type": contentType } : {}),
+      ...extra,
     };
     const res = await fetch(url, { method, headers, ...(method === "GET" ? {} : { body }) });
     return { status: res.status, text: await res.text() };
@@ -126,10 +127,10 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     sqs.destroy();
   });
 
-  it("created the four topics: three with raw-delivery queue subscriptions, the interactions hand-off to the worker", async () => {
+  it("created the five topics: three with raw-delivery queue subscriptions, the interactions hand-off to the worker, the alarms", async () => {
     const sns = new SNSClient(clientOpts());
     const topics = ((await sns.send(new ListTopicsCommand({}))).Topics ?? []).map((t) => t.TopicArn!.split(":").pop()).sort();
-    assert.deepEqual(topics, ["facts", "interactions", "requests", "updates"].map((t) => `${name}-${t}`));
+    assert.deepEqual(topics, ["alarms", "facts", "interactions", "requests", "updates"].map((t) => `${name}-${t}`));
     const all = (await sns.send(new ListSubscriptionsCommand({}))).Subscriptions ?? [];
     const subs = all.filter((x) => x.Protocol === "sqs");
     assert.equal(subs.length, 3);
@@ -140,6 +141,21 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
       assert.equal(a.RawMessageDelivery, "true");
     }
     sns.destroy();
+  });
+
+  it("created the alarms on the alarms topic, the stuck-job metric filter and the seedboxes' log group", async () => {
+    const alarms = await query("monitoring", { Action: "DescribeAlarms", Version: "2010-08-01", MaxRecords: "100" });
+    const names = [...alarms.text.matchAll(/<AlarmName>([^<]+)<\/AlarmName>/g)].map((m) => m[1]!).sort();
+    assert.deepEqual(names, [
+      ...["discord", "discord-updates", "discord-work", "ingest", "ingest-facts", "ingest-sweep", "ingest-webhooks"].map((f) => `${name}-${f}-errors`),
+      ...["facts-ingest", "requests", "updates-bot", "webhooks"].map((q) => `${name}-${q}-dead-letters`),
+      `${name}-jobs-open-past-bound`, `${name}-requests-waiting`,
+    ].sort());
+    const logs = (target: string, body: object) => api("logs", "POST", "/", JSON.stringify(body), "application/x-amz-json-1.1", { "x-amz-target": `Logs_20140328.${target}` });
+    const filters = JSON.parse((await logs("DescribeMetricFilters", { logGroupName: `/aws/lambda/${name}-ingest-sweep` })).text).metricFilters as { filterName: string }[];
+    assert.deepEqual(filters.map((f) => f.filterName), [`${name}-jobs-open-past-bound`]);
+    const groups = JSON.parse((await logs("DescribeLogGroups", { logGroupNamePrefix: `/${name}/` })).text).logGroups as { logGroupName: string; retentionInDays: number }[];
+    assert.deepEqual(groups.map((g) => [g.logGroupName, g.retentionInDays]), [[`/${name}/seedbox`, 30]]);
   });
 
   it("created the bucket: public access blocked, TLS-only policy, manifest notification", async () => {
@@ -167,6 +183,7 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     })));
     const pitr = (await ddb.send(new DescribeContinuousBackupsCommand({ TableName: `${name}-jobs` }))).ContinuousBackupsDescription;
     assert.equal(pitr?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus, "ENABLED");
+    assert.equal(t.DeletionProtectionEnabled, true);
     const ttl = (await ddb.send(new DescribeTimeToLiveCommand({ TableName: `${name}-jobs` }))).TimeToLiveDescription;
     assert.deepEqual([ttl?.TimeToLiveStatus, ttl?.AttributeName], ["ENABLED", schema.ttlAttribute]);
     // The functions are configured with this table.
@@ -402,7 +419,26 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     assert.ok(!lines.some((l) => l.includes("test-api-token") || l.includes("test-signing-secret")), "a secret reached the logs");
   });
 
-  it("destroys everything it created", async () => {
+  it("restores the job table from point-in-time recovery to a new table (docs/aws.md, \"Backups\"), then deletes the copy", async () => {
+    const ddb = new DynamoDBClient(clientOpts());
+    const item = { [schema.hashKey]: { S: "restore-probe" } };
+    await ddb.send(new PutItemCommand({ TableName: `${name}-jobs`, Item: item }));
+    await ddb.send(new RestoreTableToPointInTimeCommand({ SourceTableName: `${name}-jobs`, TargetTableName: `${name}-jobs-restored`, UseLatestRestorableTime: true }));
+    const got = await ddb.send(new GetItemCommand({ TableName: `${name}-jobs-restored`, Key: item }));
+    assert.deepEqual(got.Item, item);
+    await ddb.send(new DeleteTableCommand({ TableName: `${name}-jobs-restored` }));
+    ddb.destroy();
+  });
+
+  it("refuses to delete the job table while keep_data is on (deletion protection)", async () => {
+    const ddb = new DynamoDBClient(clientOpts());
+    await assert.rejects(ddb.send(new DeleteTableCommand({ TableName: `${name}-jobs` })), /DeletionProtectionEnabled|protected against deletion/);
+    ddb.destroy();
+  });
+
+  it("destroys everything it created once keep_data is off", async () => {
+    // The owner's way (docs/aws.md, "Destroy"): keep_data false, deploy, then destroy.
+    await tf("apply", "-auto-approve", "-input=false", "-refresh=false", "-var=keep_data=false");
     const t0 = Date.now();
     // No refresh: moto would refuse the release object's HeadObject under the TLS-only policy.
     await tf("destroy", "-auto-approve", "-input=false", "-refresh=false");

@@ -1,5 +1,5 @@
 // The real CDKTF CLI (`npx cdktf`, the dev dependency) deploys and destroys the local stack against moto,
-// through the offline provider mirror: the same command the README gives for AWS mode, on the stack
+// through the offline provider mirror: the same command docs/aws.md gives for AWS mode, on the stack
 // that needs no AMI or Lambda build.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

@@ -19,7 +19,7 @@ before(async () => {
   secret = r.body.secret;
 });
 
-/** The README's verification, as a receiver would write it. */
+/** The verification docs/api.md gives, as a receiver would write it. */
 function verify(h: HookCall, key: string): boolean {
   const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(h.headers["t2s-signature"] ?? ""));
   if (!m) return false;

@@ -35,7 +35,7 @@ export interface StoreWorld {
   /** A new instance of the ingest Lambda app (its own clients, through the counting proxy). */
   lambda(table: string): Promise<{ app: LambdaApp; close(): void }>;
   /** A local ingest process (node:http, facts from the facts queue) on a table in moto or a SQLite file. */
-  ingest(store: { table: string } | { db: string }): Promise<{ proc: Proc; url: string }>;
+  ingest(store: { table: string } | { db: string }, o?: { host?: string; env?: Record<string, string> }): Promise<{ proc: Proc; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -97,7 +97,7 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
           aws, apiToken: worldToken, signingSecret: "store-world-signing", publicUrl: "http://127.0.0.1:9",
           fetch: { allowHosts: new Set(), timeoutMs: 1000, maxRedirects: 0, maxBytes: 1 << 20 },
           linkTtlS: 300, linkDays: 7, rate: { perMinute: 1e6, burst: 1e6 }, jobs: { table, db: undefined, retentionDays: 7 }, webhooks: { queueUrl: undefined, retryBaseS: 10 },
-          lease: { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 }, sweep: { intervalMs: 60_000, limit: 100 },
+          lease: { timeoutMs: 60_000, renewMs: 10_000, requestTimeoutMs: 900_000 }, sweep: { intervalMs: 60_000, limit: 100, stuckMs: 7_200_000 },
           // A budget far above what the tests spend: the guard reads the month on each submission but holds nothing.
           costs: { pricing: { prices: defaultPrices, perBox: 4, servedBy: "s3" }, budgetUsd: 1000, recheckMs: 600_000 },
         },
@@ -105,9 +105,9 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
       });
       return { app, close: () => destroyClients(clients) };
     },
-    ingest: async (store) => {
+    ingest: async (store, o = {}) => {
       const port = await freePort();
-      const url = `http://127.0.0.1:${port}`;
+      const url = `http://${o.host ?? "127.0.0.1"}:${port}`;
       const proc = startProc("ingest", process.execPath, [join(repoRoot, "ingest", "main.ts")], {
         logFile: join(dir, `ingest-${port}.log`),
         env: {
@@ -116,6 +116,7 @@ async function world(dir: string, moto: Moto, proxy: CountingProxy, direct: AwsC
           T2S_FACTS_QUEUE_URL: aws.factsQueueUrl, T2S_UPDATES_TOPIC_ARN: aws.updatesTopicArn, T2S_SQS_WAIT_S: "1",
           ...("table" in store ? { T2S_JOBS_TABLE: store.table } : { T2S_JOBS_DB: store.db }),
           T2S_PORT: String(port), T2S_API_TOKEN: worldToken, T2S_SIGNING_SECRET: "s", T2S_WEB_DIR: webDir, T2S_RATE_BURST: "100000", T2S_LOG_LEVEL: "warn",
+          ...(o.host ? { T2S_HOST: o.host } : {}), ...o.env,
         },
       });
       procs.push(proc);

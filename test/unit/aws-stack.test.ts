@@ -6,9 +6,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App, Testing } from "cdktf";
 import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
-import { awsDefaults, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
+import { awsDefaults, secretNames, secretReaders, SettingsError, settingsFromEnv, type AwsSettings } from "../../stacks/aws-settings.ts";
 import { AwsStack } from "../../stacks/aws.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
+import { stuckJobMessage } from "../../lib/job-record.ts";
 import { assertJobTable } from "../support/job-table-synth.ts";
 import { pageCsp } from "../../lib/page-headers.ts";
 import { generateKeyPairSync } from "node:crypto";
@@ -175,7 +176,7 @@ describe("aws stack (synthesized)", () => {
   });
 
   it("delivers SNS to SQS raw", () => {
-    const subs = all("aws_sns_topic_subscription").filter((x) => x.protocol !== "lambda");
+    const subs = all("aws_sns_topic_subscription").filter((x) => x.protocol !== "lambda" && x.protocol !== "email");
     assert.equal(subs.length, 3);
     for (const sub of subs) assert.deepEqual([sub.protocol, sub.raw_message_delivery], ["sqs", true]);
   });
@@ -469,8 +470,9 @@ describe("aws stack (synthesized)", () => {
 
   it("declares the variables: name, region, instance types, arch, volume size, the fleet's, retention, Discord allow-list and public key, the monthly budget", () => {
     assert.deepEqual(Object.keys(s.variable).sort(), [
-      "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "max_seedboxes", "max_torrents", "monthly_budget_usd", "name", "region", "retention_days", "spot", "volume_size_gib",
+      "alarm_email", "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "keep_data", "log_retention_days", "max_seedboxes", "max_torrents", "monthly_budget_usd", "name", "region", "retention_days", "spot", "volume_size_gib",
     ]);
+    assert.deepEqual([s.variable.alarm_email!.default, s.variable.keep_data!.default, s.variable.log_retention_days!.default], ["", true, 30]);
     // Empty by default (no guard), and handed to the API and the sweeper as T2S_MONTHLY_BUDGET_USD.
     const budget = s.variable.monthly_budget_usd!;
     assert.deepEqual([budget.type, budget.default], ["string", ""]);
@@ -532,10 +534,86 @@ describe("aws stack (synthesized)", () => {
   it("adds one seedbox through a simple scaling policy when requests wait in the queue (the backstop)", () => {
     const p = one("aws_autoscaling_policy");
     assert.deepEqual([p.autoscaling_group_name, p.policy_type, p.adjustment_type, p.scaling_adjustment], [ref("aws_autoscaling_group", "name"), "SimpleScaling", "ChangeInCapacity", 1]);
-    const a = one("aws_cloudwatch_metric_alarm");
+    const a = named("aws_cloudwatch_metric_alarm", "seedbox_backlog");
     assert.deepEqual([a.namespace, a.metric_name, a.comparison_operator, a.threshold, a.treat_missing_data], ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "GreaterThanThreshold", 0, "notBreaching"]);
     assert.deepEqual(a.dimensions, { QueueName: ref("aws_sqs_queue", "name", "core_requests_queue") });
     assert.deepEqual(a.alarm_actions, [ref("aws_autoscaling_policy", "arn")]);
+  });
+
+  it("keeps the Lambdas' and the seedboxes' logs in log groups for log_retention_days; each seedbox may only write its own stream there", () => {
+    const groups = all("aws_cloudwatch_log_group");
+    assert.equal(groups.length, all("aws_lambda_function").length + 1);
+    for (const g of groups) assert.equal(g.retention_in_days, "${var.log_retention_days}", String(g.name));
+    assert.equal(named("aws_cloudwatch_log_group", "seedbox_logs").name, "/${var.name}/seedbox");
+    const seedbox = policyDoc("seedbox_role").find((x) => x.sid === "Logs")!;
+    assert.deepEqual(seedbox, { sid: "Logs", effect: "Allow", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`\${${ref("aws_cloudwatch_log_group", "arn", "seedbox_logs").slice(2, -1)}}:*`] });
+    // The host learns the group from its environment file and starts the shipper with the services.
+    assert.match(userData(), /^T2S_LOG_GROUP=\$\{aws_cloudwatch_log_group\.seedbox_logs_\w+\.name\}$/m);
+    assert.match(userData(), /^systemctl enable --now t2s-logs\.service /m);
+    assert.equal(s.output.seedbox_logs!.value, ref("aws_cloudwatch_log_group", "name", "seedbox_logs"));
+  });
+
+  it("alarms on every dead-letter queue, every function's errors and a job open past the bound, all to one topic with an optional e-mail", () => {
+    const topic = ref("aws_sns_topic", "arn", "monitoring_topic");
+    assert.equal(named("aws_sns_topic", "monitoring_topic").name, "${var.name}-alarms");
+    const email = named("aws_sns_topic_subscription", "monitoring_email");
+    assert.deepEqual([email.protocol, email.endpoint, email.topic_arn, email.count], ["email", "${var.alarm_email}", topic, '${min(1, length(var.alarm_email))}']);
+    const alarms = all("aws_cloudwatch_metric_alarm").filter((a) => JSON.stringify(a.alarm_actions) === JSON.stringify([topic]));
+    for (const a of alarms) assert.deepEqual([a.comparison_operator, a.threshold, a.treat_missing_data, a.ok_actions], ["GreaterThanThreshold", 0, "notBreaching", [topic]], String(a.alarm_name));
+    const dlqs = Object.keys(s.resource.aws_sqs_queue!).filter((k) => String(s.resource.aws_sqs_queue![k]!.name).endsWith("-dlq"));
+    assert.equal(dlqs.length, 4);
+    assert.deepEqual(alarms.filter((a) => a.namespace === "AWS/SQS").map((a) => (a.dimensions as { QueueName: string }).QueueName).sort(), dlqs.map((k) => `\${aws_sqs_queue.${k}.name}`).sort());
+    const fns = Object.keys(s.resource.aws_lambda_function!);
+    assert.equal(fns.length, 7);
+    const errors = alarms.filter((a) => a.namespace === "AWS/Lambda");
+    assert.deepEqual(errors.map((a) => [a.metric_name, a.statistic]), fns.map(() => ["Errors", "Sum"]));
+    assert.deepEqual(errors.map((a) => (a.dimensions as { FunctionName: string }).FunctionName).sort(), fns.map((k) => `\${aws_lambda_function.${k}.function_name}`).sort());
+    // Stuck jobs: the sweeper's line, counted by a metric filter on its log group.
+    const filter = one("aws_cloudwatch_log_metric_filter");
+    assert.equal(filter.pattern, `{ $.msg = "${stuckJobMessage}" }`);
+    assert.equal(filter.log_group_name, `/aws/lambda/${ref("aws_lambda_function", "function_name", "ingest_sweep-function")}`);
+    const transform = filter.metric_transformation as { name: string; namespace: string; value: string; default_value?: string };
+    assert.equal(transform.default_value, undefined, "a default value would publish (and bill) the metric every minute");
+    const stuck = alarms.filter((a) => a.metric_name === transform.name && a.namespace === transform.namespace);
+    assert.equal(stuck.length, 1);
+    assert.equal(alarms.length, 4 + 7 + 1);
+    for (const a of alarms) assert.match(String(a.alarm_description), /docs\/aws\.md/);
+    assert.equal(s.output.alarms_topic!.value, topic);
+  });
+
+  it("protects the data while keep_data is on: deletion protection on the table, no destroy of a bucket holding objects", () => {
+    const t = one("aws_dynamodb_table");
+    assert.equal(t.deletion_protection_enabled, "${var.keep_data}");
+    assert.deepEqual(t.point_in_time_recovery, { enabled: true });
+    assert.equal(named("aws_s3_bucket", "core_bucket").force_destroy, "${var.keep_data ? false : true}");
+  });
+
+  it("bills nothing by the hour while the fleet is at zero", () => {
+    const g = one("aws_autoscaling_group");
+    assert.deepEqual([g.min_size, g.desired_capacity], [0, undefined]);
+    const hourly = ["aws_instance", "aws_nat_gateway", "aws_eip", "aws_lb", "aws_alb", "aws_db_instance", "aws_rds_cluster", "aws_elasticache_cluster", "aws_ecs_service", "aws_vpc_endpoint", "aws_ebs_volume", "aws_kinesis_stream", "aws_kms_key", "aws_cloudwatch_dashboard", "aws_secretsmanager_secret", "aws_ec2_client_vpn_endpoint"];
+    assert.deepEqual(Object.keys(s.resource).filter((t) => hourly.includes(t)), []);
+    assert.equal(one("aws_dynamodb_table").billing_mode, "PAY_PER_REQUEST");
+    // Logs: nothing is written while nothing runs, and nothing is kept forever.
+    for (const lg of all("aws_cloudwatch_log_group")) assert.ok(Number.isFinite(Number(awsDefaults.logRetentionDays)) && lg.retention_in_days, String(lg.name));
+    // The alarms are the fixed cost (docs/aws.md): one backstop plus the twelve above.
+    assert.equal(all("aws_cloudwatch_metric_alarm").length, 13);
+  });
+
+  it("lets exactly the functions rotate-secrets refreshes read each parameter (secretReaders)", () => {
+    const params = secretNames("${var.name}");
+    const readers = secretReaders("${var.name}");
+    const docs = s.data.aws_iam_policy_document!;
+    for (const [key, param] of Object.entries(params) as [keyof typeof params, string][]) {
+      const arn = `arn:\${data.aws_partition.partition.partition}:ssm:\${var.region}:\${data.aws_caller_identity.account.account_id}:parameter${param}`;
+      const may = Object.values(s.resource.aws_lambda_function!).filter((fn) => {
+        const role = /^\$\{aws_iam_role\.(.+)_[0-9A-F]{8}\.arn\}$/.exec(String(fn.role))![1]!;
+        const doc = Object.entries(docs).find(([k]) => k.startsWith(`${role}_policy-document`))![1];
+        return (doc.statement as { actions: string[]; resources: string[] }[]).some((st) => st.actions.some((a) => a.startsWith("ssm:Get")) && st.resources.includes(arn));
+      }).map((fn) => String(fn.function_name)).sort();
+      // The downloads key is granted only when the stack has one (the CloudFront test below).
+      assert.deepEqual(may, key === "downloadsPrivateKey" ? [] : [...readers[key]].sort(), key);
+    }
   });
 
   it("sweeps every minute: a rule, its target (the sweep handler of the ingest bundle) and the invoke permission", () => {

@@ -1,4 +1,4 @@
-// The libtorrent settings the seedbox applies are the ones the README states (its "Line rate" table),
+// The libtorrent settings the seedbox applies are the ones docs/design.md states (its "Line rate" table),
 // key for key and value for value, and each has a reason.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -7,11 +7,11 @@ import { describe, it } from "node:test";
 import { repoRoot } from "../../scripts/local/paths.ts";
 import { libtorrentTuning, tuningSettings } from "../../seedbox/deluge-tuning.ts";
 
-/** The rows `| \`key\` | \`value\` | why |` of the README's table under "## Line rate". */
+/** The rows `| \`key\` | \`value\` | why |` of docs/design.md's table under "## Line rate". */
 function readmeSettings(): Record<string, unknown> {
-  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+  const readme = readFileSync(join(repoRoot, "docs", "design.md"), "utf8");
   const start = readme.indexOf("\n## Line rate");
-  assert.ok(start >= 0, 'README has no "## Line rate" section');
+  assert.ok(start >= 0, 'docs/design.md has no "## Line rate" section');
   const end = readme.indexOf("\n## ", start + 1);
   const section = readme.slice(start, end < 0 ? undefined : end);
   const rows = [...section.matchAll(/^\| `([a-z_]+)` \| `([^`]+)` \|/gm)];
@@ -19,7 +19,7 @@ function readmeSettings(): Record<string, unknown> {
 }
 
 describe("libtorrent tuning", () => {
-  it("applies exactly the settings the README states", () => {
+  it("applies exactly the settings docs/design.md states", () => {
     assert.deepEqual(readmeSettings(), tuningSettings());
   });
 

@@ -31,10 +31,12 @@ describe("local stack (synthesized)", () => {
     assert.equal(parsed.provider.aws[0]!.endpoints[0]!.sqs, "${var.aws_endpoint}");
   });
 
-  it("keeps the bucket encrypted and expiring", () => {
+  it("keeps the bucket encrypted and expiring after retention_days (local mode passes T2S_RETENTION_DAYS)", () => {
     assert.equal(all("aws_s3_bucket_server_side_encryption_configuration").length, 1);
-    const rules = all("aws_s3_bucket_lifecycle_configuration")[0]!.rule as { filter: { prefix: string }[] }[];
+    const rules = all("aws_s3_bucket_lifecycle_configuration")[0]!.rule as { filter: { prefix: string }[]; expiration: { days: unknown }[] }[];
     assert.deepEqual(rules.map((r) => r.filter[0]!.prefix).sort(), ["files/", "incoming/"]);
+    for (const r of rules) assert.equal(r.expiration[0]!.days, "${var.retention_days}");
+    assert.equal((parsed as unknown as { variable: Record<string, { default: unknown }> }).variable.retention_days!.default, 7);
   });
 
   it("has the job table as the adapter's schema says: on-demand, encrypted, point-in-time recovery, TTL", () => {

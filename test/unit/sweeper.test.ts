@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { holdForBudget, takeLease, type JobRecord } from "../../lib/job-record.ts";
+import { holdForBudget, stuckJobMessage, takeLease, type JobRecord } from "../../lib/job-record.ts";
 import { newJob } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { RequestMessage } from "../../lib/messages.ts";
@@ -74,6 +74,16 @@ describe("sweeper", () => {
     assert.match(r.job.error!.message, /after 3 requests/);
     assert.equal(w.sent.length, 3, "no request for a job that ends");
     assert.equal(await sweepOnce({ ...w, timing: t, log, limit: 10, nowMs: () => t0 + 9 * 900_000 }), 0, "an ended job leaves the sweeper");
+  });
+  it("logs an overdue job open past the bound with its id, the line the AWS alarm counts; a younger one is not", async () => {
+    const w = await world([rec(1)]);
+    const lines: string[] = [];
+    const seen = createLogger("test", { write: (l) => lines.push(l) });
+    const stuck = () => lines.map((l) => JSON.parse(l)).filter((l) => l.msg === stuckJobMessage);
+    await sweepOnce({ ...w, timing, log: seen, limit: 10, stuckMs: 3_600_000, nowMs: () => t0 + 900_000 });
+    assert.deepEqual(stuck(), [], "15 minutes open is under the bound");
+    await sweepOnce({ ...w, timing, log: seen, limit: 10, stuckMs: 3_600_000, nowMs: () => t0 + 2 * 3_600_000 });
+    assert.deepEqual(stuck().map((l) => [l.level, l.job, l.openMinutes, l.status]), [["warn", hex(1), 120, "queued"]]);
   });
   it("requeues at most `limit` jobs per run", async () => {
     const w = await world([1, 2, 3, 4, 5].map((n) => leased(n, "s1", t0)));
