@@ -100,6 +100,8 @@ export class StatusBoard {
         this.#remember(key, s);
       }
       s.updatedAt = job.updatedAt;
+      // Running again (handed in again after it ended): its next end is pinged anew.
+      if (!terminal) s.pinged = false;
       if (s.messageId === null) {
         await this.#post(job, r, s, content);
       } else if (content !== s.lastContent) {

@@ -164,6 +164,18 @@ describe("bot status board", () => {
     assert.equal(first.kept.get("7")?.pinged, true, "the ping is kept with the job");
   });
 
+  it("pings again when a job handed in again ends again, in the same message", async () => {
+    clock = 0;
+    const { log, board } = fakes({ deferEdits: false });
+    const files = [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }];
+    await board.show(job({ t: 1, status: "completed", progress: 1, files }));
+    await board.show(job({ t: 2, status: "queued" }));
+    await board.show(job({ t: 3, status: "completed", progress: 1, files }));
+    board.close();
+    assert.equal(log.filter((l) => l.startsWith("post 55 7")).length, 2, log.join("\n"));
+    assert.equal(log.filter((l) => l.startsWith("post 55 -")).length, 1, "one status message");
+  });
+
   it("reads job updates and skips anything else", () => {
     assert.equal(parseUpdate("not json"), null);
     assert.equal(parseUpdate(JSON.stringify({ v: 2, type: "job", job: {} })), null);
