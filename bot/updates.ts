@@ -16,7 +16,8 @@ interface Shown {
   lastContent: string;
   lastEditAt: number;
   updatedAt: string;
-  pinged: boolean;
+  /** The end pinged (endOf), or null: a repeat of that end pings no more, a later run's end does. */
+  pinged: string | null;
   /** Shown in a direct message because the channel refused the bot. */
   dm: boolean;
   pending: Job | null;
@@ -41,6 +42,13 @@ export interface BoardOptions {
 }
 
 type DiscordRequester = Requester & { via: "discord"; channelId: string };
+
+/**
+ * Which end of a job this is: a run's completion has its own expiry (its files expire a set time after
+ * the run was queued), so a job handed in again ends anew even when the updates in between were never
+ * seen (they arrive in any order). A failure is told apart by its reason.
+ */
+const endOf = (job: Job) => `${job.status}:${job.expiresAt ?? ""}:${job.error?.code ?? ""}`;
 
 export class StatusBoard {
   readonly #o: BoardOptions;
@@ -96,12 +104,10 @@ export class StatusBoard {
     try {
       if (!s) {
         const known = await this.#known(job, r, terminal);
-        s = { channelId: known.channelId, messageId: known.messageId ?? null, lastContent: "", lastEditAt: Number.NEGATIVE_INFINITY, updatedAt: job.updatedAt, pinged: known.pinged === true, dm: false, pending: null, timer: null };
+        s = { channelId: known.channelId, messageId: known.messageId ?? null, lastContent: "", lastEditAt: Number.NEGATIVE_INFINITY, updatedAt: job.updatedAt, pinged: known.pinged === true ? endOf(job) : null, dm: false, pending: null, timer: null };
         this.#remember(key, s);
       }
       s.updatedAt = job.updatedAt;
-      // Running again (handed in again after it ended): its next end is pinged anew.
-      if (!terminal) s.pinged = false;
       if (s.messageId === null) {
         await this.#post(job, r, s, content);
       } else if (content !== s.lastContent) {
@@ -129,11 +135,11 @@ export class StatusBoard {
         s.timer = null;
         s.pending = null;
         // Completion and failure ping; a cancel (the user's own doing) and an expiry only edit the message.
-        if (!s.pinged && (job.status === "completed" || job.status === "failed")) {
+        if (s.pinged !== endOf(job) && (job.status === "completed" || job.status === "failed")) {
           await this.#o.chat.post(s.channelId, pingText(job, r.user, this.#o.publicUrl), r.user);
-          s.pinged = true;
+          s.pinged = endOf(job);
           log.info("requester pinged", { status: job.status });
-          await this.#keep(job.id, r, s);
+          await this.#keep(job.id, r, s, true);
         }
       }
     } catch (err) {
@@ -160,13 +166,13 @@ export class StatusBoard {
     s.lastContent = content;
     s.lastEditAt = this.#now();
     this.#o.log.info("status message posted", { job: job.id });
-    await this.#keep(job.id, r, s);
+    await this.#keep(job.id, r, s, s.pinged === endOf(job));
   }
 
   /** Keeps the message id and the ping in the job's requester entry. */
-  async #keep(id: string, r: DiscordRequester, s: Shown): Promise<void> {
+  async #keep(id: string, r: DiscordRequester, s: Shown, pinged: boolean): Promise<void> {
     try {
-      await this.#o.ingest.setRequester(id, { via: "discord", user: r.user, channelId: s.channelId, ...(s.messageId ? { messageId: s.messageId } : {}), ...(s.pinged ? { pinged: true } : {}) });
+      await this.#o.ingest.setRequester(id, { via: "discord", user: r.user, channelId: s.channelId, ...(s.messageId ? { messageId: s.messageId } : {}), ...(pinged ? { pinged: true } : {}) });
     } catch (err) {
       // The message still works while this process runs; only a restart would post (or ping) again.
       this.#o.log.warn("could not keep the status message with the job", { job: id, err });

@@ -164,15 +164,20 @@ describe("bot status board", () => {
     assert.equal(first.kept.get("7")?.pinged, true, "the ping is kept with the job");
   });
 
-  it("pings again when a job handed in again ends again, in the same message", async () => {
+  it("pings again when a job handed in again ends again, in the same message, even unseen in between", async () => {
     clock = 0;
     const { log, board } = fakes({ deferEdits: false });
     const files = [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }];
-    await board.show(job({ t: 1, status: "completed", progress: 1, files }));
-    await board.show(job({ t: 2, status: "queued" }));
-    await board.show(job({ t: 3, status: "completed", progress: 1, files }));
+    // Each run's files expire a set time after it was queued: each completion has its own expiry.
+    await board.show(job({ t: 1, status: "completed", progress: 1, files, expiresAt: at(100) }));
+    await board.show(job({ t: 2, status: "completed", progress: 1, files, expiresAt: at(100) }));
+    await board.show(job({ t: 3, status: "queued" }));
+    await board.show(job({ t: 4, status: "completed", progress: 1, files, expiresAt: at(103) }));
+    // The third run's queued update arrives after its completion (SQS keeps no order): ignored as older.
+    await board.show(job({ t: 6, status: "completed", progress: 1, files, expiresAt: at(105) }));
+    await board.show(job({ t: 5, status: "queued" }));
     board.close();
-    assert.equal(log.filter((l) => l.startsWith("post 55 7")).length, 2, log.join("\n"));
+    assert.equal(log.filter((l) => l.startsWith("post 55 7")).length, 3, log.join("\n"));
     assert.equal(log.filter((l) => l.startsWith("post 55 -")).length, 1, "one status message");
   });
 
