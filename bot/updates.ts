@@ -1,6 +1,8 @@
 // Job updates → Discord: one status message per job per Discord requester, edited at most once per
 // interval (completion and failure at once), and a ping with the links when the job ends.
-// What it keeps in memory is a cache: the message id also lives in the job's requester entry.
+// What it keeps in memory is a cache: the message id and the ping also live in the job's requester
+// entry, so an update delivered twice (delivery is at least once), to another instance or after a
+// restart, edits the one message and pings no more.
 import { isTerminal, type Job, type Requester } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Chat } from "./discord.ts";
@@ -14,7 +16,8 @@ interface Shown {
   lastContent: string;
   lastEditAt: number;
   updatedAt: string;
-  pinged: boolean;
+  /** The end pinged (endOf), or null: a repeat of that end pings no more, a later run's end does. */
+  pinged: string | null;
   /** Shown in a direct message because the channel refused the bot. */
   dm: boolean;
   pending: Job | null;
@@ -23,7 +26,7 @@ interface Shown {
 
 export interface BoardOptions {
   chat: Chat;
-  ingest: Pick<IngestClient, "setRequester">;
+  ingest: Pick<IngestClient, "setRequester" | "get">;
   publicUrl: string;
   editIntervalMs: number;
   log: Logger;
@@ -39,6 +42,13 @@ export interface BoardOptions {
 }
 
 type DiscordRequester = Requester & { via: "discord"; channelId: string };
+
+/**
+ * Which end of a job this is: a run's completion has its own expiry (its files expire a set time after
+ * the run was queued), so a job handed in again ends anew even when the updates in between were never
+ * seen (they arrive in any order). A failure is told apart by its reason.
+ */
+const endOf = (job: Job) => `${job.status}:${job.expiresAt ?? ""}:${job.error?.code ?? ""}`;
 
 export class StatusBoard {
   readonly #o: BoardOptions;
@@ -93,7 +103,8 @@ export class StatusBoard {
     const terminal = isTerminal(job.status);
     try {
       if (!s) {
-        s = { channelId: r.channelId, messageId: r.messageId ?? null, lastContent: "", lastEditAt: Number.NEGATIVE_INFINITY, updatedAt: job.updatedAt, pinged: false, dm: false, pending: null, timer: null };
+        const known = await this.#known(job, r, terminal);
+        s = { channelId: known.channelId, messageId: known.messageId ?? null, lastContent: "", lastEditAt: Number.NEGATIVE_INFINITY, updatedAt: job.updatedAt, pinged: known.pinged === true ? endOf(job) : null, dm: false, pending: null, timer: null };
         this.#remember(key, s);
       }
       s.updatedAt = job.updatedAt;
@@ -124,10 +135,11 @@ export class StatusBoard {
         s.timer = null;
         s.pending = null;
         // Completion and failure ping; a cancel (the user's own doing) and an expiry only edit the message.
-        if (!s.pinged && (job.status === "completed" || job.status === "failed")) {
+        if (s.pinged !== endOf(job) && (job.status === "completed" || job.status === "failed")) {
           await this.#o.chat.post(s.channelId, pingText(job, r.user, this.#o.publicUrl), r.user);
-          s.pinged = true;
+          s.pinged = endOf(job);
           log.info("requester pinged", { status: job.status });
+          await this.#keep(job.id, r, s, true);
         }
       }
     } catch (err) {
@@ -154,11 +166,32 @@ export class StatusBoard {
     s.lastContent = content;
     s.lastEditAt = this.#now();
     this.#o.log.info("status message posted", { job: job.id });
+    await this.#keep(job.id, r, s, s.pinged === endOf(job));
+  }
+
+  /** Keeps the message id and the ping in the job's requester entry. */
+  async #keep(id: string, r: DiscordRequester, s: Shown, pinged: boolean): Promise<void> {
     try {
-      await this.#o.ingest.setRequester(job.id, { via: "discord", user: r.user, channelId: s.channelId, messageId: s.messageId });
+      await this.#o.ingest.setRequester(id, { via: "discord", user: r.user, channelId: s.channelId, ...(s.messageId ? { messageId: s.messageId } : {}), ...(pinged ? { pinged: true } : {}) });
     } catch (err) {
-      // The message still works while this process runs; only a restart would post a new one.
-      this.#o.log.warn("could not keep the status message id with the job", { job: job.id, err });
+      // The message still works while this process runs; only a restart would post (or ping) again.
+      this.#o.log.warn("could not keep the status message with the job", { job: id, err });
+    }
+  }
+
+  /**
+   * What the job's requester entry says now, for a job this process has not shown yet. The update may
+   * be a repeat published before the message was posted or the ping sent: ask ingest when it matters.
+   */
+  async #known(job: Job, r: DiscordRequester, terminal: boolean): Promise<DiscordRequester> {
+    if (r.messageId !== undefined && (!terminal || r.pinged)) return r;
+    try {
+      const cur = await this.#o.ingest.get(job.id);
+      const q = cur.requesters.find((x) => x.via === "discord" && x.user === r.user);
+      return q?.channelId ? { ...r, ...q, via: "discord", channelId: q.channelId } : r;
+    } catch (err) {
+      this.#o.log.warn("could not read the job's status message; going by the update", { job: job.id, err });
+      return r;
     }
   }
 

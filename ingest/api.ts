@@ -18,7 +18,6 @@ import type { RateLimiter } from "./rate-limit.ts";
 import type { JobRegistry } from "./registry.ts";
 import { submit, type Submission } from "./submit.ts";
 import type { WebFiles } from "./web.ts";
-import type { Outbox } from "./webhooks.ts";
 import type { ScaleUp } from "./scale-up.ts";
 import { pageCsp, referrerPolicy } from "../lib/page-headers.ts";
 
@@ -65,8 +64,8 @@ export interface ApiDeps {
   streams: LiveStreams;
   /** The origin presigned URLs point at (the S3 endpoint), for the page's CSP; null: none. */
   storageOrigin?: string | null;
-  /** Hands webhook events to their queue; null when webhooks are not configured. */
-  outbox: Outbox | null;
+  /** Whether webhooks are configured (callback_url is refused without them). */
+  webhooks: boolean;
   /** AWS mode: raises the fleet's desired capacity after a download was requested. */
   scaleUp?: ScaleUp;
   /** How a job's cost is estimated; the month's totals and the budget guard. */
@@ -168,11 +167,12 @@ function requesterFor(caller: Requester, body: Record<string, unknown>): Request
   const ok = typeof r === "object" && r !== null && ["api", "web", "discord"].includes(r.via as string) &&
     typeof r.user === "string" && r.user.length > 0 && r.user.length <= 200 &&
     (r.channelId === undefined || (typeof r.channelId === "string" && snowflake.test(r.channelId))) &&
-    (r.messageId === undefined || (typeof r.messageId === "string" && snowflake.test(r.messageId)));
-  if (!ok) throw new AppError("invalid_request", '"requester" must be {"via": "api"|"web"|"discord", "user": "<id>"}, with optional numeric "channelId" and "messageId".');
+    (r.messageId === undefined || (typeof r.messageId === "string" && snowflake.test(r.messageId))) &&
+    (r.pinged === undefined || typeof r.pinged === "boolean");
+  if (!ok) throw new AppError("invalid_request", '"requester" must be {"via": "api"|"web"|"discord", "user": "<id>"}, with optional numeric "channelId" and "messageId", and boolean "pinged".');
   return {
     via: r.via as Requester["via"], user: r.user as string,
-    ...(r.channelId ? { channelId: r.channelId } : {}), ...(r.messageId ? { messageId: r.messageId } : {}),
+    ...(r.channelId ? { channelId: r.channelId } : {}), ...(r.messageId ? { messageId: r.messageId } : {}), ...(r.pinged ? { pinged: true } : {}),
   };
 }
 
@@ -292,7 +292,6 @@ function jobChangeHandlers({ d, present, findJob }: Kit) {
     cancel: async ({ params }: Ctx) => {
       const id = (await findJob(params[0])).job.id;
       const rec = await d.registry.update(id, (r) => (r ? cancel(r, d.now()) : null));
-      if (d.outbox) await d.outbox.flush(id, rec);
       if (rec) {
         // The cancel reaches the seedbox holding the job through its lease: it sees the status at its
         // next renewal, removes the torrent and the job's files. Nobody holds it: nothing will write
@@ -319,7 +318,6 @@ function jobChangeHandlers({ d, present, findJob }: Kit) {
       // The manifest first: if the rest fails halfway, no later run can complete on what is left.
       await d.bucket.delete(manifestKey(id));
       const rec = await d.registry.update(id, (r) => (r ? deleteFiles(r, d.now()) : null));
-      if (d.outbox) await d.outbox.flush(id, rec);
       const removed = await d.bucket.deletePrefix(filesPrefix(id));
       d.log.info("job files deleted", { job: id, objects: removed });
       return json(200, { job: present(rec ?? (await findJob(id))) });

@@ -7,6 +7,7 @@ import type { Fleet } from "../lib/aws/fleet.ts";
 import { queueDepth, queueSender } from "../lib/aws/queue.ts";
 import { topicPublisher } from "../lib/aws/topic.ts";
 import type { AwsConfig } from "../lib/config.ts";
+import { freshNotice } from "../lib/job-record.ts";
 import type { JobStore } from "../lib/job-store.ts";
 import type { Logger } from "../lib/log.ts";
 import type { UpdateMessage } from "../lib/messages.ts";
@@ -24,7 +25,8 @@ import { JobRegistry } from "./registry.ts";
 import { fleetScaler, type ScaleUp } from "./scale-up.ts";
 import type { SweeperDeps } from "./sweeper.ts";
 import type { WebFiles } from "./web.ts";
-import { outbox as webhookOutbox, webhookHandler, type Outbox } from "./webhooks.ts";
+import { outbox } from "./outbox.ts";
+import { webhookHandler } from "./webhooks.ts";
 
 /** What ingest needs to know in either host. */
 export interface AppConfig extends ApiTunables {
@@ -47,11 +49,10 @@ export interface AppDeps {
   fleet?: Fleet | undefined;
 }
 
-/** A registry whose changes go out as job updates, with the webhook outbox over it. */
+/** A registry whose changes go out as job updates and webhook events (through the record's outbox). */
 export interface Session {
   registry: JobRegistry;
-  outbox: Outbox | null;
-  /** Waits for the job updates published so far (a Lambda invocation must not return before them). */
+  /** Waits for the notices handed on so far (a Lambda invocation must not return before them). */
   flush(): Promise<unknown>;
 }
 
@@ -78,19 +79,24 @@ export function ingestApp(d: AppDeps) {
     await raise();
   });
 
+  const box = outbox({ store: d.store, sendWebhook, publishUpdate, present, now, log });
+
   const session = (): Session => {
     const registry = new JobRegistry(d.store);
-    // Only the publishes in flight: a long-lived session (local mode) keeps no settled ones.
-    const pending = new Set<Promise<void>>();
-    registry.subscribe((rec) => {
-      const msg: UpdateMessage = { v: 1, type: "job", job: present(rec) };
-      const p: Promise<void> = publishUpdate(msg)
-        .catch((err) => log.warn("could not publish job update", { job: rec.job.id, err }))
-        .finally(() => pending.delete(p));
+    // Only the deliveries in flight: a long-lived session (local mode) keeps no settled ones.
+    const pending = new Set<Promise<unknown>>();
+    const track = (p: Promise<unknown>) => {
       pending.add(p);
+      void p.finally(() => pending.delete(p));
+    };
+    registry.subscribe((rec) => {
+      // What the bot and webhooks must hear of leaves through the record's outbox (retried by the sweeper).
+      if (freshNotice(rec)) return track(box.flush(rec.job.id, rec));
+      // Progress is best effort: the next update, or the outbox's final one, carries it.
+      const msg: UpdateMessage = { v: 1, type: "job", job: present(rec) };
+      track(publishUpdate(msg).catch((err) => log.warn("could not publish job update", { job: rec.job.id, err })));
     });
-    const outbox = sendWebhook ? webhookOutbox({ registry, send: sendWebhook, now }) : null;
-    return { registry, outbox, flush: () => Promise.all([...pending]) };
+    return { registry, flush: () => Promise.all([...pending]) };
   };
 
   return {
@@ -98,16 +104,16 @@ export function ingestApp(d: AppDeps) {
     session,
     /** The HTTP API over a session; `live` is how the page follows changes in this host. */
     api: (s: Session, o: { live: "events" | "changes"; storageOrigin: string | null; links?: "redirect" | "stream" }) => createApi({
-      registry: s.registry, bucket, auth, guard, publishRequest, outbox: s.outbox, storageOrigin: o.storageOrigin, links: o.links ?? "redirect",
+      registry: s.registry, bucket, auth, guard, publishRequest, webhooks: sendWebhook !== null, storageOrigin: o.storageOrigin, links: o.links ?? "redirect",
       publicUrl: cfg.publicUrl, linkTtlS: cfg.linkTtlS, linkDays: cfg.linkDays, web: d.web, limiter, log, now, live: o.live, ...(scaleUp ? { scaleUp } : {}),
       streams: new LiveStreams(s.registry, present), pricing, costs, ...(signDownload ? { signDownload } : {}),
     }, qbittorrentRoutes),
-    facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays, outbox: s.outbox }),
+    facts: (s: Session) => factsHandler({ registry: s.registry, bucket, publishRequest, log, now, retentionDays: cfg.jobs.retentionDays }),
     /** One delivery attempt per message; null when webhooks are not configured. */
     webhooks: (s: Session) => sendWebhook && webhookHandler({
       registry: s.registry, send: sendWebhook, guard, secret: auth.webhookSecret, log: log.with({ queue: "webhooks" }), retryBaseS: cfg.webhooks.retryBaseS, present,
     }),
-    sweeper: { store: d.store, publishRequest, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit, stuckMs: cfg.sweep.stuckMs, costs } satisfies SweeperDeps,
+    sweeper: { store: d.store, publishRequest, outbox: box, timing: cfg.lease, log: log.with({ part: "sweeper" }), limit: cfg.sweep.limit, stuckMs: cfg.sweep.stuckMs, costs } satisfies SweeperDeps,
   };
 }
 

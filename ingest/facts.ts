@@ -1,4 +1,5 @@
-// Consumes the facts queue: seedbox facts and S3 manifest notifications become job changes.
+// Consumes the facts queue: seedbox facts and S3 manifest notifications become job changes. The notices
+// they owe (job updates, webhook events) leave through the record's outbox (ingest/outbox.ts).
 import { applyFact, complete, fail } from "../lib/job-record.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
@@ -8,7 +9,6 @@ import { manifestKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
 import { parseFactsQueueMessage, parseManifest, PoisonMessage } from "../lib/messages.ts";
 import type { JobRegistry } from "./registry.ts";
-import type { Outbox } from "./webhooks.ts";
 
 export interface FactsDeps {
   registry: JobRegistry;
@@ -18,16 +18,13 @@ export interface FactsDeps {
   now: () => string;
   /** Days after which the bucket expires a job's files. */
   retentionDays: number;
-  /** Webhook events of the jobs a fact ends; null when webhooks are not configured. */
-  outbox: Outbox | null;
 }
 
 export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void> {
   const failPoison = async (err: PoisonMessage) => {
     if (!err.id) return;
     const error = { code: "poison_message", message: "A malformed message about this job could not be handled." };
-    const rec = await d.registry.update(err.id, (r) => (r ? fail(r, error, d.now()) : null));
-    await d.outbox?.flush(err.id, rec);
+    await d.registry.update(err.id, (r) => (r ? fail(r, error, d.now()) : null));
   };
 
   return async (msg) => {
@@ -41,14 +38,11 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         try {
           const rec = await d.registry.update(m.id, (r) => complete(r, manifest, d.now(), d.retentionDays));
           if (rec) d.log.info("job completed", { job: m.id, files: rec.files.length });
-          // Also after a redelivery that changed nothing: a crash may have come between write and queue.
-          await d.outbox?.flush(m.id, rec);
         } catch (err) {
           if (!(err instanceof RecordTooLarge)) throw err;
           d.log.warn("job has too many files for its record", { job: m.id, files: manifest.files.length });
           const error = { code: "too_many_files", message: `This torrent has ${manifest.files.length} files, too many to list; its files are in the bucket under files/${m.id}/data/.` };
-          const rec = await d.registry.update(m.id, (r) => (r ? fail(r, error, d.now()) : null));
-          await d.outbox?.flush(m.id, rec);
+          await d.registry.update(m.id, (r) => (r ? fail(r, error, d.now()) : null));
         }
         return;
       }
@@ -62,7 +56,6 @@ export function factsHandler(d: FactsDeps): (msg: QueueMessage) => Promise<void>
         return applyFact(r, fact, d.now());
       });
       if (rec) d.log.debug("job updated", { job: fact.id, status: rec.job.status });
-      if (rec || fact.type !== "progress") await d.outbox?.flush(fact.id, rec);
     } catch (err) {
       if (err instanceof PoisonMessage) await failPoison(err);
       throw err;

@@ -22,7 +22,7 @@ const maxListed = 2000;
 const categoryPrefix = "qbittorrent/categories/";
 const settingsKey = "qbittorrent/settings.json";
 
-export type QbtDeps = Pick<ApiDeps, "registry" | "bucket" | "auth" | "guard" | "publishRequest" | "now" | "outbox" | "scaleUp" | "log" | "publicUrl" | "linkDays" | "pricing" | "costs">;
+export type QbtDeps = Pick<ApiDeps, "registry" | "bucket" | "auth" | "guard" | "publishRequest" | "now" | "webhooks" | "scaleUp" | "log" | "publicUrl" | "linkDays" | "pricing" | "costs">;
 
 /** An answer in qBittorrent's words (its status and its plain-text message). */
 class QbtError extends Error {
@@ -244,7 +244,6 @@ export function qbittorrentRoutes(d: QbtDeps): Route[] {
     for (const cur of recs) {
       const id = cur.job.id;
       const rec = await change(id, (r) => removeForClient(r, withFiles, d.now()));
-      if (d.outbox) await d.outbox.flush(id, rec);
       if (!rec) continue;
       const held = rec.lease && !expired(rec.lease, Date.parse(d.now())) ? rec.lease.seedbox : null;
       if (held === null && (withFiles || cur.job.status !== "completed")) {

@@ -12,7 +12,6 @@ import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
 import type { ScaleUp } from "./scale-up.ts";
-import type { Outbox } from "./webhooks.ts";
 
 export interface Submission {
   magnet?: unknown;
@@ -35,8 +34,8 @@ export interface SubmitDeps {
   guard: FetchGuard;
   publishRequest: Publish;
   now: () => string;
-  /** null: webhooks are not configured, and callback_url is refused. */
-  outbox: Outbox | null;
+  /** false: webhooks are not configured, and callback_url is refused. */
+  webhooks: boolean;
   /** AWS mode: asks the fleet for seedboxes once a request is out; never throws. */
   scaleUp?: ScaleUp;
   /** The budget guard: over the month's budget, a job that would start waits (reason "budget") unrequested. Absent: no guard. */
@@ -79,7 +78,7 @@ async function callbackUrl(body: Submission, deps: SubmitDeps): Promise<string |
   const v = body.callback_url;
   if (v === undefined || v === null) return null;
   if (typeof v !== "string" || v.trim() === "") throw new AppError("invalid_url", '"callback_url" must be an http(s) URL.');
-  if (!deps.outbox) throw new AppError("invalid_request", "Webhooks are not configured on this server.");
+  if (!deps.webhooks) throw new AppError("invalid_request", "Webhooks are not configured on this server.");
   return (await deps.guard.checkTarget(v.trim())).toString();
 }
 
@@ -102,7 +101,6 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
     }
     return s.rec;
   });
-  if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);
   const current = rec ?? (await deps.registry.record(r.id))!;
   if (request) {
     // A manifest belongs to one run: an earlier run's (the bucket removes expired files only at its next

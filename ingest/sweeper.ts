@@ -1,9 +1,10 @@
 // The sweeper: open jobs whose lease ran out (a dead or lost seedbox) or whose request went unanswered
-// are requested again, a bounded number per run, found through the store's index of open jobs by due
-// time (the cost does not grow with the number of jobs). Duplicate requests are harmless: a seedbox
-// drops a request for a job another live seedbox holds, or one that has ended.
+// are requested again, and outboxes a writer could not empty are handed on again, a bounded number per
+// run, found through the store's index of jobs by due time (the cost does not grow with the number of
+// jobs). Duplicate requests are harmless: a seedbox drops a request for a job another live seedbox
+// holds, or one that has ended.
 import type { Publish } from "../lib/aws/topic.ts";
-import { dueOf, holdForBudget, openPastBound, releaseHold, requestAgain, requestOf, stuckJobMessage, type JobRecord } from "../lib/job-record.ts";
+import { dueOf, holdForBudget, holds, openPastBound, releaseHold, requestAgain, requestDue, requestOf, stuckJobMessage, type JobRecord } from "../lib/job-record.ts";
 import type { BudgetDecision } from "../lib/cost.ts";
 import type { Costs } from "./costs.ts";
 import type { JobStore } from "../lib/job-store.ts";
@@ -11,10 +12,13 @@ import { updateRecord } from "../lib/job-update.ts";
 import type { LeaseTiming } from "../lib/lease.ts";
 import type { Logger } from "../lib/log.ts";
 import { sleep } from "../lib/time.ts";
+import type { Outbox } from "./outbox.ts";
 
 export interface SweeperDeps {
   store: JobStore;
   publishRequest: Publish;
+  /** Hands on what a record's outbox still holds (job updates, webhook events). */
+  outbox: Outbox;
   timing: LeaseTiming;
   log: Logger;
   /** Jobs requeued per run at most. */
@@ -26,7 +30,7 @@ export interface SweeperDeps {
   costs?: Pick<Costs, "decision" | "recheckMs">;
 }
 
-/** One run: requeues what is due now; returns how many it requested again. */
+/** One run: requeues what is due now and retries due outboxes; returns how many jobs it requested again. */
 export async function sweepOnce(d: SweeperDeps): Promise<number> {
   const nowMs = (d.nowMs ?? Date.now)();
   const due = await d.store.overdue({ upTo: new Date(nowMs).toISOString(), after: null, limit: d.limit });
@@ -35,6 +39,8 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
   let decision: Promise<BudgetDecision> | null = null;
   for (const { rec } of due) {
     const id = rec.job.id;
+    // Never throws; what fails again waits longer (outboxRetry).
+    if (holds(rec) && Date.parse(rec.outbox?.due ?? rec.job.updatedAt) <= nowMs) await d.outbox.flush(id, rec);
     if (rec.job.reason === "budget") {
       decision ??= d.costs?.decision() ?? Promise.resolve("open" as const);
       if (await releaseHeld(d, rec, nowMs, await decision)) requeued++;
@@ -47,9 +53,14 @@ export async function sweepOnce(d: SweeperDeps): Promise<number> {
     }
     if (next.job.status === "failed") {
       // Requested too often: the job ends here, with no request and no seedbox raised for it.
-      await updateRecord(d.store, id, (r) => (r ? requestAgain(r, nowMs, d.timing) : null))
-        .then(() => d.log.warn("job failed: requested too often", { job: id, requests: rec.requests ?? 0 }))
-        .catch((err) => d.log.warn("could not end a job requested too often; the next run tries again", { job: id, err }));
+      try {
+        const ended = await updateRecord(d.store, id, (r) => (r ? requestAgain(r, nowMs, d.timing) : null));
+        d.log.warn("job failed: requested too often", { job: id, requests: rec.requests ?? 0 });
+        // Its notices go now; the outbox keeps them for the next run if they cannot.
+        if (ended) await d.outbox.flush(id, ended);
+      } catch (err) {
+        d.log.warn("could not end a job requested too often; the next run tries again", { job: id, err });
+      }
       continue;
     }
     try {
@@ -99,6 +110,8 @@ export async function requestAllOpen(d: Pick<SweeperDeps, "store" | "publishRequ
     for (const { rec } of page) {
       // Held for the budget: the sweeper releases it when the month allows.
       if (rec.job.reason === "budget") continue;
+      // Ended jobs are in the index only for their outbox (the sweeper hands it on).
+      if (requestDue(rec) === null) continue;
       await d.publishRequest(requestOf(rec));
       n++;
     }

@@ -1,8 +1,8 @@
-// Webhook delivery: an outbox in the job record hands events to the webhook queue, and the queue's
+// Webhook delivery: the record's outbox (ingest/outbox.ts) hands events to the webhook queue, and the queue's
 // consumer (a loop in local mode, a Lambda in AWS mode) POSTs them through the SSRF guard, signed,
 // re-queueing each failure with a growing delay for up to 24 h. Nothing waits in a process: a dead
 // receiver costs queue messages, never time in the facts pipeline.
-import { clearSent, type JobRecord } from "../lib/job-record.ts";
+import type { JobRecord } from "../lib/job-record.ts";
 import type { QueueMessage, SendMessage } from "../lib/aws/queue.ts";
 import { AppError } from "../lib/errors.ts";
 import type { Job } from "../lib/job.ts";
@@ -14,38 +14,23 @@ import {
 import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
 
-export interface Outbox {
-  /**
-   * Queues the pending events of a job, then clears them from its record. `rec` is the record just
-   * written, or null to read it (a redelivered message whose change was already made).
-   */
-  flush(id: string, rec: JobRecord | null): Promise<void>;
-}
-
 function message(p: Pick<PendingEvent, "id" | "event" | "at">, job: string, url: string, due: string): WebhookMessage {
   return { v: 1, type: "webhook", job, event: p.event, eventId: p.id, at: p.at, url, attempt: 1, firstAt: due, due };
 }
 
-export function outbox(d: { registry: JobRegistry; send: SendMessage; now: () => string }): Outbox {
-  return {
-    async flush(id, rec) {
-      const cur = rec ?? (await d.registry.record(id));
-      const pending = cur?.hooks?.pending ?? [];
-      if (!cur || pending.length === 0) return;
-      const now = d.now();
-      for (const p of pending) {
-        for (const url of p.url ? [p.url] : cur.hooks!.urls) {
-          await d.send(message(p, id, url, now), 0);
-          // The expiry is known at completion: its event waits in the queue, hop by hop, until it is due.
-          const exp = cur.job.expiresAt;
-          if (p.event === "completed" && exp && exp > now) {
-            await d.send(message({ id: eventId(id, "expired", exp), event: "expired", at: exp }, id, url, exp), Math.min(maxDelayS, (Date.parse(exp) - Date.parse(now)) / 1000));
-          }
-        }
+/** Queues a job's pending webhook events, one message per URL (ingest/outbox.ts clears them after). */
+export async function queueEvents(send: SendMessage, rec: JobRecord, pending: PendingEvent[], now: string): Promise<void> {
+  const id = rec.job.id;
+  for (const p of pending) {
+    for (const url of p.url ? [p.url] : rec.hooks?.urls ?? []) {
+      await send(message(p, id, url, now), 0);
+      // The expiry is known at completion: its event waits in the queue, hop by hop, until it is due.
+      const exp = rec.job.expiresAt;
+      if (p.event === "completed" && exp && exp > now) {
+        await send(message({ id: eventId(id, "expired", exp), event: "expired", at: exp }, id, url, exp), Math.min(maxDelayS, (Date.parse(exp) - Date.parse(now)) / 1000));
       }
-      await d.registry.update(id, (r) => (r ? clearSent(r, pending) : null));
-    },
-  };
+    }
+  }
 }
 
 export interface WebhookDeps {

@@ -27,6 +27,10 @@ export interface JobRecord {
   queuedAt?: string;
   /** callback_urls and the outbox of events not yet queued for delivery (absent: no webhooks). */
   hooks?: WebhookState;
+  /** The outbox's job update: the updatedAt of the change that owes the bot one; cleared once published. */
+  update?: string;
+  /** When the sweeper next delivers what the outbox holds, and its tries so far (absent: it holds nothing). */
+  outbox?: { due: string; tries: number };
   /** The seedbox working on the job (lib/lease.ts); absent until one takes it. */
   lease?: Lease;
   /** When the sweeper looks at the open job again (dueOf). */
@@ -54,10 +58,10 @@ export function holder(rec: JobRecord, nowMs: number): string | null {
 }
 
 /**
- * When the sweeper should look at the job again; null for ended jobs (they leave the sweeper's index).
- * A job nobody has taken yet waits the default request timeout from when it was queued.
+ * When the sweeper should request the open job again; null for ended jobs. A job nobody has taken yet
+ * waits the default request timeout from when it was queued.
  */
-export function dueOf(rec: JobRecord): string | null {
+export function requestDue(rec: JobRecord): string | null {
   if (isTerminal(rec.job.status)) return null;
   return rec.due ?? rec.lease?.until ?? iso(Date.parse(rec.queuedAt ?? rec.job.createdAt) + leaseDefaults.requestTimeoutS * 1000);
 }
@@ -68,6 +72,17 @@ export const stuckJobMessage = "job open past bound";
 /** An open job handed in more than `boundMs` ago. */
 export function openPastBound(rec: JobRecord, nowMs: number, boundMs: number): boolean {
   return !isTerminal(rec.job.status) && nowMs - Date.parse(rec.job.createdAt) > boundMs;
+}
+
+/**
+ * When the sweeper should look at the job again (its index): the earlier of its request and its outbox.
+ * null once the job has ended and its outbox is empty (it leaves the index).
+ */
+export function dueOf(rec: JobRecord): string | null {
+  const req = requestDue(rec);
+  const out = holds(rec) ? rec.outbox?.due ?? rec.job.updatedAt : null;
+  if (req === null || out === null) return req ?? out;
+  return out < req ? out : req;
 }
 
 /** The request that (re)starts a job; records from before sources were kept get a bare magnet. */
@@ -212,7 +227,7 @@ export function countHandBack(rec: JobRecord, nowMs: number, t: LeaseTiming): Jo
  * for it) without end. Null: not due.
  */
 export function requestAgain(rec: JobRecord, nowMs: number, t: LeaseTiming): JobRecord | null {
-  const due = dueOf(rec);
+  const due = requestDue(rec);
   if (due === null || Date.parse(due) > nowMs) return null;
   if (rec.lease && !expired(rec.lease, nowMs)) return null;
   const max = t.maxRequests ?? leaseDefaults.maxRequests;
@@ -337,6 +352,65 @@ export function clearSent(rec: JobRecord, sent: PendingEvent[]): JobRecord | nul
   return { ...rec, hooks: { ...hooks, pending: hooks.pending.filter((p) => !sent.some((s) => samePending(p, s))) } };
 }
 
+/** Whether the outbox holds anything: an owed job update or webhook events. */
+export function holds(rec: JobRecord): boolean {
+  return rec.update !== undefined || (rec.hooks?.pending.length ?? 0) > 0;
+}
+
+/** The owed update went out (null: it was not, or a newer change owes another since). */
+export function updateSent(rec: JobRecord, at: string): JobRecord | null {
+  if (rec.update !== at) return null;
+  const { update: _sent, ...rest } = rec;
+  return rest;
+}
+
+/** A grace before the sweeper delivers what a writer delivers at once; then the retries' first delay. */
+export const outboxGraceS = 10;
+/** The wait before the outbox's try `tries + 1`: doubling from the grace, at most 15 minutes. */
+export function outboxDelayS(tries: number): number {
+  return Math.min(900, outboxGraceS * 2 ** Math.min(10, tries));
+}
+
+/** The outbox could not deliver: the sweeper tries again later (null: it holds nothing any more). */
+export function outboxRetry(rec: JobRecord, nowMs: number): JobRecord | null {
+  if (!holds(rec)) return null;
+  const tries = (rec.outbox?.tries ?? 0) + 1;
+  return { ...rec, outbox: { due: iso(nowMs + outboxDelayS(tries) * 1000), tries } };
+}
+
+/**
+ * A change the bot shows owes it a job update: a new status, a new requester, or files deleted by hand.
+ * Progress is not owed: the next update or the final one carries it.
+ */
+function owesUpdate(prev: JobRecord | null, next: JobRecord): boolean {
+  if (!prev) return true;
+  const a = prev.job;
+  const b = next.job;
+  return a !== b && (a.status !== b.status || b.requesters.length > a.requesters.length || a.expiresAt !== b.expiresAt);
+}
+
+/**
+ * The outbox's own fields after a write: the owed update, and the sweeper's clock while it holds
+ * anything. A new notice starts the clock afresh (tries 0: the writer hands it on at once).
+ */
+function noteOutbox(prev: JobRecord | null, next: JobRecord): JobRecord {
+  const owed = owesUpdate(prev, next);
+  const rec = owed ? { ...next, update: next.job.updatedAt } : next;
+  if (!holds(rec)) {
+    if (!rec.outbox) return rec;
+    const { outbox: _empty, ...rest } = rec;
+    return rest;
+  }
+  const events = (rec.hooks?.pending.length ?? 0) > (prev?.hooks?.pending.length ?? 0);
+  if (rec.outbox && !owed && !events) return rec;
+  return { ...rec, outbox: { due: iso(Date.parse(rec.job.updatedAt) + outboxGraceS * 1000), tries: 0 } };
+}
+
+/** Whether the writer should hand the outbox on now: it holds a new notice, not one the sweeper retries. */
+export function freshNotice(rec: JobRecord): boolean {
+  return holds(rec) && (rec.outbox?.tries ?? 0) === 0;
+}
+
 // ---- The write rules ------------------------------------------------------------------------------
 
 /**
@@ -367,11 +441,11 @@ export function noteTransition(prev: JobRecord | null, next: JobRecord): JobReco
 }
 
 /**
- * What a change writes: a visible change (one that made a new `job`) gets a rising updatedAt, and a
- * write that ends the job queues its webhook event in the same write. Invisible changes (lease renewals,
- * the sweeper's due times, the outbox) keep updatedAt as it was.
+ * What a change writes: a visible change (one that made a new `job`) gets a rising updatedAt; a write
+ * that ends the job queues its webhook event, and one the bot shows owes a job update, in the same write
+ * (the outbox). Invisible changes (lease renewals, the sweeper's due times, the outbox) keep updatedAt.
  */
 export function written(prev: JobRecord | null, next: JobRecord): JobRecord {
-  const r = noteTransition(prev, prev && next.job !== prev.job ? rising(prev, next) : next);
-  return isTerminal(r.job.status) && !(prev && isTerminal(prev.job.status)) ? endRun(r) : r;
+  const t = noteTransition(prev, prev && next.job !== prev.job ? rising(prev, next) : next);
+  return noteOutbox(prev, isTerminal(t.job.status) && !(prev && isTerminal(prev.job.status)) ? endRun(t) : t);
 }

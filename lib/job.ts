@@ -11,6 +11,8 @@ export interface Requester {
   /** Set by the bot: where it shows this job's status (kept so a restarted bot edits the same message). */
   channelId?: string;
   messageId?: string;
+  /** Set by the bot once it pinged this requester about the job's end, so a repeated update pings no more. */
+  pinged?: boolean;
 }
 
 /** The zip of all of a completed job's files, when it has more than one: one signed link. */
@@ -139,7 +141,9 @@ export function filesExpired(job: Job, now: string): boolean {
 export function requeued(job: Job, now: string): Job {
   if (job.status !== "failed" && job.status !== "cancelled" && !filesExpired(job, now)) return job;
   const { delivered: _d, removed: _r, reason: _w, ...rest } = job;
-  return { ...rest, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], zip: null, expiresAt: null, updatedAt: now };
+  // A new run ends anew: its end is pinged again.
+  const requesters = rest.requesters.map(({ pinged: _p, ...q }) => q);
+  return { ...rest, requesters, status: "queued", progress: 0, downloaded: 0, rate: 0, eta: null, error: null, files: [], zip: null, expiresAt: null, updatedAt: now };
 }
 
 /** When the store may forget an ended job: a while after its files expire, or after it ended. Live jobs stay. */

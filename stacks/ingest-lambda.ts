@@ -2,8 +2,9 @@
 // with auth AWS_IAM, which only the CloudFront distribution may call (origin access control; see
 // stacks/page-front.ts), and "ingest-facts" consumes the facts queue through an SQS event source
 // mapping with partial batch failures. Neither has a public grant. "ingest-sweep" runs every minute
-// (EventBridge): it puts jobs whose lease ran out back on the queue. The API and the sweeper raise the
-// seedbox fleet's desired capacity when they queue work.
+// (EventBridge): it puts jobs whose lease ran out back on the queue, and hands on what the records'
+// outboxes still hold (job updates, webhook events). The API and the sweeper raise the seedbox fleet's
+// desired capacity when they queue work.
 import { AssetType, TerraformAsset, Token } from "cdktf";
 import { Construct } from "constructs";
 import { CloudwatchEventRule } from "@cdktf/provider-aws/lib/cloudwatch-event-rule/index.js";
@@ -86,7 +87,7 @@ export class IngestLambda extends Construct {
     ];
     const jobIndexes: Grant = { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [jobTableSchema.byCreated.name, jobTableSchema.byChanged.name, jobTableSchema.byDue.name].map((i) => `${tableArn}/index/${i}`) };
     const parameters = shared.find((g) => g.sid === "Parameters")!;
-    // Both functions that end jobs (cancel, facts) hand webhook events to the delivery queue.
+    // The functions that end jobs (cancel, facts, the sweeper) hand webhook events to the delivery queue.
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
     const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared, env: Record<string, string> = {}) =>
       nodeFunction(this, id, {
@@ -132,13 +133,15 @@ export class IngestLambda extends Construct {
       parameters,
     ], []);
 
-    // The sweeper: job records by key and by index, requests republished, the fleet raised. The
-    // parameters are there because it shares the bundle's cold start, which reads them.
+    // The sweeper: job records by key and by index, requests republished, outboxes handed on (job
+    // updates, webhook events), the fleet raised. It reads the parameters for its cold start and for the
+    // links in the updates it publishes.
     this.sweep = fn("sweep-function", `${p.name}-ingest-sweep`, "index.sweep", 50, [
       { sid: "JobTable", actions: ["dynamodb:GetItem", "dynamodb:PutItem"], resources: [tableArn] },
       monthTotals,
       jobIndexes,
-      { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn] },
+      { sid: "Publish", actions: ["sns:Publish"], resources: [core.requestsTopic.arn, core.updatesTopic.arn] },
+      enqueueWebhooks,
       parameters,
       ...scaleUp,
     ], []);

@@ -1,5 +1,5 @@
 // A loopback HTTP proxy in front of the AWS endpoint that counts each AWS call by service and operation,
-// so tests and benchmarks can say what one request costs.
+// so tests and benchmarks can say what one request costs; and, for fault tests, refuses chosen calls.
 import { createServer, request, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -23,7 +23,11 @@ function operation(req: IncomingMessage, body: Buffer): string {
   return `S3.${req.method}`;
 }
 
-export async function startCountingProxy(target: string): Promise<CountingProxy> {
+/**
+ * `refuse` picks calls to answer with a 500 (an AWS InternalFailure) instead of passing on; it sees the
+ * operation and the body, e.g. a Publish to one topic.
+ */
+export async function startCountingProxy(target: string, o: { refuse?: (op: string, body: string) => boolean } = {}): Promise<CountingProxy> {
   const to = new URL(target);
   let counts: Record<string, number> = {};
   const server = createServer((req, res) => {
@@ -33,6 +37,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       const body = Buffer.concat(chunks);
       const op = operation(req, body);
       counts[op] = (counts[op] ?? 0) + 1;
+      if (o.refuse?.(op, body.toString("utf8"))) {
+        res.writeHead(500, { "content-type": "text/xml" });
+        res.end("<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>refused by the test</Message></Error></ErrorResponse>");
+        return;
+      }
       const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);

@@ -314,8 +314,8 @@ describe("aws stack (synthesized)", () => {
     assert.deepEqual(st("ingest_webhooks-function-role_policy-document").map((x) => x.sid), ["Logs", "JobTableRead", "WebhookQueue", "Parameters"]);
     assert.deepEqual(st("ingest_webhooks-function-role_policy-document").find((x) => x.sid === "JobTableRead"), { sid: "JobTableRead", actions: ["dynamodb:GetItem"], resources: [table] });
     assert.deepEqual(st("ingest_webhooks-function-role_policy-document").find((x) => x.sid === "WebhookQueue")!.resources, [qArn]);
-    // The two functions that end jobs may only send to it.
-    for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
+    // The functions that end jobs may only send to it.
+    for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document", "ingest_sweep-function-role_policy-document"]) {
       assert.deepEqual(st(prefix).find((x) => x.sid === "WebhookQueueSend"), { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [qArn] });
     }
     for (const [k, f] of Object.entries(fns)) {
@@ -635,7 +635,9 @@ describe("aws stack (synthesized)", () => {
       // A job the sweeper fails ends its run: its seedbox time goes into the month's totals.
       { sid: "MonthTotals", actions: ["dynamodb:UpdateItem"], resources: [table] },
       { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${table}/index/${schema.byCreated.name}`, `${table}/index/${schema.byChanged.name}`, `${table}/index/${schema.byDue.name}`] },
-      { sid: "Publish", actions: ["sns:Publish"], resources: [ref("aws_sns_topic", "arn", "core_requests-topic")] },
+      // Requests again, and the outboxes' job updates and webhook events.
+      { sid: "Publish", actions: ["sns:Publish"], resources: [ref("aws_sns_topic", "arn", "core_requests-topic"), ref("aws_sns_topic", "arn", "core_updates-topic")] },
+      policyDoc("ingest_function-role_policy-document").find((st) => st.sid === "WebhookQueueSend")!,
       policyDoc("ingest_function-role_policy-document").find((st) => st.sid === "Parameters")!,
       { sid: "FleetScaleUp", actions: ["autoscaling:SetDesiredCapacity"], resources: [groupArn] },
       { sid: "FleetDescribe", actions: ["autoscaling:DescribeAutoScalingGroups"], resources: ["*"] },

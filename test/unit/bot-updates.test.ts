@@ -1,7 +1,7 @@
 // The status board: one message per job and requester, edits throttled, completion at once, one ping.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Job } from "../../lib/job.ts";
+import type { Job, Requester } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { Chat } from "../../bot/discord.ts";
 import { StatusBoard } from "../../bot/updates.ts";
@@ -18,9 +18,11 @@ const job = (o: Partial<Job> & { t: number }): Job => {
   };
 };
 
-function fakes(o: { deferEdits?: boolean } = {}) {
-  const log: string[] = [];
-  let n = 0;
+function fakes(o: { deferEdits?: boolean; shared?: { log: string[]; kept: Map<string, Requester> } } = {}) {
+  const log: string[] = o.shared?.log ?? [];
+  // The requester entries as ingest keeps them (shared: another instance of the bot, or a restart).
+  const kept = o.shared?.kept ?? new Map<string, Requester>();
+  let n = log.length;
   const chat: Chat = {
     post: async (ch, content, ping) => { log.push(`post ${ch} ${ping ?? "-"} ${content.split("\n")[0]}`); return String(++n); },
     edit: async (ch, mid, content) => { log.push(`edit ${ch}/${mid} ${content.split("\n")[1] ?? ""}`); },
@@ -28,10 +30,14 @@ function fakes(o: { deferEdits?: boolean } = {}) {
   };
   const persisted: string[] = [];
   const board = new StatusBoard({
-    chat, ingest: { setRequester: async (jid, r) => { persisted.push(`${jid}:${r.user}:${r.messageId}`); return job({ t: 0 }); } },
-    publicUrl: "http://x", editIntervalMs: 10_000, log: createLogger("test", { level: "error" }), now: () => clock, ...o,
+    chat,
+    ingest: {
+      setRequester: async (jid, r) => { persisted.push(`${jid}:${r.user}:${r.messageId}`); kept.set(r.user, r); return job({ t: 0 }); },
+      get: async () => (kept.size ? job({ t: 0, requesters: [...kept.values()] }) : job({ t: 0 })),
+    },
+    publicUrl: "http://x", editIntervalMs: 10_000, log: createLogger("test", { level: "error" }), now: () => clock, ...(o.deferEdits === undefined ? {} : { deferEdits: o.deferEdits }),
   });
-  return { log, board, persisted };
+  return { log, board, persisted, kept };
 }
 
 describe("bot status board", () => {
@@ -95,7 +101,7 @@ describe("bot status board", () => {
     const { log } = fakes();
     const board = new StatusBoard({
       chat: { post: async () => "1", openDm: async () => "2", edit: async (_c, _m, content) => { log.push(`edit ${content.split("\n")[1]}`); } },
-      ingest: { setRequester: async () => job({ t: 0 }) }, publicUrl: "http://x", editIntervalMs: 100, log: createLogger("test", { level: "error" }),
+      ingest: { setRequester: async () => job({ t: 0 }), get: async () => job({ t: 0 }) }, publicUrl: "http://x", editIntervalMs: 100, log: createLogger("test", { level: "error" }),
     });
     await board.show(job({ t: 1 }));
     await board.show(job({ t: 2, progress: 0.25 }));
@@ -136,6 +142,43 @@ describe("bot status board", () => {
     await board.show(job({ t: 1, status: "expired", progress: 1, expiresAt: at(0), requesters: [{ via: "discord", user: "7", channelId: "55", messageId: "99" }] }));
     board.close();
     assert.deepEqual(log, ["edit 55/99 Expired: its files are no longer kept. Add the torrent again to download it once more."]);
+  });
+
+  it("a completion delivered twice, the second time to another instance, edits the one message and pings once", async () => {
+    clock = 0;
+    const first = fakes({ deferEdits: false });
+    await first.board.show(job({ t: 1, status: "queued" }));
+    const files = [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }];
+    // Both copies were published before the bot kept its message id: they carry the bare requester.
+    const done = job({ t: 4, status: "completed", progress: 1, files });
+    await first.board.show(done);
+    await first.board.show(done);
+    const other = fakes({ deferEdits: false, shared: { log: first.log, kept: first.kept } });
+    await other.board.show(done);
+    first.board.close();
+    other.board.close();
+    assert.equal(first.log.filter((l) => l.startsWith("post 55 -")).length, 1, first.log.join("\n"));
+    assert.equal(first.log.filter((l) => l.startsWith("post 55 7")).length, 1, first.log.join("\n"));
+    assert.equal(first.log.filter((l) => l.startsWith("post")).length, 2, first.log.join("\n"));
+    assert.match(first.log.at(-1)!, /^edit 55\/1 Done/, "the other instance edits the message it was told of");
+    assert.equal(first.kept.get("7")?.pinged, true, "the ping is kept with the job");
+  });
+
+  it("pings again when a job handed in again ends again, in the same message, even unseen in between", async () => {
+    clock = 0;
+    const { log, board } = fakes({ deferEdits: false });
+    const files = [{ path: "thing", size: 1000, url: "http://x/d/1/thing?sig=s" }];
+    // Each run's files expire a set time after it was queued: each completion has its own expiry.
+    await board.show(job({ t: 1, status: "completed", progress: 1, files, expiresAt: at(100) }));
+    await board.show(job({ t: 2, status: "completed", progress: 1, files, expiresAt: at(100) }));
+    await board.show(job({ t: 3, status: "queued" }));
+    await board.show(job({ t: 4, status: "completed", progress: 1, files, expiresAt: at(103) }));
+    // The third run's queued update arrives after its completion (SQS keeps no order): ignored as older.
+    await board.show(job({ t: 6, status: "completed", progress: 1, files, expiresAt: at(105) }));
+    await board.show(job({ t: 5, status: "queued" }));
+    board.close();
+    assert.equal(log.filter((l) => l.startsWith("post 55 7")).length, 3, log.join("\n"));
+    assert.equal(log.filter((l) => l.startsWith("post 55 -")).length, 1, "one status message");
   });
 
   it("reads job updates and skips anything else", () => {

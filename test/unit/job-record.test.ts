@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
-  addRequester, cancel, clearSent, complete, deleteFiles, fail, placeRequester, releaseLease, renewLease, submitJob, takeLease, written,
+  addRequester, applyFact, cancel, clearSent, complete, deleteFiles, dueOf, fail, freshNotice, outboxRetry, placeRequester, releaseLease, renewLease,
+  submitJob, takeLease, updateSent, written,
   type JobRecord, type JobSubmission,
 } from "../../lib/job-record.ts";
 import { newJob, type JobStatus } from "../../lib/job.ts";
@@ -92,6 +93,41 @@ describe("endings", () => {
 });
 
 describe("the outbox", () => {
+  it("a new status owes the bot a job update and starts the outbox's clock; progress owes none", () => {
+    const first = written(null, submitJob(null, sub(), t0).rec!);
+    assert.equal(first.update, t0, "a new job owes its queued update");
+    assert.deepEqual(first.outbox, { due: "2026-12-01T00:00:10.000Z", tries: 0 });
+    const sent = written(first, updateSent(first, t0)!);
+    assert.equal(sent.update, undefined);
+    assert.equal(sent.outbox, undefined, "an empty outbox has no clock");
+    const fact = { v: 1 as const, type: "progress" as const, id, at: t1, status: "downloading" as const, name: "x", progress: 0.1, size: 1, downloaded: 0, rate: 1, eta: 9 };
+    const going = written(sent, applyFact(sent, fact, t1)!);
+    assert.equal(going.update, going.job.updatedAt, "queued → downloading is owed");
+    const on = written(updateSent(going, going.update!)!, applyFact(updateSent(going, going.update!)!, { ...fact, at: "2026-12-01T01:00:01.000Z", progress: 0.5 }, "2026-12-01T01:00:01.000Z")!);
+    assert.equal(on.update, undefined, "more progress is not owed");
+    assert.equal(freshNotice(going), true);
+    assert.equal(freshNotice(on), false);
+  });
+  it("an ended job stays in the sweeper's index while its outbox holds something, and backs off after failures", () => {
+    const done = written(rec("downloading"), fail(rec("downloading"), { code: "x", message: "m" }, t1)!);
+    assert.equal(done.update, t1);
+    assert.equal(dueOf(done), "2026-12-01T01:00:10.000Z", "ended, but due for its outbox");
+    const retried = written(done, outboxRetry(done, Date.parse(t1))!);
+    assert.deepEqual(retried.outbox, { due: "2026-12-01T01:00:20.000Z", tries: 1 });
+    assert.equal(freshNotice(retried), false, "a retry is the sweeper's, not the next writer's");
+    const again = written(retried, outboxRetry(retried, Date.parse(t1))!);
+    assert.deepEqual(again.outbox, { due: "2026-12-01T01:00:40.000Z", tries: 2 });
+    const cleared = written(again, updateSent(again, t1)!);
+    assert.equal(dueOf(cleared), null, "ended and empty: out of the index");
+    assert.equal(updateSent(again, "2026-12-01T00:59:00.000Z"), null, "an update of an older change does not clear a newer one");
+  });
+  it("a resubmitted job will ping its requesters again", () => {
+    const r = rec("failed");
+    const pinged = { ...r, job: { ...r.job, requesters: [{ via: "discord" as const, user: "7", channelId: "55", messageId: "9", pinged: true }] } };
+    const s = submitJob(pinged, sub({ requester: { via: "discord", user: "7" } }), t1);
+    assert.deepEqual(s.rec!.job.requesters, [{ via: "discord", user: "7", channelId: "55", messageId: "9" }]);
+  });
+
   it("clearSent removes what went to the queue and keeps what came since", () => {
     const a = { id: "e1", event: "completed" as const, at: t0 };
     const b = { id: "e2", event: "expired" as const, at: t1, url: "https://h.example/" };

@@ -61,7 +61,7 @@ describe("submit and the fleet", () => {
   const magnet = `magnet:?xt=urn:btih:${"ab".repeat(20)}&dn=x`;
   const requester = { via: "api", user: "owner" } as const;
   const deps = (scaleUp: () => Promise<void>, published: object[]) => ({
-    bucket: { delete: async () => {} } as unknown as Bucket, guard: {} as FetchGuard, registry: new JobRegistry(new MemoryStore()), now: () => "2026-01-01T00:00:00.000Z", outbox: null,
+    bucket: { delete: async () => {} } as unknown as Bucket, guard: {} as FetchGuard, registry: new JobRegistry(new MemoryStore()), now: () => "2026-01-01T00:00:00.000Z", webhooks: false,
     publishRequest: async (m: object) => void published.push(m),
     scaleUp,
   });

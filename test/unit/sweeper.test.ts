@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { holdForBudget, stuckJobMessage, takeLease, type JobRecord } from "../../lib/job-record.ts";
+import { fail, holdForBudget, stuckJobMessage, takeLease, written, type JobRecord } from "../../lib/job-record.ts";
 import { newJob } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
-import type { RequestMessage } from "../../lib/messages.ts";
+import type { Job } from "../../lib/job.ts";
+import type { RequestMessage, UpdateMessage } from "../../lib/messages.ts";
+import { outbox } from "../../ingest/outbox.ts";
 import { requestAllOpen, sweepOnce } from "../../ingest/sweeper.ts";
 import { MemoryStore } from "../support/memory-store.ts";
 
@@ -21,11 +23,19 @@ const leased = (n: number, who: string, at: number) => {
   return r.rec;
 };
 
-async function world(recs: JobRecord[]) {
+async function world(recs: JobRecord[], o: { refuse?: () => boolean; nowMs?: () => number } = {}) {
   const store = new MemoryStore();
   for (const r of recs) await store.put(r, null);
   const sent: RequestMessage[] = [];
-  return { store, sent, publishRequest: async (m: object) => void sent.push(m as RequestMessage) };
+  const updates: Job[] = [];
+  const box = outbox({
+    store, sendWebhook: null, present: (r) => r.job, log, now: () => new Date((o.nowMs ?? (() => t0))()).toISOString(),
+    publishUpdate: async (m) => {
+      if (o.refuse?.()) throw new Error("SNS refused");
+      updates.push((m as UpdateMessage).job);
+    },
+  });
+  return { store, sent, updates, outbox: box, publishRequest: async (m: object) => void sent.push(m as RequestMessage) };
 }
 
 describe("sweeper", () => {
@@ -92,6 +102,36 @@ describe("sweeper", () => {
     assert.equal(await sweepOnce(d), 2);
     assert.equal(await sweepOnce(d), 1);
     assert.equal(new Set(w.sent.map((m) => m.id)).size, 5);
+  });
+  it("hands on an update a failed publish left in the outbox, backing off, until it goes out once", async () => {
+    let clock = t0;
+    let refusing = true;
+    const ended = written(rec(1), fail(rec(1), { code: "x", message: "m" }, new Date(t0).toISOString())!);
+    const w = await world([ended], { refuse: () => refusing, nowMs: () => clock });
+    const run = (ms: number) => sweepOnce({ ...w, timing, log, limit: 10, nowMs: () => (clock = t0 + ms) });
+    await run(5_000);
+    assert.equal(w.updates.length, 0, "not due within the writer's grace");
+    await run(11_000);
+    const tries = (await w.store.get(hex(1)))!.rec.outbox;
+    assert.deepEqual(tries, { due: new Date(t0 + 31_000).toISOString(), tries: 1 }, "refused: tried again after 20 s");
+    await run(30_000);
+    assert.equal((await w.store.get(hex(1)))!.rec.outbox!.tries, 1, "not before it is due");
+    await run(31_000);
+    assert.equal((await w.store.get(hex(1)))!.rec.outbox!.tries, 2, "refused again: the delay doubles");
+    refusing = false;
+    await run(71_000);
+    assert.deepEqual(w.updates.map((j) => j.status), ["failed"]);
+    const after = (await w.store.get(hex(1)))!.rec;
+    assert.deepEqual([after.update, after.outbox], [undefined, undefined]);
+    await run(10 * 60_000);
+    assert.equal(w.updates.length, 1, "delivered, it leaves the index: no repeats");
+  });
+  it("sends the update of a job it ends as stalled", async () => {
+    const w = await world([rec(1)]);
+    const t = { ...timing, maxRequests: 1 };
+    await sweepOnce({ ...w, timing: t, log, limit: 10, nowMs: () => t0 + 900_000 });
+    await sweepOnce({ ...w, timing: t, log, limit: 10, nowMs: () => t0 + 1_800_000 });
+    assert.deepEqual(w.updates.map((j) => [j.status, j.error?.code]), [["failed", "stalled"]]);
   });
   it("at start requests every open job, held or not, and no ended one", async () => {
     const ended = { ...rec(9), job: { ...rec(9).job, status: "failed" as const } };

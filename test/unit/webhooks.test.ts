@@ -11,7 +11,8 @@ import {
   eventId, parseWebhookMessage, retryDelayS, retryWindowMs, signatureHeader, type WebhookMessage,
 } from "../../lib/webhook.ts";
 import { JobRegistry } from "../../ingest/registry.ts";
-import { outbox, webhookHandler } from "../../ingest/webhooks.ts";
+import { outbox } from "../../ingest/outbox.ts";
+import { webhookHandler } from "../../ingest/webhooks.ts";
 import { MemoryStore } from "../support/memory-store.ts";
 
 const id = "a".repeat(40);
@@ -95,7 +96,8 @@ describe("outbox and delivery", () => {
     const now = "2026-01-01T02:00:00.000Z";
     const r = hooked(rec("completed", { expiresAt: "2026-01-08T02:00:00.000Z" }));
     const w = await setup({ ...r, hooks: { ...r.hooks!, pending: [{ id: "e1", event: "completed", at: now }] } });
-    await outbox({ registry: w.registry, send: w.send, now: () => now }).flush(id, null);
+    const box = outbox({ store: w.store, sendWebhook: w.send, publishUpdate: async () => {}, present: (x) => x.job, now: () => now, log });
+    assert.equal(await box.flush(id, null), true);
     assert.deepEqual(w.sent.map((x) => [x.m.event, x.m.attempt, x.m.due, x.delayS]), [
       ["completed", 1, now, 0],
       ["expired", 1, "2026-01-08T02:00:00.000Z", 900],
