@@ -27,7 +27,8 @@ export async function startNoticeRig(s: TestStack): Promise<NoticeRig> {
   });
   await s.ingest.stop();
   await s.startIngestWith({ AWS_ENDPOINT_URL: proxy.url });
-  await s.startBot({
+  // Its own handle: the test stack's `bot` is a copy taken before any bot ran.
+  const bot = await s.startBot({
     DISCORD_TOKEN: sd.token, DISCORD_APP_ID: sd.appId, DISCORD_GUILD_ID: sd.guildId, DISCORD_API_URL: sd.api,
     DISCORD_ALLOWED_USERS: user, T2S_API_URL: s.url, T2S_PUBLIC_URL: s.url, T2S_SQS_WAIT_S: "2",
   });
@@ -39,7 +40,7 @@ export async function startNoticeRig(s: TestStack): Promise<NoticeRig> {
     close: async () => {
       refusing = false;
       try {
-        await s.bot?.stop();
+        await bot.stop();
         await s.ingest.stop();
         await s.startIngest();
       } finally {
