@@ -126,6 +126,7 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
     // LocalStack's processes may be replaced by restarts: read them through it.
     get ingest() { return local.ingest; },
     get seedbox() { return local.seedbox; },
+    get bot() { return local.bot; },
     call: async (method, path, body, headers = {}) => {
       const res = await fetch(local.url + path, {
         method,
