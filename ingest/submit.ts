@@ -2,11 +2,12 @@
 import { AppError } from "../lib/errors.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { submitJob, type JobRecord } from "../lib/job-record.ts";
+import { checkSelection, parseSelection } from "../lib/file-selection.ts";
+import { requestOf, submitJob, type JobRecord } from "../lib/job-record.ts";
 import type { Requester } from "../lib/job.ts";
 import { incomingKey, manifestKey } from "../lib/layout.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
-import type { RequestMessage, Source } from "../lib/messages.ts";
+import type { Source } from "../lib/messages.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
@@ -18,6 +19,8 @@ export interface Submission {
   torrent?: unknown;
   url?: unknown;
   callback_url?: unknown;
+  /** File indexes and globs (lib/file-selection.ts); absent: every file. */
+  files?: unknown;
 }
 
 interface Resolved {
@@ -26,6 +29,8 @@ interface Resolved {
   size: number | null;
   source: Source;
   torrent?: Buffer;
+  /** A .torrent's files (path, torrent folder first, and size), so a selection is checked at once. */
+  files?: { path: string; size: number }[];
 }
 
 export interface SubmitDeps {
@@ -44,7 +49,8 @@ const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 function fromTorrent(bytes: Buffer): Resolved {
   const t = parseTorrent(bytes);
-  return { id: t.infoHash, name: t.name, size: t.size, source: { kind: "torrent", key: incomingKey(t.infoHash) }, torrent: bytes };
+  const files = t.files.map((f) => ({ path: f.path.join("/"), size: f.length }));
+  return { id: t.infoHash, name: t.name, size: t.size, source: { kind: "torrent", key: incomingKey(t.infoHash) }, torrent: bytes, files };
 }
 
 async function resolve(body: Submission, deps: SubmitDeps, signal: AbortSignal): Promise<Resolved> {
@@ -80,17 +86,31 @@ async function callbackUrl(body: Submission, deps: SubmitDeps): Promise<string |
   return (await deps.guard.checkTarget(v.trim())).toString();
 }
 
-export async function submit(body: Submission, requester: Requester, deps: SubmitDeps, signal: AbortSignal): Promise<{ rec: JobRecord; created: boolean }> {
+/**
+ * The requester with the files they chose: a .torrent's are checked and kept as indexes, so the size is
+ * known; a magnet's wait for its metadata (the seedbox resolves them then).
+ */
+function choose(chosen: ReturnType<typeof parseSelection>, r: Resolved, requester: Requester): { requester: Requester; size: number | null } {
+  if (!chosen) return { requester, size: r.size };
+  if (!r.files) return { requester: { ...requester, files: chosen }, size: null };
+  const indexes = checkSelection(chosen, r.files.map((f) => f.path));
+  return { requester: { ...requester, files: indexes }, size: indexes.reduce((n, i) => n + r.files![i]!.size, 0) };
+}
+
+export async function submit(body: Submission, asker: Requester, deps: SubmitDeps, signal: AbortSignal): Promise<{ rec: JobRecord; created: boolean }> {
+  const chosen = parseSelection(body.files);
   const callback = await callbackUrl(body, deps);
   const r = await resolve(body, deps, signal);
+  const { requester, size } = choose(chosen, r, asker);
   // The claim check goes first: the seedbox must find the torrent once the request is out.
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
   let created = false;
   let request = false;
+  let reselect = false;
   // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
-    const s = submitJob(cur, { id: r.id, name: r.name, size: r.size, source: r.source, requester, callback }, deps.now());
-    ({ created, request } = s);
+    const s = submitJob(cur, { id: r.id, name: r.name, size, source: r.source, requester, callback }, deps.now());
+    ({ created, request, reselect } = s);
     return s.rec;
   });
   if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);
@@ -99,9 +119,11 @@ export async function submit(body: Submission, requester: Requester, deps: Submi
     // A manifest belongs to one run: an earlier run's (the bucket removes expired files only at its next
     // lifecycle pass) must not complete this one.
     await deps.bucket.delete(manifestKey(r.id));
-    const msg: RequestMessage = { v: 1, type: "add", id: r.id, name: r.name, source: r.source };
-    await deps.publishRequest(msg);
+    await deps.publishRequest(requestOf(current));
     await deps.scaleUp?.();
+  } else if (reselect) {
+    // The seedbox holding the job fetches the wider selection too.
+    await deps.publishRequest(requestOf(current));
   }
   return { rec: current, created };
 }

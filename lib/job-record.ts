@@ -2,7 +2,8 @@
 // new one, or null when it changes nothing. They may run again after a conflict, so they derive
 // everything from their arguments. lib/job-update.ts is the one path that writes them, with the write
 // rules below (`written`) applied to each.
-import { addDays, filesExpired, isTerminal, newJob, requeued, withRequester, type Job, type JobError, type Requester } from "./job.ts";
+import { covers, unionOf, type FileSelection } from "./file-selection.ts";
+import { addDays, filesExpired, isTerminal, newJob, requeued, restarted, withRequester, type Job, type JobError, type Requester } from "./job.ts";
 import { expired, leaseDefaults, type Lease, type LeaseTiming } from "./lease.ts";
 import type { Fact, Manifest, RequestMessage, Source } from "./messages.ts";
 import { eventId, maxCallbackUrls, maxPending, type PendingEvent, type WebhookEvent, type WebhookState } from "./webhook.ts";
@@ -59,11 +60,17 @@ export function dueOf(rec: JobRecord): string | null {
   return rec.due ?? rec.lease?.until ?? iso(Date.parse(rec.queuedAt ?? rec.job.createdAt) + leaseDefaults.requestTimeoutS * 1000);
 }
 
+/** The files the job fetches: what its requesters chose, together (null: every file). */
+export function selectionOf(job: Job): FileSelection | null {
+  return unionOf(job.requesters.map((r) => r.files));
+}
+
 /** The request that (re)starts a job; records from before sources were kept get a bare magnet. */
-export function requestOf(rec: JobRecord): RequestMessage {
+export function requestOf(rec: JobRecord): Extract<RequestMessage, { type: "add" }> {
   const { id, name } = rec.job;
   const source = rec.source ?? { kind: "magnet" as const, uri: `magnet:?xt=urn:btih:${id}&dn=${encodeURIComponent(name)}` };
-  return { v: 1, type: "add", id, name, source };
+  const files = selectionOf(rec.job);
+  return { v: 1, type: "add", id, name, source, ...(files ? { files } : {}) };
 }
 
 // ---- Submitting ---------------------------------------------------------------------------------
@@ -88,8 +95,18 @@ export function newRecord(s: JobSubmission, now: string): JobRecord {
 export function resubmit(rec: JobRecord, source: Source, now: string): JobRecord | null {
   const job = requeued(rec.job, now);
   if (job === rec.job) return null;
-  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0 };
+  return startOver(rec, job, source, now);
 }
+
+/** A completed job whose requesters now want files it does not hold runs again for them; null for any other. */
+export function runForMore(prev: JobRecord, rec: JobRecord, source: Source, now: string): JobRecord | null {
+  if (rec.job.status !== "completed" || filesExpired(rec.job, now) || covers(selectionOf(prev.job), selectionOf(rec.job))) return null;
+  return startOver(rec, restarted(rec.job, now), source, now);
+}
+
+const startOver = (rec: JobRecord, job: Job, source: Source, now: string): JobRecord => (
+  { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0 }
+);
 
 /** Adds a requester unless they already asked (null: nothing changes). */
 export function addRequester(rec: JobRecord, r: Requester, now: string): JobRecord | null {
@@ -113,16 +130,24 @@ export interface Submitted {
   created: boolean;
   /** Whether the job (re)starts, so its request goes out. */
   request: boolean;
+  /** A live job's selection widened: its request goes out again, for the seedbox holding it. */
+  reselect: boolean;
 }
 
-/** A submission: a new job, or the requester (and callback) added to the known one, which starts over if it had ended. */
+/**
+ * A submission: a new job, or the requester (and callback) added to the known one, which starts over if it
+ * had ended, or if it completed without files this requester chose (the selection widens to the union).
+ */
 export function submitJob(cur: JobRecord | null, s: JobSubmission, now: string): Submitted {
-  if (!cur) return { rec: newRecord(s, now), created: true, request: true };
+  if (!cur) return { rec: newRecord(s, now), created: true, request: true, reselect: false };
   const again = resubmit(cur, s.source, now);
-  const asked = addRequester(again ?? cur, s.requester, now) ?? again ?? cur;
+  const added = addRequester(again ?? cur, s.requester, now) ?? again ?? cur;
+  const more = again ? null : runForMore(cur, added, s.source, now);
+  const asked = more ?? added;
+  const reselect = !again && !more && !isTerminal(cur.job.status) && !covers(selectionOf(cur.job), selectionOf(asked.job));
   // A resubmitted job's events are of the new run: the hook is added after the status changed back.
   const next = s.callback ? addCallback(asked, s.callback) : asked;
-  return { rec: next === cur ? null : next, created: false, request: again !== null };
+  return { rec: next === cur ? null : next, created: false, request: again !== null || more !== null, reselect };
 }
 
 /** Where the bot shows the job to a requester (channel and message ids); null: they never asked for it. */

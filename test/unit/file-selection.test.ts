@@ -1,0 +1,123 @@
+// Choosing a torrent's files: the API's validation, resolving indexes and globs, and how a job's selection
+// widens when the same torrent is handed in with other files.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { AppError } from "../../lib/errors.ts";
+import { checkSelection, covers, globMatches, parseSelection, resolveSelection, unionOf, widen } from "../../lib/file-selection.ts";
+import { submitJob, requestOf, selectionOf, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
+import { newJob, type JobStatus, type Requester } from "../../lib/job.ts";
+import { parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
+
+const paths = ["Show/S01/e1.mkv", "Show/S01/e1.srt", "Show/S01/e2.mkv", "Show/extras/.hidden.nfo", "Show/readme.txt"];
+
+const refused = (v: unknown, re: RegExp) =>
+  assert.throws(() => parseSelection(v), (e: unknown) => e instanceof AppError && e.code === "invalid_request" && e.status === 400 && re.test(e.message));
+
+describe("file selection: API input", () => {
+  it("absent or null means every file; duplicates go, the order stays", () => {
+    assert.equal(parseSelection(undefined), null);
+    assert.equal(parseSelection(null), null);
+    assert.deepEqual(parseSelection([2, "*.mkv", 2, 0, "*.mkv"]), [2, "*.mkv", 0]);
+  });
+  it("refuses what is not a bounded list of non-negative whole indexes and short plain globs, with a plain 400", () => {
+    refused("*.mkv", /list/);
+    refused({ 0: 1 }, /list/);
+    refused([], /at least one/);
+    refused([-1], /not a file index/);
+    refused([1.5], /not a file index/);
+    refused([Number.NaN], /not a file index/);
+    refused([1e9], /not a file index/);
+    refused(["1", true], /only file indexes/);
+    refused([null], /only file indexes/);
+    refused([[0]], /only file indexes/);
+    refused(["  "], /empty glob/);
+    refused(["a".repeat(1025)], /longer than 1024/);
+    refused(["a\nb"], /control characters/);
+    refused(Array.from({ length: 1001 }, (_, i) => i), /at most 1000/);
+    assert.deepEqual(parseSelection(Array.from({ length: 1000 }, (_, i) => i))?.length, 1000);
+  });
+});
+
+describe("file selection: resolving", () => {
+  it("a glob with no slash matches the name anywhere; one with a slash the path, with or without the torrent's folder", () => {
+    assert.ok(globMatches("*.mkv", "Show/S01/e1.mkv"));
+    assert.ok(globMatches("S01/*.mkv", "Show/S01/e1.mkv"));
+    assert.ok(globMatches("Show/**/*.srt", "Show/S01/e1.srt"));
+    assert.ok(globMatches("e?.mkv", "Show/S01/e2.mkv"));
+    assert.ok(!globMatches("*.mkv", "Show/S01/e1.srt"));
+    assert.ok(!globMatches("extras/*.mkv", "Show/S01/e1.mkv"));
+    // A single-file torrent's one path is its name.
+    assert.ok(globMatches("*.iso", "debian.iso"));
+  });
+  it("indexes and globs together give sorted indexes, and what names nothing is reported", () => {
+    assert.deepEqual(resolveSelection(["*.mkv", 4, 9, "*.flac"], paths), { indexes: [0, 2, 4], unmatched: [9, "*.flac"] });
+    assert.deepEqual(resolveSelection(null, paths).indexes, [0, 1, 2, 3, 4]);
+  });
+  it("checked against a .torrent: an index out of range or a glob that matches nothing is a plain 400", () => {
+    assert.deepEqual(checkSelection(["*.srt", 0], paths), [0, 1]);
+    assert.throws(() => checkSelection([5], paths), /names file 5, but this torrent has 5 files \(indexes 0 to 4\)/);
+    assert.throws(() => checkSelection(["*.flac", 1], paths), (e: unknown) => e instanceof AppError && e.status === 400 && /"\*\.flac", which matches no file/.test(e.message));
+  });
+  it("widening: every file swallows any selection; covers compares entry by entry", () => {
+    assert.deepEqual(widen([0, 2], [2, 1]), [0, 2, 1]);
+    assert.equal(widen(null, [1]), null);
+    assert.equal(unionOf([[0], undefined]), null);
+    assert.deepEqual(unionOf([[0], ["*.mkv"]]), [0, "*.mkv"]);
+    assert.ok(covers(null, [1]) && covers([0, 1], [1]) && !covers([0], [1]) && !covers([0], null));
+  });
+});
+
+describe("file selection: the request message", () => {
+  const id = "a".repeat(40);
+  const source = { kind: "magnet", uri: `magnet:?xt=urn:btih:${id}` };
+  it("carries the selection; a message without one (from before) still means every file", () => {
+    assert.deepEqual((parseRequestMessage(JSON.stringify({ v: 1, type: "add", id, name: "n", source, files: [1, "*.mkv"] })) as { files?: unknown }).files, [1, "*.mkv"]);
+    assert.equal("files" in parseRequestMessage(JSON.stringify({ v: 1, type: "add", id, name: "n", source })), false);
+  });
+  it("a malformed selection is poison for that job", () => {
+    assert.throws(() => parseRequestMessage(JSON.stringify({ v: 1, type: "add", id, name: "n", source, files: [-1] })), (e: unknown) => e instanceof PoisonMessage && e.id === id);
+  });
+});
+
+describe("file selection: one job per torrent, widened to the union", () => {
+  const id = "d".repeat(40);
+  const t0 = "2026-12-01T00:00:00.000Z";
+  const t1 = "2026-12-01T01:00:00.000Z";
+  const alice: Requester = { via: "api", user: "alice", files: [0] };
+  const rec = (status: JobStatus, first: Requester = alice): JobRecord => ({
+    job: { ...newJob({ id, name: "x", size: 1, requester: first, now: t0 }), status, ...(status === "completed" ? { files: [{ path: "a", size: 1 }] } : {}) },
+    lastFactAt: null, files: [], source: { kind: "torrent", key: `incoming/${id}.torrent` },
+  });
+  const sub = (requester: Requester): JobSubmission => ({ id, name: "x", size: 1, source: { kind: "torrent", key: `incoming/${id}.torrent` }, requester, callback: null });
+
+  it("a new job's request carries its requester's files", () => {
+    const s = submitJob(null, sub(alice), t0);
+    assert.deepEqual(requestOf(s.rec!).files, [0]);
+    assert.equal(requestOf(submitJob(null, sub({ via: "api", user: "bob" }), t0).rec!).files, undefined);
+  });
+  it("each requester keeps their own files; the job fetches their union", () => {
+    const s = submitJob(rec("downloading"), sub({ via: "discord", user: "42", files: [2] }), t1);
+    assert.deepEqual(s.rec!.job.requesters.map((r) => r.files), [[0], [2]]);
+    assert.deepEqual(selectionOf(s.rec!.job), [0, 2]);
+    // Live: the holder hears of the wider selection; nothing restarts.
+    assert.deepEqual([s.request, s.reselect, s.rec!.job.status], [false, true, "downloading"]);
+  });
+  it("the same requester asking for more widens their own selection; asking for what they have changes nothing", () => {
+    const s = submitJob(rec("queued"), sub({ ...alice, files: [1] }), t1);
+    assert.deepEqual(s.rec!.job.requesters, [{ via: "api", user: "alice", files: [0, 1] }]);
+    assert.equal(submitJob(rec("queued"), sub(alice), t1).rec, null);
+    // Asking for every file: the selection goes.
+    assert.deepEqual(submitJob(rec("queued"), sub({ via: "api", user: "alice" }), t1).rec!.job.requesters, [{ via: "api", user: "alice" }]);
+  });
+  it("a completed job that lacks files a requester now wants runs again for them", () => {
+    const s = submitJob(rec("completed"), sub({ via: "web", user: "w", files: [1] }), t1);
+    assert.deepEqual([s.request, s.rec!.job.status, s.rec!.job.files, s.rec!.queuedAt], [true, "queued", [], t1]);
+    assert.deepEqual(requestOf(s.rec!).files, [0, 1]);
+  });
+  it("a completed job that already holds the files asked for does not run again", () => {
+    const s = submitJob(rec("completed"), sub({ via: "web", user: "w", files: [0] }), t1);
+    assert.deepEqual([s.request, s.reselect, s.rec!.job.status], [false, false, "completed"]);
+    const all = submitJob(rec("completed", { via: "api", user: "a" }), sub({ via: "web", user: "w", files: [3] }), t1);
+    assert.deepEqual([all.request, all.rec!.job.status], [false, "completed"]);
+  });
+});
