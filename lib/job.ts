@@ -38,7 +38,8 @@ export type JobErrorCode =
   | "upload_failed"
   | "poison_message"
   | "too_many_files"
-  | "too_big";
+  | "too_big"
+  | "no_files_chosen";
 
 export interface JobError {
   code: string;

@@ -1,6 +1,7 @@
 // Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
 // enforces the magnet timeout, the disk guard and the seeding rule. Its first pass is the start-up reconcile.
 // nextStep is the policy (what a torrent does next); the Monitor carries it out and notes it in Work.
+import { resolveSelection, type FileSelection } from "../lib/file-selection.ts";
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Progress } from "../lib/messages.ts";
@@ -30,7 +31,7 @@ export interface MonitorLeases {
 }
 
 export interface MonitorOptions {
-  deluge: Pick<Deluge, "statuses" | "files" | "resume">;
+  deluge: Pick<Deluge, "statuses" | "files" | "resume" | "chooseFiles">;
   facts: Pick<Facts, "progress" | "failed" | "uploaded">;
   uploader: Pick<Uploader, "upload">;
   /** Overlapped upload, when on: sends checked parts while torrents download. */
@@ -195,6 +196,9 @@ export class Monitor {
 
   /** Carries out the torrent's next step. */
   private async check(id: string, s: TorrentStatus, signal: AbortSignal): Promise<void> {
+    const job = this.o.work.peek(id);
+    // Its status was read before the files changed: the next pass reads the new one.
+    if (job?.chosen && !job.upload && hasMetadata(s) && (await this.applyChoice(id, job.chosen.files, signal))) return;
     const step = nextStep(s, this.o.work.peek(id), Date.now(), this.o.policy);
     if (step.kind === "fail") return this.fail(id, step.code, step.message);
     if (step.kind === "seed" || step.kind === "upload" || step.kind === "wait") {
@@ -249,13 +253,36 @@ export class Monitor {
     ).finally(() => void (this.o.work.get(id).publishing = undefined));
   }
 
-  /** The torrent's files, from Deluge the first time. */
+  /** The torrent's chosen files, from Deluge the first time. */
   private async filesOf(id: string, signal: AbortSignal): Promise<TorrentFile[]> {
     const job = this.o.work.get(id);
     if (job.files) return job.files;
     const files = await this.o.deluge.files(id, signal);
     if (!files) throw new Error("Deluge no longer has the torrent");
-    return files.length > 0 ? (this.o.work.get(id).files = files) : files;
+    const wanted = files.filter((f) => f.wanted);
+    return files.length > 0 ? (this.o.work.get(id).files = wanted) : wanted;
+  }
+
+  /**
+   * Downloads only the chosen files, now that the torrent's file list is known (a magnet's globs and
+   * indexes are resolved here). True when the files changed; a choice naming no file fails the job.
+   */
+  private async applyChoice(id: string, chosen: FileSelection | null, signal: AbortSignal): Promise<boolean> {
+    const files = await this.o.deluge.files(id, signal);
+    if (!files || files.length === 0) return false;
+    const { indexes } = resolveSelection(chosen, files.map((f) => f.path));
+    if (indexes.length === 0) {
+      await this.fail(id, "no_files_chosen", `None of this torrent's ${files.length} files is one of those chosen (${chosen!.map((e) => JSON.stringify(e)).join(", ")}).`);
+      return true;
+    }
+    const on = new Set(indexes);
+    const changed = files.some((f) => f.wanted !== on.has(f.index));
+    if (changed) await this.o.deluge.chooseFiles(id, files.length, indexes, signal);
+    const job = this.o.work.get(id);
+    job.chosen = undefined;
+    job.files = changed ? undefined : files.filter((f) => f.wanted);
+    if (changed) this.o.log.info("files chosen", { job: id, files: indexes.length, of: files.length });
+    return changed;
   }
 
   /** Starts uploading a finished torrent in the background; its record holds the upload until it ends. */
