@@ -2,8 +2,8 @@
 import { AppError } from "../lib/errors.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { checkSelection, parseSelection } from "../lib/file-selection.ts";
-import { requestOf, submitJob, type JobRecord } from "../lib/job-record.ts";
+import { checkSelection, parseSelection, type FileSelection } from "../lib/file-selection.ts";
+import { requestOf, setChoice, submitJob, type JobRecord } from "../lib/job-record.ts";
 import type { Requester } from "../lib/job.ts";
 import { incomingKey, manifestKey } from "../lib/layout.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
@@ -105,25 +105,46 @@ export async function submit(body: Submission, asker: Requester, deps: SubmitDep
   // The claim check goes first: the seedbox must find the torrent once the request is out.
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
   let created = false;
-  let request = false;
-  let reselect = false;
+  let flags = { request: false, reselect: false };
   // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
     const s = submitJob(cur, { id: r.id, name: r.name, size, source: r.source, requester, callback }, deps.now());
-    ({ created, request, reselect } = s);
+    ({ created } = s);
+    flags = s;
     return s.rec;
   });
-  if (rec && deps.outbox) await deps.outbox.flush(r.id, rec);
-  const current = rec ?? (await deps.registry.record(r.id))!;
-  if (request) {
+  return { rec: await announce(r.id, rec, flags, deps), created };
+}
+
+/**
+ * One requester's files set exactly (qBittorrent's filePrio): the job runs again or its holder hears, as
+ * for a submission. Null: the job is gone.
+ */
+export async function chooseFiles(id: string, requester: Requester, files: FileSelection | null, deps: SubmitDeps): Promise<JobRecord | null> {
+  let flags = { request: false, reselect: false };
+  const rec = await deps.registry.update(id, (cur) => {
+    if (!cur?.source) return null;
+    const s = setChoice(cur, requester, files, cur.source, deps.now());
+    flags = s;
+    return s.rec;
+  });
+  if (!rec && !(await deps.registry.record(id))) return null;
+  return announce(id, rec, flags, deps);
+}
+
+/** What follows a written submission: its webhook events, and the request when the job (re)starts or its files changed. */
+async function announce(id: string, rec: JobRecord | null, f: { request: boolean; reselect: boolean }, deps: SubmitDeps): Promise<JobRecord> {
+  if (rec && deps.outbox) await deps.outbox.flush(id, rec);
+  const current = rec ?? (await deps.registry.record(id))!;
+  if (f.request) {
     // A manifest belongs to one run: an earlier run's (the bucket removes expired files only at its next
     // lifecycle pass) must not complete this one.
-    await deps.bucket.delete(manifestKey(r.id));
+    await deps.bucket.delete(manifestKey(id));
     await deps.publishRequest(requestOf(current));
     await deps.scaleUp?.();
-  } else if (reselect) {
-    // The seedbox holding the job fetches the wider selection too.
+  } else if (f.reselect) {
+    // The seedbox holding the job fetches the new selection.
     await deps.publishRequest(requestOf(current));
   }
-  return { rec: current, created };
+  return current;
 }

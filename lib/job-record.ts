@@ -142,12 +142,32 @@ export function submitJob(cur: JobRecord | null, s: JobSubmission, now: string):
   if (!cur) return { rec: newRecord(s, now), created: true, request: true, reselect: false };
   const again = resubmit(cur, s.source, now);
   const added = addRequester(again ?? cur, s.requester, now) ?? again ?? cur;
-  const more = again ? null : runForMore(cur, added, s.source, now);
-  const asked = more ?? added;
-  const reselect = !again && !more && !isTerminal(cur.job.status) && !covers(selectionOf(cur.job), selectionOf(asked.job));
+  const { rec: asked, more, reselect } = again ? { rec: added, more: false, reselect: false } : rechosen(cur, added, s.source, now);
   // A resubmitted job's events are of the new run: the hook is added after the status changed back.
   const next = s.callback ? addCallback(asked, s.callback) : asked;
-  return { rec: next === cur ? null : next, created: false, request: again !== null || more !== null, reselect };
+  return { rec: next === cur ? null : next, created: false, request: again !== null || more, reselect };
+}
+
+/**
+ * One requester's files set to exactly `files` (null: every file), narrower or wider: a qBittorrent
+ * client's filePrio. The job's selection stays the union of every requester's.
+ */
+export function setChoice(cur: JobRecord, r: Requester, files: FileSelection | null, source: Source, now: string): Submitted {
+  const i = cur.job.requesters.findIndex((q) => q.via === r.via && q.user === r.user);
+  const { files: _old, ...base } = i >= 0 ? cur.job.requesters[i]! : r;
+  const q: Requester = files ? { ...base, files } : base;
+  const requesters = i >= 0 ? cur.job.requesters.map((x, j) => (j === i ? q : x)) : [...cur.job.requesters, q];
+  const { rec, more, reselect } = rechosen(cur, { ...cur, job: { ...cur.job, requesters, updatedAt: now } }, source, now);
+  const same = covers(selectionOf(cur.job), selectionOf(rec.job)) && covers(selectionOf(rec.job), selectionOf(cur.job));
+  return { rec: same && !more && i >= 0 && JSON.stringify(cur.job.requesters[i]) === JSON.stringify(q) ? null : rec, created: false, request: more, reselect };
+}
+
+/** After a change of requesters' files: a completed job lacking files runs again; a live one is requested again. */
+function rechosen(cur: JobRecord, next: JobRecord, source: Source, now: string): { rec: JobRecord; more: boolean; reselect: boolean } {
+  const more = runForMore(cur, next, source, now);
+  const [was, is] = [selectionOf(cur.job), selectionOf(next.job)];
+  const changed = !(covers(was, is) && covers(is, was));
+  return { rec: more ?? next, more: more !== null, reselect: !more && !isTerminal(cur.job.status) && changed };
 }
 
 /** Where the bot shows the job to a requester (channel and message ids); null: they never asked for it. */

@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AppError } from "../../lib/errors.ts";
 import { checkSelection, covers, globMatches, parseSelection, resolveSelection, unionOf, widen } from "../../lib/file-selection.ts";
-import { submitJob, requestOf, selectionOf, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
+import { requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
 import { newJob, type JobStatus, type Requester } from "../../lib/job.ts";
 import { parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
+import { qbtRequester, torrentFiles, type QbtRecord } from "../../lib/qbittorrent.ts";
 
 const paths = ["Show/S01/e1.mkv", "Show/S01/e1.srt", "Show/S01/e2.mkv", "Show/extras/.hidden.nfo", "Show/readme.txt"];
 
@@ -119,5 +120,34 @@ describe("file selection: one job per torrent, widened to the union", () => {
     assert.deepEqual([s.request, s.reselect, s.rec!.job.status], [false, false, "completed"]);
     const all = submitJob(rec("completed", { via: "api", user: "a" }), sub({ via: "web", user: "w", files: [3] }), t1);
     assert.deepEqual([all.request, all.rec!.job.status], [false, "completed"]);
+  });
+});
+
+describe("file selection: qBittorrent's filePrio", () => {
+  const id = "e".repeat(40);
+  const t0 = "2026-12-01T00:00:00.000Z";
+  const t1 = "2026-12-01T01:00:00.000Z";
+  const source = { kind: "torrent" as const, key: `incoming/${id}.torrent` };
+  const all = [{ path: "S/a.mkv", size: 10 }, { path: "S/b.mkv", size: 20 }, { path: "S/c.nfo", size: 1 }];
+  const rec = (status: JobStatus, requesters: Requester[]): QbtRecord => ({
+    job: { ...newJob({ id, name: "S", size: 31, requester: requesters[0]!, now: t0 }), requesters, status }, lastFactAt: null, files: [], source,
+  });
+
+  it("torrents/files lists every file of the .torrent at its own index, the ones the client did not choose at priority 0", () => {
+    const r = rec("downloading", [{ ...qbtRequester, files: [0, 2] }]);
+    assert.deepEqual(torrentFiles(r, all).map((f) => [f.index, f.name, f.priority]), [[0, "S/a.mkv", 1], [1, "S/b.mkv", 0], [2, "S/c.nfo", 1]]);
+    // The client asked for every file: all at 1; without the .torrent, the manifest's files as before.
+    assert.deepEqual(torrentFiles(rec("downloading", [qbtRequester]), all).map((f) => f.priority), [1, 1, 1]);
+    assert.deepEqual(torrentFiles(rec("downloading", [qbtRequester])), []);
+  });
+  it("narrowing one requester's files keeps the others'; a live job is requested again, a completed one runs again for more", () => {
+    const other: Requester = { via: "discord", user: "9", files: [1] };
+    const live = setChoice(rec("downloading", [qbtRequester, other]), qbtRequester, [0], source, t1);
+    assert.deepEqual(live.rec!.job.requesters.map((q) => q.files), [[0], [1]]);
+    assert.deepEqual(selectionOf(live.rec!.job), [0, 1]);
+    assert.deepEqual([live.request, live.reselect], [false, true]);
+    const done = setChoice(rec("completed", [{ ...qbtRequester, files: [0] }]), qbtRequester, [0, 2], source, t1);
+    assert.deepEqual([done.request, done.rec!.job.status], [true, "queued"]);
+    assert.equal(setChoice(rec("queued", [{ ...qbtRequester, files: [0] }]), qbtRequester, [0], source, t1).rec, null);
   });
 });
