@@ -35,6 +35,15 @@ export function parseSelection(v: unknown): FileSelection | null {
 }
 
 /**
+ * A selection typed as text, as the bot's option takes it: entries separated by commas, whole numbers
+ * read as indexes, anything else as a glob ("0, 2, *.srt"). Null for blank text; parseSelection checks it.
+ */
+export function selectionFromText(text: string): FileSelection | null {
+  const parts = text.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  return parts.length === 0 ? null : parts.map((p) => (/^\d{1,9}$/.test(p) ? Number(p) : p));
+}
+
+/**
  * Whether a glob names a file. `path` is the file's path as the torrent lists it, the torrent's folder
  * first ("Show/S01/e1.mkv"). A glob may match the whole path, the path inside the torrent's folder, or,
  * with no "/" in it, the file's name alone: "*.mkv" means every .mkv wherever it lies.

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AppError } from "../../lib/errors.ts";
-import { checkSelection, covers, globMatches, parseSelection, resolveSelection, unionOf, widen } from "../../lib/file-selection.ts";
+import { checkSelection, covers, globMatches, parseSelection, resolveSelection, selectionFromText, unionOf, widen } from "../../lib/file-selection.ts";
 import { requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
 import { newJob, type JobStatus, type Requester } from "../../lib/job.ts";
 import { parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
@@ -19,6 +19,11 @@ describe("file selection: API input", () => {
     assert.equal(parseSelection(undefined), null);
     assert.equal(parseSelection(null), null);
     assert.deepEqual(parseSelection([2, "*.mkv", 2, 0, "*.mkv"]), [2, "*.mkv", 0]);
+  });
+  it("as text (the bot's option): commas apart, whole numbers are indexes, the rest globs; blank is every file", () => {
+    assert.deepEqual(selectionFromText(" 0, 12 ,*.mkv,, Season 1/* "), [0, 12, "*.mkv", "Season 1/*"]);
+    assert.equal(selectionFromText(" , "), null);
+    assert.deepEqual(selectionFromText("-1, 1.5"), ["-1", "1.5"]);
   });
   it("refuses what is not a bounded list of non-negative whole indexes and short plain globs, with a plain 400", () => {
     refused("*.mkv", /list/);
