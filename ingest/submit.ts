@@ -106,9 +106,11 @@ export async function submit(body: Submission, asker: Requester, deps: SubmitDep
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
   let created = false;
   let flags = { request: false, reselect: false };
+  const sub = { id: r.id, name: r.name, size, source: r.source, requester, callback };
+  await dropOldManifest(r.id, (cur) => submitJob(cur, sub, deps.now()).request, deps);
   // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
-    const s = submitJob(cur, { id: r.id, name: r.name, size, source: r.source, requester, callback }, deps.now());
+    const s = submitJob(cur, sub, deps.now());
     ({ created } = s);
     flags = s;
     return s.rec;
@@ -122,6 +124,7 @@ export async function submit(body: Submission, asker: Requester, deps: SubmitDep
  */
 export async function chooseFiles(id: string, requester: Requester, files: FileSelection | null, deps: SubmitDeps): Promise<JobRecord | null> {
   let flags = { request: false, reselect: false };
+  await dropOldManifest(id, (cur) => !!cur.source && setChoice(cur, requester, files, cur.source, deps.now()).request, deps);
   const rec = await deps.registry.update(id, (cur) => {
     if (!cur?.source) return null;
     const s = setChoice(cur, requester, files, cur.source, deps.now());
@@ -130,6 +133,16 @@ export async function chooseFiles(id: string, requester: Requester, files: FileS
   });
   if (!rec && !(await deps.registry.record(id))) return null;
   return announce(id, rec, flags, deps);
+}
+
+/**
+ * A completed job about to run again loses its manifest first: a late notice of it (delivery is at least
+ * once) must not complete the new run with the old files. (announce deletes it again after the write,
+ * for a job that ended meanwhile.)
+ */
+async function dropOldManifest(id: string, restarts: (cur: JobRecord) => boolean, deps: SubmitDeps): Promise<void> {
+  const cur = await deps.registry.record(id);
+  if (cur?.job.status === "completed" && restarts(cur)) await deps.bucket.delete(manifestKey(id));
 }
 
 /** What follows a written submission: its webhook events, and the request when the job (re)starts or its files changed. */

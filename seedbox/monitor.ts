@@ -105,7 +105,7 @@ export class Monitor {
   private readonly o: MonitorOptions;
   private wake: (() => void) | null = null;
   private kicked = false;
-  /** A torrent is finishing, since less than 10 s: look again soon rather than at the next poll. */
+  /** A torrent is finishing, since less than 10 s, or awaits its metadata to choose files: look again soon rather than at the next poll. */
   private finishing = false;
   private readonly passed = Promise.withResolvers<void>();
 
@@ -199,6 +199,8 @@ export class Monitor {
     const job = this.o.work.peek(id);
     // Its status was read before the files changed: the next pass reads the new one.
     if (job?.chosen && !job.upload && hasMetadata(s) && (await this.applyChoice(id, job.chosen.files, signal))) return;
+    // A magnet with files chosen: look again soon, so that little of the rest comes before its metadata.
+    if (job?.chosen && !hasMetadata(s)) this.finishing = true;
     const step = nextStep(s, this.o.work.peek(id), Date.now(), this.o.policy);
     if (step.kind === "fail") return this.fail(id, step.code, step.message);
     if (step.kind === "seed" || step.kind === "upload" || step.kind === "wait") {
