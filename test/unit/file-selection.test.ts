@@ -2,12 +2,17 @@
 // widens when the same torrent is handed in with other files.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { Bucket } from "../../lib/aws/bucket.ts";
 import { AppError } from "../../lib/errors.ts";
 import { checkSelection, covers, globMatches, parseSelection, resolveSelection, selectionFromText, unionOf, widen } from "../../lib/file-selection.ts";
 import { requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
 import { newJob, type JobStatus, type Requester } from "../../lib/job.ts";
 import { parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
 import { qbtRequester, torrentFiles, type QbtRecord } from "../../lib/qbittorrent.ts";
+import type { FetchGuard } from "../../ingest/fetch-guard.ts";
+import { JobRegistry } from "../../ingest/registry.ts";
+import { submit } from "../../ingest/submit.ts";
+import { MemoryStore } from "../support/memory-store.ts";
 
 const paths = ["Show/S01/e1.mkv", "Show/S01/e1.srt", "Show/S01/e2.mkv", "Show/extras/.hidden.nfo", "Show/readme.txt"];
 
@@ -154,5 +159,30 @@ describe("file selection: qBittorrent's filePrio", () => {
     const done = setChoice(rec("completed", [{ ...qbtRequester, files: [0] }]), qbtRequester, [0, 2], source, t1);
     assert.deepEqual([done.request, done.rec!.job.status], [true, "queued"]);
     assert.equal(setChoice(rec("queued", [{ ...qbtRequester, files: [0] }]), qbtRequester, [0], source, t1).rec, null);
+  });
+});
+
+describe("file selection: ingest's submit", () => {
+  const hash = "ab".repeat(20);
+  const magnet = `magnet:?xt=urn:btih:${hash}&dn=x`;
+  const now = "2026-01-01T00:00:00.000Z";
+  it("a completed job someone wants more files of loses its manifest before it is queued again, and its request carries the union", async () => {
+    const registry = new JobRegistry(new MemoryStore());
+    const order: string[] = [];
+    const published: { files?: unknown }[] = [];
+    const d = {
+      bucket: { delete: async (k: string) => void order.push(`delete ${k} (${(await registry.record(hash))?.job.status})`) } as unknown as Bucket,
+      guard: {} as FetchGuard, registry, now: () => now, outbox: null,
+      publishRequest: async (m: object) => void published.push(m),
+    };
+    const signal = new AbortController().signal;
+    await submit({ magnet, files: ["*.mkv"] }, { via: "api", user: "a" }, d, signal);
+    await registry.update(hash, (r) => ({ ...r!, job: { ...r!.job, status: "completed" } }));
+    order.length = 0;
+    const { rec } = await submit({ magnet, files: ["*.srt"] }, { via: "web", user: "b" }, d, signal);
+    assert.equal(rec.job.status, "queued");
+    assert.equal(order[0], `delete files/${hash}/manifest.json (completed)`, "before the job is queued again");
+    assert.deepEqual(published.at(-1)!.files, ["*.mkv", "*.srt"]);
+    await assert.rejects(submit({ magnet, files: "*.mkv" }, { via: "web", user: "b" }, d, signal), /"files" must be a list/);
   });
 });
