@@ -28,6 +28,8 @@ export interface MonitorLeases {
   release(id: string): Promise<void>;
   /** A torrent (a magnet, once its size is known) does not fit here: hand it back or fail it. Its torrent is gone already. */
   noRoom(id: string, bytes: number): Promise<void>;
+  /** The files the job's record chooses (null: every file). */
+  chosen(id: string): Promise<FileSelection | null>;
 }
 
 export interface MonitorOptions {
@@ -191,6 +193,12 @@ export class Monitor {
     }
     // Uploaded before a restart: it seeds as the rule says, and is not uploaded again.
     if (hold === "seed") this.o.work.get(id).uploaded = true;
+    // First seen (after a restart, or just added) before its metadata: the record keeps its file choice.
+    if (hold === "held" && !job && !hasMetadata(s)) {
+      const files = await this.o.leases.chosen(id);
+      const w = this.o.work.get(id);
+      if (files && !w.chosen) w.chosen = { files };
+    }
     return true;
   }
 

@@ -134,4 +134,31 @@ describe("monitor and Deluge's file lists", () => {
     await monitor.tick(new AbortController().signal);
     assert.deepEqual(failed, ["no_files_chosen"]);
   });
+
+  it("after a restart, a held magnet still awaiting its metadata takes its file choice from the job's record", async () => {
+    let s = { ...status("a"), num_files: 0, total_wanted: 0 };
+    const chosen: unknown[] = [];
+    let asked = 0;
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: {
+        statuses: async () => ({ [a]: s }),
+        files: async () => ["a/x.mkv", "a/x.srt"].map((path, index) => ({ index, path, size: 100, wanted: true })),
+        chooseFiles: async (_id: string, _count: number, on: number[]) => void chosen.push(on),
+        resume: async () => {},
+      },
+      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+      uploader: { upload: async () => {} },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {}, chosen: async () => (asked++, ["*.srt"]) },
+    } as never);
+    const ac = new AbortController();
+    await monitor.tick(ac.signal);
+    await monitor.tick(ac.signal);
+    assert.equal(asked, 1, "the record is read once");
+    s = { ...s, num_files: 2, total_wanted: 200 };
+    await monitor.tick(ac.signal);
+    assert.deepEqual(chosen, [[1]]);
+  });
 });
