@@ -130,7 +130,7 @@ export interface Submitted {
   created: boolean;
   /** Whether the job (re)starts, so its request goes out. */
   request: boolean;
-  /** A live job's selection widened: its request goes out again, for the seedbox holding it. */
+  /** A live job's selection changed: its request goes out again, for the seedbox holding it. */
   reselect: boolean;
 }
 
@@ -157,9 +157,10 @@ export function setChoice(cur: JobRecord, r: Requester, files: FileSelection | n
   const { files: _old, ...base } = i >= 0 ? cur.job.requesters[i]! : r;
   const q: Requester = files ? { ...base, files } : base;
   const requesters = i >= 0 ? cur.job.requesters.map((x, j) => (j === i ? q : x)) : [...cur.job.requesters, q];
+  // Their files as they were: nothing changes.
+  if (i >= 0 && JSON.stringify(cur.job.requesters[i]) === JSON.stringify(q)) return { rec: null, created: false, request: false, reselect: false };
   const { rec, more, reselect } = rechosen(cur, { ...cur, job: { ...cur.job, requesters, updatedAt: now } }, source, now);
-  const same = covers(selectionOf(cur.job), selectionOf(rec.job)) && covers(selectionOf(rec.job), selectionOf(cur.job));
-  return { rec: same && !more && i >= 0 && JSON.stringify(cur.job.requesters[i]) === JSON.stringify(q) ? null : rec, created: false, request: more, reselect };
+  return { rec, created: false, request: more, reselect };
 }
 
 /** After a change of requesters' files: a completed job lacking files runs again; a live one is requested again. */
