@@ -70,7 +70,7 @@ export function requestOf(rec: JobRecord): Extract<RequestMessage, { type: "add"
   const { id, name } = rec.job;
   const source = rec.source ?? { kind: "magnet" as const, uri: `magnet:?xt=urn:btih:${id}&dn=${encodeURIComponent(name)}` };
   const files = selectionOf(rec.job);
-  return { v: 1, type: "add", id, name, source, ...(files ? { files } : {}) };
+  return { v: 1, type: "add", id, name, source, ...(files ? { files } : {}), ...(rec.queuedAt ? { run: rec.queuedAt } : {}) };
 }
 
 // ---- Submitting ---------------------------------------------------------------------------------
@@ -308,6 +308,8 @@ export function applyFact(rec: JobRecord, fact: Fact, now: string): JobRecord | 
 /** The record once its manifest exists: the job is complete, with its files, which expire at `expiresAt`. */
 export function applyManifest(rec: JobRecord, m: Manifest, now: string, expiresAt: string): JobRecord | null {
   if (rec.job.status === "completed" || rec.job.status === "cancelled") return null;
+  // An earlier run's manifest, read before it was deleted (a late notice): not this run's files.
+  if (m.run && rec.queuedAt && m.run !== rec.queuedAt) return null;
   const prefix = `files/${m.id}/data/`;
   const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
   const size = files.reduce((n, f) => n + f.size, 0);

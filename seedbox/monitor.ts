@@ -319,7 +319,7 @@ export class Monitor {
     const total = files.reduce((n, f) => n + f.size, 0);
     await this.report(id, uploading(s.name, total, 0), true);
     const result = await this.o.uploader.upload(
-      { id, name: s.name, saveRoot: s.save_path, files },
+      { id, name: s.name, saveRoot: s.save_path, files, run: this.o.work.peek(id)?.run },
       (n) => void this.report(id, uploading(s.name, total, n)).catch(() => {}),
       signal,
     );

@@ -23,7 +23,7 @@ import type { Work } from "./work.ts";
 export interface RequestsDeps extends Admission {
   deluge: Deluge;
   bucket: Bucket;
-  work: Pick<Work, "admit" | "room" | "stop" | "choose">;
+  work: Pick<Work, "admit" | "room" | "stop" | "choose" | "get">;
   /** Looks at Deluge again once a torrent is added. */
   monitor: Pick<Monitor, "kick">;
   downloadDir: string;
@@ -63,6 +63,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     if (d.leases.holds(id)) {
       // Sent again when the job's selection widened: the wider one applies.
       d.work.choose(id, req.files ?? null);
+      if (req.run) d.work.get(id).run = req.run;
       d.monitor.kick();
       return d.log.debug("request for a job held here already", { job: id });
     }
@@ -105,6 +106,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     // The monitor applies the choice once the metadata is in; a torrent Deluge had already (the job runs
     // again for more files) gets its files set again, all of them if nobody chose.
     if (req.files || !added) d.work.choose(id, req.files ?? null);
+    if (req.run) d.work.get(id).run = req.run;
     await d.facts.progress(id, { status: "queued", name: req.name, progress: 0, size: null, downloaded: 0, rate: 0, eta: null });
     d.monitor.kick();
   };

@@ -28,6 +28,8 @@ export interface JobWork {
   files?: TorrentFile[];
   /** A file selection (null: every file) the monitor applies once the metadata is in and no upload runs. */
   chosen?: { files: FileSelection | null };
+  /** The run its request named, written into its manifest. */
+  run?: string;
 }
 
 export interface WorkDeps {

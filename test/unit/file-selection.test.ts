@@ -5,9 +5,9 @@ import { describe, it } from "node:test";
 import type { Bucket } from "../../lib/aws/bucket.ts";
 import { AppError } from "../../lib/errors.ts";
 import { checkSelection, covers, globMatches, parseSelection, resolveSelection, selectionFromText, unionOf, widen } from "../../lib/file-selection.ts";
-import { requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
+import { applyManifest, requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
 import { newJob, type JobStatus, type Requester } from "../../lib/job.ts";
-import { parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
+import { parseManifest, parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
 import { qbtRequester, torrentFiles, type QbtRecord } from "../../lib/qbittorrent.ts";
 import type { FetchGuard } from "../../ingest/fetch-guard.ts";
 import { JobRegistry } from "../../ingest/registry.ts";
@@ -184,5 +184,21 @@ describe("file selection: ingest's submit", () => {
     assert.equal(order[0], `delete files/${hash}/manifest.json (completed)`, "before the job is queued again");
     assert.deepEqual(published.at(-1)!.files, ["*.mkv", "*.srt"]);
     await assert.rejects(submit({ magnet, files: "*.mkv" }, { via: "web", user: "b" }, d, signal), /"files" must be a list/);
+  });
+});
+
+describe("file selection: a run's manifest", () => {
+  const id = "f".repeat(40);
+  const m = (run?: string) => ({ id, name: "n", files: [{ path: "n/a", key: `files/${id}/data/n/a`, size: 1 }], ...(run ? { run } : {}) });
+  const rec = (queuedAt: string): JobRecord => ({ job: newJob({ id, name: "n", size: 1, requester: { via: "api", user: "u" }, now: queuedAt }), lastFactAt: null, files: [], queuedAt });
+  it("the request names its run, the manifest carries it back, and an earlier run's manifest (a late notice) completes nothing", () => {
+    const r = rec("2026-12-01T01:00:00.000Z");
+    assert.equal(requestOf(r).run, "2026-12-01T01:00:00.000Z");
+    assert.equal((parseRequestMessage(JSON.stringify(requestOf(r))) as { run?: string }).run, "2026-12-01T01:00:00.000Z");
+    assert.equal(parseManifest(JSON.stringify(m("x")), id).run, "x");
+    assert.equal(applyManifest(r, m("2026-12-01T00:00:00.000Z"), "now", "later"), null);
+    assert.equal(applyManifest(r, m("2026-12-01T01:00:00.000Z"), "now", "later")!.job.status, "completed");
+    // A seedbox that lost the run (a restart) writes none: its manifest counts, as before.
+    assert.equal(applyManifest(r, m(), "now", "later")!.job.status, "completed");
   });
 });
