@@ -163,7 +163,11 @@ class RawAdapter implements ChatInputCommandInteraction, AutocompleteInteraction
       if (this.#sub === null) throw new TypeError("no subcommand");
       return this.#sub;
     },
-    getString: (name: string, _required: true): string => String(this.#leaf(name, ApplicationCommandOptionType.String).value ?? ""),
+    getString: ((name: string, required?: boolean): string | null => {
+      // An optional option the user left out is absent, as discord.js answers null for it.
+      if (!required && !this.#leaves.some((x) => x.name === name && x.type === ApplicationCommandOptionType.String)) return null;
+      return String(this.#leaf(name, ApplicationCommandOptionType.String).value ?? "");
+    }) as { (name: string, required: true): string; (name: string, required?: false): string | null },
     getAttachment: (name: string, _required: true): { url: string; size: number } => {
       const id = String(this.#leaf(name, ApplicationCommandOptionType.Attachment).value ?? "");
       const a = this.#raw.data?.resolved?.attachments?.[id];

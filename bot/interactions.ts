@@ -10,6 +10,8 @@ import type { Logger } from "../lib/log.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import { isAllowed, refusal, type AccessList } from "./access.ts";
 import { findJobsOf, IngestError, jobsOf, type DiscordRequester, type IngestClient, type Submission } from "./ingest-client.ts";
+import type { SubmitBody } from "../lib/api-client.ts";
+import { selectionFromText } from "../lib/file-selection.ts";
 import { displayName, formatBytes, jobsText } from "./status.ts";
 import type { StatusBoard } from "./updates.ts";
 
@@ -34,6 +36,7 @@ export interface ChatInputCommandInteraction extends Interaction {
   options: {
     getSubcommand(required: true): string;
     getString(name: string, required: true): string;
+    getString(name: string, required?: false): string | null;
     getAttachment(name: string, required: true): Attachment;
   };
   readonly deferred: boolean;
@@ -52,7 +55,7 @@ export interface AutocompleteInteraction extends Interaction {
 export interface HandlerDeps {
   /** The bot always submits for the Discord user who asked. */
   ingest: Pick<IngestClient, "list" | "get" | "cancel" | "deleteFiles"> & {
-    submit(s: Submission, requester: DiscordRequester): Promise<{ job: Job; created: boolean }>;
+    submit(s: SubmitBody, requester: DiscordRequester): Promise<{ job: Job; created: boolean }>;
   };
   board: Pick<StatusBoard, "show">;
   access: AccessList;
@@ -117,7 +120,14 @@ export async function fetchTorrentAttachment(url: string, timeoutMs: number): Pr
 }
 
 /** What the user handed in with /torrent, or null when they were answered already (a file too large). */
-async function readSubmission(i: ChatInputCommandInteraction, attachmentTimeoutMs: number): Promise<Submission | null> {
+async function readSubmission(i: ChatInputCommandInteraction, attachmentTimeoutMs: number): Promise<SubmitBody | null> {
+  const source = await readSource(i, attachmentTimeoutMs);
+  // Checked by ingest, whose plain message the user sees.
+  const files = selectionFromText(i.options.getString("files") ?? "");
+  return source && files ? { ...source, files } : source;
+}
+
+async function readSource(i: ChatInputCommandInteraction, attachmentTimeoutMs: number): Promise<Submission | null> {
   const sub = i.options.getSubcommand(true);
   let att: Attachment | null = null;
   if (sub === "file") {

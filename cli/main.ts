@@ -31,9 +31,11 @@ Options for every command:
 
 Exit codes: 0 done; 1 a job failed; 2 bad usage; 3 cancelled; 4 unauthorized; 5 server unreachable;
 6 the server refused the request; 7 the job's files have expired.`,
-  add: `Usage: t2s add <file.torrent | magnet:?... | https://.../x.torrent>... [--wait] [--callback-url <url>] [--json]
+  add: `Usage: t2s add <file.torrent | magnet:?... | https://.../x.torrent>... [--only <glob>]... [--wait] [--callback-url <url>] [--json]
 
-Hands in each torrent as its own job. With --wait, shows a progress bar per job (on a terminal) or
+Hands in each torrent as its own job. --only (repeatable) fetches only the files it matches: a glob
+without "/" matches file names ("*.mkv"), one with "/" paths in the torrent ("Season 1/*"). A .torrent
+with no file matching is refused; a magnet's are matched once its metadata is in. With --wait, shows a progress bar per job (on a terminal) or
 plain progress lines (in a pipe), then one line per file: its path and its link. Exits 0 when every job
 completed, else with the code of the first that did not.`,
   ls: `Usage: t2s ls [--limit <n>] [--all] [--json]
@@ -67,7 +69,7 @@ category, then deleted (renamed to *.failed if the server refuses them).
 Logs are JSON lines on stdout. SIGINT or SIGTERM stops it.`,
 };
 
-type Opts = { url: string; token: string; json: boolean; wait: boolean; all: boolean; limit: number; callbackUrl: string | undefined };
+type Opts = { url: string; token: string; json: boolean; wait: boolean; all: boolean; limit: number; callbackUrl: string | undefined; only: string[] };
 
 const out = (line: string) => process.stdout.write(line + "\n");
 const bytes = (n: number | null) => {
@@ -146,6 +148,7 @@ async function add(c: ApiClient, args: string[], o: Opts): Promise<number> {
   for (const a of args) {
     const body = await source(a);
     if (o.callbackUrl) body.callback_url = o.callbackUrl;
+    if (o.only.length > 0) body.files = o.only;
     const { job } = await c.submit(body);
     jobs.push(job);
     if (!o.json && !o.wait) out(`${job.id}  ${job.status}  ${job.name}`);
@@ -226,7 +229,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
         url: { type: "string" }, token: { type: "string" }, "token-file": { type: "string" }, "allow-http": { type: "boolean" },
         json: { type: "boolean" }, help: { type: "boolean", short: "h" },
         wait: { type: "boolean" }, all: { type: "boolean" }, limit: { type: "string" }, "callback-url": { type: "string" }, version: { type: "boolean" },
-        category: { type: "string", multiple: true }, watch: { type: "string" },
+        category: { type: "string", multiple: true }, watch: { type: "string" }, only: { type: "string", multiple: true },
       },
     });
   } catch (err) {
@@ -250,7 +253,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     process.stderr.write("t2s: --limit must be a whole number from 1 to 200.\n");
     return exitCodes.usage;
   }
-  const o: Opts = { url: "", token: "", json: v.json ?? false, wait: v.wait ?? false, all: v.all ?? false, limit, callbackUrl: v["callback-url"] };
+  const o: Opts = { url: "", token: "", json: v.json ?? false, wait: v.wait ?? false, all: v.all ?? false, limit, callbackUrl: v["callback-url"], only: v.only ?? [] };
   try {
     o.token = await readToken(v.token, v["token-file"] ?? env.T2S_API_TOKEN_FILE, env.T2S_API_TOKEN);
     o.url = serverUrl(v.url ?? env.T2S_URL ?? "http://127.0.0.1:8080", v["allow-http"] ?? env.T2S_ALLOW_HTTP === "1");

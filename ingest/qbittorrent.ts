@@ -3,17 +3,18 @@
 // "Forbidden" before login, 400/404/409 with its own words. The job mapping is lib/qbittorrent.ts.
 import type { JobRecord } from "../lib/job-record.ts";
 import { AppError } from "../lib/errors.ts";
-import { filesExpired, isJobId, isTerminal, type Requester } from "../lib/job.ts";
+import { filesExpired, isJobId, isTerminal } from "../lib/job.ts";
+import { parseTorrent } from "../lib/torrent.ts";
 import { filesPrefix } from "../lib/layout.ts";
 import { expired } from "../lib/lease.ts";
 import {
-  addTags, defaultSavePath, deliver, fileAdded, matchesFilter, parseTags, preferences, qbtVersion, qbtWebApiVersion, recordExtras,
+  addTags, defaultSavePath, deliver, fileAdded, matchesFilter, parseTags, preferences, qbtChosen, qbtRequester, qbtVersion, qbtWebApiVersion, recordExtras,
   removeForClient, setCategory, torrentFiles, torrentInfo, torrentProperties, validCategory, type QbtExtras, type QbtRecord, type TorrentInfo,
 } from "../lib/qbittorrent.ts";
 import { crossSite, maxBodyBytes, type ApiDeps, type ApiRequest, type ApiResponse, type RequestHead, type Route } from "./api.ts";
 import { parseCookies } from "./auth.ts";
 import { presentJob } from "./present.ts";
-import { submit } from "./submit.ts";
+import { chooseFiles, submit } from "./submit.ts";
 
 export const qbtPrefix = "/qbittorrent/api/v2/";
 const sidCookie = "SID";
@@ -119,7 +120,7 @@ class QbtSettings {
 
 export function qbittorrentRoutes(d: QbtDeps): Route[] {
   const settings = new QbtSettings(d);
-  const requester: Requester = { via: "api", user: "qbittorrent" };
+  const requester = qbtRequester;
 
   const authorized = (req: RequestHead): boolean => {
     const caller = d.auth.caller(req.headers);
@@ -278,7 +279,10 @@ export function qbittorrentRoutes(d: QbtDeps): Route[] {
     "app/defaultSavePath": async () => text(await settings.savePath()),
     "torrents/info": info,
     "torrents/properties": async (p) => json(torrentProperties(await one(p), { savePath: await settings.savePath(), now: d.now() })),
-    "torrents/files": async (p) => json(torrentFiles(await one(p))),
+    "torrents/files": async (p) => {
+      const rec = await one(p);
+      return json(torrentFiles(rec, await torrentListing(rec)));
+    },
     "torrents/add": (p, req) => add(p, req.signal),
     "torrents/delete": remove,
     "torrents/categories": async () => json(Object.fromEntries((await settings.categories()).map((c) => [c, { name: c, savePath: "" }]))),
@@ -334,14 +338,35 @@ export function qbittorrentRoutes(d: QbtDeps): Route[] {
       const prio = p.need("priority");
       if (!/^\d+$/.test(prio) || ![0, 1, 6, 7].includes(Number(prio))) throw new QbtError(400, "Priority is not valid");
       if (!ids.every((i) => /^\d+$/.test(i))) throw new QbtError(400, "File IDs must be integers");
-      // The files are known once the job is complete (the manifest lists them).
-      if (rec.job.files.length === 0) throw new QbtError(409, "Torrent's metadata has not yet downloaded");
-      if (ids.some((i) => Number(i) >= rec.job.files.length)) throw new QbtError(409, "File ID is not valid");
+      const all = await torrentListing(rec);
+      // Without the job's .torrent (a magnet), the files are known once the job is complete (the manifest lists them).
+      const count = all?.length ?? rec.job.files.length;
+      if (count === 0) throw new QbtError(409, "Torrent's metadata has not yet downloaded");
+      if (ids.some((i) => Number(i) >= count)) throw new QbtError(409, "File ID is not valid");
+      if (all) {
+        // Priority 0 skips a file, any other fetches it: the client's own choice changes, as a submission's would.
+        const chosen = new Set(qbtChosen(rec, all.map((f) => f.path)));
+        for (const i of ids) Number(prio) > 0 ? chosen.add(Number(i)) : chosen.delete(Number(i));
+        // Every file skipped: qBittorrent would fetch nothing; here the choice stays (a job needs a file).
+        if (chosen.size > 0) await chooseFiles(rec.job.id, requester, chosen.size === all.length ? null : [...chosen].sort((a, b) => a - b), d);
+      }
       const prev = rec.qbt?.filePrio ?? {};
       await extras([rec.job.id], { filePrio: { ...prev, ...Object.fromEntries(ids.map((i) => [String(Number(i)), Number(prio)])) } });
       return text("");
     },
   };
+
+  /** Every file of the job's stored .torrent, in the torrent's order; null for a magnet's job, or once it is gone. */
+  async function torrentListing(rec: QbtRecord): Promise<{ path: string; size: number }[] | null> {
+    if (rec.source?.kind !== "torrent") return null;
+    const bytes = await d.bucket.get(rec.source.key);
+    if (!bytes) return null;
+    try {
+      return parseTorrent(bytes).files.map((f) => ({ path: f.path.join("/"), size: f.length }));
+    } catch {
+      return null;
+    }
+  }
 
   const run = async ({ req }: { req: ApiRequest }): Promise<ApiResponse> => {
     const name = req.path.slice(qbtPrefix.length);

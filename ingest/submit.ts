@@ -2,12 +2,13 @@
 import { AppError } from "../lib/errors.ts";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { Publish } from "../lib/aws/topic.ts";
-import { holdForBudget, submitJob, type JobRecord } from "../lib/job-record.ts";
+import { checkSelection, parseSelection, type FileSelection } from "../lib/file-selection.ts";
+import { holdForBudget, requestOf, setChoice, submitJob, type JobRecord } from "../lib/job-record.ts";
 import type { Costs } from "./costs.ts";
 import type { Requester } from "../lib/job.ts";
 import { incomingKey, manifestKey } from "../lib/layout.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
-import type { RequestMessage, Source } from "../lib/messages.ts";
+import type { Source } from "../lib/messages.ts";
 import { maxTorrentBytes, parseTorrent } from "../lib/torrent.ts";
 import type { FetchGuard } from "./fetch-guard.ts";
 import type { JobRegistry } from "./registry.ts";
@@ -18,6 +19,8 @@ export interface Submission {
   torrent?: unknown;
   url?: unknown;
   callback_url?: unknown;
+  /** File indexes and globs (lib/file-selection.ts); absent: every file. */
+  files?: unknown;
 }
 
 interface Resolved {
@@ -26,6 +29,8 @@ interface Resolved {
   size: number | null;
   source: Source;
   torrent?: Buffer;
+  /** A .torrent's files (path, torrent folder first, and size), so a selection is checked at once. */
+  files?: { path: string; size: number }[];
 }
 
 export interface SubmitDeps {
@@ -46,7 +51,8 @@ const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 function fromTorrent(bytes: Buffer): Resolved {
   const t = parseTorrent(bytes);
-  return { id: t.infoHash, name: t.name, size: t.size, source: { kind: "torrent", key: incomingKey(t.infoHash) }, torrent: bytes };
+  const files = t.files.map((f) => ({ path: f.path.join("/"), size: f.length }));
+  return { id: t.infoHash, name: t.name, size: t.size, source: { kind: "torrent", key: incomingKey(t.infoHash) }, torrent: bytes, files };
 }
 
 async function resolve(body: Submission, deps: SubmitDeps, signal: AbortSignal): Promise<Resolved> {
@@ -82,33 +88,84 @@ async function callbackUrl(body: Submission, deps: SubmitDeps): Promise<string |
   return (await deps.guard.checkTarget(v.trim())).toString();
 }
 
-export async function submit(body: Submission, requester: Requester, deps: SubmitDeps, signal: AbortSignal): Promise<{ rec: JobRecord; created: boolean }> {
+/**
+ * The requester with the files they chose: a .torrent's are checked and kept as indexes, so the size is
+ * known; a magnet's wait for its metadata (the seedbox resolves them then).
+ */
+function choose(chosen: ReturnType<typeof parseSelection>, r: Resolved, requester: Requester): { requester: Requester; size: number | null } {
+  if (!chosen) return { requester, size: r.size };
+  if (!r.files) return { requester: { ...requester, files: chosen }, size: null };
+  const indexes = checkSelection(chosen, r.files.map((f) => f.path));
+  return { requester: { ...requester, files: indexes }, size: indexes.reduce((n, i) => n + r.files![i]!.size, 0) };
+}
+
+export async function submit(body: Submission, asker: Requester, deps: SubmitDeps, signal: AbortSignal): Promise<{ rec: JobRecord; created: boolean }> {
+  const chosen = parseSelection(body.files);
   const callback = await callbackUrl(body, deps);
   const r = await resolve(body, deps, signal);
+  const { requester, size } = choose(chosen, r, asker);
   // The claim check goes first: the seedbox must find the torrent once the request is out.
   if (r.torrent) await deps.bucket.put(r.source.kind === "torrent" ? r.source.key : incomingKey(r.id), r.torrent, "application/x-bittorrent");
   let created = false;
-  let request = false;
+  let flags = { request: false, reselect: false };
+  const sub = { id: r.id, name: r.name, size, source: r.source, requester, callback };
   const held = deps.costs !== undefined && (await deps.costs.decision()) === "budget";
+  await dropOldManifest(r.id, (cur) => submitJob(cur, sub, deps.now()).request, deps);
   // May run again after a conflict with another writer: every flag is set from `cur` alone.
   const rec = await deps.registry.update(r.id, (cur) => {
     const now = deps.now();
-    const s = submitJob(cur, { id: r.id, name: r.name, size: r.size, source: r.source, requester, callback }, now);
-    ({ created, request } = s);
+    const s = submitJob(cur, sub, now);
+    ({ created } = s);
+    flags = s;
     if (held && s.request && s.rec) {
-      request = false;
+      // Over the month's budget: it waits, unrequested, until the sweeper releases it.
+      flags = { request: false, reselect: false };
       return holdForBudget(s.rec, Date.parse(now), deps.costs!.recheckMs);
     }
     return s.rec;
   });
-  const current = rec ?? (await deps.registry.record(r.id))!;
-  if (request) {
+  return { rec: await announce(r.id, rec, flags, deps), created };
+}
+
+/**
+ * One requester's files set exactly (qBittorrent's filePrio): the job runs again or its holder hears, as
+ * for a submission. Null: the job is gone.
+ */
+export async function chooseFiles(id: string, requester: Requester, files: FileSelection | null, deps: SubmitDeps): Promise<JobRecord | null> {
+  let flags = { request: false, reselect: false };
+  await dropOldManifest(id, (cur) => !!cur.source && setChoice(cur, requester, files, cur.source, deps.now()).request, deps);
+  const rec = await deps.registry.update(id, (cur) => {
+    if (!cur?.source) return null;
+    const s = setChoice(cur, requester, files, cur.source, deps.now());
+    flags = s;
+    return s.rec;
+  });
+  if (!rec && !(await deps.registry.record(id))) return null;
+  return announce(id, rec, flags, deps);
+}
+
+/**
+ * A completed job about to run again loses its manifest first: a late notice of it (delivery is at least
+ * once) must not complete the new run with the old files. (announce deletes it again after the write,
+ * for a job that ended meanwhile.)
+ */
+async function dropOldManifest(id: string, restarts: (cur: JobRecord) => boolean, deps: SubmitDeps): Promise<void> {
+  const cur = await deps.registry.record(id);
+  if (cur?.job.status === "completed" && restarts(cur)) await deps.bucket.delete(manifestKey(id));
+}
+
+/** What follows a written submission: the request when the job (re)starts or its files changed. */
+async function announce(id: string, rec: JobRecord | null, f: { request: boolean; reselect: boolean }, deps: SubmitDeps): Promise<JobRecord> {
+  const current = rec ?? (await deps.registry.record(id))!;
+  if (f.request) {
     // A manifest belongs to one run: an earlier run's (the bucket removes expired files only at its next
     // lifecycle pass) must not complete this one.
-    await deps.bucket.delete(manifestKey(r.id));
-    const msg: RequestMessage = { v: 1, type: "add", id: r.id, name: r.name, source: r.source };
-    await deps.publishRequest(msg);
+    await deps.bucket.delete(manifestKey(id));
+    await deps.publishRequest(requestOf(current));
     await deps.scaleUp?.();
+  } else if (f.reselect) {
+    // The seedbox holding the job fetches the new selection.
+    await deps.publishRequest(requestOf(current));
   }
-  return { rec: current, created };
+  return current;
 }

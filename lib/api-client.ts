@@ -4,12 +4,13 @@
 // (AWS mode) CloudFront replaces Authorization with its own signature, and a body must carry its SHA-256
 // in x-amz-content-sha256, or the function URL refuses it (both harmless elsewhere).
 import { createHash } from "node:crypto";
+import type { FileSelection } from "./file-selection.ts";
 import type { Job, Requester } from "./job.ts";
 
 export type Submission = { magnet: string } | { torrent: string } | { url: string };
 
-/** A submission with the webhook to call when the job ends. */
-export type SubmitBody = Submission & { callback_url?: string };
+/** A submission with the webhook to call when the job ends, and the files to fetch (indexes, globs; absent: all). */
+export type SubmitBody = Submission & { callback_url?: string; files?: FileSelection };
 
 export interface JobPage {
   jobs: Job[];

@@ -2,7 +2,8 @@
 // new one, or null when it changes nothing. They may run again after a conflict, so they derive
 // everything from their arguments. lib/job-update.ts is the one path that writes them, with the write
 // rules below (`written`) applied to each.
-import { addDays, filesExpired, isTerminal, newJob, requeued, withRequester, type Job, type JobError, type Requester } from "./job.ts";
+import { covers, unionOf, type FileSelection } from "./file-selection.ts";
+import { addDays, filesExpired, isTerminal, newJob, requeued, restarted, withRequester, type Job, type JobError, type Requester } from "./job.ts";
 import { endRun, newRun, startRun, type RecordUsage } from "./cost.ts";
 import { expired, leaseDefaults, type Lease, type LeaseTiming } from "./lease.ts";
 import type { Fact, Manifest, RequestMessage, Source } from "./messages.ts";
@@ -85,11 +86,17 @@ export function dueOf(rec: JobRecord): string | null {
   return out < req ? out : req;
 }
 
+/** The files the job fetches: what its requesters chose, together (null: every file). */
+export function selectionOf(job: Job): FileSelection | null {
+  return unionOf(job.requesters.map((r) => r.files));
+}
+
 /** The request that (re)starts a job; records from before sources were kept get a bare magnet. */
-export function requestOf(rec: JobRecord): RequestMessage {
+export function requestOf(rec: JobRecord): Extract<RequestMessage, { type: "add" }> {
   const { id, name } = rec.job;
   const source = rec.source ?? { kind: "magnet" as const, uri: `magnet:?xt=urn:btih:${id}&dn=${encodeURIComponent(name)}` };
-  return { v: 1, type: "add", id, name, source };
+  const files = selectionOf(rec.job);
+  return { v: 1, type: "add", id, name, source, ...(files ? { files } : {}), ...(rec.queuedAt ? { run: rec.queuedAt } : {}) };
 }
 
 // ---- Submitting ---------------------------------------------------------------------------------
@@ -114,8 +121,18 @@ export function newRecord(s: JobSubmission, now: string): JobRecord {
 export function resubmit(rec: JobRecord, source: Source, now: string): JobRecord | null {
   const job = requeued(rec.job, now);
   if (job === rec.job) return null;
-  return { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0, usage: newRun(rec) };
+  return startOver(rec, job, source, now);
 }
+
+/** A completed job whose requesters now want files it does not hold runs again for them; null for any other. */
+export function runForMore(prev: JobRecord, rec: JobRecord, source: Source, now: string): JobRecord | null {
+  if (rec.job.status !== "completed" || filesExpired(rec.job, now) || covers(selectionOf(prev.job), selectionOf(rec.job))) return null;
+  return startOver(rec, restarted(rec.job, now), source, now);
+}
+
+const startOver = (rec: JobRecord, job: Job, source: Source, now: string): JobRecord => (
+  { ...rec, job: { ...job, updatedAt: now }, files: [], zip: undefined, queuedAt: now, source, due: undefined, handBacks: 0, requests: 0, usage: newRun(rec) }
+);
 
 /** Adds a requester unless they already asked (null: nothing changes). */
 export function addRequester(rec: JobRecord, r: Requester, now: string): JobRecord | null {
@@ -139,16 +156,45 @@ export interface Submitted {
   created: boolean;
   /** Whether the job (re)starts, so its request goes out. */
   request: boolean;
+  /** A live job's selection changed: its request goes out again, for the seedbox holding it. */
+  reselect: boolean;
 }
 
-/** A submission: a new job, or the requester (and callback) added to the known one, which starts over if it had ended. */
+/**
+ * A submission: a new job, or the requester (and callback) added to the known one, which starts over if it
+ * had ended, or if it completed without files this requester chose (the selection widens to the union).
+ */
 export function submitJob(cur: JobRecord | null, s: JobSubmission, now: string): Submitted {
-  if (!cur) return { rec: newRecord(s, now), created: true, request: true };
+  if (!cur) return { rec: newRecord(s, now), created: true, request: true, reselect: false };
   const again = resubmit(cur, s.source, now);
-  const asked = addRequester(again ?? cur, s.requester, now) ?? again ?? cur;
+  const added = addRequester(again ?? cur, s.requester, now) ?? again ?? cur;
+  const { rec: asked, more, reselect } = again ? { rec: added, more: false, reselect: false } : rechosen(cur, added, s.source, now);
   // A resubmitted job's events are of the new run: the hook is added after the status changed back.
   const next = s.callback ? addCallback(asked, s.callback) : asked;
-  return { rec: next === cur ? null : next, created: false, request: again !== null };
+  return { rec: next === cur ? null : next, created: false, request: again !== null || more, reselect };
+}
+
+/**
+ * One requester's files set to exactly `files` (null: every file), narrower or wider: a qBittorrent
+ * client's filePrio. The job's selection stays the union of every requester's.
+ */
+export function setChoice(cur: JobRecord, r: Requester, files: FileSelection | null, source: Source, now: string): Submitted {
+  const i = cur.job.requesters.findIndex((q) => q.via === r.via && q.user === r.user);
+  const { files: _old, ...base } = i >= 0 ? cur.job.requesters[i]! : r;
+  const q: Requester = files ? { ...base, files } : base;
+  const requesters = i >= 0 ? cur.job.requesters.map((x, j) => (j === i ? q : x)) : [...cur.job.requesters, q];
+  // Their files as they were: nothing changes.
+  if (i >= 0 && JSON.stringify(cur.job.requesters[i]) === JSON.stringify(q)) return { rec: null, created: false, request: false, reselect: false };
+  const { rec, more, reselect } = rechosen(cur, { ...cur, job: { ...cur.job, requesters, updatedAt: now } }, source, now);
+  return { rec, created: false, request: more, reselect };
+}
+
+/** After a change of requesters' files: a completed job lacking files runs again; a live one is requested again. */
+function rechosen(cur: JobRecord, next: JobRecord, source: Source, now: string): { rec: JobRecord; more: boolean; reselect: boolean } {
+  const more = runForMore(cur, next, source, now);
+  const [was, is] = [selectionOf(cur.job), selectionOf(next.job)];
+  const changed = !(covers(was, is) && covers(is, was));
+  return { rec: more ?? next, more: more !== null, reselect: !more && !isTerminal(cur.job.status) && changed };
 }
 
 /** Where the bot shows the job to a requester (channel and message ids); null: they never asked for it. */
@@ -303,6 +349,8 @@ export function applyFact(rec: JobRecord, fact: Fact, now: string): JobRecord | 
 /** The record once its manifest exists: the job is complete, with its files, which expire at `expiresAt`. */
 export function applyManifest(rec: JobRecord, m: Manifest, now: string, expiresAt: string): JobRecord | null {
   if (rec.job.status === "completed" || rec.job.status === "cancelled") return null;
+  // An earlier run's manifest, read before it was deleted (a late notice): not this run's files.
+  if (m.run && rec.queuedAt && m.run !== rec.queuedAt) return null;
   const prefix = `files/${m.id}/data/`;
   const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
   const size = files.reduce((n, f) => n + f.size, 0);

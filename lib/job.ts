@@ -1,5 +1,6 @@
 // The Job: what a person sees of a torrent they handed in, and the rules by which it changes.
 import type { Cost } from "./cost.ts";
+import { widen, type FileSelection } from "./file-selection.ts";
 
 export const jobStatuses = ["queued", "downloading", "uploading", "completed", "failed", "cancelled", "expired"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
@@ -13,6 +14,8 @@ export interface Requester {
   messageId?: string;
   /** Set by the bot once it pinged this requester about the job's end, so a repeated update pings no more. */
   pinged?: boolean;
+  /** The files this requester chose (lib/file-selection.ts); absent: every file. */
+  files?: FileSelection;
 }
 
 /** The zip of all of a completed job's files, when it has more than one: one signed link. */
@@ -38,7 +41,8 @@ export type JobErrorCode =
   | "upload_failed"
   | "poison_message"
   | "too_many_files"
-  | "too_big";
+  | "too_big"
+  | "no_files_chosen";
 
 export interface JobError {
   code: string;
@@ -122,10 +126,16 @@ function sameRequester(a: Requester, b: Requester): boolean {
   return a.via === b.via && a.user === b.user;
 }
 
-/** Adds a requester unless they already asked; returns whether anything changed. */
+/** Adds a requester, or widens the files of one who already asked; the same job when nothing changes. */
 export function withRequester(job: Job, r: Requester): Job {
-  if (job.requesters.some((x) => sameRequester(x, r))) return job;
-  return { ...job, requesters: [...job.requesters, r] };
+  const i = job.requesters.findIndex((x) => sameRequester(x, r));
+  if (i < 0) return { ...job, requesters: [...job.requesters, r] };
+  const q = job.requesters[i]!;
+  const files = widen(q.files ?? null, r.files ?? null);
+  if (files === null ? q.files === undefined : files.length === q.files?.length) return job;
+  const { files: _f, ...rest } = q;
+  const next = files === null ? rest : { ...rest, files };
+  return { ...job, requesters: job.requesters.map((x, j) => (j === i ? next : x)) };
 }
 
 export function addDays(iso: string, days: number): string {
@@ -140,6 +150,11 @@ export function filesExpired(job: Job, now: string): boolean {
 /** A failed, cancelled or expired job handed in again starts over; a live or completed one stays as it is. */
 export function requeued(job: Job, now: string): Job {
   if (job.status !== "failed" && job.status !== "cancelled" && !filesExpired(job, now)) return job;
+  return restarted(job, now);
+}
+
+/** The job run again from the start (a completed one, for files it lacks). */
+export function restarted(job: Job, now: string): Job {
   const { delivered: _d, removed: _r, reason: _w, ...rest } = job;
   // A new run ends anew: its end is pinged again.
   const requesters = rest.requesters.map(({ pinged: _p, ...q }) => q);

@@ -1,4 +1,5 @@
 // The messages that cross the queues, and their strict parsers. Every message carries v: 1.
+import { parseSelection, type FileSelection } from "./file-selection.ts";
 import { isJobId, type Job, type JobError, type JobStatus } from "./job.ts";
 import { idFromManifestKey, zipKey } from "./layout.ts";
 
@@ -6,7 +7,9 @@ export type Source = { kind: "torrent"; key: string } | { kind: "magnet"; uri: s
 
 /** ingest → seedbox, over the requests topic and queue. */
 export type RequestMessage =
-  | { v: 1; type: "add"; id: string; name: string; source: Source }
+  /** `files`: the files to fetch (lib/file-selection.ts); absent in older messages: every file. */
+  /** `run`: when this run of the job was queued; the seedbox writes it into the manifest. */
+  | { v: 1; type: "add"; id: string; name: string; source: Source; files?: FileSelection; run?: string }
   | { v: 1; type: "cancel"; id: string };
 
 export type ProgressStatus = Extract<JobStatus, "queued" | "downloading" | "uploading">;
@@ -49,6 +52,8 @@ export interface Manifest {
   files: { path: string; key: string; size: number; sha256?: string }[];
   /** The zip of all the files (files/<id>/all.zip), when the job has more than one and zips are on. */
   zip?: { key: string; size: number };
+  /** The run it belongs to (the request's `run`); absent when the seedbox did not know it. */
+  run?: string;
 }
 
 /** A message that can never be handled; `id` is set when the job it concerns is known. */
@@ -89,10 +94,20 @@ export function parseRequestMessage(text: string): RequestMessage {
   if (m.type === "cancel") return { v: 1, type: "cancel", id };
   if (m.type !== "add") throw new PoisonMessage(`unknown request type ${JSON.stringify(m.type)}`, id);
   const name = typeof m.name === "string" ? m.name : id;
+  const files = { ...selectionIn(m, id), ...(typeof m.run === "string" ? { run: m.run } : {}) };
   const s = m.source;
-  if (isObj(s) && s.kind === "torrent" && typeof s.key === "string") return { v: 1, type: "add", id, name, source: { kind: "torrent", key: s.key } };
-  if (isObj(s) && s.kind === "magnet" && typeof s.uri === "string") return { v: 1, type: "add", id, name, source: { kind: "magnet", uri: s.uri } };
+  if (isObj(s) && s.kind === "torrent" && typeof s.key === "string") return { v: 1, type: "add", id, name, source: { kind: "torrent", key: s.key }, ...files };
+  if (isObj(s) && s.kind === "magnet" && typeof s.uri === "string") return { v: 1, type: "add", id, name, source: { kind: "magnet", uri: s.uri }, ...files };
   throw new PoisonMessage("request has no valid source", id);
+}
+
+function selectionIn(m: Obj, id: string): { files?: FileSelection } {
+  try {
+    const files = parseSelection(m.files);
+    return files ? { files } : {};
+  } catch {
+    throw new PoisonMessage("request has a malformed file selection", id);
+  }
 }
 
 const progressStatuses: ReadonlySet<string> = new Set(["queued", "downloading", "uploading"]);
@@ -167,7 +182,7 @@ export function parseManifest(text: string, id: string): Manifest {
   const z = m.zip;
   // Only the one key the layout names: a manifest cannot point a link at any other object.
   const zip = isObj(z) && z.key === zipKey(id) && isNum(z.size) && z.size >= 0 ? { zip: { key: z.key, size: z.size } } : {};
-  return { id, name: m.name, files, ...zip };
+  return { id, name: m.name, files, ...zip, ...(typeof m.run === "string" ? { run: m.run } : {}) };
 }
 
 /** Reads an update from the queue; anything else is skipped (null). */

@@ -4,12 +4,15 @@
 // The media apps import from content_path the moment a torrent looks complete, on their own disk; so a
 // job is complete here only once `t2s sync` reports it on disk (job.delivered), and it then shows as
 // pausedUP, the one state in which Sonarr and Radarr may remove it after import.
-import type { JobRecord } from "./job-record.ts";
-import { filesExpired, isTerminal, type Job } from "./job.ts";
+import { resolveSelection } from "./file-selection.ts";
+import { selectionOf, type JobRecord } from "./job-record.ts";
+import { filesExpired, isTerminal, type Job, type Requester } from "./job.ts";
 import { safeRelativePath } from "./safepath.ts";
 
 export const qbtVersion = "v4.5.2";
 export const qbtWebApiVersion = "2.8.19";
+/** Who a qBittorrent client's jobs are asked for (their file choice is kept under this requester). */
+export const qbtRequester: Requester = { via: "api", user: "qbittorrent" };
 /** qBittorrent's "infinite" eta. */
 export const etaUnknown = 8_640_000;
 /** Where the content is, seen from the sync agent's machine, until `t2s sync` sets its folder. */
@@ -23,7 +26,7 @@ export interface QbtExtras {
   ratioLimit?: number;
   seedingTimeLimit?: number;
   inactiveSeedingTimeLimit?: number;
-  /** File index -> priority (0 skip, 1 normal, 6 high, 7 max): recorded, all files are still fetched. */
+  /** File index -> priority (0 skip, 1 normal, 6 high, 7 max), as set; 0 and the rest choose the files to fetch too. */
   filePrio?: Record<string, number>;
 }
 
@@ -245,18 +248,28 @@ export function torrentProperties(rec: QbtRecord, o: { savePath: string; now: st
   };
 }
 
-/** torrents/files: known once the job's manifest lists them (qBittorrent: once it has the metadata). */
-export function torrentFiles(rec: QbtRecord) {
+/** The files chosen by the qBittorrent requester (theirs, or every file), as indexes into `paths`. */
+export function qbtChosen(rec: QbtRecord, paths: readonly string[]): number[] {
+  const mine = rec.job.requesters.find((q) => q.via === qbtRequester.via && q.user === qbtRequester.user);
+  return resolveSelection(mine ? (mine.files ?? null) : selectionOf(rec.job), paths).indexes;
+}
+
+/**
+ * torrents/files. With the job's .torrent (`all`), every file of the torrent at its own index, the ones
+ * not chosen at priority 0, as qBittorrent lists them; otherwise the files the manifest lists, once complete.
+ */
+export function torrentFiles(rec: QbtRecord, all: readonly { path: string; size: number }[] | null = null) {
   const progress = qbtProgress(rec.job);
   const prio = rec.qbt?.filePrio ?? {};
-  return rec.job.files.map((f, index) => ({
+  const chosen = all ? new Set(qbtChosen(rec, all.map((f) => f.path))) : null;
+  return (all ?? rec.job.files).map((f, index) => ({
     availability: 0,
     index,
     ...(index === 0 ? { is_seed: progress === 1 } : {}),
     name: f.path,
     piece_range: [0, 0],
-    priority: prio[String(index)] ?? 1,
-    progress,
+    priority: chosen && !chosen.has(index) ? 0 : (prio[String(index)] ?? 1),
+    progress: chosen && !chosen.has(index) ? 0 : progress,
     size: f.size,
   }));
 }

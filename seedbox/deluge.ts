@@ -44,6 +44,14 @@ export interface TorrentFile {
   index: number;
   path: string;
   size: number;
+  /** Deluge downloads it (its priority is not 0, "skip"). */
+  wanted: boolean;
+}
+
+/** Deluge's file priorities for a choice of files: 1 (normal) for each chosen file, 0 (skip) for the rest. */
+export function filePriorities(count: number, chosen: readonly number[]): number[] {
+  const on = new Set(chosen);
+  return Array.from({ length: count }, (_, i) => (on.has(i) ? 1 : 0));
 }
 
 // No file list: at 100,000 files it would be the whole list for every torrent on every pass. A job's
@@ -60,6 +68,8 @@ export interface AddOptions {
   add_paused?: boolean;
   sequential_download?: boolean;
   max_download_speed?: number;
+  /** One per file (filePriorities); applied at once for a .torrent, ignored for a magnet (no metadata yet). */
+  file_priorities?: number[];
 }
 
 export interface DelugeOptions {
@@ -217,10 +227,20 @@ export class Deluge {
     return s && Object.keys(s).length > 0 ? (s as TorrentStatus) : null;
   }
 
-  /** A torrent's files (none before a magnet's metadata is in), or null when Deluge does not have it. */
+  /** A torrent's files, chosen or not (none before a magnet's metadata is in), or null when Deluge does not have it. */
   async files(id: string, signal?: AbortSignal): Promise<TorrentFile[] | null> {
-    const s = await this.call<{ files?: TorrentFile[] }>("core.get_torrent_status", [id, ["files"]], signal);
-    return s?.files ? s.files.map((f) => ({ index: f.index, path: f.path, size: f.size })) : null;
+    type Listed = { files?: Omit<TorrentFile, "wanted">[]; file_priorities?: number[] };
+    const s = await this.call<Listed>("core.get_torrent_status", [id, ["files", "file_priorities"]], signal);
+    const prio = s?.file_priorities ?? [];
+    return s?.files ? s.files.map((f) => ({ index: f.index, path: f.path, size: f.size, wanted: (prio[f.index] ?? 1) > 0 })) : null;
+  }
+
+  /**
+   * Downloads only the chosen files (by index) of a torrent whose metadata is in. Deluge turns a finished
+   * torrent back to downloading when a skipped file is chosen again.
+   */
+  chooseFiles(id: string, count: number, chosen: readonly number[], signal?: AbortSignal): Promise<void> {
+    return this.setTorrentOptions(id, { file_priorities: filePriorities(count, chosen) }, signal);
   }
 
   /** The ids of every torrent in the session, and nothing else about them: cheap to ask often. */

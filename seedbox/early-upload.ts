@@ -13,6 +13,9 @@ import { objectHeaders, objectKeys } from "./objects.ts";
 import { checkable, partDownloaded, partRange, partVerified, planParts, type PartPlan } from "./parts.ts";
 import type { SentEarly } from "./uploader.ts";
 
+/** A file to send early: where it lies in the torrent (its index) and on disk. */
+type PlacedFile = Pick<TorrentFile, "index" | "path" | "size">;
+
 export interface EarlyUploadsOptions {
   bucket: Pick<ObjectStore, "multipart">;
   deluge: Pick<Deluge, "call">;
@@ -76,7 +79,7 @@ export class EarlyUploads implements SentEarly {
    * Uploads whatever newly finished parts the torrent has, in the background; one pass at a time per job.
    * The promise (which never rejects) is for tests: the monitor does not wait for it.
    */
-  advance(id: string, saveRoot: string, files: readonly TorrentFile[]): Promise<void> {
+  advance(id: string, saveRoot: string, files: readonly PlacedFile[]): Promise<void> {
     const st = this.jobs.get(id);
     if (st === "off" || this.loading.has(id)) return Promise.resolve();
     if (st?.running) return st.running;
@@ -96,7 +99,7 @@ export class EarlyUploads implements SentEarly {
     return st.running;
   }
 
-  private async load(id: string, saveRoot: string, files: readonly TorrentFile[]): Promise<JobState | null> {
+  private async load(id: string, saveRoot: string, files: readonly PlacedFile[]): Promise<JobState | null> {
     const abort = new AbortController();
     const bytes = await this.o.torrentOf(id, abort.signal);
     if (!bytes) return null;

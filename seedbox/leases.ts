@@ -3,7 +3,8 @@
 // finds the job cancelled removes it and its files. Every write is a named change (lib/job-record.ts)
 // through the one update path (lib/job-update.ts).
 import type { Publish } from "../lib/aws/topic.ts";
-import { countHandBack, releaseLease, renewLease, requestOf, takeLease, type JobRecord, type RenewResult } from "../lib/job-record.ts";
+import type { FileSelection } from "../lib/file-selection.ts";
+import { countHandBack, releaseLease, renewLease, requestOf, selectionOf, takeLease, type JobRecord, type RenewResult } from "../lib/job-record.ts";
 import type { JobStore } from "../lib/job-store.ts";
 import { updateRecord } from "../lib/job-update.ts";
 import type { LeaseTiming } from "../lib/lease.ts";
@@ -66,6 +67,12 @@ export class Leases {
   /** Reads the job's record (null: none). */
   async record(id: string): Promise<JobRecord | null> {
     return (await this.d.store.get(id))?.rec ?? null;
+  }
+
+  /** The files the job's record chooses (null: every file, or no record). */
+  async chosen(id: string): Promise<FileSelection | null> {
+    const rec = await this.record(id);
+    return rec ? selectionOf(rec.job) : null;
   }
 
   /** Takes the job's lease: free, expired, or this seedbox's own from before a restart. */

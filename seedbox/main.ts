@@ -65,7 +65,10 @@ const maxRoom = (cfg.fleetMaxDiskBytes ?? (await totalBytes(cfg.downloadDir))) -
 const admission: Admission = { work, facts, log, leases, maxTorrents: cfg.maxTorrents, maxHandBacks: cfg.maxHandBacks, maxRoom };
 const monitor = new Monitor({
   deluge, facts, uploader, early, work, log, policy: cfg.policy,
-  leases: { ensure: (id, o) => leases.ensure(id, o), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(admission, id, bytes) },
+  leases: {
+    ensure: (id, o) => leases.ensure(id, o), release: (id) => leases.release(id), noRoom: (id, bytes) => noRoom(admission, id, bytes),
+    chosen: (id) => leases.chosen(id),
+  },
 });
 const handleRequest = requestsHandler({
   ...admission, deluge, bucket, work, monitor,

@@ -1,6 +1,7 @@
 // Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
 // enforces the magnet timeout, the disk guard and the seeding rule. Its first pass is the start-up reconcile.
 // nextStep is the policy (what a torrent does next); the Monitor carries it out and notes it in Work.
+import { resolveSelection, type FileSelection } from "../lib/file-selection.ts";
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Progress } from "../lib/messages.ts";
@@ -27,10 +28,12 @@ export interface MonitorLeases {
   release(id: string): Promise<void>;
   /** A torrent (a magnet, once its size is known) does not fit here: hand it back or fail it. Its torrent is gone already. */
   noRoom(id: string, bytes: number): Promise<void>;
+  /** The files the job's record chooses (null: every file). */
+  chosen(id: string): Promise<FileSelection | null>;
 }
 
 export interface MonitorOptions {
-  deluge: Pick<Deluge, "statuses" | "files" | "resume">;
+  deluge: Pick<Deluge, "statuses" | "files" | "resume" | "chooseFiles">;
   facts: Pick<Facts, "progress" | "failed" | "uploaded">;
   uploader: Pick<Uploader, "upload">;
   /** Overlapped upload, when on: sends checked parts while torrents download. */
@@ -104,7 +107,7 @@ export class Monitor {
   private readonly o: MonitorOptions;
   private wake: (() => void) | null = null;
   private kicked = false;
-  /** A torrent is finishing, since less than 10 s: look again soon rather than at the next poll. */
+  /** A torrent is finishing, since less than 10 s, or awaits its metadata to choose files: look again soon rather than at the next poll. */
   private finishing = false;
   private readonly passed = Promise.withResolvers<void>();
 
@@ -190,11 +193,22 @@ export class Monitor {
     }
     // Uploaded before a restart: it seeds as the rule says, and is not uploaded again.
     if (hold === "seed") this.o.work.get(id).uploaded = true;
+    // First seen (after a restart, or just added) before its metadata: the record keeps its file choice.
+    if (hold === "held" && !job && !hasMetadata(s)) {
+      const files = await this.o.leases.chosen(id);
+      const w = this.o.work.get(id);
+      if (files && !w.chosen) w.chosen = { files };
+    }
     return true;
   }
 
   /** Carries out the torrent's next step. */
   private async check(id: string, s: TorrentStatus, signal: AbortSignal): Promise<void> {
+    const job = this.o.work.peek(id);
+    // Its status was read before the files changed: the next pass reads the new one.
+    if (job?.chosen && !job.upload && hasMetadata(s) && (await this.applyChoice(id, job.chosen.files, signal))) return;
+    // A magnet with files chosen: look again soon, so that little of the rest comes before its metadata.
+    if (job?.chosen && !hasMetadata(s)) this.finishing = true;
     const step = nextStep(s, this.o.work.peek(id), Date.now(), this.o.policy);
     if (step.kind === "fail") return this.fail(id, step.code, step.message);
     if (step.kind === "seed" || step.kind === "upload" || step.kind === "wait") {
@@ -249,13 +263,38 @@ export class Monitor {
     ).finally(() => void (this.o.work.get(id).publishing = undefined));
   }
 
-  /** The torrent's files, from Deluge the first time. */
+  /** The torrent's chosen files, from Deluge the first time. */
   private async filesOf(id: string, signal: AbortSignal): Promise<TorrentFile[]> {
     const job = this.o.work.get(id);
     if (job.files) return job.files;
     const files = await this.o.deluge.files(id, signal);
     if (!files) throw new Error("Deluge no longer has the torrent");
-    return files.length > 0 ? (this.o.work.get(id).files = files) : files;
+    const wanted = files.filter((f) => f.wanted);
+    return files.length > 0 ? (this.o.work.get(id).files = wanted) : wanted;
+  }
+
+  /**
+   * Downloads only the chosen files, now that the torrent's file list is known (a magnet's globs and
+   * indexes are resolved here). True when the files changed; a choice naming no file fails the job.
+   */
+  private async applyChoice(id: string, chosen: FileSelection | null, signal: AbortSignal): Promise<boolean> {
+    const files = await this.o.deluge.files(id, signal);
+    if (!files || files.length === 0) return false;
+    const { indexes } = resolveSelection(chosen, files.map((f) => f.path));
+    if (indexes.length === 0) {
+      await this.fail(id, "no_files_chosen", `None of this torrent's ${files.length} files is one of those chosen (${chosen!.map((e) => JSON.stringify(e)).join(", ")}).`);
+      return true;
+    }
+    const on = new Set(indexes);
+    const changed = files.some((f) => f.wanted !== on.has(f.index));
+    if (changed) await this.o.deluge.chooseFiles(id, files.length, indexes, signal);
+    const job = this.o.work.get(id);
+    job.chosen = undefined;
+    job.files = changed ? undefined : files.filter((f) => f.wanted);
+    // New files to fetch: an upload that ended meanwhile (with the files before) does not count for them.
+    if (changed) job.uploaded = undefined;
+    if (changed) this.o.log.info("files chosen", { job: id, files: indexes.length, of: files.length });
+    return changed;
   }
 
   /** Starts uploading a finished torrent in the background; its record holds the upload until it ends. */
@@ -282,7 +321,7 @@ export class Monitor {
     const total = files.reduce((n, f) => n + f.size, 0);
     await this.report(id, uploading(s.name, total, 0), true);
     const result = await this.o.uploader.upload(
-      { id, name: s.name, saveRoot: s.save_path, files },
+      { id, name: s.name, saveRoot: s.save_path, files, run: this.o.work.peek(id)?.run },
       (n) => void this.report(id, uploading(s.name, total, n)).catch(() => {}),
       signal,
     );

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Bucket } from "../lib/aws/bucket.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import { AppError } from "../lib/errors.ts";
+import { resolveSelection } from "../lib/file-selection.ts";
 import { isTerminal } from "../lib/job.ts";
 import { holder } from "../lib/job-record.ts";
 import { filesPrefix, manifestKey } from "../lib/layout.ts";
@@ -12,7 +13,7 @@ import type { Logger } from "../lib/log.ts";
 import { formatMagnet, parseMagnet } from "../lib/magnet.ts";
 import { parseRequestMessage, PoisonMessage, type RequestMessage } from "../lib/messages.ts";
 import { parseTorrent } from "../lib/torrent.ts";
-import { TorrentRefused, type AddOptions, type Deluge } from "./deluge.ts";
+import { filePriorities, TorrentRefused, type AddOptions, type Deluge } from "./deluge.ts";
 import type { Facts } from "./facts.ts";
 import { admit } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
@@ -22,7 +23,7 @@ import type { Work } from "./work.ts";
 export interface RequestsDeps extends Admission {
   deluge: Deluge;
   bucket: Bucket;
-  work: Pick<Work, "admit" | "room" | "stop">;
+  work: Pick<Work, "admit" | "room" | "stop" | "choose" | "get">;
   /** Looks at Deluge again once a torrent is added. */
   monitor: Pick<Monitor, "kick">;
   downloadDir: string;
@@ -60,8 +61,14 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
 
   const add = async (req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal) => {
     const { id } = req;
-    if (d.leases.holds(id)) return d.log.debug("request for a job held here already", { job: id });
-    const { bytes, uri, size } = await readSource(d, req, signal);
+    if (d.leases.holds(id)) {
+      // Sent again when the job's selection widened: the wider one applies.
+      d.work.choose(id, req.files ?? null);
+      if (req.run) d.work.get(id).run = req.run;
+      d.monitor.kick();
+      return d.log.debug("request for a job held here already", { job: id });
+    }
+    const { bytes, uri, size, chosen } = await readSource(d, req, signal);
     // The job store says whether the job is still wanted: no record, or an ended job, and nothing happens.
     // (Checked after the request itself, so that a poison request still ends in the DLQ.)
     const rec = await d.leases.record(id);
@@ -85,7 +92,8 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
         // Another request took the room meanwhile.
         return await d.leases.handBack(id, { count: true, why: "no_room" });
       }
-      added = bytes ? await d.deluge.addTorrentFile(`${id}.torrent`, bytes, options(id), signal) : await d.deluge.addMagnet(uri!, options(id), signal);
+      const prio = chosen ? { file_priorities: filePriorities(chosen.count, chosen.indexes) } : {};
+      added = bytes ? await d.deluge.addTorrentFile(`${id}.torrent`, bytes, { ...options(id), ...prio }, signal) : await d.deluge.addMagnet(uri!, options(id), signal);
     } catch (err) {
       // Let another seedbox (or this one, on redelivery) have it at once rather than after the lease runs out.
       await d.leases.release(id).catch(() => {});
@@ -96,6 +104,10 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     }
     if (added && added !== id) d.log.warn("deluge named the torrent differently", { job: id, deluge: added });
     d.log.info(added ? "torrent added" : "torrent already in deluge", { job: id });
+    // The monitor applies the choice once the metadata is in; a torrent Deluge had already (the job runs
+    // again for more files) gets its files set again, all of them if nobody chose.
+    if (req.files || !added) d.work.choose(id, req.files ?? null);
+    if (req.run) d.work.get(id).run = req.run;
     await d.facts.progress(id, { status: "queued", name: req.name, progress: 0, size: null, downloaded: 0, rate: 0, eta: null });
     d.monitor.kick();
   };
@@ -119,7 +131,7 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
 /** The request's torrent: the claim-checked .torrent (and its size) or the magnet. A bad one fails the job and is poison. */
 async function readSource(
   d: Pick<RequestsDeps, "bucket" | "facts">, req: Extract<RequestMessage, { type: "add" }>, signal: AbortSignal,
-): Promise<{ bytes: Buffer | null; uri: string | null; size: number | null }> {
+): Promise<{ bytes: Buffer | null; uri: string | null; size: number | null; chosen?: { count: number; indexes: number[] } }> {
   const { id } = req;
   if (req.source.kind === "torrent") {
     const bytes = await d.bucket.get(req.source.key, signal);
@@ -130,7 +142,11 @@ async function readSource(
     try {
       const t = parseTorrent(bytes);
       if (t.infoHash !== id) throw new AppError("invalid_torrent", "The stored .torrent does not match this job.");
-      return { bytes, uri: null, size: t.size };
+      if (!req.files) return { bytes, uri: null, size: t.size };
+      // Only the chosen files take room on the disk (the monitor fails a choice that names none).
+      const { indexes } = resolveSelection(req.files, t.files.map((f) => f.path.join("/")));
+      const size = indexes.reduce((n, i) => n + t.files[i]!.length, 0);
+      return { bytes, uri: null, size, ...(indexes.length > 0 ? { chosen: { count: t.files.length, indexes } } : {}) };
     } catch (err) {
       const message = err instanceof AppError ? err.message : "The stored .torrent file is not valid.";
       await d.facts.failed(id, "invalid_torrent", message);

@@ -19,6 +19,8 @@ export interface UploadJob {
   saveRoot: string;
   /** Paths relative to saveRoot, as Deluge lists them, with Deluge's file index. */
   files: { index: number; path: string; size: number }[];
+  /** The run of the job (the request's), written into the manifest. */
+  run?: string | undefined;
 }
 
 /** Parts of a job's files sent while the torrent downloaded (seedbox/early-upload.ts). */
@@ -69,7 +71,7 @@ export class Uploader {
     if (!roots.some((r) => within(r, root))) throw new Error(`save path is outside the seedbox folders: ${root}`);
 
     const keys = objectKeys(job.id, job.files);
-    const manifest: Manifest = { id: job.id, name: job.name, files: [] };
+    const manifest: Manifest = { id: job.id, name: job.name, files: [], ...(job.run ? { run: job.run } : {}) };
     const zipped: (ZipEntry & { disk: string })[] = [];
     let done = 0;
     for (const [i, f] of job.files.entries()) {

@@ -1,6 +1,7 @@
 // The seedbox's work on each job whose torrent it follows: one record per job, the disk guard, and stopping
 // all work on a job. The monitor decides what a job does next and notes here what it did; the leases and
 // the requests consumer stop a job here. Built before both, so neither needs the other to exist first.
+import type { FileSelection } from "../lib/file-selection.ts";
 import type { ProgressStatus } from "../lib/messages.ts";
 import type { Deluge, TorrentFile } from "./deluge.ts";
 import type { EarlyUploads } from "./early-upload.ts";
@@ -23,8 +24,12 @@ export interface JobWork {
   trouble?: string;
   /** When it was first seen with every piece but not finished yet (Deluge is moving it). */
   finishingSince?: number;
-  /** Its files as Deluge lists them, asked for once its metadata is in (they do not change after). */
+  /** The files it fetches (the chosen ones) as Deluge lists them, asked for once its metadata is in. */
   files?: TorrentFile[];
+  /** A file selection (null: every file) the monitor applies once the metadata is in and no upload runs. */
+  chosen?: { files: FileSelection | null };
+  /** The run its request named, written into its manifest. */
+  run?: string;
 }
 
 export interface WorkDeps {
@@ -76,6 +81,16 @@ export class Work {
   /** Removes a torrent and its data, if Deluge still holds it. */
   async removeTorrent(id: string, signal?: AbortSignal): Promise<void> {
     if (await this.d.deluge.status(id, signal)) await this.d.deluge.remove(id, true, signal);
+  }
+
+  /**
+   * The job's request named its files: the monitor applies them. A torrent that was uploaded is uploaded
+   * again (its job runs again, for more files: its manifest is gone).
+   */
+  choose(id: string, files: FileSelection | null): void {
+    const job = this.get(id);
+    job.chosen = { files };
+    if (!job.upload) job.uploaded = undefined;
   }
 
   /** Drops what is kept about the job. A running upload stays until it ends: it is what stops it, or it is being stopped. */

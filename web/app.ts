@@ -1,6 +1,7 @@
 // The page: sign in, add a torrent three ways, list jobs page by page, and follow them live: over SSE
 // (local mode) or by polling the change feed (AWS mode, where a Lambda cannot hold a stream open).
 // Every name from a torrent is set as text (textContent), never as HTML.
+import bencode from "bencode";
 import type { Job, JobFile } from "../lib/job.ts";
 
 interface Body {
@@ -337,13 +338,77 @@ function fileToBase64(file: File): Promise<string> {
   });
 }
 
+/** Files listed with a checkbox each at most: a bigger torrent is fetched whole from here (t2s add --only chooses). */
+const maxListed = 1000;
+
+/** A .torrent's files (path, torrent folder first, and size) in the torrent's order; null if it cannot be read (ingest says why). */
+function torrentFiles(buf: Uint8Array): { path: string; size: number }[] | null {
+  try {
+    const info = (bencode.decode(buf) as { info?: Record<string, unknown> }).info;
+    const text = (v: unknown) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : null);
+    const name = text(info?.["name.utf-8"]) ?? text(info?.name);
+    if (!info || name === null) return null;
+    if (!Array.isArray(info.files)) return typeof info.length === "number" ? [{ path: name, size: info.length }] : null;
+    return info.files.map((f: { length: number; path: Uint8Array[]; "path.utf-8"?: Uint8Array[] }) => ({
+      path: [name, ...(f["path.utf-8"] ?? f.path).map((p) => text(p) ?? "")].join("/"), size: f.length,
+    }));
+  } catch {
+    return null;
+  }
+}
+
+/** Lists a chosen .torrent's files, each with a checkbox (all checked), and the total of those checked. */
+async function showChoice(file: File | undefined): Promise<void> {
+  const box = $("choose");
+  const list = $("choose-list");
+  list.replaceChildren();
+  box.hidden = true;
+  if (!file || file.size > maxTorrentBytes) return;
+  const files = torrentFiles(new Uint8Array(await file.arrayBuffer()));
+  if (!files || files.length < 2 || files.length > maxListed || $<HTMLInputElement>("file").files?.[0] !== file) return;
+  files.forEach((f, i) => {
+    const check = el("input");
+    check.type = "checkbox";
+    check.checked = true;
+    check.value = String(i);
+    check.dataset.size = String(f.size);
+    const label = el("label");
+    label.append(check, el("span", f.path), el("span", bytes(f.size), "size"));
+    const li = el("li");
+    li.append(label);
+    list.append(li);
+  });
+  box.hidden = false;
+  total();
+}
+
+function checkedBoxes(): HTMLInputElement[] {
+  return [...$("choose-list").querySelectorAll<HTMLInputElement>("input[type=checkbox]")];
+}
+
+function total(): void {
+  const all = checkedBoxes();
+  const on = all.filter((c) => c.checked);
+  $("choose-total").textContent = `${on.length} of ${all.length} files, ${bytes(on.reduce((n, c) => n + Number(c.dataset.size), 0))}`;
+}
+
+/** The files chosen on the form: null when every one is (or none was listed), else their indexes. */
+function chosenFiles(): number[] | null {
+  if ($("choose").hidden) return null;
+  const all = checkedBoxes();
+  const on = all.filter((c) => c.checked).map((c) => Number(c.value));
+  return on.length === all.length ? null : on;
+}
+
 /** The submission for the form's content, or a message saying what is wrong with it. */
-async function submission(file: File | undefined, link: string): Promise<Record<string, string> | string> {
+async function submission(file: File | undefined, link: string): Promise<Record<string, unknown> | string> {
   if (file && link) return "Choose a file or paste a link, not both.";
   if (file) {
     if (!/\.torrent$/i.test(file.name)) return "That file is not a .torrent file.";
     if (file.size > maxTorrentBytes) return "That file is larger than 10 MiB; a .torrent file is much smaller.";
-    return { torrent: await fileToBase64(file) };
+    const files = chosenFiles();
+    if (files?.length === 0) return "Choose at least one file.";
+    return { torrent: await fileToBase64(file), ...(files ? { files } : {}) };
   }
   if (/^magnet:\?/i.test(link)) return /xt=urn:bt(ih|mh):/i.test(link) ? { magnet: link } : "That magnet link has no info-hash (xt=urn:btih:…).";
   if (/^https?:\/\/\S+$/i.test(link)) return { url: link };
@@ -397,7 +462,7 @@ $("add-form").addEventListener("submit", async (e) => {
     const r = await api("POST", "/api/jobs", body);
     if (!r.body.job) return void (err.textContent = r.body.error?.message ?? `The server answered ${r.status}.`);
     err.textContent = "";
-    if (file && fileField.files?.[0] === file) fileField.value = "";
+    if (file && fileField.files?.[0] === file) (fileField.value = ""), void showChoice(undefined);
     if (link && linkField.value.trim() === link) linkField.value = "";
     show(r.body.job);
   } catch {
@@ -407,6 +472,10 @@ $("add-form").addEventListener("submit", async (e) => {
   }
 });
 
+$("file").addEventListener("change", () => void showChoice($<HTMLInputElement>("file").files?.[0]));
+$("choose-list").addEventListener("change", total);
+$("link").addEventListener("input", () => void ($("magnet-hint").hidden = !/^\s*magnet:/i.test($<HTMLInputElement>("link").value)));
+
 // A .torrent dropped anywhere on the page goes into the file field.
 document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
 document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.body.classList.remove("dragging"); });
@@ -414,7 +483,10 @@ document.addEventListener("drop", (e) => {
   e.preventDefault();
   document.body.classList.remove("dragging");
   const files = e.dataTransfer?.files;
-  if (files && files.length > 0 && !$("app").hidden) $<HTMLInputElement>("file").files = files;
+  if (files && files.length > 0 && !$("app").hidden) {
+    $<HTMLInputElement>("file").files = files;
+    void showChoice(files[0]);
+  }
 });
 
 void api("GET", "/api/session").then((r) => signedIn(r.body.signedIn === true, r.body.live));

@@ -81,6 +81,19 @@ describe("the t2s CLI", () => {
     assert.match(r.stdout, new RegExp(`${made.name.replace(/\./g, "\\.")}\\t\\S+/d/${made.infoHash}/`));
   });
 
+  it("add --only fetches only the files its globs match; a glob matching none is refused with the API's message", async () => {
+    const made = await s.seed({ name: `cli-only-${randomBytes(3).toString("hex")}`, files: [{ path: ["a.bin"], size: 300_000 }, { path: ["b.txt"], data: Buffer.from("bee") }, { path: ["c.nfo"], data: Buffer.from("sea") }] });
+    const file = join(tmp, "only.torrent");
+    await writeFile(file, made.torrent);
+    const r = await t2s(["add", file, "--only", "*.txt", "--only", "*.nfo", "--wait", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout).jobs[0];
+    assert.deepEqual(job.files.map((f: { path: string }) => f.path).sort(), [`${made.name}/b.txt`, `${made.name}/c.nfo`]);
+    const none = await t2s(["add", file, "--only", "*.mkv"]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /"\*\.mkv", which matches no file/);
+  });
+
   it("--json: show and ls are machine-readable", async () => {
     const made = await s.seed({ name: `cli-json-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 100_000 } });
     const added = await t2s(["add", s.magnet(made), "--wait", "--json"]);

@@ -170,6 +170,27 @@ describe("the page", () => {
     await page.screenshot({ path: join(shots, "desktop.png"), fullPage: true });
   });
 
+  it("lists a .torrent's files with a checkbox each and their total before adding, and adds only those checked", async () => {
+    await signIn(page);
+    const made = await s.seed({ name: `page-choose-${randomBytes(3).toString("hex")}`, files: [{ path: ["a.bin"], size: 300_000 }, { path: ["b.txt"], data: Buffer.from("chosen") }, { path: ["c.bin"], size: 200_000 }] });
+    await page.getByLabel("Torrent file").setInputFiles({ name: "choose.torrent", mimeType: "application/x-bittorrent", buffer: made.torrent });
+    const total = page.locator("#choose-total");
+    await total.getByText("3 of 3 files, 488.3 KiB").waitFor();
+    await page.getByRole("checkbox", { name: /a\.bin/ }).uncheck();
+    await page.getByRole("checkbox", { name: /c\.bin/ }).uncheck();
+    await total.getByText("1 of 3 files, 6 B").waitFor();
+    await page.getByRole("button", { name: "Add" }).click();
+    const row = job(made.name);
+    await row.getByText("Status: Done").waitFor({ timeout: 60_000 });
+    const r = await s.call("GET", `/api/jobs/${made.infoHash}`);
+    assert.deepEqual(r.body.job.files.map((f: { path: string }) => f.path), [`${made.name}/b.txt`]);
+    assert.equal(await page.locator("#choose").isHidden(), true, "the list goes with the added file");
+    // A magnet cannot be chosen from before its metadata is in: the page says so.
+    await page.getByLabel("Magnet link or URL").fill("magnet:?xt=urn:btih:" + "0".repeat(40));
+    await page.getByText(/every file is downloaded/).waitFor();
+    await page.getByLabel("Magnet link or URL").fill("");
+  });
+
   it("adds a magnet and a URL", async () => {
     await signIn(page);
     const byMagnet = await s.seed({ name: `page-magnet-${randomBytes(3).toString("hex")}.bin`, single: { path: [], size: 200_000 } });

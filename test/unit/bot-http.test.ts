@@ -154,6 +154,16 @@ describe("Discord HTTP interactions", () => {
     assert.match(w.edits[0]!, /^4242\/itok-\d+: Added \*\*ubuntu\.iso\*\* \(3\.00 GiB\)/);
   });
 
+  it("/torrent's optional files option goes to ingest as indexes and globs; left out, every file", async () => {
+    const w = world();
+    await w.post(command({ name: "torrent", sub: "url", options: { url: "https://example.com/a.torrent", files: " 0, 2 ,*.mkv, " } }));
+    await w.endpoint.work(w.handed.at(-1)!);
+    assert.equal(w.calls[0], 'submit {"url":"https://example.com/a.torrent","files":[0,2,"*.mkv"]} 100 55');
+    await w.post(command({ name: "torrent", sub: "url", options: { url: "https://example.com/b.torrent", files: " , " } }));
+    await w.endpoint.work(w.handed.at(-1)!);
+    assert.equal(w.calls.at(-2), 'submit {"url":"https://example.com/b.torrent"} 100 55');
+  });
+
   it("/torrent url and /torrent file go the same way; an oversized attachment is refused at once", async () => {
     const w = world();
     await w.post(command({ name: "torrent", sub: "url", options: { url: "https://example.com/a.torrent" } }));

@@ -53,7 +53,7 @@ describe("monitor and Deluge's file lists", () => {
   it("asks for a torrent's file list once, not on every pass, and uploads with it", async () => {
     let calls = 0;
     let s = { ...status("a"), num_files: 2 };
-    const files = [{ index: 0, path: "a/x.bin", size: 600 }, { index: 1, path: "a/y.bin", size: 400 }];
+    const files = [{ index: 0, path: "a/x.bin", size: 600, wanted: true }, { index: 1, path: "a/y.bin", size: 400, wanted: true }];
     const uploaded: unknown[] = [];
     const advanced: unknown[] = [];
     const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
@@ -78,5 +78,87 @@ describe("monitor and Deluge's file lists", () => {
     assert.equal(calls, 1, "one file list for six passes");
     assert.deepEqual(advanced, Array(5).fill(files));
     assert.deepEqual(uploaded, [files]);
+  });
+
+  it("applies a request's file choice once the metadata is in, and uploads only the chosen files", async () => {
+    let s = { ...status("a"), num_files: 0, total_wanted: 0 };
+    let prio = [1, 1, 1];
+    const chosen: unknown[] = [];
+    const uploaded: unknown[] = [];
+    const listed = () => ["a/x.mkv", "a/x.srt", "a/y.mkv"].map((path, index) => ({ index, path, size: 100, wanted: prio[index]! > 0 }));
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: {
+        statuses: async () => ({ [a]: s }),
+        files: async () => (s.num_files > 0 ? listed() : []),
+        chooseFiles: async (_id: string, count: number, on: number[]) => void (chosen.push([count, on]), (prio = prio.map((_, i) => (on.includes(i) ? 1 : 0)))),
+        resume: async () => {},
+      },
+      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+      uploader: { upload: async (job: { files: unknown }) => void uploaded.push(job.files) },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+    } as never);
+    const ac = new AbortController();
+    work.choose(a, ["*.srt", 2]);
+    await monitor.tick(ac.signal);
+    assert.deepEqual(chosen, [], "nothing to choose from before the metadata");
+    s = { ...s, num_files: 3, total_wanted: 300 };
+    await monitor.tick(ac.signal);
+    await monitor.tick(ac.signal);
+    assert.deepEqual(chosen, [[3, [1, 2]]], "chosen once");
+    s = { ...s, state: "Seeding", progress: 100, total_wanted: 200, total_done: 200, is_finished: true };
+    await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    assert.deepEqual(uploaded, [listed().slice(1)]);
+  });
+
+  it("fails a job whose choice names none of the torrent's files", async () => {
+    const failed: unknown[] = [];
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: {
+        statuses: async () => ({ [a]: { ...status("a"), num_files: 1, total_wanted: 5 } }),
+        files: async () => [{ index: 0, path: "a.iso", size: 5, wanted: true }],
+        chooseFiles: async () => assert.fail("nothing to choose"),
+        resume: async () => {},
+      },
+      facts: { progress: async () => {}, failed: async (_id: string, code: string) => void failed.push(code), uploaded: async () => {} },
+      uploader: { upload: async () => {} },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+    } as never);
+    work.choose(a, ["*.mkv", 3]);
+    await monitor.tick(new AbortController().signal);
+    assert.deepEqual(failed, ["no_files_chosen"]);
+  });
+
+  it("after a restart, a held magnet still awaiting its metadata takes its file choice from the job's record", async () => {
+    let s = { ...status("a"), num_files: 0, total_wanted: 0 };
+    const chosen: unknown[] = [];
+    let asked = 0;
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: {
+        statuses: async () => ({ [a]: s }),
+        files: async () => ["a/x.mkv", "a/x.srt"].map((path, index) => ({ index, path, size: 100, wanted: true })),
+        chooseFiles: async (_id: string, _count: number, on: number[]) => void chosen.push(on),
+        resume: async () => {},
+      },
+      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+      uploader: { upload: async () => {} },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {}, chosen: async () => (asked++, ["*.srt"]) },
+    } as never);
+    const ac = new AbortController();
+    await monitor.tick(ac.signal);
+    await monitor.tick(ac.signal);
+    assert.equal(asked, 1, "the record is read once");
+    s = { ...s, num_files: 2, total_wanted: 200 };
+    await monitor.tick(ac.signal);
+    assert.deepEqual(chosen, [[1]]);
   });
 });

@@ -63,7 +63,7 @@ describe("sweeper", () => {
     const w = await world([leased(1, "s1", t0), leased(2, "s2", t0 + 30_000), ended]);
     const d = { ...w, timing, log, limit: 10, nowMs: () => t0 + 60_000 };
     assert.equal(await sweepOnce(d), 1);
-    assert.deepEqual(w.sent, [{ v: 1, type: "add", id: hex(1), name: "j1", source: { kind: "torrent", key: `incoming/${hex(1)}.torrent` } }]);
+    assert.deepEqual(w.sent, [{ v: 1, type: "add", id: hex(1), name: "j1", source: { kind: "torrent", key: `incoming/${hex(1)}.torrent` }, run: new Date(t0).toISOString() }]);
     // Its due time moved on a request timeout: the next run leaves it.
     assert.equal(await sweepOnce(d), 0);
     assert.equal((await w.store.get(hex(1)))!.rec.due, new Date(t0 + 60_000 + 900_000).toISOString());
