@@ -3,7 +3,7 @@
 // the store's due index, tries again with backoff whatever a failed publish or a crash left behind. So a
 // failed publish delays a notice and never loses it. Delivery is at least once: webhook receivers drop
 // repeats by event id, and the bot edits its one message per job.
-import { clearSent, holds, outboxRetry, updateSent, type JobRecord } from "../lib/job-record.ts";
+import { clearSent, endedSent, holds, outboxRetry, updateSent, type JobRecord } from "../lib/job-record.ts";
 import type { SendMessage } from "../lib/aws/queue.ts";
 import type { Publish } from "../lib/aws/topic.ts";
 import type { Job } from "../lib/job.ts";
@@ -43,12 +43,18 @@ export function outbox(d: OutboxDeps): Outbox {
     const log = d.log.with({ job: id });
     let events: PendingEvent[] = [];
     let update: string | undefined;
+    let ended: string | undefined;
     let failure: unknown = null;
     try {
       const pending = cur.hooks?.pending ?? [];
       // Without a webhook queue (configuration changed since) the events have nowhere to go.
       if (pending.length > 0 && d.sendWebhook) await queueEvents(d.sendWebhook, cur, pending, d.now());
       events = pending;
+      // A run's end a later change replaced goes first, then the job as it is now.
+      if (cur.ended !== undefined) {
+        await d.publishUpdate({ v: 1, type: "job", job: d.present({ ...cur, job: cur.ended }) });
+        ended = cur.ended.updatedAt;
+      }
       if (cur.update !== undefined) {
         const msg: UpdateMessage = { v: 1, type: "job", job: d.present(cur) };
         await d.publishUpdate(msg);
@@ -64,6 +70,7 @@ export function outbox(d: OutboxDeps): Outbox {
         if (!r) return null;
         let next = r;
         if (events.length > 0) next = clearSent(next, events) ?? next;
+        if (ended !== undefined) next = endedSent(next, ended) ?? next;
         if (update !== undefined) next = updateSent(next, update) ?? next;
         if (failure !== null) next = outboxRetry(next, nowMs) ?? next;
         return next === r ? null : next;

@@ -30,6 +30,12 @@ export interface JobRecord {
   hooks?: WebhookState;
   /** The outbox's job update: the updatedAt of the change that owes the bot one; cleared once published. */
   update?: string;
+  /**
+   * A run's end (completed or failed) the bot was still owed when a later change (files deleted, the job
+   * handed in again) replaced it: handed on before `update`, so that run's requester is still pinged.
+   * Cleared once published.
+   */
+  ended?: Job;
   /** When the sweeper next delivers what the outbox holds, and its tries so far (absent: it holds nothing). */
   outbox?: { due: string; tries: number };
   /** The seedbox working on the job (lib/lease.ts); absent until one takes it. */
@@ -402,13 +408,20 @@ export function clearSent(rec: JobRecord, sent: PendingEvent[]): JobRecord | nul
 
 /** Whether the outbox holds anything: an owed job update or webhook events. */
 export function holds(rec: JobRecord): boolean {
-  return rec.update !== undefined || (rec.hooks?.pending.length ?? 0) > 0;
+  return rec.update !== undefined || rec.ended !== undefined || (rec.hooks?.pending.length ?? 0) > 0;
 }
 
 /** The owed update went out (null: it was not, or a newer change owes another since). */
 export function updateSent(rec: JobRecord, at: string): JobRecord | null {
   if (rec.update !== at) return null;
   const { update: _sent, ...rest } = rec;
+  return rest;
+}
+
+/** The owed run's end went out (null: it was not, or another is owed since). */
+export function endedSent(rec: JobRecord, at: string): JobRecord | null {
+  if (rec.ended?.updatedAt !== at) return null;
+  const { ended: _sent, ...rest } = rec;
   return rest;
 }
 
@@ -437,13 +450,21 @@ function owesUpdate(prev: JobRecord | null, next: JobRecord): boolean {
   return a !== b && (a.status !== b.status || b.requesters.length > a.requesters.length || a.expiresAt !== b.expiresAt);
 }
 
+/** Whether `b` no longer shows `a`'s end of a run (a completion or a failure, which the bot pings). */
+function endReplaced(a: Job, b: Job): boolean {
+  return (a.status === "completed" || a.status === "failed") && (a.status !== b.status || a.expiresAt !== b.expiresAt);
+}
+
 /**
  * The outbox's own fields after a write: the owed update, and the sweeper's clock while it holds
  * anything. A new notice starts the clock afresh (tries 0: the writer hands it on at once).
  */
 function noteOutbox(prev: JobRecord | null, next: JobRecord): JobRecord {
   const owed = owesUpdate(prev, next);
-  const rec = owed ? { ...next, update: next.job.updatedAt } : next;
+  let rec = owed ? { ...next, update: next.job.updatedAt } : next;
+  // The update publishes the record as it is then: a run's end still owed (its publish failed) that this
+  // change replaces would never reach the bot, and its requester would not be pinged for that run.
+  if (owed && prev && prev.update !== undefined && rec.ended === undefined && endReplaced(prev.job, rec.job)) rec = { ...rec, ended: prev.job };
   if (!holds(rec)) {
     if (!rec.outbox) return rec;
     const { outbox: _empty, ...rest } = rec;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   addRequester, applyFact, cancel, clearSent, complete, deleteFiles, dueOf, fail, freshNotice, outboxRetry, placeRequester, releaseLease, renewLease,
-  submitJob, takeLease, updateSent, written,
+  endedSent, submitJob, takeLease, updateSent, written,
   type JobRecord, type JobSubmission,
 } from "../../lib/job-record.ts";
 import { newJob, type JobStatus } from "../../lib/job.ts";
@@ -120,6 +120,27 @@ describe("the outbox", () => {
     const cleared = written(again, updateSent(again, t1)!);
     assert.equal(dueOf(cleared), null, "ended and empty: out of the index");
     assert.equal(updateSent(again, "2026-12-01T00:59:00.000Z"), null, "an update of an older change does not clear a newer one");
+  });
+  it("a run's end still owed when files are deleted or the job is handed in again is kept for the bot", () => {
+    const m = { id, name: "x", files: [{ path: "a", key: `files/${id}/data/a`, size: 1 }] };
+    const done = written(rec("uploading"), complete(rec("uploading"), m, t1, 7)!);
+    assert.equal(done.update, t1, "the completion is owed");
+    const t2 = "2026-12-01T02:00:00.000Z";
+    const deleted = written(done, deleteFiles(done, t2)!);
+    assert.deepEqual([deleted.ended?.status, deleted.ended?.expiresAt, deleted.update], ["completed", done.job.expiresAt, t2], "the completion is not lost to the deletion");
+    const again = written(deleted, submitJob(deleted, sub(), "2026-12-01T03:00:00.000Z").rec!);
+    assert.equal(again.ended, deleted.ended, "still the first run's end");
+    assert.equal(endedSent(again, "2026-12-01T00:59:00.000Z"), null);
+    const sent = endedSent(again, again.ended!.updatedAt)!;
+    assert.equal(sent.ended, undefined);
+    assert.equal(sent.update, again.update);
+    // Published before the change: nothing is kept.
+    const told = written(done, updateSent(done, t1)!);
+    assert.equal(written(told, deleteFiles(told, t2)!).ended, undefined);
+    // A failure replaced by a resubmit is an end too; a requester added to a completed job is not a new end.
+    const failed = written(rec("downloading"), fail(rec("downloading"), { code: "x", message: "m" }, t1)!);
+    assert.equal(written(failed, submitJob(failed, sub(), t2).rec!).ended?.status, "failed");
+    assert.equal(written(done, addRequester(done, { via: "discord", user: "7" }, t2)!).ended, undefined);
   });
   it("a resubmitted job will ping its requesters again", () => {
     const r = rec("failed");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { fail, holdForBudget, stuckJobMessage, takeLease, written, type JobRecord } from "../../lib/job-record.ts";
+import { complete, deleteFiles, fail, holdForBudget, stuckJobMessage, submitJob, takeLease, written, type JobRecord } from "../../lib/job-record.ts";
 import { newJob } from "../../lib/job.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { Job } from "../../lib/job.ts";
@@ -125,6 +125,29 @@ describe("sweeper", () => {
     assert.deepEqual([after.update, after.outbox], [undefined, undefined]);
     await run(10 * 60_000);
     assert.equal(w.updates.length, 1, "delivered, it leaves the index: no repeats");
+  });
+  it("hands on a run's end even when its files were deleted and the job handed in again before the update went out", async () => {
+    // The soak's lost ping: a completion whose publish was refused, then DELETE /files and a resubmit.
+    let refusing = true;
+    const iso = (ms: number) => new Date(t0 + ms).toISOString();
+    const m = { id: hex(1), name: "j1", files: [{ path: "a", key: `files/${hex(1)}/data/a`, size: 1 }] };
+    const done = written(rec(1), complete(rec(1), m, iso(1_000), 7)!);
+    const w = await world([done], { refuse: () => refusing, nowMs: () => t0 + 2_000 });
+    assert.equal(await w.outbox.flush(hex(1), done), false, "the completion's publish refused");
+    const write = async (change: (r: JobRecord) => JobRecord | null) => {
+      const cur = (await w.store.get(hex(1)))!;
+      const next = written(cur.rec, change(cur.rec)!);
+      await w.store.put(next, cur.version);
+      return next;
+    };
+    await write((r) => deleteFiles(r, iso(3_000)));
+    const again = await write((r) => submitJob(r, { id: hex(1), name: "j1", size: 1, source: r.source!, requester: { via: "api", user: "u" }, callback: null }, iso(4_000)).rec);
+    assert.equal(again.job.status, "queued");
+    refusing = false;
+    assert.equal(await w.outbox.flush(hex(1), again), true);
+    assert.deepEqual(w.updates.map((j) => [j.status, j.expiresAt]), [["completed", done.job.expiresAt], ["queued", null]], "run 1's end, then the job as it is now");
+    const after = (await w.store.get(hex(1)))!.rec;
+    assert.deepEqual([after.update, after.ended, after.outbox], [undefined, undefined, undefined]);
   });
   it("sends the update of a job it ends as stalled", async () => {
     const w = await world([rec(1)]);
