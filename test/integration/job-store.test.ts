@@ -228,9 +228,11 @@ describe("job store cost", () => {
     });
   }
 
-  it("costs the same at 10 and at 10,000 jobs, a list or a fact at most 3 calls, a month's cost 1", () => {
+  it("costs the same at 10 and at 10,000 jobs, a list at most 3 calls, a fact that changes the status 5, a month's cost 1", () => {
     assert.deepEqual(counts[10_000], counts[10]);
-    assert.ok(counts[10]!.list! <= 3 && counts[10]!.fact! <= 3, JSON.stringify(counts[10]));
+    // The fact moves a queued job to downloading: read, write, the update's publish, and the outbox's
+    // clearing read and write (the update is owed in the record until it went out).
+    assert.ok(counts[10]!.list! <= 3 && counts[10]!.fact! <= 5, JSON.stringify(counts[10]));
     assert.equal(counts[10]!.costs, 1);
   });
 });
