@@ -6,10 +6,9 @@ import type { TorrentStatus } from "../../seedbox/deluge.ts";
 import { Monitor } from "../../seedbox/monitor.ts";
 import { Work } from "../../seedbox/work.ts";
 
-const now = Date.now();
 const status = (name: string): TorrentStatus => ({
   name, state: "Downloading", progress: 40, total_wanted: 1000, total_done: 400, download_payload_rate: 1, eta: 5,
-  is_finished: false, save_path: "/d", time_added: now / 1000 - 10, message: "", num_files: 1,
+  is_finished: false, save_path: "/d", time_added: Date.now() / 1000 - 10, message: "", num_files: 1,
   ratio: 0, seeding_time: 0,
 });
 const [a, b] = ["a".repeat(40), "b".repeat(40)];
