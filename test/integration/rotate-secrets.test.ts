@@ -2,7 +2,7 @@
 // value, and exactly the functions that read it are refreshed (the old README loop missed
 // <name>-ingest-webhooks and <name>-ingest-sweep). No value is printed.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,9 +118,16 @@ describe("rotate-secrets against moto", () => {
     const settings = join(dir, "t2s.aws.json");
     await writeFile(settings, JSON.stringify({ name, region: "us-east-1" }));
     const before = await value(params.signingSecret);
-    const r = spawnSync(process.execPath, [join(repoRoot, "scripts", "rotate-secrets.ts"), "signing-secret"], {
-      env: { ...process.env, T2S_AWS_SETTINGS: settings, AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_REGION: "eu-west-3", AWS_PROFILE: "" },
-      encoding: "utf8", timeout: 60_000,
+    // Not spawnSync: moto's front runs in this process, and a blocked event loop would hang the command.
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [join(repoRoot, "scripts", "rotate-secrets.ts"), "signing-secret"], {
+        env: { ...process.env, T2S_AWS_SETTINGS: settings, AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_REGION: "eu-west-3", AWS_PROFILE: "" },
+      });
+      let [stdout, stderr] = ["", ""];
+      p.stdout.on("data", (d: Buffer) => void (stdout += d.toString()));
+      p.stderr.on("data", (d: Buffer) => void (stderr += d.toString()));
+      const timer = setTimeout(() => p.kill(), 60_000);
+      p.once("close", (status) => (clearTimeout(timer), resolve({ status, stdout, stderr })));
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.notEqual(await value(params.signingSecret), before);
