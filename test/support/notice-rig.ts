@@ -27,7 +27,9 @@ export async function startNoticeRig(s: TestStack): Promise<NoticeRig> {
   });
   await s.ingest.stop();
   await s.startIngestWith({ AWS_ENDPOINT_URL: proxy.url });
-  // Its own handle: the test stack's `bot` is a copy taken before any bot ran.
+  // A bot another test file left running (its top-level after() runs only once every file is done, when
+  // they share a process) would take some of the updates from the queue and ping elsewhere.
+  await s.bot?.stop();
   const bot = await s.startBot({
     DISCORD_TOKEN: sd.token, DISCORD_APP_ID: sd.appId, DISCORD_GUILD_ID: sd.guildId, DISCORD_API_URL: sd.api,
     DISCORD_ALLOWED_USERS: user, T2S_API_URL: s.url, T2S_PUBLIC_URL: s.url, T2S_SQS_WAIT_S: "2",
