@@ -10,21 +10,13 @@ import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { Job } from "../../lib/job.ts";
-import { startTestStack, type TestStack } from "../support/stack.ts";
+import { completeTorrent, startTestStack, type TestStack } from "../support/stack.ts";
 import type { MadeTorrent } from "../support/torrents.ts";
 
 const run = promisify(execFile);
 let s: TestStack;
-const b64 = (b: Buffer) => b.toString("base64");
-const ended = (j: Job) => ["completed", "failed", "cancelled"].includes(j.status);
 
-async function complete(made: MadeTorrent): Promise<Job> {
-  const r = await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  const job = await s.waitForJob(made.infoHash, ended, 120_000);
-  assert.equal(job.status, "completed", JSON.stringify(job.error));
-  return job;
-}
+const complete = (made: MadeTorrent) => completeTorrent(s, made);
 
 const listed = async () => {
   const r = await s.call("GET", "/api/jobs?limit=200");

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { HeadBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import type { Job } from "../../lib/job.ts";
 import { filesPrefix } from "../../lib/layout.ts";
-import { clientOptions, startTestStack, type TestStack } from "../support/stack.ts";
+import { clientOptions, completeTorrent, startTestStack, type TestStack } from "../support/stack.ts";
 import type { MadeTorrent } from "../support/torrents.ts";
 
 let s: TestStack;
@@ -17,13 +17,7 @@ const b64 = (b: Buffer) => b.toString("base64");
 const ended = (j: Job) => ["completed", "failed", "cancelled"].includes(j.status);
 const done: { made: MadeTorrent; job: Job }[] = [];
 
-async function complete(made: MadeTorrent): Promise<Job> {
-  const r = await s.call("POST", "/api/jobs", { torrent: b64(made.torrent) });
-  assert.equal(r.status, 202, JSON.stringify(r.body));
-  const job = await s.waitForJob(made.infoHash, ended, 120_000);
-  assert.equal(job.status, "completed", JSON.stringify(job.error));
-  return job;
-}
+const complete = (made: MadeTorrent) => completeTorrent(s, made);
 
 /** What a link's presigned redirect serves, apart from the body. */
 async function linkHeaders(job: Job): Promise<{ type: string | null; disposition: string | null }[]> {

@@ -4,6 +4,7 @@
 // Peers are introduced explicitly (x.pe in magnets, connect_peer for .torrent files) rather than by a
 // tracker: both Deluges share 127.0.0.1, and libtorrent keeps one peer per IP, so a tracker that hands the
 // seedbox its own address makes it ban 127.0.0.1 as a self-connection and never reach the seeder.
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -245,4 +246,13 @@ export function clientOptions(s: LocalStack) {
     aws: { region, endpoint: s.moto.endpoint, credentials: s.keys },
     s3: { region, endpoint: s.store.endpoint, credentials: s.keys, forcePathStyle: true },
   };
+}
+
+/** Submits a seeded .torrent and waits for its job to complete (2 min at most). */
+export async function completeTorrent(s: TestStack, made: MadeTorrent): Promise<Job> {
+  const r = await s.call("POST", "/api/jobs", { torrent: made.torrent.toString("base64") });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  const job = await s.waitForJob(made.infoHash, (j) => ["completed", "failed", "cancelled"].includes(j.status), 120_000);
+  assert.equal(job.status, "completed", JSON.stringify(job.error));
+  return job;
 }
