@@ -2,7 +2,6 @@
 // A job's usage is derived from its record (usageOf); the store keeps each month's totals, to which every
 // write adds the change in its job's usage (lib/job-update.ts), so a month is one read however many jobs ran.
 import { ConfigError, optional, type Env } from "./config.ts";
-import type { JobRecord } from "./job-record.ts";
 
 /** us-east-1 list prices, as published on `date`. Override any of them with T2S_PRICES (JSON). */
 export const defaultPrices = {
@@ -56,6 +55,15 @@ export interface RecordUsage {
   prior?: Usage;
 }
 
+/** What the usage rules read of a job's record (lib/job-record.ts's JobRecord has it; kept structural so the
+ * record's module can use these rules without an import circle). */
+export interface UsageRecord {
+  job: { status: string; updatedAt: string; expiresAt?: string | null };
+  files: readonly { size: number }[];
+  zip?: { size: number } | undefined;
+  usage?: RecordUsage;
+}
+
 export interface Cost {
   usd: number;
   parts: { seedbox: number; storage: number; requests: number; served: number };
@@ -76,7 +84,7 @@ const putsFor = (size: number) => Math.max(1, Math.ceil(size / estimatePartBytes
  * The usage of a job as its record says. `nowMs`: also count a running seedbox's time so far (shown on
  * the page); without it only ended runs count (what the month totals are built from, so they never drift).
  */
-export function usageOf(rec: JobRecord | null, nowMs?: number): Usage {
+export function usageOf(rec: UsageRecord | null, nowMs?: number): Usage {
   if (!rec) return noUsage;
   const u = rec.usage ?? {};
   const running = u.startedAt && nowMs !== undefined ? Math.max(0, nowMs - Date.parse(u.startedAt)) / 1000 : 0;
@@ -99,7 +107,7 @@ export function usageOf(rec: JobRecord | null, nowMs?: number): Usage {
 }
 
 /** A run ends (the job reached a terminal state): its seedbox time is added up, and storage counts from now. */
-export function endRun(rec: JobRecord): JobRecord {
+export function endRun<R extends UsageRecord>(rec: R): R {
   const { startedAt, ...u } = rec.usage ?? {};
   const end = rec.job.updatedAt;
   const seconds = startedAt ? Math.max(0, Date.parse(end) - Date.parse(startedAt)) / 1000 : 0;
@@ -107,17 +115,17 @@ export function endRun(rec: JobRecord): JobRecord {
 }
 
 /** A seedbox took the job: its run's time counts from the first take (a takeover continues the run). */
-export function startRun(rec: JobRecord, now: string): JobRecord {
+export function startRun<R extends UsageRecord>(rec: R, now: string): R {
   return rec.usage?.startedAt ? rec : { ...rec, usage: { ...rec.usage, startedAt: now } };
 }
 
 /** A job handed in again: the ended run's usage is kept as prior, and a new run starts. */
-export function newRun(rec: JobRecord): RecordUsage {
+export function newRun(rec: UsageRecord): RecordUsage {
   return { prior: usageOf(rec) };
 }
 
 /** One more redirect to a file of `size` bytes. */
-export function served(rec: JobRecord, size: number): JobRecord {
+export function served<R extends UsageRecord>(rec: R, size: number): R {
   const u = rec.usage ?? {};
   return { ...rec, usage: { ...u, redirects: (u.redirects ?? 0) + 1, servedBytes: (u.servedBytes ?? 0) + size } };
 }
