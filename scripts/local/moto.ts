@@ -20,7 +20,7 @@ export interface Moto {
  * With `guard`, the socket is in `guard.dir` (made private) and the front forwards only requests signed
  * with `guard.keys`; without it, the front takes any request (for throwaway test instances).
  */
-export async function startMoto(o: { logDir: string; port?: number; guard?: { keys: Keys; dir: string } }): Promise<Moto> {
+export async function startMoto(o: { logDir: string; port?: number; guard?: { keys: Keys; dir: string }; env?: Record<string, string> }): Promise<Moto> {
   const bin = venvBin("moto_server");
   if (!existsSync(bin)) throw new Error(`moto_server is missing at ${bin}: run "bash scripts/bootstrap.sh"`);
   const port = o.port ?? (await freePort());
@@ -39,7 +39,7 @@ export async function startMoto(o: { logDir: string; port?: number; guard?: { ke
   const proc = startProc("moto", bin, ["-H", `unix://${socketPath}`, "-p", String(port)], {
     logFile: join(o.logDir, "moto.log"),
     // The recorder's file, written only while a recording runs, goes beside the logs, not into the cwd.
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: "false", MOTO_RECORDER_FILEPATH: join(o.logDir, "moto-recorder.jsonl") },
+    env: { ...process.env, ...o.env, MOTO_ALLOW_NONEXISTENT_REGION: "false", MOTO_RECORDER_FILEPATH: join(o.logDir, "moto-recorder.jsonl") },
   });
   const cleanup = async () => {
     if (ownTmp) await rm(socketDir, { recursive: true, force: true });
