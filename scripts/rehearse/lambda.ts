@@ -126,6 +126,7 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
   const cleanups: (() => Promise<void> | void)[] = [];
   const root = await mkdtemp(join(tmpdir(), "t2s-lambda-"));
   cleanups.push(() => rm(root, { recursive: true, force: true }));
+  cleanups.push(() => [lambda, sqs, sns].forEach((c) => c.destroy()));
   const closeAll = async () => {
     stop.abort();
     // Instances first: what they were running fails (its records come back later), so no task waits long.
@@ -184,7 +185,7 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
       ...(creds.sessionToken ? { AWS_SESSION_TOKEN: creds.sessionToken } : {}),
     };
     const t0 = performance.now();
-    // The heap gets most of the memory, leaving room for the rest of the process, as Lambda's runtime does.
+    // The heap gets most of MemorySize: the rest of the process needs some of it too.
     const child = fork(runtime, [f.dir, c.Handler!], {
       cwd: f.dir, env, execArgv: [`--max-old-space-size=${Math.floor(memory * 0.9)}`], stdio: ["ignore", "pipe", "pipe", "ipc"],
     });

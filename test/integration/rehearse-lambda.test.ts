@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CreateEventSourceMappingCommand, CreateFunctionCommand, CreateFunctionUrlConfigCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { CreateEventSourceMappingCommand, CreateFunctionCommand, CreateFunctionUrlConfigCommand, LambdaClient, ListEventSourceMappingsCommand } from "@aws-sdk/client-lambda";
 import { CreateTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { signRequest } from "../../scripts/local/moto-guard.ts";
@@ -39,7 +39,7 @@ export async function main(event, context) {
       cookies: event.cookies, header: event.headers["x-custom"] }) };
   }
   if (event.sleep) await sleep(event.sleep);
-  return { instance, greeting: process.env.GREETING, endpoint: process.env.AWS_ENDPOINT_URL, name: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  return { instance, pid: process.pid, greeting: process.env.GREETING, endpoint: process.env.AWS_ENDPOINT_URL, name: process.env.AWS_LAMBDA_FUNCTION_NAME,
     memory: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, key: process.env.AWS_ACCESS_KEY_ID, token: process.env.AWS_SESSION_TOKEN,
     remainingOk: context.getRemainingTimeInMillis() > 0, inTaskRoot: process.cwd() === process.env.LAMBDA_TASK_ROOT };
 }
@@ -145,8 +145,8 @@ describe("rehearsal Lambda runner against moto", () => {
   it("runs the handler string's module with the applied env, memory and the role's credentials; sequential events reuse one instance", async () => {
     const a = await runner.invoke("t-echo", {}) as Record<string, unknown>;
     const b = await runner.invoke("t-echo", {}) as Record<string, unknown>;
-    assert.deepEqual({ ...a, instance: undefined }, {
-      instance: undefined, greeting: "from the applied env", endpoint: moto.endpoint, name: "t-echo", memory: "256",
+    assert.deepEqual({ ...a, instance: undefined, pid: undefined }, {
+      instance: undefined, pid: undefined, greeting: "from the applied env", endpoint: moto.endpoint, name: "t-echo", memory: "256",
       key: "key-of-echo-role", token: "role-token", remainingOk: true, inTaskRoot: true,
     });
     assert.equal(b.instance, a.instance);
@@ -230,6 +230,15 @@ describe("rehearsal Lambda runner against moto", () => {
       path: "/zip/abc", query: "x=1&y=2", body: body.toString("base64"), b64: true, method: "POST",
       domain: new URL(url.functionUrl).host, caller: caller.arn, cookies: ["s=1", "t=2"], header: "kept",
     });
+  });
+
+  it("close() ends every instance and the URL server, and hands the mapping back to moto", async () => {
+    const { pid } = await runner.invoke("t-echo", {}) as { pid: number };
+    await runner.close();
+    assert.throws(() => process.kill(pid, 0), { code: "ESRCH" });
+    await assert.rejects(fetch(runner.urls["t-echo"]!.local));
+    const state = (await lambda.send(new ListEventSourceMappingsCommand({ FunctionName: "t-batch" }))).EventSourceMappings?.[0]?.State;
+    assert.equal(state, "Enabled");
   });
 
   it("refuses a zip that is not the code moto has", async () => {
