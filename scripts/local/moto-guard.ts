@@ -110,9 +110,17 @@ export async function refusal(method: string, path: string, headers: IncomingHtt
   return expected.length === signature!.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature!)) ? null : "the signature does not match";
 }
 
+/**
+ * Looks at a request moto is about to get; returns a callback for moto's answer (status and body) when it
+ * wants it. The rehearsal delivers what moto cannot this way (SNS to Lambda), from the real API call.
+ */
+export type Tap = (req: WireRequest) => ((status: number, body: Buffer) => void) | undefined;
+
 export interface MotoGuard {
   endpoint: string;
   port: number;
+  /** Adds a tap on the requests forwarded to moto; the returned function removes it. */
+  observe(tap: Tap): () => void;
   close(): Promise<void>;
 }
 
@@ -150,6 +158,13 @@ function writeTurns(): (headers: IncomingHttpHeaders, res: ServerResponse) => Pr
   };
 }
 
+function tapsFor(taps: Set<Tap>, req: IncomingMessage, body: Buffer): ((status: number, body: Buffer) => void)[] {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(",") : v;
+  const wire = { method: req.method ?? "GET", host: String(req.headers.host ?? ""), path: req.url ?? "/", headers, body };
+  return [...taps].flatMap((t) => t(wire) ?? []);
+}
+
 /**
  * Listens on loopback (`port`, or a free one) and forwards requests to moto on `socketPath`: with `keys`,
  * only those signed with them.
@@ -157,6 +172,7 @@ function writeTurns(): (headers: IncomingHttpHeaders, res: ServerResponse) => Pr
 export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?: number }): Promise<MotoGuard> {
   const agent = new Agent({ keepAlive: true });
   const myTurn = writeTurns();
+  const taps = new Set<Tap>();
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
@@ -166,9 +182,15 @@ export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?
       await myTurn(req.headers, res);
       if (res.destroyed) return;
       const { "transfer-encoding": _te, ...headers } = req.headers;
+      const watchers = taps.size ? tapsFor(taps, req, body) : [];
       const upstream = request({ socketPath: o.socketPath, agent, method: req.method, path: req.url, headers: { ...headers, "content-length": String(body.length) } }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.once("error", () => res.destroy());
+        if (watchers.length) {
+          const parts: Buffer[] = [];
+          up.on("data", (d: Buffer) => parts.push(d));
+          up.once("end", () => watchers.forEach((w) => w(up.statusCode ?? 502, Buffer.concat(parts))));
+        }
         up.pipe(res);
       });
       // A client gone mid long-poll takes its upstream request with it.
@@ -188,6 +210,10 @@ export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
+    observe: (tap) => {
+      taps.add(tap);
+      return () => void taps.delete(tap);
+    },
     close: () => (closed ??= new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { signRequest, startMotoGuard, type Keys } from "./moto-guard.ts";
+import { signRequest, startMotoGuard, type Keys, type Tap } from "./moto-guard.ts";
 import { freePort, waitFor } from "./net.ts";
 import { venvBin } from "./paths.ts";
 import { startProc, type Proc } from "./proc.ts";
@@ -13,6 +13,8 @@ export interface Moto {
   endpoint: string;
   port: number;
   proc: Proc;
+  /** Adds a tap on the requests its front forwards (moto-guard.ts); the returned function removes it. */
+  observe(tap: Tap): () => void;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function startMoto(o: { logDir: string; port?: number; guard?: { ke
     await proc.stop();
     throw err;
   });
-  return { endpoint, port, proc };
+  return { endpoint, port, proc, observe: guard.observe };
 }
 
 /** A call to moto's own API (/moto-api/...), signed with the stack's keys for its front. */
