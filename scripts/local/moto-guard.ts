@@ -3,6 +3,8 @@
 // - With the stack's keys (local mode), it forwards a request only if it is signed (AWS SigV4) with them:
 //   moto takes any credentials, and its /moto-api (reset, the recorder, a dump of all state, the switch
 //   for its own IAM checks) takes none. Other accounts on the machine can connect to the port, but not sign.
+// - It shows every request and the status it got to an observer, if given: the rehearsal records each
+//   role's calls there to judge them against the role's policies (scripts/rehearse/iam.ts).
 // - It lets one DynamoDB write through at a time. moto checks a ConditionExpression and then writes, with
 //   no lock between, on a threaded server: two conditional writes racing on one item could both pass,
 //   which DynamoDB never allows (the job store's concurrent-writer tests lost an update to it).
@@ -110,6 +112,13 @@ export async function refusal(method: string, path: string, headers: IncomingHtt
   return expected.length === signature!.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature!)) ? null : "the signature does not match";
 }
 
+/** A request the front saw, with the status it answered (its own refusals included). */
+export interface ObservedRequest extends WireRequest {
+  status: number;
+}
+
+export type Observer = (r: ObservedRequest) => void;
+
 export interface MotoGuard {
   endpoint: string;
   port: number;
@@ -152,14 +161,19 @@ function writeTurns(): (headers: IncomingHttpHeaders, res: ServerResponse) => Pr
 
 /**
  * Listens on loopback (`port`, or a free one) and forwards requests to moto on `socketPath`: with `keys`,
- * only those signed with them.
+ * only those signed with them. `observe` (which must not throw) sees each request once its answer ends.
  */
-export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?: number }): Promise<MotoGuard> {
+export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?: number; observe?: Observer }): Promise<MotoGuard> {
   const agent = new Agent({ keepAlive: true });
   const myTurn = writeTurns();
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
+      if (o.observe) {
+        const [observe, method, path] = [o.observe, req.method ?? "GET", req.url ?? "/"];
+        const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(",") : (v ?? "")]));
+        res.once("close", () => observe({ method, host: headers.host ?? "", path, headers, body: body ?? Buffer.alloc(0), status: res.statusCode }));
+      }
       if (body === null) return refuse(res, 413, "the body is too large");
       const why = o.keys ? await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, o.keys) : null;
       if (why) return refuse(res, 403, why);
