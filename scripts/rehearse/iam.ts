@@ -106,17 +106,18 @@ export interface RolePolicy {
   document: PolicyDocument;
 }
 
-interface PolicyDocument {
+export interface PolicyDocument {
   Statement: PolicyStatement | PolicyStatement[];
 }
 
-interface PolicyStatement {
+export interface PolicyStatement {
   Sid?: string;
   Effect: string;
   Action?: string | string[];
   NotAction?: string | string[];
   Resource?: string | string[];
   NotResource?: string | string[];
+  Condition?: Record<string, unknown>;
 }
 
 /** IAM returns policy documents URL-encoded (moto too, in some versions not). */
