@@ -161,9 +161,17 @@ function writeTurns(): (headers: IncomingHttpHeaders, res: ServerResponse) => Pr
 
 /**
  * Listens on loopback (`port`, or a free one) and forwards requests to moto on `socketPath`: with `keys`,
- * only those signed with them. `observe` (which must not throw) sees each request once its answer ends.
+ * only those signed with them, or with the keys `sessions` gives for the request's access key id (the
+ * rehearsal's role sessions, which moto's STS issued). `observe` (which must not throw) sees each request
+ * once its answer ends.
  */
-export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?: number; observe?: Observer }): Promise<MotoGuard> {
+export async function startMotoGuard(o: {
+  socketPath: string;
+  keys?: Keys;
+  sessions?: (accessKeyId: string) => Keys | undefined;
+  port?: number;
+  observe?: Observer;
+}): Promise<MotoGuard> {
   const agent = new Agent({ keepAlive: true });
   const myTurn = writeTurns();
   const server = createServer(async (req, res) => {
@@ -175,7 +183,11 @@ export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?
         res.once("close", () => observe({ method, host: headers.host ?? "", path, headers, body: body ?? Buffer.alloc(0), status: res.statusCode }));
       }
       if (body === null) return refuse(res, 413, "the body is too large");
-      const why = o.keys ? await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, o.keys) : null;
+      const keyId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1];
+      // moto's own API (reset, state dump, the auth switch) stays the stack's alone.
+      const session = keyId !== undefined && keyId !== o.keys?.accessKeyId && !(req.url ?? "").startsWith("/moto-api") && o.sessions?.(keyId);
+      const keys = session || o.keys;
+      const why = keys ? await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, keys) : null;
       if (why) return refuse(res, 403, why);
       await myTurn(req.headers, res);
       if (res.destroyed) return;

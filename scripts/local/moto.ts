@@ -18,10 +18,15 @@ export interface Moto {
 /**
  * Starts moto on a Unix socket behind its front (moto-guard.ts), whose loopback port is the endpoint.
  * With `guard`, the socket is in `guard.dir` (made private) and the front forwards only requests signed
- * with `guard.keys`; without it, the front takes any request (for throwaway test instances). `observe`
- * sees every request the front answers.
+ * with `guard.keys` (or with role session keys `guard.sessions` knows); without it, the front takes any
+ * request (for throwaway test instances). `observe` sees every request the front answers.
  */
-export async function startMoto(o: { logDir: string; port?: number; guard?: { keys: Keys; dir: string }; observe?: Observer }): Promise<Moto> {
+export async function startMoto(o: {
+  logDir: string;
+  port?: number;
+  guard?: { keys: Keys; dir: string; sessions?: (accessKeyId: string) => Keys | undefined };
+  observe?: Observer;
+}): Promise<Moto> {
   const bin = venvBin("moto_server");
   if (!existsSync(bin)) throw new Error(`moto_server is missing at ${bin}: run "bash scripts/bootstrap.sh"`);
   const port = o.port ?? (await freePort());
@@ -45,7 +50,7 @@ export async function startMoto(o: { logDir: string; port?: number; guard?: { ke
   const cleanup = async () => {
     if (ownTmp) await rm(socketDir, { recursive: true, force: true });
   };
-  const guard = await startMotoGuard({ socketPath, keys: o.guard?.keys, port, observe: o.observe }).catch(async (err) => {
+  const guard = await startMotoGuard({ socketPath, keys: o.guard?.keys, sessions: o.guard?.sessions, port, observe: o.observe }).catch(async (err) => {
     await proc.stop();
     await cleanup();
     throw err;

@@ -10,9 +10,10 @@ import { CreateTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/cli
 import { AttachRolePolicyCommand, CreateRoleCommand, IAMClient, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { CreateQueueCommand, GetQueueUrlCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, GetQueueUrlCommand, ListQueuesCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { startMoto, type Moto } from "../../scripts/local/moto.ts";
+import type { Keys } from "../../scripts/local/moto-guard.ts";
+import { motoApi, startMoto, type Moto } from "../../scripts/local/moto.ts";
 import { assumeRole, evaluateRecorder, IamRecorder, type Evaluation, type RoleCredentials } from "../../scripts/rehearse/iam.ts";
 import { startRecordProxy, type RecordProxy } from "../../scripts/rehearse/record-proxy.ts";
 
@@ -133,5 +134,39 @@ describe("rehearsal IAM: calls recorded under a role, judged against its policie
     const e = await evaluateRecorder(recorder, iam);
     assert.ok(denied(e).includes(`ImplicitlyDenied dynamodb:GetItem ${arn.table}`), denied(e).join("\n"));
     assert.equal(e.denied.length, 4);
+  });
+});
+
+describe("moto's front with the stack's keys takes the role sessions it is told of", { timeout: 60_000 }, () => {
+  let dir: string;
+  let moto: Moto;
+  const stackKeys = { accessKeyId: "AKIASTACKKEYS0000001", secretAccessKey: "stack-secret" };
+  const sessions = new Map<string, Keys>();
+  const status = (p: Promise<unknown>) => p.then(() => 200, (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "t2s-rehearse-iam-"));
+    moto = await startMoto({ logDir: dir, guard: { keys: stackKeys, dir: join(dir, "moto"), sessions: (id) => sessions.get(id) } });
+  });
+
+  after(async () => {
+    await moto?.proc.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("forwards calls signed with a known session's keys, and refuses other sessions and their calls to moto's own API", async () => {
+    const iam = new IAMClient({ endpoint: moto.endpoint, region, credentials: stackKeys, maxAttempts: 1 });
+    const trust = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] });
+    const { Role } = await iam.send(new CreateRoleCommand({ RoleName: "iam-box", AssumeRolePolicyDocument: trust }));
+    iam.destroy();
+    const [known, unknown] = [await assumeRole({ endpoint: moto.endpoint, keys: stackKeys, roleArn: Role!.Arn! }), await assumeRole({ endpoint: moto.endpoint, keys: stackKeys, roleArn: Role!.Arn!, sessionName: "other" })];
+    sessions.set(known.accessKeyId, known);
+    const list = (credentials: RoleCredentials) => {
+      const sqs = new SQSClient({ endpoint: moto.endpoint, region, credentials, maxAttempts: 1 });
+      return status(sqs.send(new ListQueuesCommand({}))).finally(() => sqs.destroy());
+    };
+    assert.equal(await list(known), 200);
+    assert.equal(await list(unknown), 403);
+    assert.equal((await motoApi(moto.endpoint, known)("/moto-api/reset")).status, 403);
   });
 });
