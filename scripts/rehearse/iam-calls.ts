@@ -324,7 +324,8 @@ function queryCall(service: string, pathname: string, params: Params, ctx: Ctx):
       return [auth(`autoscaling:${action}`, known ? `arn:aws:autoscaling:${ctx.region}:${ctx.account}:autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/${group}`
         : action === "TerminateInstanceInAutoScalingGroup" ? `(the group of instance ${p("InstanceId") ?? "?"}, unknown)` : "*")];
     }
-    case "sts": return [auth(`sts:${action}`, action.startsWith("AssumeRole") ? (p("RoleArn") ?? "*") : "*")];
+    // AWS answers GetCallerIdentity whatever the policies say, even with an explicit deny.
+    case "sts": return action === "GetCallerIdentity" ? [] : [auth(`sts:${action}`, action.startsWith("AssumeRole") ? (p("RoleArn") ?? "*") : "*")];
     case "iam": {
       const role = p("RoleName");
       return [auth(`iam:${action}`, role === undefined ? "*" : `arn:aws:iam::${ctx.account}:role/${role}`)];

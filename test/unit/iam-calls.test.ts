@@ -111,6 +111,7 @@ describe("query protocols (Action=)", () => {
     assert.deepEqual(form("ec2", { Action: "DescribeInstances" }), [{ action: "ec2:DescribeInstances", resource: "*" }]);
     const RoleArn = `arn:aws:iam::${account}:role/r`;
     assert.deepEqual(form("sts", { Action: "AssumeRole", RoleArn, RoleSessionName: "s" }), [{ action: "sts:AssumeRole", resource: RoleArn }]);
+    assert.deepEqual(form("sts", { Action: "GetCallerIdentity" }), [], "needs no permission");
   });
 });
 
