@@ -3,6 +3,8 @@
 // - With the stack's keys (local mode), it forwards a request only if it is signed (AWS SigV4) with them:
 //   moto takes any credentials, and its /moto-api (reset, the recorder, a dump of all state, the switch
 //   for its own IAM checks) takes none. Other accounts on the machine can connect to the port, but not sign.
+// - It shows every request and the status it got to an observer, if given: the rehearsal records each
+//   role's calls there to judge them against the role's policies (scripts/rehearse/iam.ts).
 // - It lets one DynamoDB write through at a time. moto checks a ConditionExpression and then writes, with
 //   no lock between, on a threaded server: two conditional writes racing on one item could both pass,
 //   which DynamoDB never allows (the job store's concurrent-writer tests lost an update to it).
@@ -116,11 +118,18 @@ export async function refusal(method: string, path: string, headers: IncomingHtt
  */
 export type Tap = (req: WireRequest) => ((status: number, body: Buffer) => void) | undefined;
 
+/** A request the front saw, with the status it answered (its own refusals included). */
+export interface ObservedRequest extends WireRequest {
+  status: number;
+}
+
+export type Observer = (r: ObservedRequest) => void;
+
 export interface MotoGuard {
   endpoint: string;
   port: number;
   /** Adds a tap on the requests forwarded to moto; the returned function removes it. */
-  observe(tap: Tap): () => void;
+  tap(tap: Tap): () => void;
   close(): Promise<void>;
 }
 
@@ -167,17 +176,34 @@ function tapsFor(taps: Set<Tap>, req: IncomingMessage, body: Buffer): ((status: 
 
 /**
  * Listens on loopback (`port`, or a free one) and forwards requests to moto on `socketPath`: with `keys`,
- * only those signed with them.
+ * only those signed with them, or with the keys `sessions` gives for the request's access key id (the
+ * rehearsal's role sessions, which moto's STS issued). `observe` (which must not throw) sees each request
+ * once its answer ends.
  */
-export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?: number }): Promise<MotoGuard> {
+export async function startMotoGuard(o: {
+  socketPath: string;
+  keys?: Keys;
+  sessions?: (accessKeyId: string) => Keys | undefined;
+  port?: number;
+  observe?: Observer;
+}): Promise<MotoGuard> {
   const agent = new Agent({ keepAlive: true });
   const myTurn = writeTurns();
   const taps = new Set<Tap>();
   const server = createServer(async (req, res) => {
     try {
       const body = await readBody(req);
+      if (o.observe) {
+        const [observe, method, path] = [o.observe, req.method ?? "GET", req.url ?? "/"];
+        const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(",") : (v ?? "")]));
+        res.once("close", () => observe({ method, host: headers.host ?? "", path, headers, body: body ?? Buffer.alloc(0), status: res.statusCode }));
+      }
       if (body === null) return refuse(res, 413, "the body is too large");
-      const why = o.keys ? await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, o.keys) : null;
+      const keyId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1];
+      // moto's own API (reset, state dump, the auth switch) stays the stack's alone.
+      const session = keyId !== undefined && keyId !== o.keys?.accessKeyId && !(req.url ?? "").startsWith("/moto-api") && o.sessions?.(keyId);
+      const keys = session || o.keys;
+      const why = keys ? await refusal(req.method ?? "GET", req.url ?? "/", req.headers, body, keys) : null;
       if (why) return refuse(res, 403, why);
       await myTurn(req.headers, res);
       if (res.destroyed) return;
@@ -210,7 +236,7 @@ export async function startMotoGuard(o: { socketPath: string; keys?: Keys; port?
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
-    observe: (tap) => {
+    tap: (tap) => {
       taps.add(tap);
       return () => void taps.delete(tap);
     },

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { signRequest, startMotoGuard, type Keys, type Tap } from "./moto-guard.ts";
+import { signRequest, startMotoGuard, type Keys, type Observer, type Tap } from "./moto-guard.ts";
 import { freePort, waitFor } from "./net.ts";
 import { venvBin } from "./paths.ts";
 import { startProc, type Proc } from "./proc.ts";
@@ -14,15 +14,22 @@ export interface Moto {
   port: number;
   proc: Proc;
   /** Adds a tap on the requests its front forwards (moto-guard.ts); the returned function removes it. */
-  observe(tap: Tap): () => void;
+  tap(tap: Tap): () => void;
 }
 
 /**
  * Starts moto on a Unix socket behind its front (moto-guard.ts), whose loopback port is the endpoint.
  * With `guard`, the socket is in `guard.dir` (made private) and the front forwards only requests signed
- * with `guard.keys`; without it, the front takes any request (for throwaway test instances).
+ * with `guard.keys` (or with role session keys `guard.sessions` knows); without it, the front takes any
+ * request (for throwaway test instances). `observe` sees every request the front answers.
  */
-export async function startMoto(o: { logDir: string; port?: number; guard?: { keys: Keys; dir: string }; env?: Record<string, string> }): Promise<Moto> {
+export async function startMoto(o: {
+  logDir: string;
+  port?: number;
+  guard?: { keys: Keys; dir: string; sessions?: (accessKeyId: string) => Keys | undefined };
+  observe?: Observer;
+  env?: Record<string, string>;
+}): Promise<Moto> {
   const bin = venvBin("moto_server");
   if (!existsSync(bin)) throw new Error(`moto_server is missing at ${bin}: run "bash scripts/bootstrap.sh"`);
   const port = o.port ?? (await freePort());
@@ -46,7 +53,7 @@ export async function startMoto(o: { logDir: string; port?: number; guard?: { ke
   const cleanup = async () => {
     if (ownTmp) await rm(socketDir, { recursive: true, force: true });
   };
-  const guard = await startMotoGuard({ socketPath, keys: o.guard?.keys, port }).catch(async (err) => {
+  const guard = await startMotoGuard({ socketPath, keys: o.guard?.keys, sessions: o.guard?.sessions, port, observe: o.observe }).catch(async (err) => {
     await proc.stop();
     await cleanup();
     throw err;
@@ -62,7 +69,7 @@ export async function startMoto(o: { logDir: string; port?: number; guard?: { ke
     await proc.stop();
     throw err;
   });
-  return { endpoint, port, proc, observe: guard.observe };
+  return { endpoint, port, proc, tap: guard.tap };
 }
 
 /** A call to moto's own API (/moto-api/...), signed with the stack's keys for its front. */

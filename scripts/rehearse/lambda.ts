@@ -51,8 +51,8 @@ export interface LambdaRunnerOptions {
   schedulePeriod?: (rule: string, appliedMs: number) => number;
   /** A function URL caller's secret by access key id, or undefined for an unknown key. */
   urlSigner?: (accessKeyId: string) => UrlSigner | undefined;
-  /** moto's `observe` (moto.ts): SNS Publish calls to topics with a `lambda` subscription are delivered. */
-  observe?: (tap: Tap) => () => void;
+  /** moto's `tap` (moto.ts): SNS Publish calls to topics with a `lambda` subscription are delivered. */
+  tap?: (tap: Tap) => () => void;
 }
 
 export interface FunctionUrl {
@@ -385,8 +385,8 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
       const f = s.Protocol === "lambda" ? byArn(s.Endpoint ?? "") : undefined;
       if (f) lambdaSubs.set(s.TopicArn!, [...(lambdaSubs.get(s.TopicArn!) ?? []), { fn: f.config.FunctionName!, subscriptionArn: s.SubscriptionArn! }]);
     }
-    if (lambdaSubs.size && o.observe) {
-      const off = o.observe((req) => {
+    if (lambdaSubs.size && o.tap) {
+      const off = o.tap((req) => {
         const publish = snsPublish(req);
         const subs = publish && lambdaSubs.get(publish.topicArn);
         if (!publish || !subs) return undefined;
@@ -398,7 +398,7 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
       });
       cleanups.push(off);
     } else if (lambdaSubs.size) {
-      for (const [topic] of lambdaSubs) o.log("-", "runner", `${topic} has a lambda subscription but no observe was given: its messages are not delivered`);
+      for (const [topic] of lambdaSubs) o.log("-", "runner", `${topic} has a lambda subscription but no tap was given: its messages are not delivered`);
     }
   }
 

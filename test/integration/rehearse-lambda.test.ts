@@ -132,7 +132,7 @@ describe("rehearsal Lambda runner against moto", () => {
       log: (fn, stream, line) => logs.push(`${fn} ${stream} ${line}`),
       schedulePeriod: () => 300,
       urlSigner: (id) => (id === caller.accessKeyId ? caller : undefined),
-      observe: moto.observe,
+      tap: moto.tap,
     });
   });
   after(async () => {
