@@ -1,0 +1,166 @@
+// What CloudFront decides for a viewer request, from a distribution's config in the shape
+// GetDistributionConfig returns: which behaviour, whether the method is allowed, which origin, what
+// reaches the origin, and which headers the response headers policy adds. Pure rules: the rehearsal's
+// CloudFront stand-in (cloudfront.ts) and the tests' (test/support/cloudfront.ts) both route with these.
+import type {
+  CacheBehavior, DefaultCacheBehavior, DistributionConfig, Origin, OriginAccessControlConfig, ResponseHeadersPolicyConfig,
+} from "@aws-sdk/client-cloudfront";
+import { patternMatches } from "../../ingest/public-paths.ts";
+
+export type Behavior = CacheBehavior | DefaultCacheBehavior;
+
+/** AWS's managed origin request policies this stand-in knows (fixed ids, the same in every account). */
+export const managedOriginRequestPolicies = {
+  allViewer: "216adef6-5c7f-47e4-b989-5492eafa07d3",
+  allViewerExceptHostHeader: "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+  corsS3Origin: "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
+} as const;
+
+/**
+ * Whether a behaviour's path pattern matches a request path, as CloudFront does: case-sensitive, "*"
+ * any run of characters ("/" included, or none), "?" exactly one, and a pattern without a leading "/"
+ * as if it had one. `path` is the path alone, without the query string.
+ */
+export function pathPatternMatches(pattern: string, path: string): boolean {
+  return patternMatches(pattern.startsWith("/") ? pattern : `/${pattern}`, path);
+}
+
+/** The behaviour for a request path: the first ordered behaviour whose pattern matches, else the default. */
+export function behaviorFor(config: DistributionConfig, path: string): Behavior {
+  const hit = (config.CacheBehaviors?.Items ?? []).find((b) => pathPatternMatches(b.PathPattern ?? "", path));
+  if (hit) return hit;
+  if (!config.DefaultCacheBehavior) throw new Error("the distribution has no default cache behaviour");
+  return config.DefaultCacheBehavior;
+}
+
+/** What CloudFront does with a viewer request: forward it to an origin, or refuse it itself. */
+export type Decision =
+  | { kind: "forward"; behavior: Behavior; origin: Origin; path: string }
+  | { kind: "refuse"; status: 403; reason: string };
+
+/**
+ * The decision for `method` on `target` (the viewer's path and query). `path` in a forward is the origin
+ * path: the origin's OriginPath, then the request path, with DefaultRootObject for "/" (the behaviour
+ * is still chosen by "/"). The query string is not part of it (see originRequestHeaders for what goes).
+ */
+export function decide(config: DistributionConfig, method: string, target: string): Decision {
+  const path = target.split("?")[0]!;
+  const behavior = behaviorFor(config, path);
+  const allowed: string[] = behavior.AllowedMethods?.Items ?? ["GET", "HEAD"];
+  if (!allowed.includes(method)) return { kind: "refuse", status: 403, reason: `${method} is not among the behaviour's allowed methods (${allowed.join(", ")})` };
+  const origin = (config.Origins?.Items ?? []).find((o) => o.Id === behavior.TargetOriginId);
+  if (!origin) throw new Error(`the behaviour's origin ${behavior.TargetOriginId} is not among the distribution's origins`);
+  const root = config.DefaultRootObject;
+  const originPath = (origin.OriginPath ?? "") + (path === "/" && root ? `/${root}` : path);
+  return { kind: "forward", behavior, origin, path: originPath };
+}
+
+/** Parts of a distribution the stand-in does not model: it refuses to stand in for one that has them. */
+export function unsupported(config: DistributionConfig, headersPolicy?: ResponseHeadersPolicyConfig): string[] {
+  const out: string[] = [];
+  if (config.CustomErrorResponses?.Quantity) out.push("custom error responses");
+  if (config.OriginGroups?.Quantity) out.push("origin groups");
+  for (const b of [config.DefaultCacheBehavior, ...(config.CacheBehaviors?.Items ?? [])]) {
+    if (!b) continue;
+    const where = "PathPattern" in b ? b.PathPattern : "the default behaviour";
+    if (b.FunctionAssociations?.Quantity || b.LambdaFunctionAssociations?.Quantity) out.push(`functions on ${where}`);
+    if (b.TrustedKeyGroups?.Enabled || b.TrustedSigners?.Enabled) out.push(`signed URLs on ${where}`);
+    const policy = b.OriginRequestPolicyId;
+    if (policy && !Object.values(managedOriginRequestPolicies).includes(policy as never)) out.push(`origin request policy ${policy} on ${where}`);
+    if (b.ForwardedValues && !b.CachePolicyId) out.push(`legacy forwarded values on ${where}`);
+  }
+  if (headersPolicy?.CorsConfig) out.push("CORS in the response headers policy");
+  return out;
+}
+
+/** Hop-by-hop headers (RFC 9110 7.6.1): never forwarded either way. */
+export const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"]);
+
+/** Viewer headers CloudFront passes whatever the policy says: range and conditional requests. */
+const alwaysForwarded = ["range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"];
+
+/**
+ * The viewer headers (lower-case names) that reach the origin under the behaviour's origin request
+ * policy, and whether the query string goes too. Without a policy (the managed cache policies here key on
+ * no header, cookie or query string) only the headers CloudFront always passes go. Host is the origin's
+ * (set by the caller); Authorization never goes: no origin request policy can forward it.
+ */
+export function originRequestHeaders(behavior: Behavior, viewer: Record<string, string>): { headers: Record<string, string>; query: boolean } {
+  const policy = behavior.OriginRequestPolicyId;
+  const all = policy === managedOriginRequestPolicies.allViewer || policy === managedOriginRequestPolicies.allViewerExceptHostHeader;
+  const named = policy === managedOriginRequestPolicies.corsS3Origin ? ["origin", "access-control-request-headers", "access-control-request-method"] : [];
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(viewer)) {
+    if (name === "host" || name === "authorization" || hopByHop.has(name)) continue;
+    if (all || named.includes(name) || alwaysForwarded.includes(name)) headers[name] = value;
+  }
+  // The body's hash is the viewer's to give (a Lambda OAC signs with it): CloudFront passes it on.
+  if (viewer["x-amz-content-sha256"] !== undefined) headers["x-amz-content-sha256"] = viewer["x-amz-content-sha256"];
+  return { headers, query: all };
+}
+
+/** How CloudFront signs toward an origin: the service and region of the origin's domain, or not at all. */
+export interface Signing {
+  service: "s3" | "lambda" | "mediastore" | "mediapackagev2";
+  region: string;
+  /** no-override: the viewer's Authorization, when the policy forwards one, goes instead of a signature. */
+  behavior: "always" | "no-override";
+}
+
+/** The signing an origin gets from its origin access control, or null when it has none (or "never"). */
+export function signingOf(origin: Origin, controls: Record<string, OriginAccessControlConfig>): Signing | null {
+  const id = origin.OriginAccessControlId;
+  if (!id) return null;
+  const oac = controls[id];
+  if (!oac) throw new Error(`the origin ${origin.Id} names the origin access control ${id}, which was not given`);
+  if (oac.SigningBehavior === "never") return null;
+  if (oac.SigningProtocol !== "sigv4") throw new Error(`origin access control ${id}: signing protocol ${oac.SigningProtocol} is not sigv4`);
+  const service = oac.OriginAccessControlOriginType as Signing["service"];
+  return { service, region: regionOf(origin.DomainName ?? "", service), behavior: oac.SigningBehavior as Signing["behavior"] };
+}
+
+/** The region in an origin's domain: bucket.s3.<region>.amazonaws.com (bucket.s3.amazonaws.com is us-east-1), <id>.lambda-url.<region>.on.aws. */
+export function regionOf(domain: string, service: string): string {
+  const m = service === "lambda" ? /\.lambda-url\.([a-z0-9-]+)\.on\.aws$/.exec(domain)
+    : /\.s3[.-]([a-z0-9-]+)\.amazonaws\.com$/.exec(domain) ?? /\.([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com$/.exec(domain);
+  if (m) return m[1]!;
+  if (service === "s3" && /\.s3\.amazonaws\.com$/.test(domain)) return "us-east-1";
+  throw new Error(`no region in the ${service} origin domain ${domain}`);
+}
+
+/** A header a response headers policy sets: `override` replaces the origin's, else only fills its absence. */
+export interface PolicyHeader {
+  name: string;
+  value: string;
+  override: boolean;
+}
+
+/** The headers a response headers policy adds, and those it removes (lower-case names). */
+export function policyHeaders(p: ResponseHeadersPolicyConfig): { set: PolicyHeader[]; remove: string[] } {
+  const set: PolicyHeader[] = [];
+  const s = p.SecurityHeadersConfig;
+  const add = (name: string, value: string, override: boolean | undefined) => set.push({ name, value, override: override ?? false });
+  if (s?.ContentSecurityPolicy) add("content-security-policy", s.ContentSecurityPolicy.ContentSecurityPolicy ?? "", s.ContentSecurityPolicy.Override);
+  if (s?.ContentTypeOptions) add("x-content-type-options", "nosniff", s.ContentTypeOptions.Override);
+  if (s?.FrameOptions) add("x-frame-options", s.FrameOptions.FrameOption ?? "", s.FrameOptions.Override);
+  if (s?.ReferrerPolicy) add("referrer-policy", s.ReferrerPolicy.ReferrerPolicy ?? "", s.ReferrerPolicy.Override);
+  const hsts = s?.StrictTransportSecurity;
+  if (hsts) {
+    add("strict-transport-security", [`max-age=${hsts.AccessControlMaxAgeSec}`, ...(hsts.IncludeSubdomains ? ["includeSubDomains"] : []), ...(hsts.Preload ? ["preload"] : [])].join("; "), hsts.Override);
+  }
+  const xss = s?.XSSProtection;
+  if (xss) {
+    const value = !xss.Protection ? "0" : ["1", ...(xss.ModeBlock ? ["mode=block"] : []), ...(xss.ReportUri ? [`report=${xss.ReportUri}`] : [])].join("; ");
+    add("x-xss-protection", value, xss.Override);
+  }
+  for (const h of p.CustomHeadersConfig?.Items ?? []) add((h.Header ?? "").toLowerCase(), h.Value ?? "", h.Override);
+  return { set, remove: (p.RemoveHeadersConfig?.Items ?? []).map((h) => (h.Header ?? "").toLowerCase()) };
+}
+
+/** The origin's response headers (lower-case names) with the policy applied. */
+export function applyPolicy(headers: Record<string, string | string[]>, policy: { set: PolicyHeader[]; remove: string[] }): Record<string, string | string[]> {
+  const out = { ...headers };
+  for (const name of policy.remove) delete out[name];
+  for (const h of policy.set) if (h.override || out[h.name] === undefined) out[h.name] = h.value;
+  return out;
+}
