@@ -3,7 +3,7 @@
 // reaches the origin, and which headers the response headers policy adds. Pure rules: the rehearsal's
 // CloudFront stand-in (cloudfront.ts) and the tests' (test/support/cloudfront.ts) both route with these.
 import type {
-  CacheBehavior, DefaultCacheBehavior, DistributionConfig, Origin, OriginAccessControlConfig, ResponseHeadersPolicyConfig,
+  CacheBehavior, DefaultCacheBehavior, DistributionConfig, Method, Origin, OriginAccessControlConfig, ReferrerPolicyList, ResponseHeadersPolicyConfig,
 } from "@aws-sdk/client-cloudfront";
 import { patternMatches } from "../../ingest/public-paths.ts";
 
@@ -99,15 +99,17 @@ export function originRequestHeaders(behavior: Behavior, viewer: Record<string, 
   return { headers, query: all };
 }
 
-/** How CloudFront signs toward an origin: the service and region of the origin's domain, or not at all. */
+/** How CloudFront signs toward an origin: the service and region of the origin's domain. */
 export interface Signing {
   service: "s3" | "lambda" | "mediastore" | "mediapackagev2";
   region: string;
-  /** no-override: the viewer's Authorization, when the policy forwards one, goes instead of a signature. */
-  behavior: "always" | "no-override";
 }
 
-/** The signing an origin gets from its origin access control, or null when it has none (or "never"). */
+/**
+ * The signing an origin gets from its origin access control, or null when it has none (or "never").
+ * "no-override" signs as "always" does: it yields only to a forwarded viewer Authorization, which no
+ * origin request policy forwards.
+ */
 export function signingOf(origin: Origin, controls: Record<string, OriginAccessControlConfig>): Signing | null {
   const id = origin.OriginAccessControlId;
   if (!id) return null;
@@ -116,7 +118,7 @@ export function signingOf(origin: Origin, controls: Record<string, OriginAccessC
   if (oac.SigningBehavior === "never") return null;
   if (oac.SigningProtocol !== "sigv4") throw new Error(`origin access control ${id}: signing protocol ${oac.SigningProtocol} is not sigv4`);
   const service = oac.OriginAccessControlOriginType as Signing["service"];
-  return { service, region: regionOf(origin.DomainName ?? "", service), behavior: oac.SigningBehavior as Signing["behavior"] };
+  return { service, region: regionOf(origin.DomainName ?? "", service) };
 }
 
 /** The region in an origin's domain: bucket.s3.<region>.amazonaws.com (bucket.s3.amazonaws.com is us-east-1), <id>.lambda-url.<region>.on.aws. */
@@ -163,4 +165,82 @@ export function applyPolicy(headers: Record<string, string | string[]>, policy: 
   for (const name of policy.remove) delete out[name];
   for (const h of policy.set) if (h.override || out[h.name] === undefined) out[h.name] = h.value;
   return out;
+}
+
+/** A terraform resource's attributes: synthesized (a nested block is an object) or in the state (a list). */
+type Tf = Record<string, unknown>;
+const list = (v: unknown): Tf[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v as Tf[] : [v as Tf]);
+const one = (v: unknown): Tf | undefined => list(v)[0];
+/** State records an unset id as "". */
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+const items = <T>(xs: T[]) => ({ Quantity: xs.length, Items: xs });
+
+function behaviorFromTerraform(b: Tf): CacheBehavior {
+  const keyGroups = ((b.trusted_key_groups ?? []) as string[]);
+  const signers = ((b.trusted_signers ?? []) as string[]);
+  return {
+    PathPattern: str(b.path_pattern),
+    TargetOriginId: str(b.target_origin_id),
+    ViewerProtocolPolicy: b.viewer_protocol_policy as CacheBehavior["ViewerProtocolPolicy"],
+    AllowedMethods: { ...items((b.allowed_methods ?? []) as Method[]), CachedMethods: items((b.cached_methods ?? []) as Method[]) },
+    CachePolicyId: str(b.cache_policy_id),
+    OriginRequestPolicyId: str(b.origin_request_policy_id),
+    ResponseHeadersPolicyId: str(b.response_headers_policy_id),
+    TrustedKeyGroups: { Enabled: keyGroups.length > 0, ...items(keyGroups) },
+    TrustedSigners: { Enabled: signers.length > 0, ...items(signers) },
+    FunctionAssociations: { Quantity: list(b.function_association).length },
+    LambdaFunctionAssociations: { Quantity: list(b.lambda_function_association).length },
+    ...(list(b.forwarded_values).length ? { ForwardedValues: { QueryString: false, Cookies: { Forward: "none" } } } : {}),
+  };
+}
+
+/**
+ * An aws_cloudfront_distribution's terraform attributes (synthesized, or from the state) in
+ * GetDistributionConfig's shape: the parts routing reads. Synthesized values may still be references
+ * ("${aws_s3_bucket.x.bucket_regional_domain_name}"), which then stand for the domains and ids.
+ */
+export function distributionConfigFromTerraform(d: Tf): DistributionConfig {
+  const { PathPattern: _default, ...defaultBehavior } = behaviorFromTerraform(one(d.default_cache_behavior) ?? {});
+  const origins = list(d.origin).map((o): Origin => ({
+    Id: str(o.origin_id), DomainName: str(o.domain_name), OriginPath: str(o.origin_path) ?? "",
+    OriginAccessControlId: str(o.origin_access_control_id),
+    CustomHeaders: items(list(o.custom_header).map((h) => ({ HeaderName: str(h.name), HeaderValue: String(h.value ?? "") }))),
+  }));
+  return {
+    CallerReference: str(d.caller_reference) ?? "terraform", Comment: String(d.comment ?? ""), Enabled: d.enabled !== false,
+    DefaultRootObject: str(d.default_root_object) ?? "",
+    Origins: items(origins),
+    DefaultCacheBehavior: defaultBehavior,
+    CacheBehaviors: items(list(d.ordered_cache_behavior).map(behaviorFromTerraform)),
+    CustomErrorResponses: { Quantity: list(d.custom_error_response).length },
+    OriginGroups: { Quantity: list(d.origin_group).length },
+  };
+}
+
+/** An aws_cloudfront_response_headers_policy's terraform attributes in GetResponseHeadersPolicy's shape. */
+export function headersPolicyFromTerraform(p: Tf): ResponseHeadersPolicyConfig {
+  const s = one(p.security_headers_config);
+  const csp = one(s?.content_security_policy);
+  const cto = one(s?.content_type_options);
+  const fo = one(s?.frame_options);
+  const rp = one(s?.referrer_policy);
+  const hsts = one(s?.strict_transport_security);
+  const xss = one(s?.xss_protection);
+  const flag = (v: unknown) => v === true;
+  return {
+    Name: String(p.name ?? ""),
+    SecurityHeadersConfig: {
+      ...(csp ? { ContentSecurityPolicy: { ContentSecurityPolicy: String(csp.content_security_policy), Override: flag(csp.override) } } : {}),
+      ...(cto ? { ContentTypeOptions: { Override: flag(cto.override) } } : {}),
+      ...(fo ? { FrameOptions: { FrameOption: fo.frame_option as "DENY" | "SAMEORIGIN", Override: flag(fo.override) } } : {}),
+      ...(rp ? { ReferrerPolicy: { ReferrerPolicy: rp.referrer_policy as ReferrerPolicyList, Override: flag(rp.override) } } : {}),
+      ...(hsts ? { StrictTransportSecurity: {
+        AccessControlMaxAgeSec: Number(hsts.access_control_max_age_sec), IncludeSubdomains: flag(hsts.include_subdomains), Preload: flag(hsts.preload), Override: flag(hsts.override),
+      } } : {}),
+      ...(xss ? { XSSProtection: { Protection: flag(xss.protection), ModeBlock: flag(xss.mode_block), ReportUri: str(xss.report_uri), Override: flag(xss.override) } } : {}),
+    },
+    CustomHeadersConfig: items(list(one(p.custom_headers_config)?.items).map((h) => ({ Header: String(h.header), Value: String(h.value), Override: flag(h.override) }))),
+    RemoveHeadersConfig: items(list(one(p.remove_headers_config)?.items).map((h) => ({ Header: String(h.header) }))),
+    ...(one(p.cors_config) ? { CorsConfig: {} as ResponseHeadersPolicyConfig["CorsConfig"] } : {}),
+  };
 }

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CacheBehavior, DistributionConfig, Method } from "@aws-sdk/client-cloudfront";
 import {
-  applyPolicy, behaviorFor, decide, managedOriginRequestPolicies, originRequestHeaders, pathPatternMatches, policyHeaders, regionOf, signingOf, unsupported,
+  applyPolicy, behaviorFor, decide, distributionConfigFromTerraform, headersPolicyFromTerraform, managedOriginRequestPolicies, originRequestHeaders, pathPatternMatches, policyHeaders, regionOf, signingOf, unsupported,
 } from "../../scripts/rehearse/cloudfront-routes.ts";
 
 const methods = (...items: Method[]) => ({ Quantity: items.length, Items: items });
@@ -117,8 +117,8 @@ describe("what reaches the origin", () => {
       "OAC-L": { Name: "l", OriginAccessControlOriginType: "lambda" as const, SigningBehavior: "no-override" as const, SigningProtocol: "sigv4" as const },
     };
     const [page, ingest, other] = config([]).Origins!.Items!;
-    assert.deepEqual(signingOf(page!, controls), { service: "s3", region: "us-east-1", behavior: "always" });
-    assert.deepEqual(signingOf(ingest!, controls), { service: "lambda", region: "eu-west-3", behavior: "no-override" });
+    assert.deepEqual(signingOf(page!, controls), { service: "s3", region: "us-east-1" });
+    assert.deepEqual(signingOf(ingest!, controls), { service: "lambda", region: "eu-west-3" });
     assert.equal(signingOf(other!, controls), null);
     assert.equal(signingOf(page!, { "OAC-S3": { ...controls["OAC-S3"], SigningBehavior: "never" } }), null);
     assert.throws(() => signingOf(page!, {}), /OAC-S3/);
@@ -162,5 +162,49 @@ describe("what the stand-in does not model", () => {
     const custom = { ...behavior("/x", "page"), OriginRequestPolicyId: "custom-id" };
     assert.deepEqual(unsupported(config([signed, custom], { CustomErrorResponses: { Quantity: 1, Items: [{ ErrorCode: 404 }] } })),
       ["custom error responses", "signed URLs on /files/*", "origin request policy custom-id on /x"]);
+  });
+});
+
+describe("a distribution from terraform's state", () => {
+  // The state's shape: nested blocks as lists, unset ids as "".
+  const attributes = {
+    default_root_object: "index.html",
+    origin: [
+      { origin_id: "page", domain_name: "p.s3.us-east-1.amazonaws.com", origin_access_control_id: "E1", origin_path: "", custom_header: [] },
+      { origin_id: "ingest", domain_name: "x.lambda-url.us-east-1.on.aws", origin_access_control_id: "E2", origin_path: "", custom_header: [{ name: "X-Origin", value: "1" }] },
+    ],
+    default_cache_behavior: [{ target_origin_id: "page", allowed_methods: ["HEAD", "GET"], cached_methods: ["HEAD", "GET"], origin_request_policy_id: "", forwarded_values: [], trusted_key_groups: [] }],
+    ordered_cache_behavior: [
+      { path_pattern: "/zip/*", target_origin_id: "ingest", allowed_methods: ["HEAD", "GET"], origin_request_policy_id: managedOriginRequestPolicies.allViewerExceptHostHeader, forwarded_values: [] },
+      { path_pattern: "/api/*", target_origin_id: "ingest", allowed_methods: ["GET", "POST"], origin_request_policy_id: managedOriginRequestPolicies.allViewerExceptHostHeader, forwarded_values: [] },
+    ],
+    custom_error_response: [],
+  };
+  const c = distributionConfigFromTerraform(attributes);
+  it("routes as the config it records", () => {
+    assert.equal(originOf(c, "/"), "page /index.html");
+    assert.equal(originOf(c, "/zip/1"), "ingest /zip/1");
+    assert.equal(originOf(c, "/zip/1", "POST"), "403");
+    assert.equal(originOf(c, "/api/jobs", "POST"), "ingest /api/jobs");
+    assert.equal(c.DefaultCacheBehavior!.OriginRequestPolicyId, undefined);
+    assert.deepEqual(c.Origins!.Items![1]!.CustomHeaders!.Items, [{ HeaderName: "X-Origin", HeaderValue: "1" }]);
+    assert.deepEqual(unsupported(c), []);
+  });
+  it("keeps each origin's access control", () => {
+    assert.deepEqual(c.Origins!.Items!.map((o) => o.OriginAccessControlId), ["E1", "E2"]);
+  });
+  it("reads a response headers policy too", () => {
+    const p = headersPolicyFromTerraform({
+      name: "h",
+      security_headers_config: [{ frame_options: [{ frame_option: "DENY", override: true }], strict_transport_security: [{ access_control_max_age_sec: 10, include_subdomains: true, preload: true, override: true }] }],
+      custom_headers_config: [{ items: [{ header: "Permissions-Policy", value: "x", override: false }] }],
+      cors_config: [],
+    });
+    assert.deepEqual(policyHeaders(p).set, [
+      { name: "x-frame-options", value: "DENY", override: true },
+      { name: "strict-transport-security", value: "max-age=10; includeSubDomains; preload", override: true },
+      { name: "permissions-policy", value: "x", override: false },
+    ]);
+    assert.equal(p.CorsConfig, undefined);
   });
 });
