@@ -17,7 +17,7 @@ export interface Keys {
 }
 
 /** SHA-256 and its HMAC, in the shape @smithy/signature-v4 takes. */
-class Sha256 {
+export class Sha256 {
   readonly #hash;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     const key = secret === undefined || typeof secret === "string" ? secret
