@@ -44,7 +44,8 @@ export interface WireRequest {
   body: Buffer;
 }
 
-function parseQuery(query: string): Record<string, string | string[]> {
+/** A query string as @smithy/signature-v4 takes it: values decoded ("+" stays), a repeated name as a list. */
+export function parseQuery(query: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const pair of query.split("&")) {
     if (!pair) continue;

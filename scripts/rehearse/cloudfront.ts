@@ -12,7 +12,7 @@ import {
   CloudFrontClient, GetDistributionCommand, GetDistributionConfigCommand, GetOriginAccessControlCommand, ListDistributionsCommand,
   type DistributionConfig, type OriginAccessControlConfig, type ResponseHeadersPolicyConfig,
 } from "@aws-sdk/client-cloudfront";
-import { Sha256, type Keys } from "../local/moto-guard.ts";
+import { parseQuery, Sha256, type Keys } from "../local/moto-guard.ts";
 import { applyPolicy, decide, hopByHop, originRequestHeaders, policyHeaders, signingOf, unsupported, type Behavior, type Signing } from "./cloudfront-routes.ts";
 
 /** A distribution as applied: its config, and the origin access controls its origins name (by id). */
@@ -116,14 +116,8 @@ function viewerHeaders(req: IncomingMessage): Record<string, string> {
 /** The Authorization and X-Amz-* headers CloudFront adds to sign an origin request with SigV4. */
 async function sign(s: Signing, keys: Keys, method: string, base: URL, path: string, query: string, payloadHash: string): Promise<Record<string, string>> {
   const signer = new SignatureV4({ credentials: keys, region: s.region, service: s.service, sha256: Sha256, applyChecksum: false, uriEscapePath: s.service !== "s3" });
-  const params = new URLSearchParams(query);
-  const q: Record<string, string | string[]> = {};
-  for (const k of new Set(params.keys())) {
-    const all = params.getAll(k);
-    q[k] = all.length === 1 ? all[0]! : all;
-  }
   // Host, the date and the payload hash are signed (and the token): headers added on the way stay free to change.
-  const signed = await signer.sign({ method, protocol: base.protocol, hostname: base.host, path, query: q, headers: { host: base.host, "x-amz-content-sha256": payloadHash } });
+  const signed = await signer.sign({ method, protocol: base.protocol, hostname: base.host, path, query: parseQuery(query), headers: { host: base.host, "x-amz-content-sha256": payloadHash } });
   const { host: _host, ...headers } = signed.headers;
   return headers;
 }
@@ -142,7 +136,10 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
   const via = `2.0 ${randomBytes(16).toString("hex")}.cloudfront.net (CloudFront)`;
   const agent = new Agent({ keepAlive: true });
 
-  const server = createServer(async (req, res) => {
+  const server = createServer((req, res) => {
+    forward(req, res).catch(() => (res.headersSent ? res.destroy() : answer(res, 400, "Bad request.", { via })));
+  });
+  async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
     const target = req.url ?? "/";
     const cfId = randomBytes(30).toString("base64url");
@@ -189,7 +186,7 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
     });
     up.once("error", () => (res.headersSent ? res.destroy() : answer(res, 502, "CloudFront wasn't able to connect to the origin.", own)));
     req.pipe(up);
-  });
+  }
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(o.port ?? 0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   let closed: Promise<void> | undefined;

@@ -145,11 +145,11 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
 
   it("sends /zip/<id> and every public path of ingest to the function URL, signed for lambda", async () => {
     for (const path of [`/zip/${"a".repeat(40)}`, ...ingestPaths.map((p) => examplePath(p.pattern))]) {
-      const r = await through(deployed, `${path}?a=1`);
+      const r = await through(deployed, `${path}?a=1&b=x+y%20z&b=2`);
       assert.equal(r.page.length, 0, path);
       assert.equal(r.ingest.length, 1, path);
       const [seen] = r.ingest;
-      assert.equal(seen!.url, `${path}?a=1`, "the path and the query, as the viewer sent them");
+      assert.equal(seen!.url, `${path}?a=1&b=x+y%20z&b=2`, "the path and the query, as the viewer sent them");
       assert.equal(seen!.why, null, `${path}: ${seen!.why}`);
       assert.equal(scopeOf(seen!), `${region}/lambda`);
       assert.equal(r.res.status, 200);
