@@ -19,7 +19,7 @@ export interface Keys {
 }
 
 /** SHA-256 and its HMAC, in the shape @smithy/signature-v4 takes. */
-class Sha256 {
+export class Sha256 {
   readonly #hash;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     const key = secret === undefined || typeof secret === "string" ? secret
@@ -46,7 +46,8 @@ export interface WireRequest {
   body: Buffer;
 }
 
-function parseQuery(query: string): Record<string, string | string[]> {
+/** A query string as @smithy/signature-v4 takes it: values decoded ("+" stays), a repeated name as a list. */
+export function parseQuery(query: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const pair of query.split("&")) {
     if (!pair) continue;

@@ -1,23 +1,32 @@
-// The CloudFront distribution of AWS mode, on loopback, for tests (stacks/page-front.ts): one origin
-// serving the page's static files (as the page bucket holds them) and passing ingest's public paths
-// (ingest/public-paths.ts, as the stack's behaviours do) to a Lambda app as its function URL would get
-// them, with what origin access control does on the way:
+// The CloudFront distribution of AWS mode, on loopback, for tests: routed by the behaviours, allowed
+// methods and headers policy stacks/page-front.ts synthesizes (with the rehearsal's CloudFront rules), it
+// serves the page's static files (as the page bucket holds them) and passes ingest's paths to a Lambda
+// app as its function URL would get them, with what origin access control does on the way:
 // - a body (POST, PUT, PATCH) must carry its SHA-256 in x-amz-content-sha256, or the function URL
 //   refuses the signed request (403), as Lambda's IAM auth does;
 // - the viewer's Authorization never reaches the function: CloudFront signs with that header;
-// - nothing is cached, and every answer gets the response headers policy's headers.
+// - nothing is cached, and every answer gets the response headers policy's headers;
+// - a method a behaviour does not allow is refused with 403.
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { LambdaApp } from "../../ingest/lambda.ts";
-import { frontHeaders } from "../../lib/page-headers.ts";
-import { ingestPathOf, pageFiles } from "../../ingest/public-paths.ts";
+import { pageFiles } from "../../ingest/public-paths.ts";
+import { applyPolicy, decide, policyHeaders } from "../../scripts/rehearse/cloudfront-routes.ts";
 import { toUrlEvent } from "./lambda-url.ts";
+import { synthesizePageFront, type SynthesizedFront } from "./page-front-synth.ts";
 
-/** Where a path goes: the ingest function, or the page bucket. */
-export const originOf = (path: string): "ingest" | "page" => (ingestPathOf(path) ? "ingest" : "page");
+let routing: SynthesizedFront | undefined;
+
+/** Where a GET of a path goes, by the synthesized behaviours: the ingest function, or the page bucket. */
+export function originOf(path: string): "ingest" | "page" {
+  // Routing does not depend on where downloads point.
+  const d = decide((routing ??= synthesizePageFront("https://storage.invalid")).config, "GET", path);
+  if (d.kind === "refuse") throw new Error(d.reason);
+  return d.origin.Id as "ingest" | "page";
+}
 
 export interface CloudFrontStandIn {
   url: string;
@@ -28,9 +37,10 @@ export interface CloudFrontStandIn {
 
 /** `storageOrigin`: where presigned links point, which the CSP names (as the stack's headers policy does). */
 export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp; storageOrigin: string }): Promise<CloudFrontStandIn> {
+  const front = synthesizePageFront(o.storageOrigin);
+  const policy = policyHeaders(front.headersPolicy);
   const files = new Map<string, { body: Buffer; type: string }>();
   for (const [key, type] of pageFiles) files.set(`/${key}`, { body: await readFile(join(o.pageDir, key)), type });
-  files.set("/", files.get("/index.html")!);
   let refusedUnsigned = 0;
   let domain = "127.0.0.1";
 
@@ -40,10 +50,11 @@ export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp
     req.on("end", () => {
       void (async () => {
         const body = Buffer.concat(parts);
-        const path = (req.url ?? "/").split("?")[0]!;
-        const headers: Record<string, string | string[]> = { ...frontHeaders(o.storageOrigin), via: "1.1 standin.cloudfront.net (CloudFront)" };
-        if (originOf(path) === "page") {
-          const f = req.method === "GET" || req.method === "HEAD" ? files.get(path) : undefined;
+        const d = decide(front.config, req.method ?? "GET", req.url ?? "/");
+        const headers = applyPolicy({ via: "1.1 standin.cloudfront.net (CloudFront)" }, policy);
+        if (d.kind === "refuse") return res.writeHead(403, { ...headers, "content-type": "text/html" }).end("<h1>403 ERROR</h1>");
+        if (d.origin.Id === "page") {
+          const f = files.get(d.path);
           // The bucket lets CloudFront read objects only: a missing key is S3's 403.
           if (!f) return res.writeHead(403, { ...headers, "content-type": "application/xml" }).end("<Error><Code>AccessDenied</Code></Error>");
           return res.writeHead(200, { ...headers, "content-type": f.type, "cache-control": "no-cache", "content-length": String(f.body.length) }).end(req.method === "HEAD" ? undefined : f.body);
@@ -68,7 +79,8 @@ export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp
           const r = await o.app().http(toUrlEvent(viewer, body, domain));
           const out = Buffer.from(r.body ?? "", r.isBase64Encoded ? "base64" : "utf8");
           // CloudFront's policy overrides what the origin sent for these headers.
-          const merged: Record<string, string | string[]> = { ...r.headers, ...headers, "content-length": String(out.length) };
+          const own = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+          const merged: Record<string, string | string[]> = { ...applyPolicy(own, policy), via: headers.via!, "content-length": String(out.length) };
           if (r.cookies?.length) merged["set-cookie"] = r.cookies;
           res.writeHead(r.statusCode, merged).end(out);
         } catch {

@@ -1,0 +1,56 @@
+// The page's CloudFront distribution as stacks/page-front.ts synthesizes it, in GetDistributionConfig's
+// shape: what the tests' CloudFront stand-ins route by, so they follow the stack's behaviours.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Testing } from "cdktf";
+import type { DistributionConfig, OriginAccessControlConfig, ResponseHeadersPolicyConfig } from "@aws-sdk/client-cloudfront";
+import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
+import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
+import { pageFiles } from "../../ingest/public-paths.ts";
+import { distributionConfigFromTerraform, headersPolicyFromTerraform } from "../../scripts/rehearse/cloudfront-routes.ts";
+import { PageFront } from "../../stacks/page-front.ts";
+
+export interface SynthesizedFront {
+  /** Origins' domains and OAC ids are terraform references ("${aws_s3_bucket....bucket_regional_domain_name}"). */
+  config: DistributionConfig;
+  /** By reference to each OAC's id, as the origins name them. */
+  accessControls: Record<string, OriginAccessControlConfig>;
+  headersPolicy: ResponseHeadersPolicyConfig;
+  /** The page bucket's and the function URL's origin domains (references). */
+  pageDomain: string;
+  ingestDomain: string;
+}
+
+type Resources = Record<string, Record<string, Record<string, unknown>>>;
+
+/** Synthesizes a PageFront (as AWS mode deploys it: with its headers policy) and reads its distribution. */
+export function synthesizePageFront(storageOrigin: string): SynthesizedFront {
+  // The page's files are an asset: synth wants them present, not built.
+  const web = mkdtempSync(join(tmpdir(), "t2s-front-synth-"));
+  try {
+    for (const [key] of pageFiles) writeFileSync(join(web, key), "");
+    const json = Testing.synthScope((scope) => {
+      const ingest = new LambdaFunction(scope, "ingest", { functionName: "t2s-ingest", role: "arn:aws:iam::123456789012:role/t2s", filename: "ingest.zip", handler: "index.handler", runtime: "nodejs22.x" });
+      const url = new LambdaFunctionUrl(scope, "url", { functionName: ingest.functionName, authorizationType: "AWS_IAM" });
+      new PageFront(scope, "front", { name: "t2s", webDir: web, ingest, ingestUrl: url, storageOrigin });
+    });
+    const r = (JSON.parse(json) as { resource: Resources }).resource;
+    const only = (type: string) => Object.values(r[type] ?? {})[0]!;
+    const config = distributionConfigFromTerraform(only("aws_cloudfront_distribution"));
+    const accessControls: Record<string, OriginAccessControlConfig> = {};
+    for (const [name, o] of Object.entries(r.aws_cloudfront_origin_access_control ?? {})) {
+      accessControls[`\${aws_cloudfront_origin_access_control.${name}.id}`] = {
+        Name: String(o.name), OriginAccessControlOriginType: o.origin_access_control_origin_type as "s3" | "lambda",
+        SigningBehavior: o.signing_behavior as "always", SigningProtocol: o.signing_protocol as "sigv4",
+      };
+    }
+    const domainOf = (id: string) => config.Origins!.Items!.find((o) => o.Id === id)!.DomainName!;
+    return {
+      config, accessControls, headersPolicy: headersPolicyFromTerraform(only("aws_cloudfront_response_headers_policy")),
+      pageDomain: domainOf(config.DefaultCacheBehavior!.TargetOriginId!), ingestDomain: domainOf(config.CacheBehaviors!.Items![0]!.TargetOriginId!),
+    };
+  } finally {
+    rmSync(web, { recursive: true, force: true });
+  }
+}
