@@ -80,11 +80,11 @@ export interface CloudFrontStandIn {
 }
 
 export interface CloudFrontOptions {
-  distribution: Pick<AppliedDistribution, "config" | "accessControls"> & { domainName?: string };
+  distribution: Pick<AppliedDistribution, "config" | "accessControls">;
   /** Each origin's DomainName → the local base URL standing in for it (S3: path-style, with the bucket). */
   origins: Record<string, string>;
-  /** What CloudFront signs origin requests with (the service principal's). */
-  credentials: Keys;
+  /** What CloudFront signs origin requests with (the service principal's; a session token is signed too). */
+  credentials: Keys & { sessionToken?: string };
   /**
    * The response headers policy: for the behaviours that name `id`, or every behaviour without an id
    * (moto has no such policies, so the stack applied there names none; take it from the synthesized stack).
@@ -114,7 +114,7 @@ function viewerHeaders(req: IncomingMessage): Record<string, string> {
 }
 
 /** The Authorization and X-Amz-* headers CloudFront adds to sign an origin request with SigV4. */
-async function sign(s: Signing, keys: Keys, method: string, base: URL, path: string, query: string, payloadHash: string): Promise<Record<string, string>> {
+async function sign(s: Signing, keys: Keys & { sessionToken?: string }, method: string, base: URL, path: string, query: string, payloadHash: string): Promise<Record<string, string>> {
   const signer = new SignatureV4({ credentials: keys, region: s.region, service: s.service, sha256: Sha256, applyChecksum: false, uriEscapePath: s.service !== "s3" });
   // Host, the date and the payload hash are signed (and the token): headers added on the way stay free to change.
   const signed = await signer.sign({ method, protocol: base.protocol, hostname: base.host, path, query: parseQuery(query), headers: { host: base.host, "x-amz-content-sha256": payloadHash } });
@@ -133,7 +133,7 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
   const signings = new Map((config.Origins?.Items ?? []).map((x) => [x.Id, signingOf(x, accessControls)]));
   const policy = o.headersPolicy && policyHeaders(o.headersPolicy.config);
   const policyFor = (b: Behavior) => (policy && (o.headersPolicy!.id === undefined || b.ResponseHeadersPolicyId === o.headersPolicy!.id) ? policy : undefined);
-  const via = `2.0 ${randomBytes(16).toString("hex")}.cloudfront.net (CloudFront)`;
+  const via = `1.1 ${randomBytes(16).toString("hex")}.cloudfront.net (CloudFront)`;
   const agent = new Agent({ keepAlive: true });
 
   const server = createServer((req, res) => {

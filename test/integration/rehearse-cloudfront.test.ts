@@ -16,7 +16,7 @@ import { frontHeaders } from "../../lib/page-headers.ts";
 import { refusal } from "../../scripts/local/moto-guard.ts";
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
 import { originAccessControlIdsFromState, readDistribution, serveDistribution, type CloudFrontStandIn } from "../../scripts/rehearse/cloudfront.ts";
-import { synthesizePageFront, type SynthesizedFront } from "../support/page-front-synth.ts";
+import { synthesizePageFront, type SynthesizedFront } from "../../scripts/rehearse/page-front-synth.ts";
 
 const region = "us-east-1";
 const motoKeys = { accessKeyId: "test", secretAccessKey: "test" };

@@ -16,7 +16,7 @@ import type { LambdaApp } from "../../ingest/lambda.ts";
 import { pageFiles } from "../../ingest/public-paths.ts";
 import { applyPolicy, decide, policyHeaders } from "../../scripts/rehearse/cloudfront-routes.ts";
 import { toUrlEvent } from "./lambda-url.ts";
-import { synthesizePageFront, type SynthesizedFront } from "./page-front-synth.ts";
+import { synthesizePageFront, type SynthesizedFront } from "../../scripts/rehearse/page-front-synth.ts";
 
 let routing: SynthesizedFront | undefined;
 

@@ -1,5 +1,6 @@
-// The page's CloudFront distribution as stacks/page-front.ts synthesizes it, in GetDistributionConfig's
-// shape: what the tests' CloudFront stand-ins route by, so they follow the stack's behaviours.
+// The page's CloudFront distribution as stacks/page-front.ts synthesizes it for AWS, in the SDK's shapes:
+// what the tests' CloudFront stand-in routes by (so it follows the stack's behaviours), and where the
+// rehearsal takes the response headers policy from (moto has none, so the stack applied there has none).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +9,7 @@ import type { DistributionConfig, OriginAccessControlConfig, ResponseHeadersPoli
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { pageFiles } from "../../ingest/public-paths.ts";
-import { distributionConfigFromTerraform, headersPolicyFromTerraform } from "../../scripts/rehearse/cloudfront-routes.ts";
+import { distributionConfigFromTerraform, headersPolicyFromTerraform } from "./cloudfront-routes.ts";
 import { PageFront } from "../../stacks/page-front.ts";
 
 export interface SynthesizedFront {
