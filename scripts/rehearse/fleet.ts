@@ -7,13 +7,8 @@ import { DescribeAutoScalingGroupsCommand, TerminateInstanceInAutoScalingGroupCo
 import { sleep } from "../../lib/time.ts";
 import { bootInstance, type Instance, type JournalEntry } from "./container.ts";
 import { startImds, type Imds } from "./imds.ts";
+import type { RoleCredentials } from "./lambda.ts";
 import type { Query } from "./query.ts";
-
-export interface RoleCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken: string;
-}
 
 export interface FleetInstance {
   id: string;
@@ -25,6 +20,8 @@ export interface FleetInstance {
 
 export interface FleetStandIn {
   instances: FleetInstance[];
+  /** Why an instance could not boot or its user data failed, as they happen. */
+  failures: string[];
   /** Desired capacity and the containers running, as of the last look. */
   state(): { desired: number; running: number };
   /** The instance dies under its jobs (host loss): the container is killed and the group replaces it. */
@@ -72,6 +69,7 @@ async function launchConfig(o: FleetOptions, template: { LaunchTemplateId?: stri
 
 export function startFleet(o: FleetOptions): FleetStandIn {
   const instances: FleetInstance[] = [];
+  const failures: string[] = [];
   const byId = new Map<string, FleetInstance | "booting">();
   let desired = 0;
   let closed = false;
@@ -81,7 +79,7 @@ export function startFleet(o: FleetOptions): FleetStandIn {
     byId.set(id, "booting");
     const cfg = await launchConfig(o, template);
     const creds = await o.credentialsFor(cfg.roleArn);
-    const imds = await startImds({ instanceId: id, region: o.region, role: { name: cfg.roleName, ...creds } });
+    const imds = await startImds({ instanceId: id, region: o.region, role: { name: cfg.roleName, ...creds, sessionToken: creds.sessionToken ?? "" } });
     o.log(`instance ${id} in service: booting its container`);
     const instance = await bootInstance({
       id, rootfs: o.rootfs, userData: cfg.userData,
@@ -93,6 +91,7 @@ export function startFleet(o: FleetOptions): FleetStandIn {
       await imds.close();
       throw err;
     });
+    instance.setup.catch((err: Error) => failures.push(err.message));
     const member: FleetInstance = { id, instance, imds };
     instances.push(member);
     byId.set(id, member);
@@ -116,7 +115,7 @@ export function startFleet(o: FleetOptions): FleetStandIn {
       if (i.LifecycleState !== "InService" && i.LifecycleState !== "Pending") continue;
       live.add(i.InstanceId!);
       if (!byId.has(i.InstanceId!)) {
-        boot(i.InstanceId!, template).catch((err) => o.log(`instance ${i.InstanceId} did not boot: ${(err as Error).message}`));
+        boot(i.InstanceId!, template).catch((err) => failures.push(`instance ${i.InstanceId} did not boot: ${(err as Error).message}`));
       }
     }
     for (const m of instances) if (!live.has(m.id) && !m.endedAt) await end(m, false);
@@ -131,6 +130,7 @@ export function startFleet(o: FleetOptions): FleetStandIn {
 
   return {
     instances,
+    failures,
     state: () => ({ desired, running: instances.filter((m) => !m.endedAt).length }),
     kill: async (id) => {
       const member = instances.find((m) => m.id === id);
