@@ -34,8 +34,9 @@ export class Sha256 {
   }
 }
 
+/** S3 alone signs the path as it is; other services encode it once more (SigV4's rule). */
 const signer = (keys: Keys, region: string, service: string) =>
-  new SignatureV4({ credentials: keys, region, service, sha256: Sha256, applyChecksum: false });
+  new SignatureV4({ credentials: keys, region, service, sha256: Sha256, applyChecksum: false, uriEscapePath: service !== "s3" });
 
 /** A request as it goes on the wire, for signing or checking: `path` holds the query too. */
 export interface WireRequest {
@@ -85,6 +86,7 @@ function amzDate(s: string): number | null {
 
 /** Why a request is not signed with `keys`, or null when it is. */
 export async function refusal(method: string, path: string, headers: IncomingHttpHeaders, body: Buffer, keys: Keys, now = Date.now()): Promise<string | null> {
+  if (headers.authorization === undefined && /[?&]X-Amz-Signature=/.test(path)) return presignedRefusal(method, path, headers, keys, now);
   const m = authHeader.exec(String(headers.authorization ?? ""));
   if (!m) return "no AWS Signature Version 4 Authorization header";
   const [, keyId, day, region, service, signedList, signature] = m as unknown as string[];
@@ -111,6 +113,44 @@ export async function refusal(method: string, path: string, headers: IncomingHtt
     return "the request cannot be parsed for signing";
   }
   return expected.length === signature!.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature!)) ? null : "the signature does not match";
+}
+
+/**
+ * Why a presigned URL (SigV4 in the query, as S3 links are) is not signed with `keys`, or null. The
+ * signature is made again from the URL without it, as the signer made it, and compared.
+ */
+async function presignedRefusal(method: string, path: string, headers: IncomingHttpHeaders, keys: Keys, now: number): Promise<string | null> {
+  const url = new URL(path, "http://x");
+  const q = url.searchParams;
+  const scope = /^([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request$/.exec(q.get("X-Amz-Credential") ?? "");
+  if (!scope || q.get("X-Amz-Algorithm") !== "AWS4-HMAC-SHA256") return "no AWS Signature Version 4 in the query";
+  const [, keyId, day, region, service] = scope as unknown as string[];
+  if (keyId !== keys.accessKeyId) return "the access key is not the stack's";
+  const at = amzDate(q.get("X-Amz-Date") ?? "");
+  const expires = Number(q.get("X-Amz-Expires"));
+  if (at === null || !q.get("X-Amz-Date")!.startsWith(day!) || !(expires > 0 && expires <= 604_800)) return "X-Amz-Date or X-Amz-Expires is missing";
+  if (now < at - maxSkewMs || now > at + expires * 1000) return "the presigned URL has expired";
+  const signedNames = (q.get("X-Amz-SignedHeaders") ?? "").split(";");
+  const signedHeaders: Record<string, string> = {};
+  for (const name of signedNames) {
+    const v = headers[name];
+    if (v === undefined) return `the signed header ${name} is missing`;
+    signedHeaders[name] = Array.isArray(v) ? v.join(",") : v;
+  }
+  const given = q.get("X-Amz-Signature")!;
+  // The query as signed: everything but the signature, raw (the signer encodes it again).
+  const rawQuery = path.slice(path.indexOf("?") + 1).split("&").filter((kv) => !kv.startsWith("X-Amz-Signature=")).join("&");
+  const base = path.slice(0, path.indexOf("?"));
+  let expected: string;
+  try {
+    // The payload hash goes in as the presigner had it: a header it hoists into the query, under this name.
+    const req = smithyRequest({ method, host: signedHeaders.host ?? "", path: `${base}?${rawQuery}`, headers: { ...signedHeaders, "X-Amz-Content-Sha256": q.get("X-Amz-Content-Sha256") ?? "UNSIGNED-PAYLOAD" }, body: Buffer.alloc(0) });
+    const signed = await signer(keys, region!, service!).presign(req, { signingDate: new Date(at), expiresIn: expires, signableHeaders: new Set(signedNames), signingRegion: region, signingService: service });
+    expected = String(signed.query?.["X-Amz-Signature"] ?? "");
+  } catch {
+    return "the request cannot be parsed for signing";
+  }
+  return expected.length === given.length && timingSafeEqual(Buffer.from(expected), Buffer.from(given)) ? null : "the signature does not match";
 }
 
 /**
