@@ -72,8 +72,8 @@ function secretReader(env: Env, cfg: BotLambdaConfig): (which: "apiToken" | "dis
       if (!name) {
         p = value ? Promise.resolve(value) : Promise.reject(new Error(`neither ${which === "apiToken" ? "T2S_API_TOKEN_PARAM" : "T2S_DISCORD_TOKEN_PARAM"} nor its value is set`));
       } else {
-        ssm ??= Promise.all([import("@aws-sdk/client-ssm"), import("../lib/aws/ssm.ts")]).then(([{ SSMClient }, { getParameters }]) => {
-          const client = new SSMClient({ region: cfg.region, ...(cfg.awsEndpoint ? { endpoint: cfg.awsEndpoint } : {}) });
+        ssm ??= import("../lib/aws/ssm.ts").then(({ ssmClient, getParameters }) => {
+          const client = ssmClient({ region: cfg.region, endpoint: cfg.awsEndpoint });
           return (names: string[]) => getParameters(client, names);
         });
         p = ssm.then((read) => read([name])).then((v) => v[name]!);

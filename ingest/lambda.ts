@@ -5,8 +5,7 @@
 import { join } from "node:path";
 import { awsClients, type AwsClients } from "../lib/aws/clients.ts";
 import { JobTable } from "../lib/aws/job-table.ts";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { getParameters } from "../lib/aws/ssm.ts";
+import { getParameters, ssmClient } from "../lib/aws/ssm.ts";
 import { awsConfig, ConfigError, optional, str, type Env } from "../lib/config.ts";
 import { AppError, errorBody } from "../lib/errors.ts";
 import { createLogger, levelFromEnv, type Logger } from "../lib/log.ts";
@@ -157,7 +156,7 @@ export function createLambdaApp(d: { cfg: LambdaConfig; clients: AwsClients; web
 /** Builds the app once per cold start: config, secrets from SSM, clients and the page files. */
 export async function coldStart(env: Env, log: Logger): Promise<LambdaApp> {
   const region = str(env, "AWS_REGION", "us-east-1");
-  const ssm = new SSMClient({ region, ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}) });
+  const ssm = ssmClient({ region, endpoint: env.AWS_ENDPOINT_URL });
   const cfg = await lambdaConfig(env, (names) => getParameters(ssm, names));
   const web = await loadWebFiles(str(env, "T2S_WEB_DIR", join(import.meta.dirname, "web")));
   const fleet = cfg.fleet ? new Fleet(autoScalingClient(cfg.aws), cfg.fleet.group) : undefined;

@@ -1,5 +1,5 @@
 // Secrets in SSM Parameter Store (SecureString): read (decrypted, naming any that is missing) and rotated.
-import { GetParametersCommand, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { GetParametersCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 
 export class MissingParameter extends Error {
   override name = "MissingParameter";
@@ -8,6 +8,15 @@ export class MissingParameter extends Error {
     super(`SSM parameter ${parameter} is missing; set it with: aws ssm put-parameter --type SecureString --name ${parameter} --value ...`);
     this.parameter = parameter;
   }
+}
+
+/**
+ * A client, for callers that load this module lazily: a dynamic import of @aws-sdk/client-ssm itself
+ * gives, in an ESM bundle, only the CommonJS module's default export (no SSMClient; the rehearsal's
+ * Discord functions failed every secret read with "SSMClient is not a constructor").
+ */
+export function ssmClient(o: { region: string; endpoint?: string | undefined }): SSMClient {
+  return new SSMClient({ region: o.region, ...(o.endpoint ? { endpoint: o.endpoint } : {}) });
 }
 
 /** Reads parameters by name (at most 10); throws MissingParameter naming the first one absent. */
