@@ -240,7 +240,9 @@ export async function startMotoGuard(o: {
         res.once("close", () => observe({ method, host: headers.host ?? "", path, headers, body: body ?? Buffer.alloc(0), status: res.statusCode }));
       }
       if (body === null) return refuse(res, 413, "the body is too large");
-      const keyId = /Credential=([^/,\s]+)/.exec(String(req.headers.authorization ?? ""))?.[1];
+      // The signer's key: from the Authorization header, or a presigned URL's X-Amz-Credential.
+      const keyId = /Credential=([^/,\s&]+)/.exec(String(req.headers.authorization ?? ""))?.[1]
+        ?? /[?&]X-Amz-Credential=([^%&/]+)(?:%2F|\/)/.exec(req.url ?? "")?.[1];
       // moto's own API (reset, state dump, the auth switch) stays the stack's alone.
       const session = keyId !== undefined && keyId !== o.keys?.accessKeyId && !(req.url ?? "").startsWith("/moto-api") && o.sessions?.(keyId);
       const keys = session || o.keys;
