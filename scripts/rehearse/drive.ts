@@ -19,8 +19,8 @@ export interface Followed {
   firstByteAt: number | null;
 }
 
-/** Polls a job until it ends (or `timeoutMs`), noting when its first bytes showed. */
-export async function follow(api: ApiClient, id: string, o: { timeoutMs: number; signal: AbortSignal; onChange?: (job: Job) => void; trouble?: () => string | null }): Promise<Followed> {
+/** Polls a job until it ends, or `stopWhen` says so (or `timeoutMs`), noting when its first bytes showed. */
+export async function follow(api: ApiClient, id: string, o: { timeoutMs: number; signal: AbortSignal; onChange?: (job: Job) => void; trouble?: () => string | null; stopWhen?: (job: Job) => boolean }): Promise<Followed> {
   const until = Date.now() + o.timeoutMs;
   let firstByteAt: number | null = null;
   let last = "";
@@ -33,6 +33,7 @@ export async function follow(api: ApiClient, id: string, o: { timeoutMs: number;
     const seen = `${job.status} ${job.progress}`;
     if (seen !== last) o.onChange?.(job);
     last = seen;
+    if (o.stopWhen?.(job)) return { job, firstByteAt };
     if (isTerminal(job.status)) return { job, firstByteAt: firstByteAt ?? (job.status === "completed" ? Date.now() : null) };
     if (Date.now() > until) throw new Error(`job ${id} still ${job.status} after ${Math.round(o.timeoutMs / 1000)} s`);
     await sleep(500, o.signal);
@@ -40,8 +41,9 @@ export async function follow(api: ApiClient, id: string, o: { timeoutMs: number;
 }
 
 /** The sha256 of what a link gives, following its redirect (a signed S3 URL), and the final status. */
-export async function fetchLink(url: string): Promise<{ status: number; sha256: string; bytes: number }> {
+export async function fetchLink(url: string): Promise<{ status: number; sha256: string; bytes: number; said?: string }> {
   const res = await fetch(url, { redirect: "follow" });
+  if (!res.ok) return { status: res.status, sha256: "", bytes: 0, said: `${new URL(res.url).pathname.slice(0, 60)}: ${(await res.text()).slice(0, 300)}` };
   const h = createHash("sha256");
   let bytes = 0;
   if (res.body) {

@@ -47,6 +47,9 @@ export interface FleetOptions {
   pollMs?: number;
 }
 
+/** The seedbox service's line that ends a boot. */
+export const isSeedboxRunning = (e: JournalEntry) => e.unit === "t2s-seedbox.service" && /"msg":"seedbox running"/.test(e.msg);
+
 const tag = (xml: string, name: string): string | undefined => new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
 
 /** The launch template's user data and role, as moto holds them. */

@@ -3,7 +3,7 @@
 // function URL to the Lambda runner's URL server, which checks CloudFront's OAC signature.
 import { readFile } from "node:fs/promises";
 import type { Keys } from "../local/moto-guard.ts";
-import { originAccessControlIdsFromState, readDistribution, serveDistribution, type CloudFrontStandIn } from "./cloudfront.ts";
+import { originAccessControlIdsFromState, readDistribution, serveDistribution, type AppliedDistribution, type CloudFrontStandIn } from "./cloudfront.ts";
 import type { LambdaRunner } from "./lambda.ts";
 import { synthesizePageFront } from "./page-front-synth.ts";
 
@@ -21,10 +21,13 @@ export async function startFront(o: {
   runner: Pick<LambdaRunner, "urls">;
   /** terraform's state file (origin access control ids, which moto drops from the config). */
   statePath: string;
+  /** Changes the applied config before it is served (the rehearsal's canary drops a route). */
+  edit?: (config: AppliedDistribution["config"]) => AppliedDistribution["config"];
   port?: number;
 }): Promise<Front> {
   const state = JSON.parse(await readFile(o.statePath, "utf8")) as Parameters<typeof originAccessControlIdsFromState>[0];
-  const distribution = await readDistribution({ endpoint: o.motoEndpoint, credentials: o.keys, region: o.region, originAccessControlIds: originAccessControlIdsFromState(state) });
+  const applied = await readDistribution({ endpoint: o.motoEndpoint, credentials: o.keys, region: o.region, originAccessControlIds: originAccessControlIdsFromState(state) });
+  const distribution = o.edit ? { ...applied, config: o.edit(structuredClone(applied.config)) } : applied;
   const urls = Object.values(o.runner.urls);
   const origins: Record<string, string> = {};
   for (const origin of distribution.config.Origins?.Items ?? []) {

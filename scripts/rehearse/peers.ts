@@ -16,6 +16,8 @@ export interface Swarm {
   /** Makes a torrent of files of random bytes, announcing to the tracker, and seeds it. */
   seed(name: string, files: PayloadFile[]): Promise<MadeTorrent>;
   magnet(made: MadeTorrent): string;
+  /** Caps how fast the seeder sends one torrent (KiB/s; -1: no cap), so a download lasts long enough to interrupt. */
+  throttle(made: MadeTorrent, kibPerS: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,9 @@ export async function startSwarm(dir: string): Promise<Swarm> {
       return { ...made, torrent: withTracker(made.torrent, tracker.url) };
     },
     magnet: (made) => `magnet:?xt=urn:btih:${made.infoHash}&dn=${encodeURIComponent(made.name)}&tr=${encodeURIComponent(tracker.url)}&x.pe=127.0.0.1:${seeder.listenPort}`,
+    throttle: async (made, kibPerS) => {
+      await client.call("core.set_torrent_options", [[made.infoHash], { max_upload_speed: kibPerS }]);
+    },
     stop: async () => {
       await tracker.close();
       await seeder.stop();

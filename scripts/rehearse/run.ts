@@ -4,7 +4,7 @@
 // template's user data when ingest raises the desired capacity (fleet.ts). Torrents go in through
 // CloudFront; each job must complete with the seeded bytes behind its links; the fleet must come back to
 // zero; every AWS call each role made must be allowed by that role's applied policies (iam.ts).
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -18,13 +18,16 @@ import type { Keys } from "../local/moto-guard.ts";
 import { secretNames } from "../../stacks/aws-settings.ts";
 import { containerPreflight, debianMirror, debianRootfs, setupPhases } from "./container.ts";
 import { fetchLink, follow, rehearsalClient } from "./drive.ts";
-import { startFleet } from "./fleet.ts";
-import { assumeRole, evaluateRecorder, IamRecorder } from "./iam.ts";
+import { isSeedboxRunning, startFleet } from "./fleet.ts";
+import { assumeRole, evaluateCalls, IamRecorder, rolePolicies, type RolePolicy } from "./iam.ts";
 import { startLambdaRunner, type RoleCredentials } from "./lambda.ts";
+import { addThroughPage } from "./page.ts";
 import { startSwarm } from "./peers.ts";
 import { motoQuery } from "./query.ts";
 import { applyAwsStack, liftTlsOnlyStatements, motoAccount, motoEnv, resourcesOf, rehearsalRegion as region } from "./stack.ts";
 import { startFront } from "./front.ts";
+import type { AppliedDistribution } from "./cloudfront.ts";
+import { startDiscordStandIn } from "../../test/support/discord-standin.ts";
 
 export interface RehearsalSummary {
   jobs_completed: number;
@@ -33,11 +36,19 @@ export interface RehearsalSummary {
   boot_phases_s: Record<string, number> | null;
   /** First job submitted on a fleet at 0 -> its first bytes downloaded (EC2's own launch not included). */
   first_byte_from_zero_s: number | null;
+  /** A seedbox killed under a job -> the job completed on its replacement. */
+  recovered_after_kill_s: number | null;
   back_to_zero: boolean;
   /** Every call each role made was judged against its applied policies (the simulator; see iam.ts). */
   iam_enforced: boolean;
   iam_calls: number;
   unused_grants: string[];
+  /** Every host an instance asked to reach beyond the stand-ins, with " (refused)" where the proxy refused it. */
+  egress: string[];
+  /** Metadata requests that came without an IMDSv2 token (must be 0). */
+  imds_without_token: number;
+  /** The rehearsal's own checks, run on a broken copy of the world, caught the break. */
+  canaries: { route_removed: boolean; grant_removed: boolean };
   failures: string[];
 }
 
@@ -59,7 +70,7 @@ const secondS = (a?: number | null, b?: number | null) => (a == null || b == nul
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
   containerPreflight();
-  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], failures: [] };
+  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, failures: [] };
   const fail = (what: string) => {
     summary.failures.push(what);
     o.log(`FAILED: ${what}`);
@@ -76,9 +87,10 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
       guard: { keys: adminKeys, dir: join(dir, "moto"), sessions: (id) => sessions.get(id) },
     });
     cleanups.push(() => moto.proc.stop());
-    // The Discord application's key pair: the stand-in signs interactions with its private half.
-    const discordKeys = generateKeyPairSync("ed25519");
-    const discordPublicKey = Buffer.from(discordKeys.publicKey.export({ format: "jwk" }).x!, "base64url").toString("hex");
+    // Discord: the stand-in holds the application's key pair and answers the bot's REST calls.
+    const discord = await startDiscordStandIn();
+    cleanups.push(() => discord.close());
+    const discordPublicKey = discord.publicKey;
     const stack = await applyAwsStack({
       dir, motoEndpoint: moto.endpoint, log: o.log,
       settings: { name: stackName, idleMinutes: o.idleMinutes ?? 1, maxSeedboxes: 2, arch: hostArch, discordPublicKey, discordAllowList: [rehearsalUser] },
@@ -90,7 +102,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     const apiToken = randomBytes(32).toString("hex");
     const ssm = new SSMClient({ region, endpoint: moto.endpoint, credentials: adminKeys });
     const secrets = secretNames(stackName);
-    for (const [p, v] of [[secrets.apiToken, apiToken], [secrets.signingSecret, randomBytes(32).toString("hex")], [secrets.discordToken, randomBytes(32).toString("hex")]] as const) {
+    for (const [p, v] of [[secrets.apiToken, apiToken], [secrets.signingSecret, randomBytes(32).toString("hex")], [secrets.discordToken, discord.token]] as const) {
       await ssm.send(new PutParameterCommand({ Name: p, Type: "SecureString", Overwrite: true, Value: v }));
     }
     ssm.destroy();
@@ -119,7 +131,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     const cloudfrontKeys: Keys = { accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") };
     const runner = await startLambdaRunner({
       endpoint: moto.endpoint, keys: adminKeys, region, zips, credentialsFor,
-      env: { AWS_ENDPOINT_URL: moto.endpoint },
+      env: { AWS_ENDPOINT_URL: moto.endpoint, DISCORD_API_URL: discord.api },
       log: (fn, stream, line) => { if (stream !== "stdout" || /"level":"(warn|error)"/.test(line)) o.log(`[${fn}] ${line}`); },
       urlSigner: (id) => (id === cloudfrontKeys.accessKeyId ? { secretAccessKey: cloudfrontKeys.secretAccessKey, arn: `arn:aws:sts::${motoAccount}:assumed-role/cloudfront/cloudfront` } : undefined),
       tap: moto.tap,
@@ -149,36 +161,101 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     });
     cleanups.push(() => fleet.close());
 
-    // A fleet at zero: the first job raises it.
+    // A fleet at zero. Three people hand torrents in at once: a magnet through the API (the first, timed),
+    // a /torrent over Discord's signed HTTP interactions, and a .torrent file through the page in Chromium.
     const api = rehearsalClient(front.url, apiToken);
-    const made = await swarm.seed("rehearsal-one", [{ path: ["a.bin"], size: 6 * 1024 * 1024 }, { path: ["sub", "b.bin"], size: 3 * 1024 * 1024 }]);
+    const [one, two, three] = [
+      await swarm.seed("rehearsal-api", [{ path: ["a.bin"], size: 6 * 1024 * 1024 }, { path: ["sub", "b.bin"], size: 3 * 1024 * 1024 }]),
+      await swarm.seed("rehearsal-discord", [{ path: ["c.bin"], size: 2 * 1024 * 1024 + 3 }]),
+      await swarm.seed("rehearsal-page", [{ path: ["d.bin"], size: 3 * 1024 * 1024 }, { path: ["e ü.txt"], size: 5 }]),
+    ];
+    const sameBytes = async (what: string, links: Map<string, string>, made: typeof one) => {
+      for (const [path, link] of links) {
+        const got = await fetchLink(viaFront(link));
+        if (got.status !== 200 || got.sha256 !== made.sha256.get(path)) {
+          fail(`${what}: the link of ${path} gave HTTP ${got.status}, ${got.bytes} bytes${got.said ? ` (${got.said})` : ""}, not the seeded bytes`);
+          return false;
+        }
+      }
+      if (links.size !== made.files.length) return (fail(`${what}: ${links.size} links for ${made.files.length} files`), false);
+      return true;
+    };
     const submittedAt = Date.now();
-    const { job } = await api.submit({ magnet: swarm.magnet(made) });
-    o.log(`submitted ${job.id} (magnet) on a fleet at ${fleet.state().desired}`);
-    const followed = await follow(api, job.id, {
-      timeoutMs: 900_000, signal: o.signal,
-      onChange: (j) => o.log(`job ${j.id}: ${j.status} ${j.progress}%`),
-      trouble: () => fleet.failures[0] ?? null,
-    });
+    const apiLeg = async () => {
+      const { job } = await api.submit({ magnet: swarm.magnet(one) });
+      o.log(`submitted ${job.id} (magnet, API) on a fleet at ${fleet.state().desired}`);
+      const followed = await follow(api, job.id, {
+        timeoutMs: 900_000, signal: o.signal,
+        onChange: (j) => o.log(`job ${j.id}: ${j.status} ${Math.round(j.progress * 100)}%`),
+        trouble: () => fleet.failures[0] ?? null,
+      });
+      summary.first_byte_from_zero_s = secondS(submittedAt, followed.firstByteAt);
+      if (followed.job.status !== "completed") return fail(`job ${job.id} ended ${followed.job.status}: ${followed.job.error?.message ?? ""}`);
+      if (!(await sameBytes("API", new Map(followed.job.files.map((f) => [f.path, f.url ?? ""])), one))) return;
+      // The zip link is ingest's /zip/<id> behind CloudFront (the route that once fell to the page bucket).
+      const expected = one.files.reduce((n, f) => n + f.size, 0);
+      const zip = followed.job.zip ? await fetchLink(viaFront(followed.job.zip.url)) : null;
+      if (!zip || zip.status !== 200 || zip.bytes < expected) return fail(`the zip link gave ${zip ? `HTTP ${zip.status}, ${zip.bytes} bytes${zip.said ? ` (${zip.said})` : ""}` : "nothing"}, not a zip of the ${expected} seeded bytes`);
+      summary.jobs_completed++;
+      // Canary: without its /zip/* behaviour (the route once copied by hand), the same link must fail.
+      const broken = await startFront({ motoEndpoint: moto.endpoint, keys: adminKeys, region, cloudfrontKeys, runner, statePath: stack.statePath, edit: withoutBehaviour("/zip/*") });
+      const u = new URL(viaFront(followed.job.zip!.url));
+      const got = await fetchLink(new URL(u.pathname + u.search, broken.url).href);
+      await broken.close();
+      summary.canaries.route_removed = got.status !== 200 || got.bytes < expected;
+      o.log(`canary: /zip/* taken from the distribution: the zip link gave HTTP ${got.status}${summary.canaries.route_removed ? ", as it must" : ""}`);
+    };
+    const discordLeg = async () => {
+      const interactions = runner.urls[`${stackName}-discord`];
+      if (!interactions) return fail("the stack has no interactions function URL");
+      const asked = discord.interactHttp(interactions.local, { user: rehearsalUser, command: "torrent", sub: "magnet", options: { uri: swarm.magnet(two) } });
+      const r = await asked.response;
+      if (r.status !== 200 || r.body?.type !== 5) return fail(`the interactions URL answered ${r.status} ${JSON.stringify(r.body)}, not a deferred reply`);
+      const answer = await asked.answer(120_000).catch((err: Error) => ({ content: `no answer: ${err.message}` }));
+      if (!/^Added /.test(answer.content)) return fail(`/torrent was answered "${answer.content}"`);
+      const links = (m: { content: string }) => [...m.content.matchAll(/\]\((https?:\/\/[^)\s]+)\)/g)].map((x) => x[1]!);
+      const message = await discord.waitFor(() => [...discord.messages.values()].find((m) => links(m).some((l) => l.includes(two.infoHash))), 900_000, "a channel message with the links")
+        .catch((err: Error) => (fail(`Discord: ${err.message}`), null));
+      if (!message) return;
+      const byPath = new Map(links(message).map((l) => [two.files.find((f) => decodeURIComponent(new URL(l).pathname).endsWith(f.path.split("/").pop()!))?.path ?? l, l]));
+      if (await sameBytes("Discord", byPath, two)) summary.jobs_completed++;
+    };
+    const pageLeg = async () => {
+      const links = await addThroughPage({ url: front.url, token: apiToken, torrent: three.torrent, name: three.name, files: three.files.map((f) => f.path), timeoutMs: 900_000 });
+      if (await sameBytes("page", links, three)) summary.jobs_completed++;
+    };
+    const legs = await Promise.allSettled([apiLeg(), discordLeg(), pageLeg()]);
+    legs.forEach((l, i) => l.status === "rejected" && fail(`the ${["API", "Discord", "page"][i]} leg: ${(l.reason as Error).message}`));
     const first = fleet.instances[0];
     if (first) {
-      const running = first.instance.entries.find((e) => e.unit === "t2s-seedbox.service" && /"msg":"seedbox running"/.test(e.msg));
+      const running = first.instance.entries.find(isSeedboxRunning);
       const at = Object.fromEntries(setupPhases(first.instance.entries).map((p) => [p.phase, p.at]));
       summary.boot_s = secondS(first.instance.startedAt, running?.at);
       summary.boot_phases_s = { os: secondS(first.instance.startedAt, at.start), apt: secondS(at.apt, at.pip), pip: secondS(at.pip, at.release), release: secondS(at.release, at.services), service_start: secondS(at.services, running?.at) };
-    } else fail("no instance booted for the first job");
-    summary.first_byte_from_zero_s = secondS(submittedAt, followed.firstByteAt);
-    if (followed.job.status !== "completed") fail(`job ${job.id} ended ${followed.job.status}: ${followed.job.error?.message ?? ""}`);
+    } else fail("no instance booted");
+
+    // Host loss: the instance holding a job dies mid-download. The group replaces it; once the lease runs
+    // out, the sweeper hands the job to the new seedbox, which completes it.
+    const four = await swarm.seed("rehearsal-killed", [{ path: ["f.bin"], size: 24 * 1024 * 1024 }]);
+    await swarm.throttle(four, 512);
+    const { job: killed } = await api.submit({ magnet: swarm.magnet(four) });
+    let holder: string | null = null;
+    await follow(api, killed.id, {
+      timeoutMs: 600_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null,
+      stopWhen: (j) => j.downloaded > 0 && j.seedbox !== null && ((holder = j.seedbox), true),
+    });
+    if (!holder) fail(`job ${killed.id} never showed a seedbox downloading it`);
     else {
-      summary.jobs_completed++;
-      for (const f of followed.job.files) {
-        const got = f.url ? await fetchLink(viaFront(f.url)) : null;
-        if (!got || got.status !== 200 || got.sha256 !== made.sha256.get(f.path)) fail(`the link of ${f.path} gave ${got ? `HTTP ${got.status}, ${got.bytes} bytes` : "no URL"}, not the seeded bytes`);
+      await fleet.kill(holder);
+      const killedAt = Date.now();
+      o.log(`killed ${holder} under job ${killed.id}`);
+      await swarm.throttle(four, -1);
+      const after = await follow(api, killed.id, { timeoutMs: 900_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null, onChange: (j) => o.log(`job ${j.id}: ${j.status} ${Math.round(j.progress * 100)}% on ${j.seedbox ?? "-"}`) });
+      if (after.job.status !== "completed") fail(`the job whose seedbox was killed ended ${after.job.status}: ${after.job.error?.message ?? ""}`);
+      else if (await sameBytes("after host loss", new Map(after.job.files.map((f) => [f.path, f.url ?? ""])), four)) {
+        summary.jobs_completed++;
+        summary.recovered_after_kill_s = secondS(killedAt, Date.now());
       }
-      // The zip link is ingest's /zip/<id> behind CloudFront (the route that once fell to the page bucket).
-      const zip = followed.job.zip ? await fetchLink(viaFront(followed.job.zip.url)) : null;
-      const expected = made.files.reduce((n, f) => n + f.size, 0);
-      if (!zip || zip.status !== 200 || zip.bytes < expected) fail(`the zip link gave ${zip ? `HTTP ${zip.status}, ${zip.bytes} bytes` : "nothing"}, not a zip of the ${expected} seeded bytes`);
     }
 
     // Back to zero: idle for idle_minutes, the seedbox ends itself with a decrement.
@@ -192,17 +269,65 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     summary.back_to_zero = st.desired === 0 && st.running === 0;
     if (!summary.back_to_zero) fail(`the fleet did not return to zero: desired ${st.desired}, containers ${st.running}`);
 
+    // What the instances reached: Debian's archive and PyPI through the proxy, nothing else; IMDSv2 only.
+    summary.egress = [...new Set(fleet.instances.flatMap((m) => m.instance.egress.map((e) => `${e.host}${e.allowed ? "" : " (refused)"}`)))].sort();
+    summary.imds_without_token = fleet.instances.reduce((n, m) => n + m.imds.requests.filter((r) => r.status === 401).length, 0);
+
     // Least privilege, as run: every call each role made, against that role's applied policies.
     const iam = new IAMClient({ region, endpoint: moto.endpoint, credentials: adminKeys });
-    const verdict = await evaluateRecorder(recorder, iam);
+    const policies = new Map<string, RolePolicy[]>();
+    for (const roleArn of recorder.roles()) policies.set(roleArn, await rolePolicies(iam, roleArn));
     iam.destroy();
+    const calls = recorder.calls();
+    const verdict = await evaluateCalls(calls, policies);
     summary.iam_calls = verdict.calls;
-    summary.iam_enforced = verdict.calls > 0;
+    summary.iam_enforced = verdict.calls > 0 && policies.size > 0;
     for (const d of verdict.denied) fail(`${d.roleArn.split("/").pop()} made ${d.action} on ${d.resource}, which its policies do not allow (${d.decision}${d.reason ? `: ${d.reason}` : ""})`);
     summary.unused_grants = verdict.unusedGrants.map((g) => `${g.roleArn.split("/").pop()}: ${g.action} on ${g.resource}`);
+
+    // Canaries: the same checks must fail on a broken world. A grant taken from a role denies its call.
+    const denied = new Set(verdict.denied.map((d) => JSON.stringify([d.roleArn, d.action, d.resource])));
+    const probe = calls.find((c) => !denied.has(JSON.stringify([c.roleArn, c.action, c.resource])) && grantsLiterally(policies.get(c.roleArn) ?? [], c.action));
+    if (probe) {
+      const without = new Map(policies);
+      without.set(probe.roleArn, withoutAction(policies.get(probe.roleArn) ?? [], probe.action));
+      summary.canaries.grant_removed = (await evaluateCalls([probe], without)).denied.length === 1;
+      o.log(`canary: ${probe.action} taken from ${probe.roleArn.split("/").pop()}: ${summary.canaries.grant_removed ? "denied, as it must be" : "still allowed"}`);
+    }
     return summary;
   } finally {
     for (const c of cleanups.reverse()) await c().catch((err) => o.log(`cleanup: ${(err as Error).message}`));
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Whether an Allow statement names `action` itself (not only through a wildcard). */
+function grantsLiterally(policies: RolePolicy[], action: string): boolean {
+  return policies.some((p) => statements(p).some((st) => st.Effect === "Allow" && listOf(st.Action).includes(action)));
+}
+
+/** The policies with `action` taken out of every statement that names it (a statement left with none goes). */
+function withoutAction(policies: RolePolicy[], action: string): RolePolicy[] {
+  return policies.map((p) => ({
+    ...p,
+    document: {
+      ...p.document,
+      Statement: statements(p).flatMap((st) => {
+        if (!listOf(st.Action).includes(action)) return [st];
+        const rest = listOf(st.Action).filter((a) => a !== action);
+        return rest.length ? [{ ...st, Action: rest }] : [];
+      }),
+    },
+  }));
+}
+
+const statements = (p: RolePolicy) => (Array.isArray(p.document.Statement) ? p.document.Statement : [p.document.Statement]);
+const listOf = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** A distribution edit: the behaviour for `pattern` removed. */
+function withoutBehaviour(pattern: string) {
+  return (config: AppliedDistribution["config"]) => {
+    const items = (config.CacheBehaviors?.Items ?? []).filter((b) => b.PathPattern !== pattern);
+    return { ...config, CacheBehaviors: { Quantity: items.length, Items: items } };
+  };
 }

@@ -1,7 +1,7 @@
-// The seedbox host's first boot, executed: the user data the launch template carries runs as root at
-// first boot in a Debian 12 system container (systemd-nspawn --boot), against moto and the local S3
-// store through the metadata stand-in, until the seedbox service logs "seedbox running". A broken
-// line in the script fails the boot with its exit status, instead of leaving every job waiting.
+// The seedbox host's boot as the rehearsal runs it: an instance's network namespace, and a broken line
+// in the user data failing the boot with its exit status instead of leaving every job waiting. The
+// whole boot, from the applied launch template to a running seedbox taking jobs, is the rehearsal's
+// (rehearse.test.ts).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -11,7 +11,8 @@ import { after, before, describe, it } from "node:test";
 import { containerPreflight, debianMirror } from "../../scripts/rehearse/container.ts";
 import { egressPort, instanceNetwork } from "../../scripts/rehearse/network.ts";
 import { debianRelease } from "../../stacks/seedbox-fleet.ts";
-import { bootBreakdown, isSeedboxRunning, startBootWorld, type BootWorld } from "../support/boot-world.ts";
+import { isSeedboxRunning } from "../../scripts/rehearse/fleet.ts";
+import { startBootWorld, type BootWorld } from "../support/boot-world.ts";
 
 describe("a rehearsed instance's network namespace", () => {
   it("reaches the forwarded loopback ports, the allowed hosts through the proxy, and nothing else", async () => {
@@ -64,27 +65,5 @@ describe("seedbox boot in a Debian container", { timeout: 1_800_000 }, () => {
     await instance.stop({ hard: true });
     assert.notEqual(await instance.exited, 0);
     assert.doesNotMatch(readFileSync("/proc/mounts", "utf8"), new RegExp(`t2s-rehearse-${instance.id}-`));
-  });
-
-  it("runs the rendered user data once at first boot, as root, until the seedbox is running", async () => {
-    const { instance, imds } = await world.boot();
-    const running = await instance.waitFor("the seedbox running", isSeedboxRunning, 1_500_000);
-    assert.deepEqual(await instance.setup, { exitCode: 0 });
-    const b = bootBreakdown(instance, running);
-    console.log(`# seedbox boot (container start -> seedbox running): ${b.boot_s} s = os ${b.os_s} s + apt ${b.apt_s} s + pip ${b.pip_s} s + release ${b.release_s} s + service start ${b.service_start_s} s`);
-    console.log(`# ${JSON.stringify(b)}`);
-    for (const v of Object.values(b)) assert.ok(Number.isFinite(v) && v >= 0, JSON.stringify(b));
-    // Its id in leases is the instance id, and its credentials came from the role (IMDSv2 only).
-    assert.match(running.msg, new RegExp(`"seedbox":"${instance.id}"`));
-    const asked = new Set(imds.requests.filter((r) => r.status === 200).map((r) => r.path));
-    for (const p of ["/latest/api/token", "/latest/meta-data/instance-id", "/latest/meta-data/iam/security-credentials/"]) assert.ok(asked.has(p), `nobody asked the metadata service for ${p}`);
-    assert.ok(!imds.requests.some((r) => r.status === 401), "a metadata request came without a token");
-    // Beyond the stand-ins it fetched from Debian's archive and PyPI only (nothing else is reachable).
-    const hosts = [...new Set(instance.egress.map((e) => `${e.host}${e.allowed ? "" : " (refused)"}`))].sort();
-    console.log(`# egress: ${hosts.join(", ")}`);
-    assert.deepEqual(instance.egress.filter((e) => !e.allowed), []);
-    assert.ok(hosts.includes("pypi.org") && hosts.includes(new URL(debianMirror()).hostname), hosts.join(", "));
-    await instance.stop();
-    assert.equal(await instance.exited, 0, "the container powers off cleanly");
   });
 });

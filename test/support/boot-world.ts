@@ -16,7 +16,7 @@ import { buildRelease, releaseFile, type ReleaseArch } from "../../scripts/build
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
 import { repoRoot } from "../../scripts/local/paths.ts";
 import { startS3Store, type S3Store } from "../../scripts/local/s3-store.ts";
-import { bootInstance, debianMirror, debianRootfs, setupPhases, type Instance, type JournalEntry } from "../../scripts/rehearse/container.ts";
+import { bootInstance, debianMirror, debianRootfs, type Instance, type JournalEntry } from "../../scripts/rehearse/container.ts";
 import { startImds, type Imds } from "../../scripts/rehearse/imds.ts";
 import { renderUserData } from "../../stacks/user-data.ts";
 import { createJobTable } from "./job-tables.ts";
@@ -33,33 +33,6 @@ export interface BootWorld {
   /** Boots one instance with this user data (default: the world's). */
   boot(o?: { userData?: string; onEntry?: (e: JournalEntry) => void }): Promise<{ instance: Instance; imds: Imds }>;
   stop(): Promise<void>;
-}
-
-/** Seconds from container start to each step, from the instance's journal. */
-export interface BootBreakdown {
-  boot_s: number;
-  /** container start -> the user data starts (systemd's own boot). */
-  os_s: number;
-  apt_s: number;
-  pip_s: number;
-  release_s: number;
-  /** the services phase's start -> the seedbox logs "seedbox running". */
-  service_start_s: number;
-}
-
-export const isSeedboxRunning = (e: JournalEntry) => e.unit === "t2s-seedbox.service" && /"msg":"seedbox running"/.test(e.msg);
-
-export function bootBreakdown(instance: Instance, running: JournalEntry): BootBreakdown {
-  const at = Object.fromEntries(setupPhases(instance.entries).map((p) => [p.phase, p.at]));
-  const s = (from: number | undefined, to: number | undefined) => (from === undefined || to === undefined ? NaN : Math.round((to - from) / 100) / 10);
-  return {
-    boot_s: s(instance.startedAt, running.at),
-    os_s: s(instance.startedAt, at.start),
-    apt_s: s(at.apt, at.pip),
-    pip_s: s(at.pip, at.release),
-    release_s: s(at.release, at.services),
-    service_start_s: s(at.services, running.at),
-  };
 }
 
 export async function startBootWorld(): Promise<BootWorld> {
