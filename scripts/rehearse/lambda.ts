@@ -289,15 +289,19 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
       cleanups.push(() => lambda.send(new UpdateEventSourceMappingCommand({ UUID: m.UUID, Enabled: true })).then(() => {}, () => {}));
       const [, , , , account, queue] = m.EventSourceArn.split(":");
       const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: queue, QueueOwnerAWSAccountId: account }));
+      // Lambda polls a queue with the function's own role (which is why the role holds the queue grants).
+      const roleCreds = await o.credentialsFor(f.config.Role!);
+      const poller = new SQSClient({ ...aws, credentials: roleCreds });
+      cleanups.push(() => poller.destroy());
       track(pollQueue({
-        name: f.config.FunctionName!, queueUrl: QueueUrl!, queueArn: m.EventSourceArn, batchSize: m.BatchSize ?? 10,
+        sqs: poller, name: f.config.FunctionName!, queueUrl: QueueUrl!, queueArn: m.EventSourceArn, batchSize: m.BatchSize ?? 10,
         windowMs: (m.MaximumBatchingWindowInSeconds ?? 0) * 1000, reportFailures: (m.FunctionResponseTypes ?? []).includes("ReportBatchItemFailures"),
         concurrency: Math.min(f.limit, m.ScalingConfig?.MaximumConcurrency ?? Infinity),
       }));
     }
   }
 
-  async function pollQueue(p: { name: string; queueUrl: string; queueArn: string; batchSize: number; windowMs: number; reportFailures: boolean; concurrency: number }): Promise<void> {
+  async function pollQueue(p: { sqs: SQSClient; name: string; queueUrl: string; queueArn: string; batchSize: number; windowMs: number; reportFailures: boolean; concurrency: number }): Promise<void> {
     const inflight = new Set<Promise<void>>();
     while (!stop.signal.aborted) {
       if (inflight.size >= p.concurrency) {
@@ -309,7 +313,7 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
       try {
         do {
           const wait = batch.length ? Math.max(0, Math.ceil((until - Date.now()) / 1000)) : 20;
-          const got = await sqs.send(new ReceiveMessageCommand({
+          const got = await p.sqs.send(new ReceiveMessageCommand({
             QueueUrl: p.queueUrl, MaxNumberOfMessages: Math.min(10, p.batchSize - batch.length), WaitTimeSeconds: Math.min(20, wait),
             MessageSystemAttributeNames: ["All"], MessageAttributeNames: ["All"],
           }), { abortSignal: stop.signal });
@@ -329,7 +333,7 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
     await Promise.allSettled(inflight);
   }
 
-  async function sqsBatch(p: { name: string; queueUrl: string; queueArn: string; reportFailures: boolean }, batch: Message[]): Promise<void> {
+  async function sqsBatch(p: { sqs: SQSClient; name: string; queueUrl: string; queueArn: string; reportFailures: boolean }, batch: Message[]): Promise<void> {
     const event = {
       Records: batch.map((m) => ({
         messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body ?? "", attributes: m.Attributes ?? {},
@@ -349,7 +353,7 @@ export async function startLambdaRunner(o: LambdaRunnerOptions): Promise<LambdaR
     }
     for (let i = 0; i < done.length; i += 10) {
       const Entries = done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! }));
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: p.queueUrl, Entries })).catch((err: Error) => o.log(p.name, "runner", `deleting messages failed: ${err.message}`));
+      await p.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: p.queueUrl, Entries })).catch((err: Error) => o.log(p.name, "runner", `deleting messages failed: ${err.message}`));
     }
   }
 

@@ -129,9 +129,13 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     }));
     // CloudFront signs its origin requests (OAC) as the CloudFront service; the function URL checks it.
     const cloudfrontKeys: Keys = { accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`, secretAccessKey: randomBytes(30).toString("base64url") };
+    // S3 takes them (the page bucket's policy grants the distribution): so does moto's front.
+    sessions.set(cloudfrontKeys.accessKeyId, cloudfrontKeys);
+    // What the functions reach instead of AWS and Discord; read as each instance starts.
+    const lambdaEnv: Record<string, string> = { AWS_ENDPOINT_URL: moto.endpoint, DISCORD_API_URL: discord.api };
     const runner = await startLambdaRunner({
       endpoint: moto.endpoint, keys: adminKeys, region, zips, credentialsFor,
-      env: { AWS_ENDPOINT_URL: moto.endpoint, DISCORD_API_URL: discord.api },
+      env: lambdaEnv,
       log: (fn, stream, line) => { if (stream !== "stdout" || /"level":"(warn|error)"/.test(line)) o.log(`[${fn}] ${line}`); },
       urlSigner: (id) => (id === cloudfrontKeys.accessKeyId ? { secretAccessKey: cloudfrontKeys.secretAccessKey, arn: `arn:aws:sts::${motoAccount}:assumed-role/cloudfront/cloudfront` } : undefined),
       tap: moto.tap,
@@ -140,6 +144,9 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     const front = await startFront({ motoEndpoint: moto.endpoint, keys: adminKeys, region, cloudfrontKeys, runner, statePath: stack.statePath });
     cleanups.push(() => front.close());
     o.log(`CloudFront stand-in at ${front.url}, from the applied distribution`);
+    // The Discord functions call the API at the distribution's address (https://<domain>), which here is
+    // the stand-in's: the one applied value the rehearsal replaces, as DNS would.
+    lambdaEnv.T2S_API_URL = front.url;
     // Links name the distribution's domain (page_url); here that domain is the stand-in.
     const viaFront = (link: string) => {
       const u = new URL(link, front.url);
