@@ -4,11 +4,10 @@
 // distributions and origin access controls but no response headers policies: against it the stack
 // leaves that policy out (test/unit/aws-stack.test.ts checks it by synth).
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { App } from "cdktf";
 import { DeleteTableCommand, DescribeContinuousBackupsCommand, DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand, RestoreTableToPointInTimeCommand } from "@aws-sdk/client-dynamodb";
 import { GetBucketNotificationConfigurationCommand, GetBucketPolicyCommand, GetPublicAccessBlockCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { generateKeyPairSync, sign } from "node:crypto";
@@ -16,15 +15,14 @@ import { GetQueueAttributesCommand, ListQueuesCommand, SQSClient } from "@aws-sd
 import { AutoScalingClient, DescribeAutoScalingGroupsCommand, DescribeAutoScalingInstancesCommand, DescribePoliciesCommand } from "@aws-sdk/client-auto-scaling";
 import { autoScalingClient, Fleet } from "../../lib/aws/fleet.ts";
 import { GetSubscriptionAttributesCommand, ListSubscriptionsCommand, ListTopicsCommand, SNSClient } from "@aws-sdk/client-sns";
-import { buildAws, type AwsBuild } from "../../scripts/build-lambda.ts";
+import type { AwsBuild } from "../../scripts/build-lambda.ts";
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
-import { run } from "../../scripts/local/proc.ts";
 import { awsDefaults } from "../../stacks/aws-settings.ts";
-import { AwsStack } from "../../stacks/aws.ts";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { SqsBatchResult, UrlResult } from "../../lib/aws/lambda-events.ts";
 import { createLogger } from "../../lib/log.ts";
 import { terraformPreflight } from "../support/preflight.ts";
+import { applyAwsStack, motoEnv } from "../../scripts/rehearse/stack.ts";
 import { jobTableSchema as schema } from "../../lib/aws/job-table-schema.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -35,15 +33,6 @@ const discordKeys = generateKeyPairSync("ed25519");
 const discordPublicKey = Buffer.from(discordKeys.publicKey.export({ format: "jwk" }).x!, "base64url").toString("hex");
 
 
-/** Debian 12 images as Debian publishes them; moto ships none, so it loads these. */
-const amis = (["arm64", "x86_64"] as const).map((arch, i) => ({
-  ami_id: `ami-0deb12${i}000000000`, state: "available", public: true, owner_id: "136693071363",
-  image_location: "136693071363/debian-12", root_device_type: "ebs", root_device_name: "/dev/xvda",
-  description: "Debian 12 (20251101-1000), test image", image_type: "machine", architecture: arch,
-  name: `debian-12-${arch === "arm64" ? "arm64" : "amd64"}-20251101-1000`,
-  virtualization_type: "hvm", hypervisor: "xen",
-}));
-
 describe("aws stack applied to moto", { timeout: 900_000 }, () => {
   let dir: string;
   let moto: Moto;
@@ -52,7 +41,6 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
   let outputs: Record<string, string>;
   let tf: (...args: string[]) => Promise<string>;
   const timings: Record<string, number> = {};
-  const saved = { amis: process.env.MOTO_AMIS_PATH, policies: process.env.MOTO_IAM_LOAD_MANAGED_POLICIES };
   const api = async (service: string, method: string, path: string, body = "", contentType?: string, extra: Record<string, string> = {}) => {
     const url = new URL(path, moto.endpoint);
     // moto reads the service and region from the Authorization header but does not check signatures.
@@ -69,38 +57,19 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
   const clientOpts = () => ({ region, endpoint: moto.endpoint, credentials });
 
   before(async () => {
-    const mirror = terraformPreflight("the AWS-mode apply test", { moto: true });
+    terraformPreflight("the AWS-mode apply test", { moto: true });
     dir = await mkdtemp(join(tmpdir(), "t2s-aws-apply-"));
-    await writeFile(join(dir, "amis.json"), JSON.stringify(amis));
-    process.env.MOTO_AMIS_PATH = join(dir, "amis.json");
-    moto = await startMoto({ logDir: dir });
-    build = await buildAws(root, join(dir, "build"));
-    const app = new App({ outdir: join(dir, "out") });
-    new AwsStack(app, "aws", { settings: { ...awsDefaults, name, discordPublicKey, discordAllowList: ["400000000000000001"] }, build, localEndpoint: moto.endpoint, statePath: join(dir, "terraform.tfstate") });
-    app.synth();
-    stackDir = join(dir, "out", "stacks", "aws");
-    await writeFile(join(dir, "terraformrc"), `provider_installation {\n  filesystem_mirror {\n    path = ${JSON.stringify(mirror)}\n  }\n}\n`);
-    const env = {
-      ...process.env, TF_CLI_CONFIG_FILE: join(dir, "terraformrc"), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_PLUGIN_CACHE_DIR: "",
-      AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test", AWS_SESSION_TOKEN: "", AWS_PROFILE: "",
-    };
-    tf = (...args) => run("terraform", [`-chdir=${stackDir}`, ...args, "-no-color"], { env, timeoutMs: 600_000 });
-    await tf("init", "-input=false");
+    moto = await startMoto({ logDir: dir, env: await motoEnv(dir) });
     const t0 = Date.now();
-    await tf("apply", "-auto-approve", "-input=false");
+    const applied = await applyAwsStack({ dir, motoEndpoint: moto.endpoint, settings: { name, discordPublicKey, discordAllowList: ["400000000000000001"] }, log: () => {} });
     timings.applyS = (Date.now() - t0) / 1000;
-    const raw = JSON.parse(await tf("output", "-json")) as Record<string, { value: string }>;
-    outputs = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.value]));
+    ({ build, stackDir, tf, outputs } = applied);
   });
 
   after(async () => {
-    process.env.MOTO_AMIS_PATH = saved.amis;
-    process.env.MOTO_IAM_LOAD_MANAGED_POLICIES = saved.policies;
-    if (saved.amis === undefined) delete process.env.MOTO_AMIS_PATH;
-    if (saved.policies === undefined) delete process.env.MOTO_IAM_LOAD_MANAGED_POLICIES;
     await moto?.proc.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
-    if (timings.applyS) console.log(`# aws stack against moto: apply ${timings.applyS.toFixed(1)} s, destroy ${timings.destroyS?.toFixed(1) ?? "n/a"} s`);
+    if (timings.applyS) console.log(`# aws stack against moto: build and apply ${timings.applyS.toFixed(1)} s, destroy ${timings.destroyS?.toFixed(1) ?? "n/a"} s`);
   });
 
   it("outputs the page URL (CloudFront), the interactions URL, the buckets and the seedbox group", () => {
