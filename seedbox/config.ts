@@ -80,7 +80,8 @@ export function seedboxConfig(env: Env): SeedboxConfig {
     maxTorrents: Math.max(1, num(env, "T2S_MAX_TORRENTS", defaultMaxTorrents)),
     maxHandBacks: Math.max(1, num(env, "T2S_MAX_HANDBACKS", 5)),
     fleetMaxDiskBytes: fleetDisk ? num(env, "T2S_FLEET_MAX_DISK_MB", 0) * 1024 * 1024 : null,
-    // No endpoint override means real AWS, where an instance may be spot.
-    spot: { enabled: flag(env, "T2S_SPOT", aws.endpoint === undefined), imdsUrl: str(env, "T2S_IMDS_URL", defaultImdsUrl).replace(/\/+$/, ""), pollMs: num(env, "T2S_SPOT_POLL_MS", 5000) },
+    // No endpoint override means real AWS, where an instance may be spot; a metadata service named
+    // explicitly (the rehearsal's stand-in) is watched too.
+    spot: { enabled: flag(env, "T2S_SPOT", aws.endpoint === undefined || env.T2S_IMDS_URL !== undefined), imdsUrl: str(env, "T2S_IMDS_URL", defaultImdsUrl).replace(/\/+$/, ""), pollMs: num(env, "T2S_SPOT_POLL_MS", 5000) },
   };
 }

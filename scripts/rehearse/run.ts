@@ -38,6 +38,8 @@ export interface RehearsalSummary {
   first_byte_from_zero_s: number | null;
   /** A seedbox killed under a job -> the job completed on its replacement. */
   recovered_after_kill_s: number | null;
+  /** A spot interruption notice -> the seedbox no longer holds the job. */
+  spot_handed_back_s: number | null;
   back_to_zero: boolean;
   /** Every call each role made was judged against its applied policies (the simulator; see iam.ts). */
   iam_enforced: boolean;
@@ -70,7 +72,7 @@ const secondS = (a?: number | null, b?: number | null) => (a == null || b == nul
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
   containerPreflight();
-  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, failures: [] };
+  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, failures: [] };
   const fail = (what: string) => {
     summary.failures.push(what);
     o.log(`FAILED: ${what}`);
@@ -263,6 +265,32 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
         summary.jobs_completed++;
         summary.recovered_after_kill_s = secondS(killedAt, Date.now());
       }
+    }
+
+    // Spot: an interruption notice on the metadata service makes the seedbox hand its job back at once;
+    // two minutes later EC2 takes the instance, and the job completes on the replacement.
+    const five = await swarm.seed("rehearsal-spot", [{ path: ["g.bin"], size: 24 * 1024 * 1024 }]);
+    await swarm.throttle(five, 512);
+    const { job: spotJob } = await api.submit({ magnet: swarm.magnet(five) });
+    let spotHolder: string | null = null;
+    await follow(api, spotJob.id, {
+      timeoutMs: 600_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null,
+      stopWhen: (j) => j.downloaded > 0 && j.seedbox !== null && ((spotHolder = j.seedbox), true),
+    });
+    const box = fleet.instances.find((m) => m.id === spotHolder && !m.endedAt);
+    if (!box) fail(`job ${spotJob.id} never showed a live seedbox downloading it`);
+    else {
+      box.imds.spotNotice("terminate");
+      const noticeAt = Date.now();
+      const back = await follow(api, spotJob.id, { timeoutMs: 120_000, signal: o.signal, stopWhen: (j) => j.seedbox !== box.id });
+      if (back.job.seedbox === box.id) fail(`the seedbox kept job ${spotJob.id} after a spot notice`);
+      else summary.spot_handed_back_s = secondS(noticeAt, Date.now());
+      o.log(`spot notice to ${box.id}: job ${spotJob.id} handed back after ${summary.spot_handed_back_s} s`);
+      await fleet.kill(box.id);
+      await swarm.throttle(five, -1);
+      const done = await follow(api, spotJob.id, { timeoutMs: 900_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null });
+      if (done.job.status !== "completed") fail(`the job handed back at the spot notice ended ${done.job.status}: ${done.job.error?.message ?? ""}`);
+      else if (await sameBytes("after a spot notice", new Map(done.job.files.map((f) => [f.path, f.url ?? ""])), five)) summary.jobs_completed++;
     }
 
     // Back to zero: idle for idle_minutes, the seedbox ends itself with a decrement.

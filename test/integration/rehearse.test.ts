@@ -18,7 +18,8 @@ describe("the AWS rehearsal", { timeout: 2_400_000 }, () => {
     const summary = await rehearse({ log: (l) => (lines.push(l), console.log(`# ${l.slice(0, 400)}`)), signal: AbortSignal.timeout(2_300_000) });
     console.log(`# ${JSON.stringify(summary)}`);
     assert.deepEqual(summary.failures, [], lines.slice(-40).join("\n"));
-    assert.equal(summary.jobs_completed, 4);
+    assert.equal(summary.jobs_completed, 5);
+    assert.ok(Number.isFinite(summary.spot_handed_back_s), "a spot notice handed the job back");
     assert.ok(Number.isFinite(summary.recovered_after_kill_s), "the killed job recovered");
     assert.equal(summary.back_to_zero, true);
     assert.equal(summary.iam_enforced, true);
