@@ -10,7 +10,7 @@
 //   which DynamoDB never allows (the job store's concurrent-writer tests lost an update to it).
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLoopback } from "./net.ts";
 import { SignatureV4 } from "@smithy/signature-v4";
 
 export interface Keys {
@@ -273,20 +273,14 @@ export async function startMotoGuard(o: {
       else res.destroy();
     }
   });
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(o.port ?? 0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  let closed: Promise<void> | undefined;
+  const listening = await listenLoopback(server, o.port, () => agent.destroy());
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
+    endpoint: listening.url,
+    port: listening.port,
     tap: (tap) => {
       taps.add(tap);
       return () => void taps.delete(tap);
     },
-    close: () => (closed ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      agent.destroy();
-    })),
+    close: listening.close,
   };
 }

@@ -1,5 +1,6 @@
 // Loopback ports and readiness waits for local components.
-import { createServer } from "node:net";
+import type { Server } from "node:http";
+import { createServer, type AddressInfo } from "node:net";
 import { sleep } from "../../lib/time.ts";
 
 export async function freePort(): Promise<number> {
@@ -22,4 +23,26 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     await sleep(100);
   }
   throw new Error(`${what}: not ready after ${timeoutMs} ms`);
+}
+
+/** An HTTP server listening on loopback: its port, and a close that ends open connections (once). */
+export interface Listening {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function listenLoopback(server: Server, port = 0, onClose: () => void = () => {}): Promise<Listening> {
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, "127.0.0.1", resolve));
+  const bound = (server.address() as AddressInfo).port;
+  let closed: Promise<void> | undefined;
+  return {
+    port: bound,
+    url: `http://127.0.0.1:${bound}`,
+    close: () => (closed ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+      onClose();
+    })),
+  };
 }

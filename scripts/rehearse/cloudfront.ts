@@ -6,7 +6,7 @@
 // `unsupported` names, which makes the stand-in refuse to start.
 import { createHash, randomBytes } from "node:crypto";
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLoopback } from "../local/net.ts";
 import { SignatureV4 } from "@smithy/signature-v4";
 import {
   CloudFrontClient, GetDistributionCommand, GetDistributionConfigCommand, GetOriginAccessControlCommand, ListDistributionsCommand,
@@ -187,16 +187,10 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
     up.once("error", () => (res.headersSent ? res.destroy() : answer(res, 502, "CloudFront wasn't able to connect to the origin.", own)));
     req.pipe(up);
   }
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(o.port ?? 0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  let closed: Promise<void> | undefined;
+  const listening = await listenLoopback(server, o.port, () => agent.destroy());
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    close: () => (closed ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      agent.destroy();
-    })),
+    url: listening.url,
+    port: listening.port,
+    close: listening.close,
   };
 }

@@ -3,7 +3,7 @@
 // Bodies stream through (multipart parts are large); only the first MiB is kept for the observer, which
 // is all a DeleteObjects body needs. The Host header goes on unchanged: the client signed it.
 import { Agent, createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLoopback } from "../local/net.ts";
 import type { Observer } from "../local/moto-guard.ts";
 
 const keptBytes = 1024 * 1024;
@@ -41,16 +41,10 @@ export async function startRecordProxy(o: { target: string; observe: Observer; p
     });
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(o.port ?? 0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  let closed: Promise<void> | undefined;
+  const listening = await listenLoopback(server, o.port, () => agent.destroy());
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
-    close: () => (closed ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      agent.destroy();
-    })),
+    endpoint: listening.url,
+    port: listening.port,
+    close: listening.close,
   };
 }

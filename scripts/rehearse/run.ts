@@ -12,6 +12,7 @@ import { IAMClient } from "@aws-sdk/client-iam";
 import { S3Client } from "@aws-sdk/client-s3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { autoScalingClient } from "../../lib/aws/fleet.ts";
+import { isTerminal } from "../../lib/job.ts";
 import { sleep } from "../../lib/time.ts";
 import { startMoto } from "../local/moto.ts";
 import type { Keys } from "../local/moto-guard.ts";
@@ -243,16 +244,18 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
       summary.boot_phases_s = { os: secondS(first.instance.startedAt, at.start), apt: secondS(at.apt, at.pip), pip: secondS(at.pip, at.release), release: secondS(at.release, at.services), service_start: secondS(at.services, running?.at) };
     } else fail("no instance booted");
 
+    /** The seedbox a job is downloading on, once it has bytes (null if it ended first). */
+    const downloadingOn = async (id: string) => {
+      const { job } = await follow(api, id, { timeoutMs: 600_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null, stopWhen: (j) => j.downloaded > 0 && j.seedbox !== null });
+      return isTerminal(job.status) ? null : job.seedbox;
+    };
+
     // Host loss: the instance holding a job dies mid-download. The group replaces it; once the lease runs
     // out, the sweeper hands the job to the new seedbox, which completes it.
     const four = await swarm.seed("rehearsal-killed", [{ path: ["f.bin"], size: 24 * 1024 * 1024 }]);
     await swarm.throttle(four, 512);
     const { job: killed } = await api.submit({ magnet: swarm.magnet(four) });
-    let holder: string | null = null;
-    await follow(api, killed.id, {
-      timeoutMs: 600_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null,
-      stopWhen: (j) => j.downloaded > 0 && j.seedbox !== null && ((holder = j.seedbox), true),
-    });
+    const holder = await downloadingOn(killed.id);
     if (!holder) fail(`job ${killed.id} never showed a seedbox downloading it`);
     else {
       await fleet.kill(holder);
@@ -272,11 +275,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     const five = await swarm.seed("rehearsal-spot", [{ path: ["g.bin"], size: 24 * 1024 * 1024 }]);
     await swarm.throttle(five, 512);
     const { job: spotJob } = await api.submit({ magnet: swarm.magnet(five) });
-    let spotHolder: string | null = null;
-    await follow(api, spotJob.id, {
-      timeoutMs: 600_000, signal: o.signal, trouble: () => fleet.failures[0] ?? null,
-      stopWhen: (j) => j.downloaded > 0 && j.seedbox !== null && ((spotHolder = j.seedbox), true),
-    });
+    const spotHolder = await downloadingOn(spotJob.id);
     const box = fleet.instances.find((m) => m.id === spotHolder && !m.endedAt);
     if (!box) fail(`job ${spotJob.id} never showed a live seedbox downloading it`);
     else {
