@@ -3,7 +3,15 @@
 import { rehearse } from "./rehearse/run.ts";
 
 const stop = new AbortController();
-for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => stop.abort(new Error(`stopped by ${s}`)));
-const summary = await rehearse({ log: (line) => process.stderr.write(`rehearse: ${line}\n`), signal: stop.signal });
-console.log(JSON.stringify(summary));
-process.exitCode = summary.failures.length === 0 ? 0 : 1;
+// Kept registered (not once): scripts/local/proc.ts exits at a signal nobody else listens for. A second one exits.
+for (const s of ["SIGINT", "SIGTERM"] as const) {
+  process.on(s, () => (stop.signal.aborted ? process.exit(130) : stop.abort(new Error(`stopped by ${s}`))));
+}
+try {
+  const summary = await rehearse({ log: (line) => process.stderr.write(`rehearse: ${line}\n`), signal: stop.signal });
+  console.log(JSON.stringify(summary));
+  process.exitCode = summary.failures.length === 0 ? 0 : 1;
+} catch (err) {
+  process.stderr.write(`rehearse: ${stop.signal.aborted ? "stopped, everything it started is gone" : "failed"}: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+}

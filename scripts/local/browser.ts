@@ -17,6 +17,8 @@ export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath(),
     headless: true,
+    // The caller owns shutdown: Playwright's own Ctrl-C handler exits the process before its cleanup runs.
+    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
     // No background traffic: this machine, like CI, reaches nothing but loopback.
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
   });

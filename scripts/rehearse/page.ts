@@ -3,8 +3,12 @@
 import { launchBrowser } from "../local/browser.ts";
 
 /** Adds `torrent` through the page at `url` and resolves each file's link (href) once the job shows them. */
-export async function addThroughPage(o: { url: string; token: string; torrent: Buffer; name: string; files: string[]; timeoutMs: number }): Promise<Map<string, string>> {
+export async function addThroughPage(o: { url: string; token: string; torrent: Buffer; name: string; files: string[]; timeoutMs: number; signal: AbortSignal }): Promise<Map<string, string>> {
+  o.signal.throwIfAborted();
   const browser = await launchBrowser();
+  // Closing the browser ends every wait below.
+  const stop = () => void browser.close();
+  o.signal.addEventListener("abort", stop, { once: true });
   try {
     const page = await browser.newPage();
     await page.goto(o.url);
@@ -22,6 +26,7 @@ export async function addThroughPage(o: { url: string; token: string; torrent: B
     }
     return links;
   } finally {
+    o.signal.removeEventListener("abort", stop);
     await browser.close();
   }
 }

@@ -221,17 +221,17 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
       const asked = discord.interactHttp(interactions.local, { user: rehearsalUser, command: "torrent", sub: "magnet", options: { uri: swarm.magnet(two) } });
       const r = await asked.response;
       if (r.status !== 200 || r.body?.type !== 5) return fail(`the interactions URL answered ${r.status} ${JSON.stringify(r.body)}, not a deferred reply`);
-      const answer = await asked.answer(120_000).catch((err: Error) => ({ content: `no answer: ${err.message}` }));
+      const answer = await untilAborted(asked.answer(120_000), o.signal).catch((err: Error) => ({ content: `no answer: ${err.message}` }));
       if (!/^Added /.test(answer.content)) return fail(`/torrent was answered "${answer.content}"`);
       const links = (m: { content: string }) => [...m.content.matchAll(/\]\((https?:\/\/[^)\s]+)\)/g)].map((x) => x[1]!);
-      const message = await discord.waitFor(() => [...discord.messages.values()].find((m) => links(m).some((l) => l.includes(two.infoHash))), 900_000, "a channel message with the links")
+      const message = await untilAborted(discord.waitFor(() => [...discord.messages.values()].find((m) => links(m).some((l) => l.includes(two.infoHash))), 900_000, "a channel message with the links"), o.signal)
         .catch((err: Error) => (fail(`Discord: ${err.message}`), null));
       if (!message) return;
       const byPath = new Map(links(message).map((l) => [two.files.find((f) => decodeURIComponent(new URL(l).pathname).endsWith(f.path.split("/").pop()!))?.path ?? l, l]));
       if (await sameBytes("Discord", byPath, two)) summary.jobs_completed++;
     };
     const pageLeg = async () => {
-      const links = await addThroughPage({ url: front.url, token: apiToken, torrent: three.torrent, name: three.name, files: three.files.map((f) => f.path), timeoutMs: 900_000 });
+      const links = await addThroughPage({ url: front.url, token: apiToken, torrent: three.torrent, name: three.name, files: three.files.map((f) => f.path), timeoutMs: 900_000, signal: o.signal });
       if (await sameBytes("page", links, three)) summary.jobs_completed++;
     };
     const legs = await Promise.allSettled([apiLeg(), discordLeg(), pageLeg()]);
@@ -364,4 +364,14 @@ function withoutBehaviour(pattern: string) {
     const items = (config.CacheBehaviors?.Items ?? []).filter((b) => b.PathPattern !== pattern);
     return { ...config, CacheBehaviors: { Quantity: items.length, Items: items } };
   };
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (for waits that take no signal). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason as Error);
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
