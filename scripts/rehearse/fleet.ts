@@ -7,7 +7,7 @@ import { DescribeAutoScalingGroupsCommand, TerminateInstanceInAutoScalingGroupCo
 import { sleep } from "../../lib/time.ts";
 import { bootInstance, type Instance, type JournalEntry } from "./container.ts";
 import { startImds, type Imds } from "./imds.ts";
-import type { RoleCredentials } from "./lambda.ts";
+import type { SessionKeys } from "./lambda.ts";
 import type { Query } from "./query.ts";
 
 export interface FleetInstance {
@@ -35,7 +35,7 @@ export interface FleetOptions {
   region: string;
   /** A raw EC2/IAM query to moto (the SDK has no EC2 client in this project): returns the XML text. */
   query: Query;
-  credentialsFor(roleArn: string): Promise<RoleCredentials>;
+  credentialsFor(roleArn: string): Promise<SessionKeys>;
   rootfs: string;
   /** The host's loopback ports every instance reaches (moto, the stand-ins, the seeder). */
   forward: number[];

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { motoAccount } from "./iam-calls.ts";
 
 export interface ImdsOptions {
   instanceId: string;
@@ -30,7 +31,7 @@ export async function startImds(o: ImdsOptions): Promise<Imds> {
   const meta = (path: string): string | undefined => {
     const creds = "/latest/meta-data/iam/security-credentials/";
     const now = new Date();
-    const doc = { accountId: "123456789012", instanceId: o.instanceId, region: o.region, availabilityZone: `${o.region}a`, architecture: process.arch === "arm64" ? "arm64" : "x86_64" };
+    const doc = { accountId: motoAccount, instanceId: o.instanceId, region: o.region, availabilityZone: `${o.region}a`, architecture: process.arch === "arm64" ? "arm64" : "x86_64" };
     switch (path) {
       case "/latest/meta-data/instance-id": return o.instanceId;
       case "/latest/meta-data/placement/region": return o.region;

@@ -19,7 +19,8 @@ import { refusal, signRequest, type Keys, type Tap, type WireRequest } from "../
 import type { SqsBatchResult, UrlEvent, UrlResult } from "../../lib/aws/lambda-events.ts";
 import { unzipTo } from "./unzip.ts";
 
-export interface RoleCredentials {
+/** The keys of a role session (moto's STS), as an instance gets them. */
+export interface SessionKeys {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
@@ -40,7 +41,7 @@ export interface LambdaRunnerOptions {
   /** Function name → the zip terraform uploaded (the `filename` in the state). Functions without one are not run. */
   zips: Record<string, string>;
   /** The credentials an instance of a function with this role gets. */
-  credentialsFor: (roleArn: string) => RoleCredentials | Promise<RoleCredentials>;
+  credentialsFor: (roleArn: string) => SessionKeys | Promise<SessionKeys>;
   /** Added to every function's environment (endpoints such as AWS_ENDPOINT_URL). */
   env?: Record<string, string>;
   /** Each stdout and stderr line of an instance, and the runner's own reports (stream "runner"). */

@@ -21,11 +21,12 @@ import { containerPreflight, debianMirror, debianRootfs, setupPhases } from "./c
 import { fetchLink, follow, rehearsalClient } from "./drive.ts";
 import { isSeedboxRunning, startFleet } from "./fleet.ts";
 import { assumeRole, evaluateCalls, IamRecorder, rolePolicies, type RolePolicy } from "./iam.ts";
-import { startLambdaRunner, type RoleCredentials } from "./lambda.ts";
+import { startLambdaRunner, type SessionKeys } from "./lambda.ts";
 import { addThroughPage } from "./page.ts";
 import { startSwarm } from "./peers.ts";
 import { motoQuery } from "./query.ts";
-import { applyAwsStack, liftTlsOnlyStatements, motoAccount, motoEnv, resourcesOf, rehearsalRegion as region } from "./stack.ts";
+import { applyAwsStack, liftTlsOnlyStatements, motoEnv, resourcesOf, rehearsalRegion as region } from "./stack.ts";
+import { motoAccount } from "./iam-calls.ts";
 import { startFront } from "./front.ts";
 import type { AppliedDistribution } from "./cloudfront.ts";
 import { startDiscordStandIn } from "../../test/support/discord-standin.ts";
@@ -111,7 +112,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     ssm.destroy();
 
     // Each function and each instance gets a session of its own role, which the record attributes to it.
-    const byRole = new Map<string, Promise<RoleCredentials>>();
+    const byRole = new Map<string, Promise<SessionKeys>>();
     const credentialsFor = (roleArn: string) => {
       let c = byRole.get(roleArn);
       if (!c) {

@@ -14,8 +14,6 @@ import { AwsStack } from "../../stacks/aws.ts";
 import { debianOwner, debianRelease } from "../../stacks/seedbox-fleet.ts";
 
 export const rehearsalRegion = "us-east-1";
-/** moto's account. */
-export const motoAccount = "123456789012";
 
 /**
  * Debian's own images as Debian publishes them (owner 136693071363, the release the rehearsal boots);
