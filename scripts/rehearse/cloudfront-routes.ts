@@ -16,6 +16,9 @@ export const managedOriginRequestPolicies = {
   corsS3Origin: "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
 } as const;
 
+/** AWS's managed cache policy that caches nothing (where AllViewer policies may forward Authorization). */
+export const cachingDisabledPolicy = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+
 /**
  * Whether a behaviour's path pattern matches a request path, as CloudFront does: case-sensitive, "*"
  * any run of characters ("/" included, or none), "?" exactly one, and a pattern without a leading "/"
@@ -83,15 +86,22 @@ const alwaysForwarded = ["range", "if-range", "if-match", "if-none-match", "if-m
  * The viewer headers (lower-case names) that reach the origin under the behaviour's origin request
  * policy, and whether the query string goes too. Without a policy (the managed cache policies here key on
  * no header, cookie or query string) only the headers CloudFront always passes go. Host is the origin's
- * (set by the caller); Authorization never goes: no origin request policy can forward it.
+ * (set by the caller). Authorization goes only under AllViewer or AllViewerExceptHostHeader on a
+ * behaviour that caches nothing (CachingDisabled): else only a cache policy keying on it could forward it.
+ * An origin access control that signs then replaces it (see signingOf).
  */
 export function originRequestHeaders(behavior: Behavior, viewer: Record<string, string>): { headers: Record<string, string>; query: boolean } {
   const policy = behavior.OriginRequestPolicyId;
   const all = policy === managedOriginRequestPolicies.allViewer || policy === managedOriginRequestPolicies.allViewerExceptHostHeader;
   const named = policy === managedOriginRequestPolicies.corsS3Origin ? ["origin", "access-control-request-headers", "access-control-request-method"] : [];
+  const authorization = all && behavior.CachePolicyId === cachingDisabledPolicy;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(viewer)) {
-    if (name === "host" || name === "authorization" || hopByHop.has(name)) continue;
+    if (name === "host" || (name === "authorization" && !authorization) || hopByHop.has(name)) continue;
+    if (name === "authorization") {
+      headers[name] = value;
+      continue;
+    }
     if (all || named.includes(name) || alwaysForwarded.includes(name)) headers[name] = value;
   }
   // The body's hash is the viewer's to give (a Lambda OAC signs with it): CloudFront passes it on.
@@ -103,12 +113,14 @@ export function originRequestHeaders(behavior: Behavior, viewer: Record<string, 
 export interface Signing {
   service: "s3" | "lambda" | "mediastore" | "mediapackagev2";
   region: string;
+  /** "no-override": a forwarded viewer Authorization goes as it is, unsigned. */
+  yieldsToViewer?: true;
 }
 
 /**
  * The signing an origin gets from its origin access control, or null when it has none (or "never").
- * "no-override" signs as "always" does: it yields only to a forwarded viewer Authorization, which no
- * origin request policy forwards.
+ * "always" replaces a forwarded viewer Authorization with its signature; "no-override" signs only when
+ * none is forwarded.
  */
 export function signingOf(origin: Origin, controls: Record<string, OriginAccessControlConfig>): Signing | null {
   const id = origin.OriginAccessControlId;
@@ -118,7 +130,7 @@ export function signingOf(origin: Origin, controls: Record<string, OriginAccessC
   if (oac.SigningBehavior === "never") return null;
   if (oac.SigningProtocol !== "sigv4") throw new Error(`origin access control ${id}: signing protocol ${oac.SigningProtocol} is not sigv4`);
   const service = oac.OriginAccessControlOriginType as Signing["service"];
-  return { service, region: regionOf(origin.DomainName ?? "", service) };
+  return { service, region: regionOf(origin.DomainName ?? "", service), ...(oac.SigningBehavior === "no-override" ? { yieldsToViewer: true as const } : {}) };
 }
 
 /** The region in an origin's domain: bucket.s3.<region>.amazonaws.com (bucket.s3.amazonaws.com is us-east-1), <id>.lambda-url.<region>.on.aws. */

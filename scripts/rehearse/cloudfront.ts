@@ -1,7 +1,8 @@
 // The CloudFront distribution as applied, on loopback: read back from the endpoint terraform applied to
 // (moto), it routes each request by the applied behaviours (cloudfront-routes.ts) to the origin they
 // name, mapped to a local server, and signs the origin request as the origin's access control says.
-// Bodies stream both ways: downloads can be large. Not modelled: caching and compression (nothing ingest
+// An origin without one (the public qBittorrent function) gets the request unsigned, the viewer's
+// Authorization with it where the behaviour forwards it. Bodies stream both ways: downloads can be large. Not modelled: caching and compression (nothing ingest
 // answers is cached), HTTPS and the viewer protocol policy (loopback is plain HTTP), and whatever
 // `unsupported` names, which makes the stand-in refuse to start.
 import { createHash, randomBytes } from "node:crypto";
@@ -165,7 +166,7 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
     headers.via = via;
     headers["x-amz-cf-id"] = cfId;
     const s = signings.get(origin.Id);
-    if (s) {
+    if (s && !(s.yieldsToViewer && headers.authorization !== undefined)) {
       // A Lambda function URL takes no unsigned payload: the viewer gives the body's hash (else it is the
       // empty body's, and a body fails the function's check). S3 takes UNSIGNED-PAYLOAD for a body.
       const bodyless = !viewer["content-length"] && !viewer["transfer-encoding"];

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CacheBehavior, DistributionConfig, Method } from "@aws-sdk/client-cloudfront";
 import {
-  applyPolicy, behaviorFor, decide, distributionConfigFromTerraform, headersPolicyFromTerraform, managedOriginRequestPolicies, originRequestHeaders, pathPatternMatches, policyHeaders, regionOf, signingOf, unsupported,
+  applyPolicy, behaviorFor, cachingDisabledPolicy, decide, distributionConfigFromTerraform, headersPolicyFromTerraform, managedOriginRequestPolicies, originRequestHeaders, pathPatternMatches, policyHeaders, regionOf, signingOf, unsupported,
 } from "../../scripts/rehearse/cloudfront-routes.ts";
 
 const methods = (...items: Method[]) => ({ Quantity: items.length, Items: items });
@@ -108,6 +108,13 @@ describe("what reaches the origin", () => {
       headers: { cookie: "s=1", "x-t2s-token": "t", range: "bytes=0-1", "x-amz-content-sha256": "ab", "user-agent": "ua" }, query: true,
     });
   });
+  it("is the viewer's Authorization too under AllViewerExceptHostHeader where the behaviour caches nothing, and not where it caches", () => {
+    const b = { ...behavior("/qbittorrent/*", "other"), OriginRequestPolicyId: managedOriginRequestPolicies.allViewerExceptHostHeader };
+    assert.equal(originRequestHeaders({ ...b, CachePolicyId: cachingDisabledPolicy }, viewer).headers.authorization, "Bearer t");
+    assert.equal(originRequestHeaders({ ...b, OriginRequestPolicyId: managedOriginRequestPolicies.allViewer, CachePolicyId: cachingDisabledPolicy }, viewer).headers.authorization, "Bearer t");
+    assert.equal(originRequestHeaders({ ...b, CachePolicyId: "658327ea-f89d-4fab-a63d-7e88639e58f6" }, viewer).headers.authorization, undefined, "CachingOptimized");
+    assert.equal(originRequestHeaders({ ...behavior("/x", "other"), CachePolicyId: cachingDisabledPolicy }, viewer).headers.authorization, undefined, "no origin request policy");
+  });
   it("is only range, conditionals and the body hash without an origin request policy", () => {
     assert.deepEqual(originRequestHeaders(behavior("/x", "page"), viewer), { headers: { range: "bytes=0-1", "x-amz-content-sha256": "ab" }, query: false });
   });
@@ -118,7 +125,8 @@ describe("what reaches the origin", () => {
     };
     const [page, ingest, other] = config([]).Origins!.Items!;
     assert.deepEqual(signingOf(page!, controls), { service: "s3", region: "us-east-1" });
-    assert.deepEqual(signingOf(ingest!, controls), { service: "lambda", region: "eu-west-3" });
+    assert.deepEqual(signingOf(ingest!, controls), { service: "lambda", region: "eu-west-3", yieldsToViewer: true });
+    assert.deepEqual(signingOf(ingest!, { "OAC-L": { ...controls["OAC-L"], SigningBehavior: "always" } }), { service: "lambda", region: "eu-west-3" });
     assert.equal(signingOf(other!, controls), null);
     assert.equal(signingOf(page!, { "OAC-S3": { ...controls["OAC-S3"], SigningBehavior: "never" } }), null);
     assert.throws(() => signingOf(page!, {}), /OAC-S3/);
