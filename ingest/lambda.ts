@@ -18,6 +18,7 @@ import { ingestApp, type AppConfig } from "./app.ts";
 import { apiTunables } from "./config.ts";
 import { sweepOnce } from "./sweeper.ts";
 import { loadWebFiles, type WebFiles } from "./web.ts";
+import { qbtPrefix } from "./qbittorrent.ts";
 import type { QueueMessage } from "../lib/aws/queue.ts";
 import { autoScalingClient, Fleet } from "../lib/aws/fleet.ts";
 import type { ScaleUp } from "./scale-up.ts";
@@ -47,13 +48,17 @@ export async function lambdaConfig(env: Env, read: (names: string[]) => Promise<
   const values = await read([names.apiToken, names.signingSecret, names.publicUrl, ...(keyParam ? [keyParam] : [])]);
   const tunables = apiTunables(env, new Set());
   const cloudfront = keyParam ? { keyPairId: str(env, "T2S_CLOUDFRONT_KEY_PAIR_ID"), privateKey: values[keyParam]! } : undefined;
+  // The public qBittorrent function has the key pair's id but not its key: it signs no links, yet prices
+  // downloads (the budget guard) as the API function does.
+  const servedByCloudfront = cloudfront !== undefined || optional(env, "T2S_CLOUDFRONT_KEY_PAIR_ID") !== undefined;
   return {
     aws: awsConfig(env),
     apiToken: values[names.apiToken]!,
     signingSecret: values[names.signingSecret]!,
     publicUrl: values[names.publicUrl]!.replace(/\/+$/, ""),
     ...tunables,
-    ...(cloudfront ? { cloudfront, costs: { ...tunables.costs, pricing: { ...tunables.costs.pricing, servedBy: "cloudfront" as const } } } : {}),
+    ...(servedByCloudfront ? { costs: { ...tunables.costs, pricing: { ...tunables.costs.pricing, servedBy: "cloudfront" as const } } } : {}),
+    ...(cloudfront ? { cloudfront } : {}),
   };
 }
 
@@ -176,13 +181,38 @@ function started(): Promise<LambdaApp> {
   return app;
 }
 
-/** The function URL's entry point (index.httpHandler): HTTP events only. */
-export async function httpHandler(event: UrlEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<UrlResult> {
-  // Anyone may invoke this function directly (see stacks/ingest-lambda.ts): take nothing but HTTP events.
+/** Throws unless `event` is a function URL event: a function takes nothing else. */
+function needUrlEvent(event: UrlEvent): void {
   if (event?.version !== "2.0" || typeof event.rawPath !== "string" || typeof event.requestContext?.http?.method !== "string") {
     throw new Error("ingest: not a function URL event");
   }
+}
+
+/** The function URL's entry point (index.httpHandler): HTTP events only. */
+export async function httpHandler(event: UrlEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<UrlResult> {
+  needUrlEvent(event);
   return (await started()).http(event, context?.getRemainingTimeInMillis?.bind(context));
+}
+
+/**
+ * What the public qBittorrent function answers itself, before any cold start: 404 for every path outside
+ * the qBittorrent API, so its URL (auth NONE) reaches nothing else of the API. Null: a qBittorrent call,
+ * for the app (which refuses every call but auth/login without a session or the token).
+ */
+export function outsideQbittorrent(event: UrlEvent): UrlResult | null {
+  // The prefix is exactly the qBittorrent routes' pattern (ingest/qbittorrent.ts), and the router matches
+  // the raw path as given (no decoding, no dot segments resolved).
+  if (event.rawPath.startsWith(qbtPrefix) && event.rawPath.length > qbtPrefix.length) return null;
+  return { statusCode: 404, headers: { "content-type": "text/plain; charset=UTF-8", "x-content-type-options": "nosniff", "cache-control": "no-store" }, body: "Not Found", isBase64Encoded: false };
+}
+
+/**
+ * The public qBittorrent function's entry point (index.qbittorrentHandler), behind its own function URL
+ * with auth NONE (stacks/ingest-lambda.ts): Sonarr and Radarr cannot sign their requests.
+ */
+export async function qbittorrentHandler(event: UrlEvent, context?: { getRemainingTimeInMillis?: () => number }): Promise<UrlResult> {
+  needUrlEvent(event);
+  return outsideQbittorrent(event) ?? (await started()).http(event, context?.getRemainingTimeInMillis?.bind(context));
 }
 
 /** The webhook queue's entry point (index.webhookHandler). */

@@ -10,6 +10,12 @@ export interface PublicPath {
   /** A CloudFront path pattern: "*" is any run of characters (even none), "?" exactly one. */
   pattern: string;
   methods: PathMethods;
+  /**
+   * Which function answers it in AWS mode: the API function (URL auth AWS_IAM, signed by CloudFront's
+   * origin access control), or the public qBittorrent function (URL auth NONE, unsigned: the viewer's
+   * Authorization and body reach it as sent). Default "api".
+   */
+  origin?: "api" | "qbittorrent";
 }
 
 /** The paths the ingest function answers; everything else is the page's files. */
@@ -18,8 +24,8 @@ export const ingestPaths: readonly PublicPath[] = [
   { pattern: "/d/*", methods: "read" },
   { pattern: "/zip/*", methods: "read" },
   { pattern: "/healthz", methods: "read" },
-  // The qBittorrent WebUI API for Sonarr and Radarr (ingest/qbittorrent.ts).
-  { pattern: "/qbittorrent/*", methods: "all" },
+  // The qBittorrent WebUI API for Sonarr and Radarr (ingest/qbittorrent.ts), which cannot sign requests.
+  { pattern: "/qbittorrent/*", methods: "all", origin: "qbittorrent" },
 ];
 
 /** The HTTP methods of each kind, in the order CloudFront lists them. */

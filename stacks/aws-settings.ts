@@ -38,6 +38,12 @@ export interface AwsSettings {
   /** Days CloudWatch keeps the Lambdas' and the seedboxes' logs (one of CloudWatch's allowed values). */
   logRetentionDays: number;
   /**
+   * The public qBittorrent function's reserved concurrency: at most this many run at once, so a flood of
+   * strangers cannot run up the bill. -1 reserves none (an account whose concurrency quota is under
+   * 100 + this cannot reserve any); 0 turns the qBittorrent API off.
+   */
+  qbittorrentConcurrency: number;
+  /**
    * Deletion protection on the job table, and a bucket destroy refuses while it holds objects. Set it
    * false and deploy before a destroy meant to delete the data.
    */
@@ -62,6 +68,7 @@ export const awsDefaults: AwsSettings = {
   monthlyBudgetUsd: "",
   alarmEmail: "",
   logRetentionDays: 30,
+  qbittorrentConcurrency: 5,
   keepData: true,
 };
 
@@ -73,6 +80,7 @@ export const emailPattern = /^[^@ ]+@[^@ ]+[.][^@ ]+$/;
 export const archs: readonly Arch[] = ["arm64", "x86_64"];
 export const minVolumeGiB = 8;
 export const maxSeedboxesLimit = 100;
+export const maxQbittorrentConcurrency = 100;
 // [.] rather than \. : the pattern also goes into a terraform validation, where "\." is no escape.
 export const instanceTypePattern = /^[a-z][a-z0-9-]*[.][a-z0-9]+$/;
 const namePattern = /^[a-z][a-z0-9-]{1,20}$/;
@@ -102,6 +110,7 @@ export function validateSettings(s: AwsSettings): AwsSettings {
   if (s.monthlyBudgetUsd !== "" && !(/^\d+(\.\d+)?$/.test(s.monthlyBudgetUsd))) bad(`monthly budget ${JSON.stringify(s.monthlyBudgetUsd)} must be empty (no guard) or a number of dollars such as "25"`);
   if (s.alarmEmail && !emailPattern.test(s.alarmEmail)) bad(`alarm e-mail ${JSON.stringify(s.alarmEmail)} is not an e-mail address`);
   if (!(logRetentionChoices as readonly number[]).includes(s.logRetentionDays)) bad(`log retention ${s.logRetentionDays} days must be one of CloudWatch's: ${logRetentionChoices.join(", ")}`);
+  if (!Number.isInteger(s.qbittorrentConcurrency) || s.qbittorrentConcurrency < -1 || s.qbittorrentConcurrency > maxQbittorrentConcurrency) bad(`qBittorrent concurrency ${s.qbittorrentConcurrency} must be a whole number from -1 (none reserved) to ${maxQbittorrentConcurrency}`);
   return s;
 }
 
@@ -128,6 +137,7 @@ export function settingsFromEnv(env: Record<string, string | undefined>, base: A
     discordPublicKey: (pick("T2S_AWS_DISCORD_PUBLIC_KEY") ?? base.discordPublicKey).toLowerCase(),
     alarmEmail: pick("T2S_AWS_ALARM_EMAIL") ?? base.alarmEmail,
     logRetentionDays: num("T2S_AWS_LOG_RETENTION_DAYS", base.logRetentionDays),
+    qbittorrentConcurrency: num("T2S_AWS_QBITTORRENT_CONCURRENCY", base.qbittorrentConcurrency),
     keepData: flag("T2S_AWS_KEEP_DATA", base.keepData),
     downloadsPublicKey: pick("T2S_AWS_DOWNLOADS_PUBLIC_KEY") ?? base.downloadsPublicKey,
     monthlyBudgetUsd: pick("T2S_AWS_MONTHLY_BUDGET_USD") ?? base.monthlyBudgetUsd,
@@ -201,7 +211,7 @@ export type SecretKey = keyof ReturnType<typeof secretNames>;
  * synth test holds the two together). A rotation refreshes exactly these. The seedboxes read none.
  */
 export function secretReaders(name: string): Record<SecretKey, string[]> {
-  const ingest = ["ingest", "ingest-facts", "ingest-webhooks", "ingest-sweep"].map((f) => `${name}-${f}`);
+  const ingest = ["ingest", "ingest-facts", "ingest-webhooks", "ingest-sweep", "ingest-qbt"].map((f) => `${name}-${f}`);
   return {
     apiToken: [...ingest, `${name}-discord`, `${name}-discord-work`, `${name}-discord-updates`],
     signingSecret: ingest,

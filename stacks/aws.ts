@@ -6,7 +6,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity/index.js";
 import { DataAwsPartition } from "@cdktf/provider-aws/lib/data-aws-partition/index.js";
 import { SsmParameter } from "@cdktf/provider-aws/lib/ssm-parameter/index.js";
-import { archs, emailPattern, logRetentionChoices, instanceTypePattern, maxSeedboxesLimit, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
+import { archs, emailPattern, logRetentionChoices, instanceTypePattern, maxQbittorrentConcurrency, maxSeedboxesLimit, minVolumeGiB, publicKeyPattern, secretNames, validateSettings, type AwsSettings } from "./aws-settings.ts";
 import { CoreResources } from "./core.ts";
 import { DiscordLambda } from "./discord-lambda.ts";
 import { IngestLambda } from "./ingest-lambda.ts";
@@ -87,6 +87,11 @@ export class AwsStack extends TerraformStack {
         type: "number", default: s.logRetentionDays, description: "Days CloudWatch keeps the Lambdas' and the seedboxes' logs",
         validation: [{ condition: `\${contains(${JSON.stringify(logRetentionChoices)}, var.log_retention_days)}`, errorMessage: `log_retention_days must be one of ${logRetentionChoices.join(", ")}.` }],
       }),
+      qbittorrentConcurrency: new TerraformVariable(this, "qbittorrent_concurrency", {
+        type: "number", default: s.qbittorrentConcurrency,
+        description: "Most instances of the public qBittorrent function at once (reserved concurrency; -1: none reserved, 0: the qBittorrent API off)",
+        validation: [{ condition: `\${var.qbittorrent_concurrency >= -1 && var.qbittorrent_concurrency <= ${maxQbittorrentConcurrency} && floor(var.qbittorrent_concurrency) == var.qbittorrent_concurrency}`, errorMessage: `qbittorrent_concurrency must be a whole number from -1 to ${maxQbittorrentConcurrency}.` }],
+      }),
       keepData: new TerraformVariable(this, "keep_data", {
         type: "bool", default: s.keepData, description: "Deletion protection on the job table, and no destroy of a bucket holding objects; false before a destroy meant to delete the data",
       }),
@@ -148,10 +153,11 @@ export class AwsStack extends TerraformStack {
       monthlyBudgetUsd: v.monthlyBudget.stringValue,
       ...(downloads ? { downloads: { keyPairId: downloads.publicKey.id, privateKeyParam: downloads.privateKeyParam } } : {}),
       logRetentionDays,
+      qbittorrentConcurrency: v.qbittorrentConcurrency.numberValue,
     });
 
     const front = new PageFront(this, "front", {
-      name, webDir: `${props.build.lambdaDir}/web`, ingest: ingest.http, ingestUrl: ingest.url, tlsOnly: !e, headersPolicy: !e,
+      name, webDir: `${props.build.lambdaDir}/web`, ingest: ingest.http, ingestUrl: ingest.url, qbittorrentUrl: ingest.qbittorrentUrl, tlsOnly: !e, headersPolicy: !e,
       // Presigned links name the bucket's regional endpoint (virtual-hosted style).
       storageOrigin: `https://${core.bucket.bucketRegionalDomainName}`,
       ...(downloads ? { downloads: { core, keys: downloads } } : {}),
@@ -172,7 +178,7 @@ export class AwsStack extends TerraformStack {
       name,
       alarmEmail: v.alarmEmail.stringValue,
       deadLetters: { requests: core.requests.dlq, "facts-ingest": core.facts.dlq, "updates-bot": core.updatesBot.dlq, webhooks: core.webhooksDlq },
-      functions: [ingest.http, ingest.facts, ingest.webhooks, ingest.sweep, discord.interactions, discord.worker, discord.updates],
+      functions: [ingest.http, ingest.qbittorrent, ingest.facts, ingest.webhooks, ingest.sweep, discord.interactions, discord.worker, discord.updates],
       sweep: ingest.sweep,
     });
 

@@ -1,7 +1,11 @@
-// ingest on Lambda, as two functions from one bundle: "ingest" serves the API behind a function URL
+// ingest on Lambda, as functions from one bundle: "ingest" serves the API behind a function URL
 // with auth AWS_IAM, which only the CloudFront distribution may call (origin access control; see
 // stacks/page-front.ts), and "ingest-facts" consumes the facts queue through an SQS event source
-// mapping with partial batch failures. Neither has a public grant. "ingest-sweep" runs every minute
+// mapping with partial batch failures. Neither has a public grant. "ingest-qbt" serves the qBittorrent
+// API alone (Sonarr and Radarr cannot sign requests as OAC needs) behind a function URL with auth NONE,
+// reached through the distribution's /qbittorrent/* behaviour: its handler answers 404 to any other
+// path, every qBittorrent call but auth/login needs the SID cookie or the token, and its reserved
+// concurrency caps what a flood of strangers can run. "ingest-sweep" runs every minute
 // (EventBridge): it puts jobs whose lease ran out back on the queue, and hands on what the records'
 // outboxes still hold (job updates, webhook events). The API and the sweeper raise the seedbox fleet's
 // desired capacity when they queue work.
@@ -40,6 +44,8 @@ export interface IngestLambdaProps {
   /** Downloads through CloudFront: the signing key's id, and the SSM parameter of its private key (the API function's only). */
   downloads?: { keyPairId: string; privateKeyParam: string };
   logRetentionDays: number;
+  /** The public qBittorrent function's reserved concurrency (-1: none reserved, 0: the function is off). */
+  qbittorrentConcurrency: number;
 }
 
 export class IngestLambda extends Construct {
@@ -48,6 +54,9 @@ export class IngestLambda extends Construct {
   readonly webhooks: LambdaFunction;
   readonly sweep: LambdaFunction;
   readonly url: LambdaFunctionUrl;
+  /** The qBittorrent API alone, for Sonarr and Radarr: its URL has auth NONE. */
+  readonly qbittorrent: LambdaFunction;
+  readonly qbittorrentUrl: LambdaFunctionUrl;
   /** The SSM parameter (not a secret) holding the public base URL; the stack sets it (CloudFront's). */
   readonly publicUrlParam: string;
 
@@ -89,9 +98,9 @@ export class IngestLambda extends Construct {
     const parameters = shared.find((g) => g.sid === "Parameters")!;
     // The functions that end jobs (cancel, facts, the sweeper) hand webhook events to the delivery queue.
     const enqueueWebhooks: Grant = { sid: "WebhookQueueSend", actions: ["sqs:SendMessage"], resources: [core.webhooks.arn] };
-    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared, env: Record<string, string> = {}) =>
+    const fn = (id: string, fnName: string, handler: string, timeout: number, grants: Grant[], base: Grant[] = shared, env: Record<string, string> = {}, reservedConcurrency?: number) =>
       nodeFunction(this, id, {
-        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants], logRetentionDays: p.logRetentionDays,
+        name: fnName, handler, bundle, timeout, memory: 512, grants: [...base, ...grants], logRetentionDays: p.logRetentionDays, reservedConcurrency,
         env: {
           ...coreEnv(core),
           [serviceEnvNames.jobsTable]: core.jobsTable.name,
@@ -106,13 +115,12 @@ export class IngestLambda extends Construct {
         },
       });
 
+    const claimChecks: Grant = { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] };
+    // DELETE /api/jobs/:id/files: a person removes a completed job's objects (torrents/delete with deleteFiles too).
+    const deleteFiles: Grant = { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] };
     this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
-      { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] },
-      // DELETE /api/jobs/:id/files: a person removes a completed job's objects.
-      { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] },
-      // The qBittorrent API's categories and settings (ingest/qbittorrent.ts).
-      { sid: "QbtSettings", actions: ["s3:GetObject", "s3:PutObject"], resources: [`${bucketArn}/qbittorrent/*`] },
-      { sid: "QbtSettingsList", actions: ["s3:ListBucket"], resources: [bucketArn], condition: [{ test: "StringLike", variable: "s3:prefix", values: ["qbittorrent/*"] }] },
+      claimChecks,
+      deleteFiles,
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
       jobIndexes,
       enqueueWebhooks,
@@ -120,6 +128,24 @@ export class IngestLambda extends Construct {
       // Only this function signs download URLs: only it may read the private key.
       ...(p.downloads ? [{ sid: "DownloadKey", actions: ["ssm:GetParameters"], resources: [ssmArn(p.downloads.privateKeyParam)] }] : []),
     ], shared, p.downloads ? { T2S_CLOUDFRONT_KEY_PAIR_ID: p.downloads.keyPairId, T2S_CLOUDFRONT_KEY_PARAM: p.downloads.privateKeyParam } : {});
+    // The qBittorrent API (ingest/qbittorrent.ts), what the API function does for it and no more: no
+    // download key (it hands out no links; the key pair's id only prices downloads as the API does).
+    this.qbittorrent = fn("qbittorrent-function", `${p.name}-ingest-qbt`, "index.qbittorrentHandler", 30, [
+      claimChecks,
+      deleteFiles,
+      // torrents/delete of a job not yet complete: its unfinished uploads under files/<id>/ go too.
+      { sid: "AbortUploads", actions: ["s3:AbortMultipartUpload"], resources: [`${bucketArn}/files/*`] },
+      { sid: "ListUploads", actions: ["s3:ListBucketMultipartUploads"], resources: [bucketArn] },
+      // torrents/files and filePrio read the job's .torrent.
+      { sid: "ClaimCheckRead", actions: ["s3:GetObject"], resources: [`${bucketArn}/incoming/*`] },
+      // Categories and the sync agent's folder.
+      { sid: "QbtSettings", actions: ["s3:GetObject", "s3:PutObject"], resources: [`${bucketArn}/qbittorrent/*`] },
+      { sid: "QbtSettingsList", actions: ["s3:ListBucket"], resources: [bucketArn], condition: [{ test: "StringLike", variable: "s3:prefix", values: ["qbittorrent/*"] }] },
+      // torrents/info lists newest first.
+      jobIndexes,
+      enqueueWebhooks,
+      ...scaleUp,
+    ], shared, p.downloads ? { T2S_CLOUDFRONT_KEY_PAIR_ID: p.downloads.keyPairId } : {}, p.qbittorrentConcurrency);
     // The facts queue's visibility timeout (60 s) must stay above this timeout.
     this.facts = fn("facts-function", `${p.name}-ingest-facts`, "index.sqsHandler", 30, [
       { sid: "FactsQueue", actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources: [core.facts.queue.arn] },
@@ -161,6 +187,18 @@ export class IngestLambda extends Construct {
 
     // AWS_IAM: reached through CloudFront only (the distribution's grant is in page-front.ts).
     this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "AWS_IAM" });
+    // NONE: anyone may call it, through the distribution or straight; it answers the qBittorrent API only.
+    // Since October 2025 a function URL needs lambda:InvokeFunction beside lambda:InvokeFunctionUrl; AWS
+    // can limit the former to URL calls (lambda:InvokedViaFunctionUrl), which the provider (5.100) cannot
+    // say yet: a direct Invoke gets what the URL gives (the handler takes URL events only).
+    this.qbittorrentUrl = new LambdaFunctionUrl(this, "qbittorrent-url", { functionName: this.qbittorrent.functionName, authorizationType: "NONE" });
+    new LambdaPermission(this, "qbittorrent-public-url", {
+      statementId: "PublicInvokeFunctionUrl", action: "lambda:InvokeFunctionUrl", functionName: this.qbittorrent.functionName,
+      principal: "*", functionUrlAuthType: "NONE",
+    });
+    new LambdaPermission(this, "qbittorrent-public-invoke", {
+      statementId: "PublicInvokeFunction", action: "lambda:InvokeFunction", functionName: this.qbittorrent.functionName, principal: "*",
+    });
     new LambdaEventSourceMapping(this, "facts", {
       eventSourceArn: core.facts.queue.arn,
       functionName: this.facts.arn,

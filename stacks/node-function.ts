@@ -13,6 +13,8 @@ export function nodeFunction(scope: Construct, id: string, o: {
   name: string; handler: string; bundle: TerraformAsset; timeout: number; memory: number; grants: Grant[]; env: Record<string, string>;
   /** Days the log group keeps lines (a number or a terraform variable). */
   logRetentionDays: number;
+  /** Reserved concurrency (a number or a terraform variable; -1: none reserved). Absent: none. */
+  reservedConcurrency?: number | undefined;
 }): LambdaFunction {
   const logs = new CloudwatchLogGroup(scope, `${id}-logs`, { name: `/aws/lambda/${o.name}`, retentionInDays: o.logRetentionDays });
   const role = new ServiceRole(scope, `${id}-role`, {
@@ -31,6 +33,7 @@ export function nodeFunction(scope: Construct, id: string, o: {
     memorySize: o.memory,
     timeout: o.timeout,
     environment: { variables: o.env },
+    ...(o.reservedConcurrency !== undefined ? { reservedConcurrentExecutions: o.reservedConcurrency } : {}),
     dependsOn: [logs],
   });
 }

@@ -2,7 +2,11 @@
 // - the page's static files from a private bucket (Block Public Access; read only by this
 //   distribution, through origin access control), and
 // - ingest's public paths (ingest/public-paths.ts) from the ingest function URL, whose auth is AWS_IAM: only this
-//   distribution may call it (OAC of origin type "lambda", which SigV4-signs each origin request).
+//   distribution may call it (OAC of origin type "lambda", which SigV4-signs each origin request),
+// - but /qbittorrent/* from the public qBittorrent function's URL (auth NONE), with no OAC: Sonarr and
+//   Radarr send neither a body hash nor anything but their own Authorization, which reaches the function
+//   (AllViewerExceptHostHeader forwards it where caching is disabled). That function answers the
+//   qBittorrent API alone, each call but auth/login behind its SID cookie or the token.
 // - with a downloads key (DownloadKeys), the files bucket's files/ under /files/*, for signed URLs only
 //   (a trusted key group), through its own OAC: /d/ and /zip/ redirect there, so downloads leave AWS
 //   through CloudFront (its first TB a month is free; S3 → CloudFront is free).
@@ -33,11 +37,18 @@ import type { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-
 import { hstsMaxAgeS, pageCsp, permissionsPolicy, referrerPolicy } from "../lib/page-headers.ts";
 import { ingestPaths, methodsOf, pageFiles, type PublicPath } from "../ingest/public-paths.ts";
 
+/** A function URL (https://<id>.lambda-url.<region>.on.aws/) → its host name, an origin's domain. */
+const urlHost = (u: LambdaFunctionUrl) => Fn.replace(Fn.replace(u.functionUrl, "https://", ""), "/", "");
+const lambdaOrigin = { httpPort: 80, httpsPort: 443, originProtocolPolicy: "https-only", originSslProtocols: ["TLSv1.2"], originReadTimeout: 30 };
+
 /** AWS's managed CloudFront policies (fixed ids, the same in every account). */
 export const managedPolicies = {
   cachingOptimized: "658327ea-f89d-4fab-a63d-7e88639e58f6",
   cachingDisabled: "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
-  /** Every viewer header (but Host, and never Authorization), cookie and query string. */
+  /**
+   * Every viewer header but Host, cookie and query string. Authorization too where the cache policy is
+   * CachingDisabled (else only a cache policy can forward it); an OAC that signs replaces it.
+   */
   allViewerExceptHostHeader: "b689b0a8-53d0-40ab-baf2-68738e2966ac",
 } as const;
 
@@ -68,6 +79,8 @@ export interface PageFrontProps {
   webDir: string;
   ingest: LambdaFunction;
   ingestUrl: LambdaFunctionUrl;
+  /** The public qBittorrent function's URL (auth NONE): the origin of the paths whose origin is "qbittorrent". */
+  qbittorrentUrl: LambdaFunctionUrl;
   /** Where presigned download links point (the files bucket's endpoint): the CSP lets media load from it. */
   storageOrigin: string;
   /** Against moto only: no TLS-only bucket policy (moto cannot evaluate aws:SecureTransport). */
@@ -140,9 +153,10 @@ export class PageFront extends Construct {
     const pageOrigin = "page";
     const apiOrigin = "ingest";
     const filesOrigin = "files";
-    const apiBehavior = ({ pattern, methods }: PublicPath) => ({
+    const qbtOrigin = "qbittorrent";
+    const apiBehavior = ({ pattern, methods, origin }: PublicPath) => ({
       pathPattern: pattern,
-      targetOriginId: apiOrigin,
+      targetOriginId: origin === "qbittorrent" ? qbtOrigin : apiOrigin,
       viewerProtocolPolicy: "redirect-to-https",
       allowedMethods: methodsOf[methods],
       cachedMethods: ["GET", "HEAD"],
@@ -162,11 +176,12 @@ export class PageFront extends Construct {
         { originId: pageOrigin, domainName: this.bucket.bucketRegionalDomainName, originAccessControlId: this.s3Access.id },
         {
           originId: apiOrigin,
-          // https://<id>.lambda-url.<region>.on.aws/ → its host name.
-          domainName: Fn.replace(Fn.replace(p.ingestUrl.functionUrl, "https://", ""), "/", ""),
+          domainName: urlHost(p.ingestUrl),
           originAccessControlId: this.lambdaAccess.id,
-          customOriginConfig: { httpPort: 80, httpsPort: 443, originProtocolPolicy: "https-only", originSslProtocols: ["TLSv1.2"], originReadTimeout: 30 },
+          customOriginConfig: lambdaOrigin,
         },
+        // No origin access control: the function URL's auth is NONE, and the viewer's Authorization must get through.
+        { originId: qbtOrigin, domainName: urlHost(p.qbittorrentUrl), customOriginConfig: lambdaOrigin },
         ...(dl ? [{ originId: filesOrigin, domainName: dl.core.bucket.bucketRegionalDomainName, originAccessControlId: this.filesAccess!.id }] : []),
       ],
       defaultCacheBehavior: {

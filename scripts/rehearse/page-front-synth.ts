@@ -18,9 +18,10 @@ export interface SynthesizedFront {
   /** By reference to each OAC's id, as the origins name them. */
   accessControls: Record<string, OriginAccessControlConfig>;
   headersPolicy: ResponseHeadersPolicyConfig;
-  /** The page bucket's and the function URL's origin domains (references). */
+  /** The page bucket's, the API function URL's and the public qBittorrent function URL's origin domains (references). */
   pageDomain: string;
   ingestDomain: string;
+  qbittorrentDomain: string;
 }
 
 type Resources = Record<string, Record<string, Record<string, unknown>>>;
@@ -34,7 +35,9 @@ export function synthesizePageFront(storageOrigin: string): SynthesizedFront {
     const json = Testing.synthScope((scope) => {
       const ingest = new LambdaFunction(scope, "ingest", { functionName: "t2s-ingest", role: "arn:aws:iam::123456789012:role/t2s", filename: "ingest.zip", handler: "index.handler", runtime: "nodejs22.x" });
       const url = new LambdaFunctionUrl(scope, "url", { functionName: ingest.functionName, authorizationType: "AWS_IAM" });
-      new PageFront(scope, "front", { name: "t2s", webDir: web, ingest, ingestUrl: url, storageOrigin });
+      const qbt = new LambdaFunction(scope, "qbt", { functionName: "t2s-ingest-qbt", role: "arn:aws:iam::123456789012:role/t2s-qbt", filename: "ingest.zip", handler: "index.qbittorrentHandler", runtime: "nodejs22.x" });
+      const qbtUrl = new LambdaFunctionUrl(scope, "qbt-url", { functionName: qbt.functionName, authorizationType: "NONE" });
+      new PageFront(scope, "front", { name: "t2s", webDir: web, ingest, ingestUrl: url, qbittorrentUrl: qbtUrl, storageOrigin });
     });
     const r = (JSON.parse(json) as { resource: Resources }).resource;
     const only = (type: string) => Object.values(r[type] ?? {})[0]!;
@@ -49,7 +52,7 @@ export function synthesizePageFront(storageOrigin: string): SynthesizedFront {
     const domainOf = (id: string) => config.Origins!.Items!.find((o) => o.Id === id)!.DomainName!;
     return {
       config, accessControls, headersPolicy: headersPolicyFromTerraform(only("aws_cloudfront_response_headers_policy")),
-      pageDomain: domainOf(config.DefaultCacheBehavior!.TargetOriginId!), ingestDomain: domainOf(config.CacheBehaviors!.Items![0]!.TargetOriginId!),
+      pageDomain: domainOf(config.DefaultCacheBehavior!.TargetOriginId!), ingestDomain: domainOf("ingest"), qbittorrentDomain: domainOf("qbittorrent"),
     };
   } finally {
     rmSync(web, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 // The rehearsal's CloudFront stand-in (scripts/rehearse/cloudfront.ts), built from a distribution read
 // back from moto: the distribution stacks/page-front.ts synthesizes is created there through the SDK (as
 // terraform would, with moto's limits: no response headers policy), read back, and served on loopback in
-// front of two recording origins that check CloudFront's SigV4 signatures.
+// front of three recording origins that check CloudFront's SigV4 signatures (the public qBittorrent
+// function's gets none).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -26,6 +27,7 @@ const storageOrigin = "http://127.0.0.1:9";
 const pageBucket = "t2s-page-20261207";
 const pageDomain = `${pageBucket}.s3.${region}.amazonaws.com`;
 const ingestDomain = `abcdefghijklmnopqrstuvwxyz012345.lambda-url.${region}.on.aws`;
+const qbtDomain = `qbtqbtqbtqbtqbtqbtqbtqbtqbtqbt12.lambda-url.${region}.on.aws`;
 
 interface Seen {
   method: string;
@@ -75,6 +77,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
   let synth: SynthesizedFront;
   let page: Origin;
   let ingest: Origin;
+  let qbt: Origin;
   const fronts: CloudFrontStandIn[] = [];
   /** The terraform state's record of the distribution's origins, as the rehearsal would read it. */
   let state: { resources: { type: string; instances: { attributes: Record<string, unknown> }[] }[] };
@@ -86,7 +89,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
       const made = await cf.send(new CreateOriginAccessControlCommand({ OriginAccessControlConfig: { ...config, Name: `${config.Name}-${Math.random()}` } }));
       oacIds[ref] = made.OriginAccessControl!.Id!;
     }
-    const domains: Record<string, string> = { [synth.pageDomain]: pageDomain, [synth.ingestDomain]: ingestDomain };
+    const domains: Record<string, string> = { [synth.pageDomain]: pageDomain, [synth.ingestDomain]: ingestDomain, [synth.qbittorrentDomain]: qbtDomain };
     const { ResponseHeadersPolicyId: _d, ...defaultBehavior } = synth.config.DefaultCacheBehavior!;
     const behaviors = synth.config.CacheBehaviors!.Items!.filter((b) => b.PathPattern !== dropPattern).map(({ ResponseHeadersPolicyId: _, ...b }) => b);
     const origins = synth.config.Origins!.Items!.map((o) => ({ ...o, DomainName: domains[o.DomainName!], OriginAccessControlId: oacIds[o.OriginAccessControlId!] }));
@@ -108,7 +111,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     const applied = await readDistribution({ endpoint: moto.endpoint, credentials: motoKeys, id, originAccessControlIds: originAccessControlIdsFromState(state, id) });
     const f = await serveDistribution({
       distribution: applied, credentials: cloudfrontKeys,
-      origins: { [pageDomain]: `${page.url}/${pageBucket}`, [ingestDomain]: ingest.url },
+      origins: { [pageDomain]: `${page.url}/${pageBucket}`, [ingestDomain]: ingest.url, [qbtDomain]: qbt.url },
       headersPolicy: { config: synth.headersPolicy },
     });
     fronts.push(f);
@@ -121,7 +124,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     moto = await startMoto({ logDir: dir });
     cf = new CloudFrontClient({ region, endpoint: moto.endpoint, credentials: motoKeys });
     synth = synthesizePageFront(storageOrigin);
-    [page, ingest] = [await recordingOrigin("AmazonS3"), await recordingOrigin("ingest")];
+    [page, ingest, qbt] = [await recordingOrigin("AmazonS3"), await recordingOrigin("ingest"), await recordingOrigin("qbittorrent")];
     state = { resources: [] };
     deployed = await front(await apply());
   });
@@ -129,6 +132,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     for (const f of fronts) await f.close();
     await page?.close();
     await ingest?.close();
+    await qbt?.close();
     cf?.destroy();
     await moto?.proc.stop();
     await rm(dir, { recursive: true, force: true });
@@ -136,15 +140,15 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
 
   /** Sends a request through `f` and returns its answer and what each origin saw of it. */
   async function through(f: CloudFrontStandIn, path: string, init: RequestInit = {}) {
-    const before = [page.seen.length, ingest.seen.length];
+    const before = [page.seen.length, ingest.seen.length, qbt.seen.length];
     const res = await fetch(f.url + path, init);
     const text = await res.text();
-    return { res, text, page: page.seen.slice(before[0]), ingest: ingest.seen.slice(before[1]) };
+    return { res, text, page: page.seen.slice(before[0]), ingest: ingest.seen.slice(before[1]), qbt: qbt.seen.slice(before[2]) };
   }
   const scopeOf = (s: Seen) => /Credential=[^/]+\/\d{8}\/([^/]+\/[^/]+)\/aws4_request/.exec(String(s.headers.authorization))?.[1];
 
-  it("sends /zip/<id> and every public path of ingest to the function URL, signed for lambda", async () => {
-    for (const path of [`/zip/${"a".repeat(40)}`, ...ingestPaths.map((p) => examplePath(p.pattern))]) {
+  it("sends /zip/<id> and every public path of ingest but the qBittorrent API's to the function URL, signed for lambda", async () => {
+    for (const path of [`/zip/${"a".repeat(40)}`, ...ingestPaths.filter((p) => p.origin !== "qbittorrent").map((p) => examplePath(p.pattern))]) {
       const r = await through(deployed, `${path}?a=1&b=x+y%20z&b=2`);
       assert.equal(r.page.length, 0, path);
       assert.equal(r.ingest.length, 1, path);
@@ -172,6 +176,26 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     assert.ok(seen!.headers["x-forwarded-for"]);
   });
 
+  it("sends the qBittorrent API to the public function unsigned: the viewer's Authorization, cookie, query and body as sent", async () => {
+    const body = new URLSearchParams({ urls: "magnet:?xt=urn:btih:" + "c".repeat(40), category: "tv" }).toString();
+    for (const authorization of ["Bearer sonarr-key", `Basic ${Buffer.from("t2s:token").toString("base64")}`]) {
+      const r = await through(deployed, "/qbittorrent/api/v2/torrents/add?x=1", {
+        method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded", cookie: "SID=abc", authorization },
+      });
+      assert.deepEqual([r.page.length, r.ingest.length, r.qbt.length], [0, 0, 1]);
+      const [seen] = r.qbt;
+      assert.equal(seen!.url, "/qbittorrent/api/v2/torrents/add?x=1");
+      assert.equal(seen!.headers.authorization, authorization, "the viewer's, not a signature");
+      assert.equal(seen!.headers["x-amz-date"], undefined, "not signed");
+      assert.equal(seen!.headers.cookie, "SID=abc");
+      assert.equal(seen!.body, body, "no body hash needed");
+      assert.equal(seen!.headers.host, new URL(qbt.url).host, "Host is the origin's");
+      assert.equal(r.res.status, 200);
+    }
+    // GET too (torrents/info), and the path's other methods reach it as CloudFront allows them.
+    assert.equal((await through(deployed, "/qbittorrent/api/v2/torrents/info?category=tv")).qbt.length, 1);
+  });
+
   it("signs a body without its hash so that the function URL refuses it, as CloudFront's OAC does", async () => {
     const r = await through(deployed, "/api/jobs", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     assert.match(r.ingest[0]!.why ?? "", /X-Amz-Content-Sha256 does not match the body/);
@@ -195,7 +219,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     for (const [method, path] of [["POST", "/zip/abc"], ["DELETE", "/d/abc"], ["PUT", "/index.html"], ["POST", "/"], ["PATCH", "/healthz"]] as const) {
       const r = await through(deployed, path, { method, ...(method === "DELETE" ? {} : { body: "x" }) });
       assert.equal(r.res.status, 403, `${method} ${path}`);
-      assert.equal(r.page.length + r.ingest.length, 0, `${method} ${path}`);
+      assert.equal(r.page.length + r.ingest.length + r.qbt.length, 0, `${method} ${path}`);
     }
     assert.equal((await through(deployed, "/api/jobs/1", { method: "DELETE" })).ingest.length, 1, "/api/* takes every method");
   });
@@ -222,14 +246,15 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     const applied = { config: synth.config, accessControls: synth.accessControls };
     await assert.rejects(serveDistribution({ distribution: applied, credentials: cloudfrontKeys, origins: { [synth.pageDomain]: page.url } }), /a local URL for the origin ingest/);
     const errorPages = { ...synth.config, CustomErrorResponses: { Quantity: 1, Items: [{ ErrorCode: 404 }] } };
-    await assert.rejects(serveDistribution({ distribution: { ...applied, config: errorPages }, credentials: cloudfrontKeys, origins: { [synth.pageDomain]: page.url, [synth.ingestDomain]: ingest.url } }), /custom error responses/);
+    await assert.rejects(serveDistribution({ distribution: applied, credentials: cloudfrontKeys, origins: { [synth.pageDomain]: page.url, [synth.ingestDomain]: ingest.url } }), /a local URL for the origin qbittorrent/);
+    await assert.rejects(serveDistribution({ distribution: { ...applied, config: errorPages }, credentials: cloudfrontKeys, origins: { [synth.pageDomain]: page.url, [synth.ingestDomain]: ingest.url, [synth.qbittorrentDomain]: qbt.url } }), /custom error responses/);
   });
 
   it("needs terraform's state for the origins' access controls: moto 5.2 returns none", async () => {
     const id = state.resources[0]!.instances[0]!.attributes.id as string;
     const bare = await readDistribution({ endpoint: moto.endpoint, credentials: motoKeys, id });
     // When this fails, moto keeps them: readDistribution's state fallback can go.
-    assert.deepEqual(bare.config.Origins!.Items!.map((o) => o.OriginAccessControlId), [undefined, undefined]);
+    assert.deepEqual(bare.config.Origins!.Items!.map((o) => o.OriginAccessControlId), [undefined, undefined, undefined]);
     assert.deepEqual(bare.accessControls, {});
   });
 

@@ -5,6 +5,8 @@
 // - a body (POST, PUT, PATCH) must carry its SHA-256 in x-amz-content-sha256, or the function URL
 //   refuses the signed request (403), as Lambda's IAM auth does;
 // - the viewer's Authorization never reaches the function: CloudFront signs with that header;
+// - but the qBittorrent paths go to the public qBittorrent function (URL auth NONE, no OAC): unsigned,
+//   the viewer's Authorization with them, and every other path 404 there (ingest/lambda.ts);
 // - nothing is cached, and every answer gets the response headers policy's headers;
 // - a method a behaviour does not allow is refused with 403.
 import { createHash } from "node:crypto";
@@ -12,7 +14,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import type { LambdaApp } from "../../ingest/lambda.ts";
+import { outsideQbittorrent, type LambdaApp } from "../../ingest/lambda.ts";
 import { pageFiles } from "../../ingest/public-paths.ts";
 import { applyPolicy, decide, policyHeaders } from "../../scripts/rehearse/cloudfront-routes.ts";
 import { toUrlEvent } from "./lambda-url.ts";
@@ -20,12 +22,12 @@ import { synthesizePageFront, type SynthesizedFront } from "../../scripts/rehear
 
 let routing: SynthesizedFront | undefined;
 
-/** Where a GET of a path goes, by the synthesized behaviours: the ingest function, or the page bucket. */
-export function originOf(path: string): "ingest" | "page" {
+/** Where a GET of a path goes, by the synthesized behaviours: the ingest function, the public qBittorrent function, or the page bucket. */
+export function originOf(path: string): "ingest" | "qbittorrent" | "page" {
   // Routing does not depend on where downloads point.
   const d = decide((routing ??= synthesizePageFront("https://storage.invalid")).config, "GET", path);
   if (d.kind === "refuse") throw new Error(d.reason);
-  return d.origin.Id as "ingest" | "page";
+  return d.origin.Id as "ingest" | "qbittorrent" | "page";
 }
 
 export interface CloudFrontStandIn {
@@ -59,7 +61,8 @@ export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp
           if (!f) return res.writeHead(403, { ...headers, "content-type": "application/xml" }).end("<Error><Code>AccessDenied</Code></Error>");
           return res.writeHead(200, { ...headers, "content-type": f.type, "cache-control": "no-cache", "content-length": String(f.body.length) }).end(req.method === "HEAD" ? undefined : f.body);
         }
-        if (body.length > 0 || ["POST", "PUT", "PATCH"].includes(req.method ?? "")) {
+        const signed = d.origin.Id !== "qbittorrent";
+        if (signed && (body.length > 0 || ["POST", "PUT", "PATCH"].includes(req.method ?? ""))) {
           const sha = createHash("sha256").update(body).digest("hex");
           if (req.headers["x-amz-content-sha256"] !== sha) {
             refusedUnsigned++;
@@ -67,16 +70,18 @@ export async function serveCloudFront(o: { pageDir: string; app: () => LambdaApp
               .end(JSON.stringify({ message: "The request signature we calculated does not match the signature you provided." }));
           }
         }
-        // What reaches the function: the viewer's headers but Host and Authorization, plus CloudFront's signature.
+        // What reaches the function: the viewer's headers but Host and Authorization, plus CloudFront's
+        // signature; the public qBittorrent function gets the viewer's Authorization and no signature.
         const raw: string[] = [];
         for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
           const k = req.rawHeaders[i]!.toLowerCase();
-          if (k !== "authorization" && k !== "host") raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+          if ((k !== "authorization" || !signed) && k !== "host") raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
         }
-        raw.push("authorization", "AWS4-HMAC-SHA256 Credential=ASIA/20261201/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=standin");
+        if (signed) raw.push("authorization", "AWS4-HMAC-SHA256 Credential=ASIA/20261201/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=standin");
         const viewer = { url: req.url, method: req.method, rawHeaders: raw, headers: { cookie: req.headers.cookie, "content-type": req.headers["content-type"] } } as unknown as IncomingMessage;
         try {
-          const r = await o.app().http(toUrlEvent(viewer, body, domain));
+          const event = toUrlEvent(viewer, body, domain);
+          const r = (signed ? null : outsideQbittorrent(event)) ?? await o.app().http(event);
           const out = Buffer.from(r.body ?? "", r.isBase64Encoded ? "base64" : "utf8");
           // CloudFront's policy overrides what the origin sent for these headers.
           const own = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));

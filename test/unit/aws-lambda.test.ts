@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { awsClients, destroyClients, type AwsClients } from "../../lib/aws/clients.ts";
 import { MissingParameter } from "../../lib/aws/ssm.ts";
 import { createLogger } from "../../lib/log.ts";
-import { createLambdaApp, httpHandler, lambdaConfig, sqsHandler, sweep, type LambdaApp } from "../../ingest/lambda.ts";
+import { createLambdaApp, httpHandler, lambdaConfig, outsideQbittorrent, qbittorrentHandler, sqsHandler, sweep, type LambdaApp } from "../../ingest/lambda.ts";
 import type { UrlEvent } from "../../lib/aws/lambda-events.ts";
 import { loadWebFiles } from "../../ingest/web.ts";
 
@@ -99,6 +99,11 @@ describe("ingest Lambda adapter", () => {
     assert.deepEqual([head.statusCode, head.body], [200, ""]);
   });
 
+  it("answers a qBittorrent call without the SID cookie or the token as qBittorrent does (the public function's only way in)", async () => {
+    const r = await app.http({ version: "2.0", rawPath: "/qbittorrent/api/v2/torrents/info", requestContext: { http: { method: "GET" } } });
+    assert.deepEqual([r.statusCode, r.body], [403, "Forbidden"]);
+  });
+
   it("reports every failed SQS record as a batch item failure", async () => {
     const r = await app.sqs({ Records: [{ messageId: "a", body: "{" }, { messageId: "b", body: JSON.stringify({ Event: "s3:TestEvent" }) }] });
     assert.deepEqual(r.batchItemFailures, [{ itemIdentifier: "a" }]);
@@ -110,5 +115,17 @@ describe("Lambda entry points", () => {
     await assert.rejects(httpHandler({ Records: [{ messageId: "x", body: "{}" }] } as never), /not a function URL event/);
     await assert.rejects(sqsHandler({ version: "2.0", rawPath: "/" } as never), /not an SQS event/);
     await assert.rejects(sweep({ Records: [] }), /not a scheduled event/);
+    await assert.rejects(qbittorrentHandler({ Records: [] } as never), /not a function URL event/);
+  });
+
+  it("the public qBittorrent function answers 404 to every path outside the qBittorrent API, before any setup", async () => {
+    const event = (rawPath: string, method = "GET") => ({ version: "2.0" as const, rawPath, requestContext: { http: { method } } });
+    // No configuration here: an answer at all shows nothing was set up for it (no SSM read, no AWS call).
+    for (const [path, method] of [["/api/jobs", "POST"], ["/api/jobs", "GET"], ["/api/session", "POST"], ["/healthz", "GET"], ["/", "GET"], ["/index.html", "GET"],
+      ["/d/x/y", "GET"], ["/zip/x", "GET"], ["/qbittorrent/api/v2/", "GET"], ["/qbittorrent/api/v1/auth/login", "POST"], ["/QBITTORRENT/api/v2/auth/login", "POST"], ["/api/jobs/ab/delivered", "POST"]] as const) {
+      const r = await qbittorrentHandler(event(path, method));
+      assert.deepEqual([r.statusCode, r.body], [404, "Not Found"], `${method} ${path}`);
+    }
+    for (const path of ["/qbittorrent/api/v2/auth/login", "/qbittorrent/api/v2/torrents/info"]) assert.equal(outsideQbittorrent(event(path)), null, path);
   });
 });

@@ -14,6 +14,7 @@ import { assertJobTable } from "../support/job-table-synth.ts";
 import { pageCsp } from "../../lib/page-headers.ts";
 import { generateKeyPairSync } from "node:crypto";
 import { pageFiles, patternMatches } from "../../ingest/public-paths.ts";
+import { distributionConfigFromTerraform, originRequestHeaders } from "../../scripts/rehearse/cloudfront-routes.ts";
 import { examplePath, ingestRoutes } from "../support/api-routes.ts";
 
 type Block = Record<string, unknown>;
@@ -256,13 +257,13 @@ describe("aws stack (synthesized)", () => {
     assert.ok(!every.some((a) => a === "dynamodb:Scan" || a.startsWith("dynamodb:*") || a === "dynamodb:BatchWriteItem" || a === "dynamodb:DeleteItem"), every.join(" "));
   });
 
-  it("keeps the Lambdas out of jobs/ in S3: files/ get, and list only under files/ (the API: and qbittorrent/)", () => {
-    for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document"]) {
+  it("keeps the Lambdas out of jobs/ in S3: files/ get, and list only under files/ (the qBittorrent function: and qbittorrent/)", () => {
+    for (const prefix of ["ingest_function-role_policy-document", "ingest_facts-function-role_policy-document", "ingest_qbittorrent-function-role_policy-document"]) {
       const st = Object.entries(s.data.aws_iam_policy_document!).find(([k]) => k.startsWith(prefix))![1].statement as { sid: string; actions: string[]; resources: string[]; condition?: unknown }[];
       const bucket = ref("aws_s3_bucket", "arn", "core_");
       assert.ok(!st.some((x) => x.resources.some((r) => r.includes("/jobs/"))), `${prefix} still reaches jobs/`);
       assert.deepEqual(st.find((x) => x.sid === "Files"), { sid: "Files", effect: "Allow", actions: ["s3:GetObject"], resources: [`${bucket}/files/*`] });
-      const qbt = prefix.startsWith("ingest_function-") ? [{
+      const qbt = prefix.startsWith("ingest_qbittorrent-function-") ? [{
         sid: "QbtSettingsList", effect: "Allow", actions: ["s3:ListBucket"], resources: [bucket],
         condition: [{ test: "StringLike", variable: "s3:prefix", values: ["qbittorrent/*"] }],
       }] : [];
@@ -287,14 +288,33 @@ describe("aws stack (synthesized)", () => {
     const facts = Object.entries(fns).find(([k]) => k.startsWith("ingest_facts-function_"))![1];
     for (const f of [http, facts]) assert.equal(f.runtime, "nodejs22.x");
     assert.deepEqual([http.handler, facts.handler], ["index.httpHandler", "index.sqsHandler"]);
-    const url = named("aws_lambda_function_url", "ingest_");
-    assert.equal(url.authorization_type, "AWS_IAM");
+    const url = named("aws_lambda_function_url", "ingest_url_");
+    assert.equal(url.authorization_type, "AWS_IAM", "the API's URL: CloudFront only");
     assert.match(String(url.function_name), /aws_lambda_function\.ingest_function_/);
     const maps = all("aws_lambda_event_source_mapping").filter((x) => /aws_lambda_function\.ingest_/.test(String(x.function_name)));
     assert.equal(maps.length, 2);
     for (const m of maps) assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
     const m = maps.find((x) => /core_facts-ingest_queue/.test(String(x.event_source_arn)))!;
     assert.match(String(m.function_name), /aws_lambda_function\.ingest_facts-function_/);
+  });
+
+  it("serves the qBittorrent API from a function of its own: URL auth NONE, the ingest bundle, a reserved concurrency, no download key", () => {
+    const fn = named("aws_lambda_function", "ingest_qbittorrent-function_");
+    assert.equal(fn.handler, "index.qbittorrentHandler");
+    assert.equal(fn.filename, named("aws_lambda_function", "ingest_function_").filename, "the ingest bundle");
+    assert.equal(fn.reserved_concurrent_executions, "${var.qbittorrent_concurrency}");
+    assert.equal(s.variable.qbittorrent_concurrency!.default, awsDefaults.qbittorrentConcurrency);
+    assert.ok(awsDefaults.qbittorrentConcurrency > 0);
+    assert.notEqual(fn.role, named("aws_lambda_function", "ingest_function_").role, "a role of its own");
+    const url = named("aws_lambda_function_url", "ingest_qbittorrent-url_");
+    assert.equal(url.authorization_type, "NONE");
+    assert.match(String(url.function_name), /aws_lambda_function\.ingest_qbittorrent-function_/);
+    // Only the API function signs links: the key pair's id prices downloads, the key stays out of reach.
+    const st = policyDoc("ingest_qbittorrent-function-role_policy-document");
+    assert.ok(!st.some((x) => x.sid === "DownloadKey"));
+    assert.deepEqual(st.map((x) => x.sid), ["Logs", "JobTable", "MonthTotals", "Files", "ListFiles", "Publish", "Parameters", "ClaimChecks", "DeleteFiles", "AbortUploads", "ListUploads", "ClaimCheckRead", "QbtSettings", "QbtSettingsList", "JobIndexes", "WebhookQueueSend", "FleetScaleUp", "FleetDescribe", "RequestsDepth"]);
+    // The API function no longer answers the qBittorrent API: its settings are out of its reach.
+    assert.ok(!policyDoc("ingest_function-role_policy-document").some((x) => x.resources.some((r) => r.includes("/qbittorrent/"))));
   });
 
   it("delivers webhooks from their own queue (with a DLQ) by a function that can only read jobs and use that queue", () => {
@@ -323,8 +343,8 @@ describe("aws stack (synthesized)", () => {
     }
   });
 
-  it("grants no public invoke on the ingest functions: only the distribution may call the API's URL", () => {
-    const perms = all("aws_lambda_permission").filter((p) => /aws_lambda_function\.ingest_/.test(String(p.function_name)) && p.principal !== "events.amazonaws.com");
+  it("grants no public invoke on the ingest functions but the qBittorrent one: only the distribution may call the API's URL", () => {
+    const perms = all("aws_lambda_permission").filter((p) => /aws_lambda_function\.ingest_(?!qbittorrent-)/.test(String(p.function_name)) && p.principal !== "events.amazonaws.com");
     assert.deepEqual(perms.map((p) => p.action).sort(), ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]);
     const distribution = ref("aws_cloudfront_distribution", "arn");
     for (const p of perms) {
@@ -333,10 +353,14 @@ describe("aws stack (synthesized)", () => {
       assert.equal(p.source_arn, distribution);
     }
     assert.equal(perms.find((p) => p.action === "lambda:InvokeFunctionUrl")!.function_url_auth_type, "AWS_IAM");
-    // The public grants that remain are the interactions function's, which Discord calls directly.
+    // The public grants that remain are the interactions function's, which Discord calls directly, and the
+    // qBittorrent function's, which Sonarr and Radarr call through the distribution unsigned.
     const open = all("aws_lambda_permission").filter((p) => p.principal === "*");
-    assert.equal(open.length, 2);
-    for (const p of open) assert.match(String(p.function_name), /aws_lambda_function\.discord_interactions_/);
+    assert.equal(open.length, 4);
+    const discord = open.filter((p) => /aws_lambda_function\.discord_interactions_/.test(String(p.function_name)));
+    const qbt = open.filter((p) => /aws_lambda_function\.ingest_qbittorrent-function_/.test(String(p.function_name)));
+    assert.deepEqual([discord.length, qbt.length], [2, 2]);
+    assert.deepEqual(qbt.map((p) => [p.action, p.function_url_auth_type]).sort(), [["lambda:InvokeFunction", undefined], ["lambda:InvokeFunctionUrl", "NONE"]]);
   });
 
   it("serves the page from a private bucket with Block Public Access, readable by the distribution only", () => {
@@ -362,6 +386,11 @@ describe("aws stack (synthesized)", () => {
     assert.equal(api.origin_access_control_id, ref("aws_cloudfront_origin_access_control", "id", "front_lambda-access"));
     assert.match(String(api.domain_name), /aws_lambda_function_url\.ingest_url_[^}]*\.function_url/);
     assert.equal((api.custom_origin_config as Block).origin_protocol_policy, "https-only");
+    // The public qBittorrent function: no OAC (its URL's auth is NONE; the viewer's Authorization must get through).
+    const qbt = origins.find((o) => o.origin_id === "qbittorrent")!;
+    assert.match(String(qbt.domain_name), /aws_lambda_function_url\.ingest_qbittorrent-url_[^}]*\.function_url/);
+    assert.equal(qbt.origin_access_control_id, undefined);
+    assert.equal((qbt.custom_origin_config as Block).origin_protocol_policy, "https-only");
     const s3 = named("aws_cloudfront_origin_access_control", "front_s3-access");
     const lambda = named("aws_cloudfront_origin_access_control", "front_lambda-access");
     assert.deepEqual([s3.origin_access_control_origin_type, s3.signing_behavior, s3.signing_protocol], ["s3", "always", "sigv4"]);
@@ -381,11 +410,19 @@ describe("aws stack (synthesized)", () => {
       assert.equal(b.response_headers_policy_id, ref("aws_cloudfront_response_headers_policy", "id"));
     }
     for (const b of behaviors) {
-      assert.equal(b.target_origin_id, "ingest");
+      assert.equal(b.target_origin_id, b.path_pattern === "/qbittorrent/*" ? "qbittorrent" : "ingest", String(b.path_pattern));
       assert.equal(b.cache_policy_id, "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "CachingDisabled");
       assert.equal(b.origin_request_policy_id, "b689b0a8-53d0-40ab-baf2-68738e2966ac", "AllViewerExceptHostHeader");
     }
     assert.deepEqual(behaviors[0]!.allowed_methods, ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]);
+    // The qBittorrent behaviour passes the viewer's Authorization (Sonarr's bearer token or Basic), cookies,
+    // the query and the body, unsigned: AllViewerExceptHostHeader forwards Authorization where nothing is cached.
+    const config = distributionConfigFromTerraform(d);
+    const qbt = config.CacheBehaviors!.Items!.find((b) => b.PathPattern === "/qbittorrent/*")!;
+    assert.equal(config.Origins!.Items!.find((o) => o.Id === qbt.TargetOriginId)!.OriginAccessControlId, undefined);
+    assert.deepEqual(originRequestHeaders(qbt, { authorization: "Bearer t", cookie: "SID=s", "content-type": "application/x-www-form-urlencoded", host: "d.cloudfront.net" }),
+      { headers: { authorization: "Bearer t", cookie: "SID=s", "content-type": "application/x-www-form-urlencoded" }, query: true });
+    assert.deepEqual(qbt.AllowedMethods!.Items, ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]);
     assert.deepEqual((d.viewer_certificate as Block).cloudfront_default_certificate, true);
   });
 
@@ -398,9 +435,10 @@ describe("aws stack (synthesized)", () => {
     const behaviorOf = (path: string) => (d.ordered_cache_behavior as Block[]).find((b) => patternMatches(String(b.path_pattern), path)) ?? (d.default_cache_behavior as Block);
     const routes = ingestRoutes();
     assert.ok(routes.some((r) => r.path === "/zip/:id"));
+    assert.match(String(origins.qbittorrent!.domain_name), /aws_lambda_function_url\.ingest_qbittorrent-url_[^}]*\.function_url/);
     for (const r of routes) {
       const b = behaviorOf(examplePath(r.path));
-      assert.equal(b.target_origin_id, "ingest", `${r.method} ${r.path} does not reach ingest`);
+      assert.equal(b.target_origin_id, r.path.startsWith("/qbittorrent/api/v2/") ? "qbittorrent" : "ingest", `${r.method} ${r.path} does not reach its function`);
       assert.ok((b.allowed_methods as string[]).includes(r.method), `${r.path}: CloudFront refuses ${r.method}`);
     }
     for (const path of ["/", ...pageFiles.map(([key]) => `/${key}`)]) assert.equal(behaviorOf(path).target_origin_id, "page", path);
@@ -470,7 +508,7 @@ describe("aws stack (synthesized)", () => {
 
   it("declares the variables: name, region, instance types, arch, volume size, the fleet's, retention, Discord allow-list and public key, the monthly budget", () => {
     assert.deepEqual(Object.keys(s.variable).sort(), [
-      "alarm_email", "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "keep_data", "log_retention_days", "max_seedboxes", "max_torrents", "monthly_budget_usd", "name", "region", "retention_days", "spot", "volume_size_gib",
+      "alarm_email", "arch", "discord_allow_list", "discord_public_key", "idle_minutes", "instance_type", "instance_types", "keep_data", "log_retention_days", "max_seedboxes", "max_torrents", "monthly_budget_usd", "name", "qbittorrent_concurrency", "region", "retention_days", "spot", "volume_size_gib",
     ]);
     assert.deepEqual([s.variable.alarm_email!.default, s.variable.keep_data!.default, s.variable.log_retention_days!.default], ["", true, 30]);
     // Empty by default (no guard), and handed to the API and the sweeper as T2S_MONTHLY_BUDGET_USD.
@@ -564,7 +602,7 @@ describe("aws stack (synthesized)", () => {
     assert.equal(dlqs.length, 4);
     assert.deepEqual(alarms.filter((a) => a.namespace === "AWS/SQS").map((a) => (a.dimensions as { QueueName: string }).QueueName).sort(), dlqs.map((k) => `\${aws_sqs_queue.${k}.name}`).sort());
     const fns = Object.keys(s.resource.aws_lambda_function!);
-    assert.equal(fns.length, 7);
+    assert.equal(fns.length, 8);
     const errors = alarms.filter((a) => a.namespace === "AWS/Lambda");
     assert.deepEqual(errors.map((a) => [a.metric_name, a.statistic]), fns.map(() => ["Errors", "Sum"]));
     assert.deepEqual(errors.map((a) => (a.dimensions as { FunctionName: string }).FunctionName).sort(), fns.map((k) => `\${aws_lambda_function.${k}.function_name}`).sort());
@@ -576,7 +614,7 @@ describe("aws stack (synthesized)", () => {
     assert.equal(transform.default_value, undefined, "a default value would publish (and bill) the metric every minute");
     const stuck = alarms.filter((a) => a.metric_name === transform.name && a.namespace === transform.namespace);
     assert.equal(stuck.length, 1);
-    assert.equal(alarms.length, 4 + 7 + 1);
+    assert.equal(alarms.length, 4 + 8 + 1);
     for (const a of alarms) assert.match(String(a.alarm_description), /docs\/aws\.md/);
     assert.equal(s.output.alarms_topic!.value, topic);
   });
@@ -596,8 +634,8 @@ describe("aws stack (synthesized)", () => {
     assert.equal(one("aws_dynamodb_table").billing_mode, "PAY_PER_REQUEST");
     // Logs: nothing is written while nothing runs, and nothing is kept forever.
     for (const lg of all("aws_cloudwatch_log_group")) assert.ok(Number.isFinite(Number(awsDefaults.logRetentionDays)) && lg.retention_in_days, String(lg.name));
-    // The alarms are the fixed cost (docs/aws.md): one backstop plus the twelve above.
-    assert.equal(all("aws_cloudwatch_metric_alarm").length, 13);
+    // The alarms are the fixed cost (docs/aws.md): one backstop plus the thirteen above.
+    assert.equal(all("aws_cloudwatch_metric_alarm").length, 14);
   });
 
   it("lets exactly the functions rotate-secrets refreshes read each parameter (secretReaders)", () => {
@@ -648,7 +686,7 @@ describe("aws stack (synthesized)", () => {
   it("serves downloads through CloudFront with a downloads key: the files bucket behind OAC, signed URLs only, the key readable by the API function alone", () => {
     const pem = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "pem" }).toString();
     assert.equal(all("aws_cloudfront_public_key").length, 0, "without a key: S3 presigned downloads, as before");
-    assert.equal((one("aws_cloudfront_distribution").origin as Block[]).length, 2);
+    assert.equal((one("aws_cloudfront_distribution").origin as Block[]).length, 3);
     const k = JSON.parse(synth({ ...awsDefaults, downloadsPublicKey: pem })) as Synth;
     const of = (type: string, prefix = "") => Object.entries(k.resource[type] ?? {}).filter(([key]) => key.startsWith(prefix));
     const refTo = (type: string, prefix: string, attr: string) => {
@@ -687,6 +725,10 @@ describe("aws stack (synthesized)", () => {
       const env = (f.environment as { variables: Record<string, string> } | undefined)?.variables ?? {};
       assert.equal(env.T2S_CLOUDFRONT_KEY_PARAM, key.startsWith("ingest_function_") ? param : undefined, key);
     }
+    // The qBittorrent function prices downloads as the API function does (the key pair's id), without the key.
+    const env = (key: string) => (of("aws_lambda_function", key)[0]![1].environment as { variables: Record<string, string> }).variables;
+    assert.equal(env("ingest_qbittorrent-function_").T2S_CLOUDFRONT_KEY_PAIR_ID, env("ingest_function_").T2S_CLOUDFRONT_KEY_PAIR_ID);
+    assert.ok(env("ingest_function_").T2S_CLOUDFRONT_KEY_PAIR_ID);
     assert.equal(JSON.stringify(k).includes("PRIVATE KEY"), false, "no private key in the stack");
     // The page's media and images come from its own origin now: the CSP names no storage origin.
     const [[, headers]] = of("aws_cloudfront_response_headers_policy") as [[string, Block]];

@@ -56,7 +56,7 @@ describe("configuration docs match the config readers", () => {
     const sample: Record<keyof AwsSettings, string> = {
       name: "media", region: "eu-west-1", arch: "x86_64", instanceType: "t3.large", instanceTypes: "t3.large", volumeGiB: "60", maxSeedboxes: "5",
       idleMinutes: "20", maxTorrents: "6", spot: "on", retentionDays: "9", discordAllowList: "123456789012", discordPublicKey: "ab".repeat(32),
-      downloadsPublicKey: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n", monthlyBudgetUsd: "25", alarmEmail: "owner@example.com", logRetentionDays: "14", keepData: "0",
+      downloadsPublicKey: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n", monthlyBudgetUsd: "25", alarmEmail: "owner@example.com", logRetentionDays: "14", qbittorrentConcurrency: "-1", keepData: "0",
     };
     for (const r of rows) {
       const key = r[1]!.replaceAll("`", "") as keyof AwsSettings;

@@ -5,6 +5,7 @@ import { RateLimiter } from "../../ingest/rate-limit.ts";
 import { ingestPathOf, ingestPaths, methodsOf, pageFiles } from "../../ingest/public-paths.ts";
 import { examplePath as example, ingestRoutes, routeTableApi } from "../support/api-routes.ts";
 import { originOf } from "../support/cloudfront.ts";
+import { qbtPrefix } from "../../ingest/qbittorrent.ts";
 
 const { api } = routeTableApi();
 const request = (method: string, path: string, headers: Record<string, string> = {}) =>
@@ -63,8 +64,9 @@ describe("ingest's public paths (the front door's routing)", () => {
     assert.equal(ingestPathOf("/API/jobs"), undefined, "patterns are case-sensitive");
     assert.equal(ingestPathOf("/zipper"), undefined);
   });
-  it("the CloudFront stand-in sends every route, /zip/* too, to ingest, and the page's files to the page", () => {
-    for (const r of routes) assert.equal(originOf(example(r.path)), "ingest", r.path);
+  it("the CloudFront stand-in sends every route, /zip/* too, to ingest (the qBittorrent API to its public function), and the page's files to the page", () => {
+    for (const r of routes) assert.equal(originOf(example(r.path)), r.path.startsWith(qbtPrefix) ? "qbittorrent" : "ingest", r.path);
+    assert.ok(routes.some((r) => r.path.startsWith(qbtPrefix)), "the qBittorrent routes are among them");
     assert.equal(originOf(`/zip/${"a".repeat(40)}`), "ingest");
     for (const path of ["/", ...pageFiles.map(([key]) => `/${key}`)]) assert.equal(originOf(path), "page", path);
   });
