@@ -15,13 +15,13 @@ import { Construct } from "constructs";
 import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
 import { LambdaFunctionEventInvokeConfig } from "@cdktf/provider-aws/lib/lambda-function-event-invoke-config/index.js";
-import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
+import type { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic/index.js";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription/index.js";
 import type { CoreResources } from "./core.ts";
 import { ssmParameterArn, type Grant } from "./iam.ts";
-import { nodeFunction } from "./node-function.ts";
+import { nodeFunction, publicFunctionUrl } from "./node-function.ts";
 
 export interface DiscordLambdaProps {
   name: string;
@@ -90,14 +90,7 @@ export class DiscordLambda extends Construct {
       env: { T2S_DISCORD_TOKEN_PARAM: p.discordTokenParam },
     });
 
-    this.url = new LambdaFunctionUrl(this, "url", { functionName: this.interactions.functionName, authorizationType: "NONE" });
-    new LambdaPermission(this, "url-permission", {
-      statementId: "FunctionUrlPublic", action: "lambda:InvokeFunctionUrl", functionName: this.interactions.functionName,
-      principal: "*", functionUrlAuthType: "NONE",
-    });
-    new LambdaPermission(this, "url-invoke-permission", {
-      statementId: "FunctionUrlPublicInvoke", action: "lambda:InvokeFunction", functionName: this.interactions.functionName, principal: "*",
-    });
+    this.url = publicFunctionUrl(this, "url", this.interactions);
 
     new LambdaPermission(this, "topic-permission", {
       statementId: "InteractionsTopic", action: "lambda:InvokeFunction", functionName: this.worker.functionName,

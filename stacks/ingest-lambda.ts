@@ -20,7 +20,7 @@ import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/i
 import { jobTableSchema } from "../lib/aws/job-table-schema.ts";
 import { coreEnv, type CoreResources } from "./core.ts";
 import { ssmParameterArn, type Grant } from "./iam.ts";
-import { nodeFunction } from "./node-function.ts";
+import { nodeFunction, publicFunctionUrl } from "./node-function.ts";
 import { fleetEnv, groupArn, type FleetSettings } from "./seedbox-fleet.ts";
 import { serviceEnvNames } from "../lib/service-env.ts";
 
@@ -187,18 +187,9 @@ export class IngestLambda extends Construct {
 
     // AWS_IAM: reached through CloudFront only (the distribution's grant is in page-front.ts).
     this.url = new LambdaFunctionUrl(this, "url", { functionName: this.http.functionName, authorizationType: "AWS_IAM" });
-    // NONE: anyone may call it, through the distribution or straight; it answers the qBittorrent API only.
-    // Since October 2025 a function URL needs lambda:InvokeFunction beside lambda:InvokeFunctionUrl; AWS
-    // can limit the former to URL calls (lambda:InvokedViaFunctionUrl), which the provider (5.100) cannot
-    // say yet: a direct Invoke gets what the URL gives (the handler takes URL events only).
-    this.qbittorrentUrl = new LambdaFunctionUrl(this, "qbittorrent-url", { functionName: this.qbittorrent.functionName, authorizationType: "NONE" });
-    new LambdaPermission(this, "qbittorrent-public-url", {
-      statementId: "PublicInvokeFunctionUrl", action: "lambda:InvokeFunctionUrl", functionName: this.qbittorrent.functionName,
-      principal: "*", functionUrlAuthType: "NONE",
-    });
-    new LambdaPermission(this, "qbittorrent-public-invoke", {
-      statementId: "PublicInvokeFunction", action: "lambda:InvokeFunction", functionName: this.qbittorrent.functionName, principal: "*",
-    });
+    // NONE: anyone may call it, through the distribution or straight; it answers the qBittorrent API only,
+    // and a direct Invoke gets what the URL gives (the handler takes URL events only).
+    this.qbittorrentUrl = publicFunctionUrl(this, "qbittorrent-url", this.qbittorrent);
     new LambdaEventSourceMapping(this, "facts", {
       eventSourceArn: core.facts.queue.arn,
       functionName: this.facts.arn,

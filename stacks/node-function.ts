@@ -4,6 +4,8 @@ import { Fn, type TerraformAsset } from "cdktf";
 import type { Construct } from "constructs";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
+import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
+import { LambdaPermission } from "@cdktf/provider-aws/lib/lambda-permission/index.js";
 import { ServiceRole, type Grant } from "./iam.ts";
 
 export const lambdaRuntime = "nodejs22.x";
@@ -36,4 +38,24 @@ export function nodeFunction(scope: Construct, id: string, o: {
     ...(o.reservedConcurrency !== undefined ? { reservedConcurrentExecutions: o.reservedConcurrency } : {}),
     dependsOn: [logs],
   });
+}
+
+/**
+ * A function URL with auth NONE, for callers that cannot sign AWS requests, and the grants it needs:
+ * lambda:InvokeFunctionUrl for anyone (FunctionUrlAuthType NONE), and, since October 2025,
+ * lambda:InvokeFunction for anyone too. AWS can limit the latter to URL calls
+ * (lambda:InvokedViaFunctionUrl), which provider 5.100 cannot say: anyone may invoke the function
+ * directly, so its handler must take function-URL events only. Constructs go under `id`,
+ * `${id}-permission` and `${id}-invoke-permission`.
+ */
+export function publicFunctionUrl(scope: Construct, id: string, fn: LambdaFunction): LambdaFunctionUrl {
+  const url = new LambdaFunctionUrl(scope, id, { functionName: fn.functionName, authorizationType: "NONE" });
+  new LambdaPermission(scope, `${id}-permission`, {
+    statementId: "FunctionUrlPublic", action: "lambda:InvokeFunctionUrl", functionName: fn.functionName,
+    principal: "*", functionUrlAuthType: "NONE",
+  });
+  new LambdaPermission(scope, `${id}-invoke-permission`, {
+    statementId: "FunctionUrlPublicInvoke", action: "lambda:InvokeFunction", functionName: fn.functionName, principal: "*",
+  });
+  return url;
 }
