@@ -141,8 +141,8 @@ export class IngestLambda extends Construct {
       // Categories and the sync agent's folder.
       { sid: "QbtSettings", actions: ["s3:GetObject", "s3:PutObject"], resources: [`${bucketArn}/qbittorrent/*`] },
       { sid: "QbtSettingsList", actions: ["s3:ListBucket"], resources: [bucketArn], condition: [{ test: "StringLike", variable: "s3:prefix", values: ["qbittorrent/*"] }] },
-      // torrents/info lists newest first.
-      jobIndexes,
+      // torrents/info lists newest first; the change feed and the sweeper's index are not its business.
+      { sid: "JobIndexes", actions: ["dynamodb:Query"], resources: [`${tableArn}/index/${jobTableSchema.byCreated.name}`] },
       enqueueWebhooks,
       ...scaleUp,
     ], shared, p.downloads ? { T2S_CLOUDFRONT_KEY_PAIR_ID: p.downloads.keyPairId } : {}, p.qbittorrentConcurrency);

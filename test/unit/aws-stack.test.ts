@@ -313,6 +313,8 @@ describe("aws stack (synthesized)", () => {
     const st = policyDoc("ingest_qbittorrent-function-role_policy-document");
     assert.ok(!st.some((x) => x.sid === "DownloadKey"));
     assert.deepEqual(st.map((x) => x.sid), ["Logs", "JobTable", "MonthTotals", "Files", "ListFiles", "Publish", "Parameters", "ClaimChecks", "DeleteFiles", "AbortUploads", "ListUploads", "ClaimCheckRead", "QbtSettings", "QbtSettingsList", "JobIndexes", "WebhookQueueSend", "FleetScaleUp", "FleetDescribe", "RequestsDepth"]);
+    const table = ref("aws_dynamodb_table", "arn");
+    assert.deepEqual(st.find((x) => x.sid === "JobIndexes")!.resources, [`${table}/index/${schema.byCreated.name}`], "the newest-first list only");
     // The API function no longer answers the qBittorrent API: its settings are out of its reach.
     assert.ok(!policyDoc("ingest_function-role_policy-document").some((x) => x.resources.some((r) => r.includes("/qbittorrent/"))));
   });
