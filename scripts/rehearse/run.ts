@@ -30,6 +30,8 @@ import { motoAccount } from "./iam-calls.ts";
 import { startFront } from "./front.ts";
 import type { AppliedDistribution } from "./cloudfront.ts";
 import { startDiscordStandIn } from "../../test/support/discord-standin.ts";
+import { makeTorrent } from "../../test/support/torrents.ts";
+import { noQbittorrentApi, qbittorrentLeg, type QbittorrentApiResult } from "./qbittorrent.ts";
 
 export interface RehearsalSummary {
   jobs_completed: number;
@@ -53,6 +55,8 @@ export interface RehearsalSummary {
   imds_without_token: number;
   /** The rehearsal's own checks, run on a broken copy of the world, caught the break. */
   canaries: { route_removed: boolean; grant_removed: boolean };
+  /** Sonarr's and Radarr's way in: the npm qBittorrent client through the distribution (qbittorrent.ts). */
+  qbittorrent_api: QbittorrentApiResult;
   failures: string[];
 }
 
@@ -74,7 +78,7 @@ const secondS = (a?: number | null, b?: number | null) => (a == null || b == nul
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
   containerPreflight();
-  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, failures: [] };
+  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, qbittorrent_api: { ...noQbittorrentApi }, failures: [] };
   const fail = (what: string) => {
     summary.failures.push(what);
     o.log(`FAILED: ${what}`);
@@ -237,6 +241,17 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     };
     const legs = await Promise.allSettled([apiLeg(), discordLeg(), pageLeg()]);
     legs.forEach((l, i) => l.status === "rejected" && fail(`the ${["API", "Discord", "page"][i]} leg: ${(l.reason as Error).message}`));
+
+    // Sonarr and Radarr: the qBittorrent API through the distribution, unsigned, from the public function.
+    const qbtUrl = runner.urls[`${stackName}-ingest-qbt`];
+    if (!qbtUrl || qbtUrl.authType !== "NONE") fail(`the stack has no public qBittorrent function URL (auth NONE): ${JSON.stringify(qbtUrl ?? null)}`);
+    else {
+      const episode = await makeTorrent({ name: "rehearsal-qbittorrent", files: [{ path: ["episode.mkv"], size: 300_000 }], dir: join(dir, "qbittorrent") });
+      summary.qbittorrent_api = await qbittorrentLeg({ front: front.url, functionUrl: qbtUrl.local, apiToken, torrent: episode, log: o.log, fail })
+        .catch((err: Error) => (fail(`the qBittorrent leg: ${err.message}`), { ...noQbittorrentApi }));
+      const off = Object.entries(summary.qbittorrent_api).filter(([, ok]) => !ok).map(([k]) => k);
+      if (off.length) fail(`qbittorrent_api: ${off.join(", ")} false`);
+    }
     const first = fleet.instances[0];
     if (first) {
       const running = first.instance.entries.find(isSeedboxRunning);

@@ -116,7 +116,7 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     const alarms = await query("monitoring", { Action: "DescribeAlarms", Version: "2010-08-01", MaxRecords: "100" });
     const names = [...alarms.text.matchAll(/<AlarmName>([^<]+)<\/AlarmName>/g)].map((m) => m[1]!).sort();
     assert.deepEqual(names, [
-      ...["discord", "discord-updates", "discord-work", "ingest", "ingest-facts", "ingest-sweep", "ingest-webhooks"].map((f) => `${name}-${f}-errors`),
+      ...["discord", "discord-updates", "discord-work", "ingest", "ingest-facts", "ingest-qbt", "ingest-sweep", "ingest-webhooks"].map((f) => `${name}-${f}-errors`),
       ...["facts-ingest", "requests", "updates-bot", "webhooks"].map((q) => `${name}-${q}-dead-letters`),
       `${name}-jobs-open-past-bound`, `${name}-requests-waiting`,
     ].sort());
@@ -288,6 +288,31 @@ describe("aws stack applied to moto", { timeout: 900_000 }, () => {
     }
     const facts404 = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest-facts/policy`);
     assert.equal(facts404.status, 404, facts404.text);
+  });
+
+  it("created the public qBittorrent function: its URL (auth NONE) public, its reserved concurrency, the distribution's origin without OAC", async () => {
+    const r = await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest-qbt`);
+    assert.equal(r.status, 200, r.text);
+    const got = JSON.parse(r.text) as { Configuration: { Handler: string; Role: string }; Concurrency?: { ReservedConcurrentExecutions?: number } };
+    assert.equal(got.Configuration.Handler, "index.qbittorrentHandler");
+    assert.equal(got.Concurrency?.ReservedConcurrentExecutions, 5);
+    assert.match(got.Configuration.Role, new RegExp(`role/${name}-ingest-qbt$`));
+    const url = await api("lambda", "GET", `/2021-10-31/functions/${name}-ingest-qbt/url`);
+    assert.ok(url.status === 200 || url.status === 201, url.text);
+    assert.equal(JSON.parse(url.text).AuthType, "NONE");
+    const policy = JSON.parse(JSON.parse((await api("lambda", "GET", `/2015-03-31/functions/${name}-ingest-qbt/policy`)).text).Policy) as { Statement: { Sid: string; Action: string; Principal: unknown; Condition?: unknown }[] };
+    // A NONE URL gets a statement of its own (FunctionURLAllowPublicAccess) beside the stack's. moto writes
+    // the URL grant's auth type as a key of the statement, AWS as its condition: either way, NONE only.
+    const said = JSON.stringify(policy.Statement);
+    assert.deepEqual([...new Set(policy.Statement.map((st) => st.Action))].sort(), ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"], said);
+    for (const st of policy.Statement) assert.equal(JSON.stringify(st.Principal), '"*"', said);
+    for (const st of policy.Statement.filter((x) => x.Action === "lambda:InvokeFunctionUrl")) assert.match(JSON.stringify(st), /FunctionUrlAuthType"\s*:\s*"NONE"/, said);
+    // The API's URL stays AWS_IAM (the test above); the distribution reaches this one with no OAC.
+    const host = new URL(JSON.parse(url.text).FunctionUrl as string).host;
+    const id = /<Id>([A-Z0-9]+)<\/Id>/.exec((await api("cloudfront", "GET", "/2020-05-31/distribution")).text)![1]!;
+    const d = (await api("cloudfront", "GET", `/2020-05-31/distribution/${id}`)).text;
+    assert.ok(d.includes(`<DomainName>${host}</DomainName>`), "an origin names the public function URL");
+    assert.ok(d.includes("<PathPattern>/qbittorrent/*</PathPattern>"));
   });
 
   it("created the Discord functions: the interactions URL (auth NONE), the worker, the updates mapping", async () => {

@@ -25,6 +25,9 @@ describe("the AWS rehearsal", { timeout: 2_400_000 }, () => {
     assert.equal(summary.iam_enforced, true);
     assert.ok(summary.iam_calls > 20, `only ${summary.iam_calls} distinct calls recorded`);
     assert.deepEqual(summary.canaries, { route_removed: true, grant_removed: true });
+    // Sonarr's and Radarr's way in: the npm qBittorrent client through the distribution, unsigned; the
+    // public function URL answers nothing else.
+    assert.deepEqual(summary.qbittorrent_api, { login: true, add: true, info: true, properties: true, delete: true, rest_refused: true, strangers_refused: true });
     for (const v of [summary.boot_s, summary.first_byte_from_zero_s]) assert.ok(Number.isFinite(v) && v! > 0, JSON.stringify(summary));
     // Beyond its stand-ins an instance fetched from Debian's archive and PyPI only, and asked the
     // metadata service with an IMDSv2 token every time.
