@@ -47,13 +47,13 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
     assert.match(await tf(stackDir, "validate"), /The configuration is valid/);
   });
 
-  it("refuses an unknown arch, a volume under 8 GiB, a retention of 0, a malformed Discord public key, bad fleet settings, a budget that is no number, a bad alarm e-mail and log retention at plan time", async () => {
+  it("refuses an unknown arch, a volume under 8 GiB, a retention of 0, a malformed Discord public key, bad fleet settings, a budget that is no number, a bad alarm e-mail, log retention and qBittorrent concurrency at plan time", async () => {
     // Pointed at a closed loopback port: the plan stops at the variable checks, before any API call matters.
     const stackDir = synth("local", `http://127.0.0.1:${await freePort()}`);
     await tf(stackDir, "init", "-input=false");
     const plan = await tf(stackDir, "plan", "-input=false", "-refresh=false", "-var=arch=sparc", "-var=volume_size_gib=4", "-var=retention_days=0", "-var=discord_public_key=not-a-key",
       "-var=max_seedboxes=0", "-var=idle_minutes=0.5", "-var=max_torrents=0", '-var=instance_types=["t4g.medium","nope"]', "-var=monthly_budget_usd=lots",
-      "-var=alarm_email=owner-at-example", "-var=log_retention_days=10").then(
+      "-var=alarm_email=owner-at-example", "-var=log_retention_days=10", "-var=qbittorrent_concurrency=-2").then(
       () => assert.fail("terraform plan accepted bad variables"),
       (err: Error) => err.message,
     );
@@ -68,5 +68,6 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
     assert.match(plan, /monthly_budget_usd must be empty \(no guard\) or a number of dollars/);
     assert.match(plan, /alarm_email must be an e-mail address or empty/);
     assert.match(plan, /log_retention_days must be one of 1, 3, 5, 7, 14, 30,/);
+    assert.match(plan, /qbittorrent_concurrency must be a whole number from -1 to 100/);
   });
 });

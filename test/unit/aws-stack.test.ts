@@ -746,6 +746,8 @@ describe("aws stack (synthesized)", () => {
     assert.throws(() => synth({ ...awsDefaults, idleMinutes: 0 }), /idle minutes 0 must be a whole number of at least 1/);
     assert.throws(() => settingsFromEnv({ T2S_AWS_INSTANCE_TYPES: "t4g.medium,nope" }), /instance type "nope" is not an EC2 instance type/);
     assert.equal(settingsFromEnv({ T2S_AWS_SPOT: "on" }).spot, true);
+    assert.throws(() => settingsFromEnv({ T2S_AWS_QBITTORRENT_CONCURRENCY: "-2" }), /qBittorrent concurrency -2 must be a whole number from -1 \(none reserved\) to 100/);
+    assert.throws(() => synth({ ...awsDefaults, qbittorrentConcurrency: 2.5 }), /qBittorrent concurrency 2.5 must be a whole number/);
     assert.throws(() => settingsFromEnv({ T2S_AWS_DISCORD_PUBLIC_KEY: "xyz" }), /Discord public key must be the 64 hex/);
     assert.equal(settingsFromEnv({ T2S_AWS_DISCORD_PUBLIC_KEY: "AB".repeat(32) }).discordPublicKey, "ab".repeat(32));
   });
