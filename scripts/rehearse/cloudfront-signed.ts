@@ -53,10 +53,18 @@ export function checkSignedUrl(o: { url: string; keys: Record<string, string | K
   const q = o.url.indexOf("?");
   const base = q < 0 ? o.url : o.url.slice(0, q);
   const pairs = q < 0 ? [] : o.url.slice(q + 1).split("&").filter((p) => p !== "");
-  const nameOf = (p: string) => decodeURIComponent(p.split("=", 1)[0]!.replace(/\+/g, " "));
+  // A malformed escape stays as it was: it is then no signing parameter, or a value that fails.
+  const decode = (v: string) => {
+    try {
+      return decodeURIComponent(v.replace(/\+/g, " "));
+    } catch {
+      return v;
+    }
+  };
+  const nameOf = (p: string) => decode(p.split("=", 1)[0]!);
   const valueOf = (name: string) => {
     const p = pairs.find((x) => nameOf(x) === name);
-    return p === undefined ? undefined : decodeURIComponent(p.slice(p.indexOf("=") + 1 || p.length).replace(/\+/g, " "));
+    return p === undefined ? undefined : decode(p.slice(p.indexOf("=") + 1 || p.length));
   };
   // The signed resource is the URL with the viewer's own query parameters, as they were sent.
   const own = pairs.filter((p) => !(signingParams as readonly string[]).includes(nameOf(p)));

@@ -56,6 +56,7 @@ describe("CloudFront signed URLs, checked as CloudFront does", () => {
     const unsigned = new URL(url);
     unsigned.searchParams.delete("Signature");
     assert.equal(codeOf(unsigned.href), "AccessDenied: Access denied");
+    assert.equal(codeOf(`${url}&x=%E0%A4%A`), "AccessDenied: Access denied", "a malformed escape in another parameter");
   });
 
   it("take a custom policy with a wildcard resource, a start date and a source address", () => {
