@@ -33,7 +33,7 @@ const factCount = env("BENCH_FACTS", 2000);
 const bigSize = env("BENCH_BIG_GB", 8) * 1024 * MiB;
 const restartRounds = env("BENCH_RESTARTS", 3);
 const only = process.env.BENCH_ONLY;
-// BENCH_SKIP=store,fleet leaves those parts out of a whole run (their own BENCH_ONLY runs still work).
+// BENCH_SKIP=store,fleet,line-rate leaves those parts out of a whole run (their own BENCH_ONLY runs still work).
 const skip = new Set((process.env.BENCH_SKIP ?? "").split(",").map((x) => x.trim()));
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
@@ -218,11 +218,11 @@ let pipeline: Awaited<ReturnType<typeof pipelineRuns>>;
 let uploads: UploadRun[];
 const overlaps: OverlapRun[] = [];
 let durable: Awaited<ReturnType<typeof durableRun>>;
-let lineRate: LineRate;
+let lineRate: LineRate | null = null;
 try {
   say(`${submits} jobs of 1 MB: submit→added and finish→link`);
   pipeline = await pipelineRuns(s, submits);
-  lineRate = await lineRateRun(s, lineRateOptions(tmp));
+  if (!skip.has("line-rate")) lineRate = await lineRateRun(s, lineRateOptions(tmp));
   say(`upload of ${uploadSize / MiB} MiB: torrent2s3 vs aws s3 cp vs rclone copyto, ${uploadRounds} rounds`);
   uploads = await compareUploads({ endpoint: s.store.endpoint, storePid: s.store.proc.pid, keys: s.keys, dir: tmp, size: uploadSize, rounds: uploadRounds });
   for (const overlap of [true, false]) {
@@ -265,7 +265,7 @@ console.log(`overlapped upload: ${overlapSize / MiB} MiB single file at ${rateKi
 console.log(`overlap on:  last piece → link ${f2(on.finishToLinkS)} s`);
 console.log(`overlap off: last piece → link ${f2(off.finishToLinkS)} s (baseline)`);
 console.log("");
-lineRateTable(lineRate);
+if (lineRate) lineRateTable(lineRate);
 console.log("");
 durableTable(durable);
 console.log("");
@@ -283,7 +283,7 @@ console.log(JSON.stringify({
   rclone_peak_rss_mb: Number(peak("rclone").toFixed(1)),
   overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
   overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
-  ...lineRateLine(lineRate),
+  ...(lineRate ? lineRateLine(lineRate) : {}),
   ...durableLine(durable),
   ...storeLine,
   ...interactionsLine,
