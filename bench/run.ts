@@ -33,7 +33,7 @@ const factCount = env("BENCH_FACTS", 2000);
 const bigSize = env("BENCH_BIG_GB", 8) * 1024 * MiB;
 const restartRounds = env("BENCH_RESTARTS", 3);
 const only = process.env.BENCH_ONLY;
-// BENCH_SKIP=store,fleet leaves those parts out of a whole run (their own BENCH_ONLY runs still work).
+// BENCH_SKIP=store,fleet,line-rate leaves those parts out of a whole run (their own BENCH_ONLY runs still work).
 const skip = new Set((process.env.BENCH_SKIP ?? "").split(",").map((x) => x.trim()));
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const f1 = (n: number) => n.toFixed(1);
@@ -218,13 +218,13 @@ let pipeline: Awaited<ReturnType<typeof pipelineRuns>>;
 let uploads: UploadRun[];
 const overlaps: OverlapRun[] = [];
 let durable: Awaited<ReturnType<typeof durableRun>>;
-let lineRate: LineRate;
+let lineRate: LineRate | null = null;
 try {
   say(`${submits} jobs of 1 MB: submit→added and finish→link`);
   pipeline = await pipelineRuns(s, submits);
-  lineRate = await lineRateRun(s, lineRateOptions(tmp));
+  if (!skip.has("line-rate")) lineRate = await lineRateRun(s, lineRateOptions(tmp));
   say(`upload of ${uploadSize / MiB} MiB: torrent2s3 vs aws s3 cp vs rclone copyto, ${uploadRounds} rounds`);
-  uploads = await compareUploads({ endpoint: s.store.endpoint, keys: s.keys, dir: tmp, size: uploadSize, rounds: uploadRounds });
+  uploads = await compareUploads({ endpoint: s.store.endpoint, storePid: s.store.proc.pid, keys: s.keys, dir: tmp, size: uploadSize, rounds: uploadRounds });
   for (const overlap of [true, false]) {
     say(`${overlapSize / MiB} MiB torrent at ${rateKiBs / 1024} MiB/s, overlapped upload ${overlap ? "on" : "off"}`);
     overlaps.push(await overlapRun(s, { overlap, size: overlapSize, rateKiBs }));
@@ -242,8 +242,8 @@ const fleetLine = skip.has("fleet") ? {} : await fleetPart();
 const added = pipeline.map((r) => r.submitToAddedMs);
 // finish→link over the first 10 of the jobs.
 const linked = pipeline.slice(0, 10).map((r) => r.finishToLinkMs);
-const by = (tool: string, k: "wallS" | "cpuS" | "peakRssMb") => uploads.filter((u) => u.tool === tool).map((u) => u[k]);
-const med = (tool: string, k: "wallS" | "cpuS" | "peakRssMb") => median(by(tool, k));
+const by = (tool: string, k: "wallS" | "cpuS" | "peakRssMb" | "storeCpuS") => uploads.filter((u) => u.tool === tool).map((u) => u[k]);
+const med = (tool: string, k: "wallS" | "cpuS" | "peakRssMb" | "storeCpuS") => median(by(tool, k));
 const peak = (tool: string) => Math.max(...by(tool, "peakRssMb"));
 const on = overlaps.find((o) => o.overlap)!;
 const off = overlaps.find((o) => !o.overlap)!;
@@ -255,17 +255,17 @@ console.log(`submit → added in Deluge (ms)  ${f1(median(added)).padStart(9)}  
 console.log(`finish → link, 10 jobs (ms)    ${f1(median(linked)).padStart(9)}  ${f1(percentile(linked, 95)).padStart(9)}`);
 console.log("");
 console.log(`upload of ${uploadSize / MiB} MiB to the local store, ${uploadRounds} rounds (median; peak RSS is the max)`);
-console.log("tool          wall s   CPU s   peak RSS MB   per round (wall/CPU)");
+console.log("tool          wall s   CPU s   peak RSS MB   store CPU s   per round (wall/CPU)");
 for (const t of tools) {
   const rounds = uploads.filter((u) => u.tool === t).map((u) => `${f1(u.wallS)}/${f1(u.cpuS)}`).join("  ");
-  console.log(`${t.padEnd(12)} ${f2(med(t, "wallS")).padStart(7)} ${f2(med(t, "cpuS")).padStart(7)} ${f1(peak(t)).padStart(13)}   ${rounds}`);
+  console.log(`${t.padEnd(12)} ${f2(med(t, "wallS")).padStart(7)} ${f2(med(t, "cpuS")).padStart(7)} ${f1(peak(t)).padStart(13)} ${f2(med(t, "storeCpuS")).padStart(13)}   ${rounds}`);
 }
 console.log("");
 console.log(`overlapped upload: ${overlapSize / MiB} MiB single file at ${rateKiBs / 1024} MiB/s`);
 console.log(`overlap on:  last piece → link ${f2(on.finishToLinkS)} s`);
 console.log(`overlap off: last piece → link ${f2(off.finishToLinkS)} s (baseline)`);
 console.log("");
-lineRateTable(lineRate);
+if (lineRate) lineRateTable(lineRate);
 console.log("");
 durableTable(durable);
 console.log("");
@@ -278,11 +278,12 @@ console.log(JSON.stringify({
   upload_cpu_vs_awscli: Number((med("torrent2s3", "cpuS") / med("awscli", "cpuS")).toFixed(3)),
   upload_cpu_vs_rclone: Number((med("torrent2s3", "cpuS") / med("rclone", "cpuS")).toFixed(3)),
   upload_peak_rss_mb: Number(peak("torrent2s3").toFixed(1)),
+  upload_store_cpu_s: Number(med("torrent2s3", "storeCpuS").toFixed(2)),
   awscli_peak_rss_mb: Number(peak("awscli").toFixed(1)),
   rclone_peak_rss_mb: Number(peak("rclone").toFixed(1)),
   overlap_finish_to_link_s: Number(on.finishToLinkS.toFixed(2)),
   overlap_off_finish_to_link_s: Number(off.finishToLinkS.toFixed(2)),
-  ...lineRateLine(lineRate),
+  ...(lineRate ? lineRateLine(lineRate) : {}),
   ...durableLine(durable),
   ...storeLine,
   ...interactionsLine,

@@ -7,6 +7,7 @@ import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, S3Client }
 import { bundleService } from "../scripts/bundle-service.ts";
 import { repoRoot } from "../scripts/local/paths.ts";
 import { localUploadQueueSize, serviceNodeFlags } from "../scripts/local/stack.ts";
+import { cpuSeconds } from "./cpu.ts";
 import { timed, type Timed } from "./timed.ts";
 
 export const tools = ["torrent2s3", "awscli", "rclone"] as const;
@@ -14,6 +15,8 @@ export type Tool = (typeof tools)[number];
 export interface UploadRun extends Timed {
   tool: Tool;
   round: number;
+  /** CPU seconds the store spent taking this upload in. */
+  storeCpuS: number;
 }
 
 async function writeRandomFile(path: string, size: number): Promise<void> {
@@ -26,7 +29,7 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
   }
 }
 
-export async function compareUploads(o: { endpoint: string; keys: { accessKeyId: string; secretAccessKey: string }; dir: string; size: number; rounds: number }): Promise<UploadRun[]> {
+export async function compareUploads(o: { endpoint: string; storePid: number; keys: { accessKeyId: string; secretAccessKey: string }; dir: string; size: number; rounds: number }): Promise<UploadRun[]> {
   const file = join(o.dir, "upload.bin");
   await writeRandomFile(file, o.size);
   const bucket = `t2s-bench-${randomBytes(3).toString("hex")}`;
@@ -58,11 +61,13 @@ export async function compareUploads(o: { endpoint: string; keys: { accessKeyId:
       for (const tool of order) {
         const key = `${tool}-${round}.bin`;
         const [cmd, args, e] = commands[tool](key);
+        const storeBefore = await cpuSeconds(o.storePid);
         const t = await timed(cmd, args, e);
+        const storeCpuS = (await cpuSeconds(o.storePid)) - storeBefore;
         const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
         if (head.ContentLength !== o.size) throw new Error(`${tool} stored ${head.ContentLength} bytes, not ${o.size}`);
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-        runs.push({ tool, round, ...t });
+        runs.push({ tool, round, ...t, storeCpuS });
       }
     }
   } finally {

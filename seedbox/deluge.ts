@@ -88,8 +88,6 @@ export class Deluge {
   private cookie: string | null = null;
   private seq = 0;
   private ready: Promise<void> | null = null;
-  /** Counts logins: an event listener belongs to the session it was registered in. */
-  private sessions = 0;
 
   constructor(o: DelugeOptions) {
     this.o = o;
@@ -130,7 +128,6 @@ export class Deluge {
     this.cookie = null;
     const ok = await this.rpc<boolean>("auth.login", [this.o.password], signal);
     if (!ok) throw new DelugeError("deluge-web refused the password", 1);
-    this.sessions++;
     if (await this.rpc<boolean>("web.connected", [], signal)) return;
     const hosts = await this.rpc<[string, string, number, string][]>("web.get_hosts", [], signal);
     const host = hosts.find((h) => this.o.daemonPort === undefined || h[2] === this.o.daemonPort) ?? hosts[0];
@@ -160,24 +157,19 @@ export class Deluge {
   }
 
   /**
-   * Calls `on` with the id of each torrent Deluge finishes, until `signal` aborts. deluge-web queues a
-   * session's events: get_events answers at once when some are queued, else within 5 s (it looks every
-   * 100 ms). A new session has no listener, so it is registered again after a login or an error.
+   * Calls `on` with the id of each torrent Deluge finishes, until `signal` aborts. Our plugin's
+   * wait_finished answers as a torrent finishes, else within 5 s (deluge-web's own event queue looks
+   * only every 100 ms). Its seq says which finishes were seen; a restarted daemon starts again at 0.
    */
   async onFinished(on: (id: string) => void, signal: AbortSignal): Promise<void> {
-    let registered = -1;
+    let seen = -1;
     while (!signal.aborted) {
       try {
-        await this.connect(signal);
-        if (registered !== this.sessions) {
-          registered = this.sessions;
-          await this.call("web.register_event_listener", ["TorrentFinishedEvent"], signal);
-        }
-        const events = await this.call<[string, unknown[]][] | null>("web.get_events", [], signal);
-        for (const [name, args] of events ?? []) if (name === "TorrentFinishedEvent" && typeof args[0] === "string") on(args[0]);
+        const r = await this.call<{ seq: number; ids: string[] }>("t2stuning.wait_finished", [seen, 5], signal);
+        seen = r.seq;
+        for (const id of r.ids) on(id);
       } catch {
         // Deluge is down or restarting: the monitor's own passes go on meanwhile.
-        registered = -1;
         await sleep(1000, signal).catch(() => {});
       }
     }

@@ -180,6 +180,7 @@ export class AwsStack extends TerraformStack {
       deadLetters: { requests: core.requests.dlq, "facts-ingest": core.facts.dlq, "updates-bot": core.updatesBot.dlq, webhooks: core.webhooksDlq },
       functions: [ingest.http, ingest.qbittorrent, ingest.facts, ingest.webhooks, ingest.sweep, discord.interactions, discord.worker, discord.updates],
       sweep: ingest.sweep,
+      monthlyBudgetUsd: v.monthlyBudget.stringValue,
     });
 
     const out = (id: string, value: string, description: string) => new TerraformOutput(this, id, { value, description, staticId: true });

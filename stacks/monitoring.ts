@@ -1,9 +1,12 @@
 // Alarms an owner hears about, all on one SNS topic (with an optional e-mail subscription): a dead
 // letter on any queue, a Lambda's errors, and a job still open past a bound (the sweeper logs it; a
 // metric filter counts those lines). Each alarm's description says what to do; docs/aws.md has the runbook.
-// Nothing here costs while all is well: a metric filter publishes only on a matching line.
+// With a monthly budget and an e-mail, an AWS Budgets budget e-mails when the account's month passes it.
+// Nothing here costs while all is well: a metric filter publishes only on a matching line, and the first
+// two budgets of an account are free.
 import { Fn } from "cdktf";
 import { Construct } from "constructs";
+import { BudgetsBudget } from "@cdktf/provider-aws/lib/budgets-budget/index.js";
 import { CloudwatchLogMetricFilter } from "@cdktf/provider-aws/lib/cloudwatch-log-metric-filter/index.js";
 import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm/index.js";
 import type { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js";
@@ -21,6 +24,8 @@ export interface MonitoringProps {
   functions: LambdaFunction[];
   /** The sweeper, whose log group carries the "open past the bound" lines. */
   sweep: LambdaFunction;
+  /** The month's budget in USD ("" for none; may be a terraform variable). */
+  monthlyBudgetUsd?: string;
 }
 
 export class Monitoring extends Construct {
@@ -63,6 +68,18 @@ export class Monitoring extends Construct {
         namespace: "AWS/Lambda", metricName: "Errors", dimensions: { FunctionName: fn.functionName }, statistic: "Sum",
       });
     });
+
+    if (p.monthlyBudgetUsd !== undefined) {
+      // Only with an e-mail and a budget above 0 (coalesce skips ""; signum takes whole numbers only,
+      // hence ceil). The account's whole cost, not this stack's: a filter on the stack's tag would see
+      // nothing until the owner activates it as a cost allocation tag, and stay silent.
+      new BudgetsBudget(this, "budget", {
+        count: Fn.min([1, Fn.lengthOf(p.alarmEmail), Fn.signum(Fn.ceil(Fn.tonumber(Fn.coalesce([p.monthlyBudgetUsd, "0"]))))]),
+        name: `${p.name}-monthly`,
+        budgetType: "COST", timeUnit: "MONTHLY", limitAmount: p.monthlyBudgetUsd, limitUnit: "USD",
+        notification: [{ notificationType: "ACTUAL", comparisonOperator: "GREATER_THAN", threshold: 100, thresholdType: "PERCENTAGE", subscriberEmailAddresses: [p.alarmEmail] }],
+      });
+    }
 
     const namespace = `torrent2s3/${p.name}`;
     new CloudwatchLogMetricFilter(this, "stuck-filter", {

@@ -56,7 +56,9 @@ export async function startS3Store(o: { dir: string; logDir: string; keys: S3Key
   const proc = startProc("s3-store", bin, args, {
     logFile: join(o.logDir, "s3-store.log"),
     // Go's heap grows to twice the live data by default; a soft limit keeps large uploads from doing so.
-    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "160MiB", ...innerServerKeys(), ...(await grpcTls(o.dir)) },
+    // Not lower: 1 GiB uploaded at 256MiB cost the store 24 CPU s (the GC ran without end), at 320MiB 11 s
+    // and twice the speed, with the peak RSS about the same (164 against 177 MB).
+    env: { ...process.env, GOMEMLIMIT: process.env.T2S_S3_STORE_MEMLIMIT ?? "320MiB", ...innerServerKeys(), ...(await grpcTls(o.dir)) },
   });
   const endpoint = `http://127.0.0.1:${s3Port}`;
   const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: o.keys, maxAttempts: 1 });

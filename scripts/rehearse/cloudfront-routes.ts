@@ -67,7 +67,8 @@ export function unsupported(config: DistributionConfig, headersPolicy?: Response
     if (!b) continue;
     const where = "PathPattern" in b ? b.PathPattern : "the default behaviour";
     if (b.FunctionAssociations?.Quantity || b.LambdaFunctionAssociations?.Quantity) out.push(`functions on ${where}`);
-    if (b.TrustedKeyGroups?.Enabled || b.TrustedSigners?.Enabled) out.push(`signed URLs on ${where}`);
+    // Trusted key groups are modelled (cloudfront-signed.ts); an account's legacy key pairs are not.
+    if (b.TrustedSigners?.Enabled) out.push(`trusted signers (an account's key pairs) on ${where}`);
     const policy = b.OriginRequestPolicyId;
     if (policy && !Object.values(managedOriginRequestPolicies).includes(policy as never)) out.push(`origin request policy ${policy} on ${where}`);
     if (b.ForwardedValues && !b.CachePolicyId) out.push(`legacy forwarded values on ${where}`);

@@ -2,26 +2,31 @@
 // (moto), it routes each request by the applied behaviours (cloudfront-routes.ts) to the origin they
 // name, mapped to a local server, and signs the origin request as the origin's access control says.
 // An origin without one (the public qBittorrent function) gets the request unsigned, the viewer's
-// Authorization with it where the behaviour forwards it. Bodies stream both ways: downloads can be large. Not modelled: caching and compression (nothing ingest
-// answers is cached), HTTPS and the viewer protocol policy (loopback is plain HTTP), and whatever
-// `unsupported` names, which makes the stand-in refuse to start.
+// Authorization with it where the behaviour forwards it. Bodies stream both ways: downloads can be large.
+// A behaviour with trusted key groups takes signed URLs only, checked against the applied key groups'
+// public keys (cloudfront-signed.ts). Not modelled: caching
+// and compression (nothing ingest answers is cached), HTTPS and the viewer protocol policy (loopback is
+// plain HTTP), and whatever `unsupported` names, which makes the stand-in refuse to start.
 import { createHash, randomBytes } from "node:crypto";
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import { listenLoopback } from "../local/net.ts";
 import { SignatureV4 } from "@smithy/signature-v4";
 import {
-  CloudFrontClient, GetDistributionCommand, GetDistributionConfigCommand, GetOriginAccessControlCommand, ListDistributionsCommand,
+  CloudFrontClient, GetDistributionCommand, GetDistributionConfigCommand, GetKeyGroupCommand, GetOriginAccessControlCommand, GetPublicKeyCommand, ListDistributionsCommand,
   type DistributionConfig, type OriginAccessControlConfig, type ResponseHeadersPolicyConfig,
 } from "@aws-sdk/client-cloudfront";
 import { parseQuery, Sha256, type Keys } from "../local/moto-guard.ts";
 import { applyPolicy, decide, hopByHop, originRequestHeaders, policyHeaders, signingOf, unsupported, type Behavior, type Signing } from "./cloudfront-routes.ts";
+import { checkSignedUrl, refusalXml } from "./cloudfront-signed.ts";
 
-/** A distribution as applied: its config, and the origin access controls its origins name (by id). */
+/** A distribution as applied: its config, the origin access controls its origins name and the key groups its behaviours trust (by id). */
 export interface AppliedDistribution {
   id: string;
   domainName: string;
   config: DistributionConfig;
   accessControls: Record<string, OriginAccessControlConfig>;
+  /** Key group id → its public keys (id → PEM). */
+  keyGroups: Record<string, Record<string, string>>;
 }
 
 /**
@@ -52,7 +57,18 @@ export async function readDistribution(o: {
       if (!got) throw new Error(`origin access control ${oac} came back empty`);
       accessControls[oac] = got;
     }
-    return { id, domainName: d.DomainName, config, accessControls };
+    const keyGroups: AppliedDistribution["keyGroups"] = {};
+    for (const group of [config.DefaultCacheBehavior, ...(config.CacheBehaviors?.Items ?? [])].flatMap((b) => b?.TrustedKeyGroups?.Items ?? [])) {
+      if (keyGroups[group]) continue;
+      const items = (await cf.send(new GetKeyGroupCommand({ Id: group }))).KeyGroup?.KeyGroupConfig?.Items ?? [];
+      keyGroups[group] = {};
+      for (const key of items) {
+        const pem = (await cf.send(new GetPublicKeyCommand({ Id: key }))).PublicKey?.PublicKeyConfig?.EncodedKey;
+        if (!pem) throw new Error(`public key ${key} of key group ${group} came back empty`);
+        keyGroups[group][key] = pem;
+      }
+    }
+    return { id, domainName: d.DomainName, config, accessControls, keyGroups };
   } finally {
     cf.destroy();
   }
@@ -81,7 +97,8 @@ export interface CloudFrontStandIn {
 }
 
 export interface CloudFrontOptions {
-  distribution: Pick<AppliedDistribution, "config" | "accessControls">;
+  /** keyGroups and domainName (what signed URLs name) are needed when a behaviour trusts key groups. */
+  distribution: Pick<AppliedDistribution, "config" | "accessControls"> & Partial<Pick<AppliedDistribution, "keyGroups" | "domainName">>;
   /** Each origin's DomainName → the local base URL standing in for it (S3: path-style, with the bucket). */
   origins: Record<string, string>;
   /** What CloudFront signs origin requests with (the service principal's; a session token is signed too). */
@@ -125,11 +142,15 @@ async function sign(s: Signing, keys: Keys & { sessionToken?: string }, method: 
 
 /** Starts the stand-in on loopback. It throws if an origin has no local URL or the config uses what it does not model. */
 export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFrontStandIn> {
-  const { config, accessControls } = o.distribution;
+  const { config, accessControls, keyGroups = {}, domainName } = o.distribution;
   const originIds = new Set((config.Origins?.Items ?? []).map((x) => x.Id));
+  const behaviors = [config.DefaultCacheBehavior, ...(config.CacheBehaviors?.Items ?? [])];
+  const groups = behaviors.flatMap((b) => (b?.TrustedKeyGroups?.Enabled ? b.TrustedKeyGroups.Items ?? [] : []));
   const missing = [...unsupported(config, o.headersPolicy?.config),
-    ...[config.DefaultCacheBehavior, ...(config.CacheBehaviors?.Items ?? [])].filter((b) => !originIds.has(b?.TargetOriginId)).map((b) => `the origin ${b?.TargetOriginId}`),
-    ...(config.Origins?.Items ?? []).filter((x) => !o.origins[x.DomainName ?? ""]).map((x) => `a local URL for the origin ${x.Id} (${x.DomainName})`)];
+    ...behaviors.filter((b) => !originIds.has(b?.TargetOriginId)).map((b) => `the origin ${b?.TargetOriginId}`),
+    ...(config.Origins?.Items ?? []).filter((x) => !o.origins[x.DomainName ?? ""]).map((x) => `a local URL for the origin ${x.Id} (${x.DomainName})`),
+    ...groups.filter((g) => !keyGroups[g]).map((g) => `the public keys of key group ${g}`),
+    ...(groups.length && !domainName ? ["the distribution's domain name (signed URLs name it)"] : [])];
   if (missing.length) throw new Error(`the CloudFront stand-in cannot serve this distribution: ${missing.join("; ")}`);
   const signings = new Map((config.Origins?.Items ?? []).map((x) => [x.Id, signingOf(x, accessControls)]));
   const policy = o.headersPolicy && policyHeaders(o.headersPolicy.config);
@@ -142,7 +163,7 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
   });
   async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
-    const target = req.url ?? "/";
+    let target = req.url ?? "/";
     const cfId = randomBytes(30).toString("base64url");
     const own = { via, "x-amz-cf-id": cfId, "x-amz-cf-pop": "LOCAL" };
     const decision = decide(config, method, target);
@@ -151,6 +172,18 @@ export async function serveDistribution(o: CloudFrontOptions): Promise<CloudFron
       return answer(res, 403, "This distribution is not configured to allow the HTTP request method that was used for this request.", own);
     }
     const { behavior, origin } = decision;
+    if (behavior.TrustedKeyGroups?.Enabled) {
+      // The URL as the viewer asked the distribution for it; the signing parameters stop here.
+      const keys = Object.assign({}, ...(behavior.TrustedKeyGroups.Items ?? []).map((g) => keyGroups[g])) as Record<string, string>;
+      const verdict = checkSignedUrl({ url: `https://${domainName}${target}`, keys, now: Date.now(), ...(req.socket.remoteAddress ? { sourceIp: req.socket.remoteAddress } : {}) });
+      if (!verdict.ok) {
+        req.resume();
+        const body = refusalXml(verdict);
+        res.writeHead(403, { ...own, "content-type": "text/xml", "content-length": String(Buffer.byteLength(body)), "x-cache": "Error from cloudfront" }).end(body);
+        return;
+      }
+      target = verdict.target;
+    }
     const viewer = viewerHeaders(req);
     const forwarded = originRequestHeaders(behavior, viewer);
     const q = target.indexOf("?");

@@ -10,7 +10,8 @@ import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function/index.js
 import { LambdaFunctionUrl } from "@cdktf/provider-aws/lib/lambda-function-url/index.js";
 import { pageFiles } from "../../ingest/public-paths.ts";
 import { distributionConfigFromTerraform, headersPolicyFromTerraform } from "./cloudfront-routes.ts";
-import { PageFront } from "../../stacks/page-front.ts";
+import { CoreResources } from "../../stacks/core.ts";
+import { DownloadKeys, PageFront } from "../../stacks/page-front.ts";
 
 export interface SynthesizedFront {
   /** Origins' domains and OAC ids are terraform references ("${aws_s3_bucket....bucket_regional_domain_name}"). */
@@ -22,12 +23,14 @@ export interface SynthesizedFront {
   pageDomain: string;
   ingestDomain: string;
   qbittorrentDomain: string;
+  /** With a downloads key: the files bucket's origin domain, and the trusted key group and its one public key (references). */
+  downloads?: { filesDomain: string; keyGroup: string; publicKey: string };
 }
 
 type Resources = Record<string, Record<string, Record<string, unknown>>>;
 
-/** Synthesizes a PageFront (as AWS mode deploys it: with its headers policy) and reads its distribution. */
-export function synthesizePageFront(storageOrigin: string): SynthesizedFront {
+/** Synthesizes a PageFront (as AWS mode deploys it: with its headers policy; with downloads if given a public key) and reads its distribution. */
+export function synthesizePageFront(storageOrigin: string, o: { downloadsPublicKey?: string } = {}): SynthesizedFront {
   // The page's files are an asset: synth wants them present, not built.
   const web = mkdtempSync(join(tmpdir(), "t2s-front-synth-"));
   try {
@@ -37,7 +40,10 @@ export function synthesizePageFront(storageOrigin: string): SynthesizedFront {
       const url = new LambdaFunctionUrl(scope, "url", { functionName: ingest.functionName, authorizationType: "AWS_IAM" });
       const qbt = new LambdaFunction(scope, "qbt", { functionName: "t2s-ingest-qbt", role: "arn:aws:iam::123456789012:role/t2s-qbt", filename: "ingest.zip", handler: "index.qbittorrentHandler", runtime: "nodejs22.x" });
       const qbtUrl = new LambdaFunctionUrl(scope, "qbt-url", { functionName: qbt.functionName, authorizationType: "NONE" });
-      new PageFront(scope, "front", { name: "t2s", webDir: web, ingest, ingestUrl: url, qbittorrentUrl: qbtUrl, storageOrigin });
+      const downloads = o.downloadsPublicKey
+        ? { core: new CoreResources(scope, "core", { name: "t2s", retentionDays: 7 }), keys: new DownloadKeys(scope, "downloads", { name: "t2s", publicKeyPem: o.downloadsPublicKey, privateKeyParam: "/t2s/cloudfront-private-key" }) }
+        : undefined;
+      new PageFront(scope, "front", { name: "t2s", webDir: web, ingest, ingestUrl: url, qbittorrentUrl: qbtUrl, storageOrigin, ...(downloads ? { downloads } : {}) });
     });
     const r = (JSON.parse(json) as { resource: Resources }).resource;
     const only = (type: string) => Object.values(r[type] ?? {})[0]!;
@@ -49,10 +55,13 @@ export function synthesizePageFront(storageOrigin: string): SynthesizedFront {
         SigningBehavior: o.signing_behavior as "always", SigningProtocol: o.signing_protocol as "sigv4",
       };
     }
-    const domainOf = (id: string) => config.Origins!.Items!.find((o) => o.Id === id)!.DomainName!;
+    const domainOf = (id: string) => config.Origins!.Items!.find((x) => x.Id === id)!.DomainName!;
+    const files = config.CacheBehaviors!.Items!.find((b) => b.TrustedKeyGroups?.Enabled);
+    const ref = (type: string) => `\${${type}.${Object.keys(r[type]!)[0]}.id}`;
     return {
       config, accessControls, headersPolicy: headersPolicyFromTerraform(only("aws_cloudfront_response_headers_policy")),
       pageDomain: domainOf(config.DefaultCacheBehavior!.TargetOriginId!), ingestDomain: domainOf("ingest"), qbittorrentDomain: domainOf("qbittorrent"),
+      ...(files ? { downloads: { filesDomain: domainOf(files.TargetOriginId!), keyGroup: ref("aws_cloudfront_key_group"), publicKey: ref("aws_cloudfront_public_key") } } : {}),
     };
   } finally {
     rmSync(web, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 // template's user data when ingest raises the desired capacity (fleet.ts). Torrents go in through
 // CloudFront; each job must complete with the seeded bytes behind its links; the fleet must come back to
 // zero; every AWS call each role made must be allowed by that role's applied policies (iam.ts).
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -32,6 +32,7 @@ import type { AppliedDistribution } from "./cloudfront.ts";
 import { startDiscordStandIn } from "../../test/support/discord-standin.ts";
 import { makeTorrent } from "../../test/support/torrents.ts";
 import { noQbittorrentApi, qbittorrentLeg, type QbittorrentApiResult } from "./qbittorrent.ts";
+import { checkSignedDownloads, noSignedDownloads, type SignedDownloads } from "./signed-downloads.ts";
 
 export interface RehearsalSummary {
   jobs_completed: number;
@@ -57,6 +58,8 @@ export interface RehearsalSummary {
   canaries: { route_removed: boolean; grant_removed: boolean };
   /** Sonarr's and Radarr's way in: the npm qBittorrent client through the distribution (qbittorrent.ts). */
   qbittorrent_api: QbittorrentApiResult;
+  /** A /d/ and a /zip/ link through CloudFront's signed URLs, checked against the applied key group. */
+  signed_downloads: SignedDownloads;
   failures: string[];
 }
 
@@ -78,7 +81,7 @@ const secondS = (a?: number | null, b?: number | null) => (a == null || b == nul
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
   containerPreflight();
-  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, qbittorrent_api: { ...noQbittorrentApi }, failures: [] };
+  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, signed_downloads: noSignedDownloads(), qbittorrent_api: { ...noQbittorrentApi }, failures: [] };
   const fail = (what: string) => {
     summary.failures.push(what);
     o.log(`FAILED: ${what}`);
@@ -99,9 +102,12 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     const discord = await startDiscordStandIn();
     cleanups.push(() => discord.close());
     const discordPublicKey = discord.publicKey;
+    // Downloads through CloudFront, as docs/cost.md has the owner turn them on: the public key to the
+    // stack, the private key into SSM.
+    const downloadsKey = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
     const stack = await applyAwsStack({
       dir, motoEndpoint: moto.endpoint, log: o.log,
-      settings: { name: stackName, idleMinutes: o.idleMinutes ?? 1, maxSeedboxes: 2, arch: hostArch, discordPublicKey, discordAllowList: [rehearsalUser] },
+      settings: { name: stackName, idleMinutes: o.idleMinutes ?? 1, maxSeedboxes: 2, arch: hostArch, discordPublicKey, discordAllowList: [rehearsalUser], downloadsPublicKey: downloadsKey.publicKey },
     });
     o.signal.throwIfAborted();
     const s3 = new S3Client({ region, endpoint: moto.endpoint, credentials: adminKeys, forcePathStyle: true });
@@ -110,7 +116,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     const apiToken = randomBytes(32).toString("hex");
     const ssm = new SSMClient({ region, endpoint: moto.endpoint, credentials: adminKeys });
     const secrets = secretNames(stackName);
-    for (const [p, v] of [[secrets.apiToken, apiToken], [secrets.signingSecret, randomBytes(32).toString("hex")], [secrets.discordToken, discord.token]] as const) {
+    for (const [p, v] of [[secrets.apiToken, apiToken], [secrets.signingSecret, randomBytes(32).toString("hex")], [secrets.discordToken, discord.token], [secrets.downloadsPrivateKey, downloadsKey.privateKey]] as const) {
       await ssm.send(new PutParameterCommand({ Name: p, Type: "SecureString", Overwrite: true, Value: v }));
     }
     ssm.destroy();
@@ -186,7 +192,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
     ];
     const sameBytes = async (what: string, links: Map<string, string>, made: typeof one) => {
       for (const [path, link] of links) {
-        const got = await fetchLink(viaFront(link));
+        const got = await fetchLink(link, viaFront);
         if (got.status !== 200 || got.sha256 !== made.sha256.get(path)) {
           fail(`${what}: the link of ${path} gave HTTP ${got.status}, ${got.bytes} bytes${got.said ? ` (${got.said})` : ""}, not the seeded bytes`);
           return false;
@@ -209,7 +215,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
       if (!(await sameBytes("API", new Map(followed.job.files.map((f) => [f.path, f.url ?? ""])), one))) return;
       // The zip link is ingest's /zip/<id> behind CloudFront (the route that once fell to the page bucket).
       const expected = one.files.reduce((n, f) => n + f.size, 0);
-      const zip = followed.job.zip ? await fetchLink(viaFront(followed.job.zip.url)) : null;
+      const zip = followed.job.zip ? await fetchLink(followed.job.zip.url, viaFront) : null;
       if (!zip || zip.status !== 200 || zip.bytes < expected) return fail(`the zip link gave ${zip ? `HTTP ${zip.status}, ${zip.bytes} bytes${zip.said ? ` (${zip.said})` : ""}` : "nothing"}, not a zip of the ${expected} seeded bytes`);
       summary.jobs_completed++;
       // Canary: without its /zip/* behaviour (the route once copied by hand), the same link must fail.
@@ -219,6 +225,12 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
       await broken.close();
       summary.canaries.route_removed = got.status !== 200 || got.bytes < expected;
       o.log(`canary: /zip/* taken from the distribution: the zip link gave HTTP ${got.status}${summary.canaries.route_removed ? ", as it must" : ""}`);
+      const first = followed.job.files[0]!;
+      summary.signed_downloads = await checkSignedDownloads({
+        fileLink: first.url ?? "", filePath: join(one.seedDir, first.path), zipLink: followed.job.zip!.url, zipMinBytes: expected,
+        front, keyPairId: String(resourcesOf(state, "aws_cloudfront_public_key")[0]?.id), privateKey: downloadsKey.privateKey, fail,
+      });
+      o.log(`signed downloads: ${JSON.stringify(summary.signed_downloads)}`);
     };
     const discordLeg = async () => {
       const interactions = runner.urls[`${stackName}-discord`];

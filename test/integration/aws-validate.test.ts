@@ -1,7 +1,9 @@
 // AWS mode offline: `terraform validate` of the synthesized production stack through the provider
-// mirror, and terraform's own variable checks refusing bad -var values at plan time.
+// mirror, terraform's own variable checks refusing bad -var values at plan time, and the budget's count
+// evaluated by terraform under each setting.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -69,5 +71,19 @@ describe("aws stack: terraform validate (offline)", { timeout: 300_000 }, () => 
     assert.match(plan, /alarm_email must be an e-mail address or empty/);
     assert.match(plan, /log_retention_days must be one of 1, 3, 5, 7, 14, 30,/);
     assert.match(plan, /qbittorrent_concurrency must be a whole number from -1 to 100/);
+  });
+  it("creates the AWS Budgets budget only with both monthly_budget_usd above 0 and alarm_email (its count, evaluated by terraform)", async () => {
+    // console reads the (empty, local) state: a full init.
+    const stackDir = synth("budget");
+    await tf(stackDir, "init", "-input=false");
+    const synthesized = JSON.parse(await readFile(join(stackDir, "cdk.tf.json"), "utf8")) as { resource: { aws_budgets_budget: Record<string, { count: string }> } };
+    const [budget] = Object.values(synthesized.resource.aws_budgets_budget);
+    const count = budget!.count.replace(/^\$\{([\s\S]*)\}$/, "$1");
+    const countWith = (budgetUsd: string, email: string) =>
+      execFileSync("terraform", [`-chdir=${stackDir}`, "console", "-no-color", `-var=monthly_budget_usd=${budgetUsd}`, `-var=alarm_email=${email}`], { input: `${count}\n`, env, encoding: "utf8", timeout: 60_000 }).trim();
+    assert.deepEqual(
+      [["", ""], ["25", ""], ["", "owner@example.com"], ["0", "owner@example.com"], ["25", "owner@example.com"], ["12.5", "owner@example.com"], ["0.5", "owner@example.com"]].map(([b, e]) => countWith(b!, e!)),
+      ["0", "0", "0", "0", "1", "1", "1"],
+    );
   });
 });

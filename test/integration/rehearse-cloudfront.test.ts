@@ -2,19 +2,22 @@
 // back from moto: the distribution stacks/page-front.ts synthesizes is created there through the SDK (as
 // terraform would, with moto's limits: no response headers policy), read back, and served on loopback in
 // front of three recording origins that check CloudFront's SigV4 signatures (the public qBittorrent
-// function's gets none).
+// function's gets none). With a downloads key, the files bucket is moto's S3 behind its front, which
+// checks the stand-in's SigV4 too, and signed URLs come from @aws-sdk/cloudfront-signer as ingest makes them.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CloudFrontClient, CreateDistributionCommand, CreateOriginAccessControlCommand, type DistributionConfig } from "@aws-sdk/client-cloudfront";
+import { CloudFrontClient, CreateDistributionCommand, CreateKeyGroupCommand, CreateOriginAccessControlCommand, CreatePublicKeyCommand, type DistributionConfig } from "@aws-sdk/client-cloudfront";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/cloudfront-signer";
 import { ingestPaths, pageFiles } from "../../ingest/public-paths.ts";
 import { frontHeaders } from "../../lib/page-headers.ts";
-import { refusal } from "../../scripts/local/moto-guard.ts";
+import { refusal, type ObservedRequest } from "../../scripts/local/moto-guard.ts";
 import { startMoto, type Moto } from "../../scripts/local/moto.ts";
 import { originAccessControlIdsFromState, readDistribution, serveDistribution, type CloudFrontStandIn } from "../../scripts/rehearse/cloudfront.ts";
 import { synthesizePageFront, type SynthesizedFront } from "../../scripts/rehearse/page-front-synth.ts";
@@ -28,6 +31,11 @@ const pageBucket = "t2s-page-20261207";
 const pageDomain = `${pageBucket}.s3.${region}.amazonaws.com`;
 const ingestDomain = `abcdefghijklmnopqrstuvwxyz012345.lambda-url.${region}.on.aws`;
 const qbtDomain = `qbtqbtqbtqbtqbtqbtqbtqbtqbtqbt12.lambda-url.${region}.on.aws`;
+const filesBucket = "t2s-files-20261207";
+const filesDomain = `${filesBucket}.s3.${region}.amazonaws.com`;
+const downloadsKey = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const publicPem = downloadsKey.publicKey.export({ type: "spki", format: "pem" }).toString();
+const privatePem = downloadsKey.privateKey.export({ type: "pkcs1", format: "pem" }).toString();
 
 interface Seen {
   method: string;
@@ -75,6 +83,10 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
   let moto: Moto;
   let cf: CloudFrontClient;
   let synth: SynthesizedFront;
+  /** The same front with a downloads key: the files bucket at /files/*, for signed URLs only. */
+  let signedSynth: SynthesizedFront;
+  /** What moto's front (the files bucket here) answered. */
+  const s3Seen: ObservedRequest[] = [];
   let page: Origin;
   let ingest: Origin;
   let qbt: Origin;
@@ -83,18 +95,28 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
   let state: { resources: { type: string; instances: { attributes: Record<string, unknown> }[] }[] };
 
   /** Creates the synthesized distribution (less `dropPattern`'s behaviour) in moto, as terraform applies it there. */
-  async function apply(dropPattern?: string): Promise<string> {
+  async function apply(dropPattern?: string, from: SynthesizedFront = synth): Promise<string> {
     const oacIds: Record<string, string> = {};
-    for (const [ref, config] of Object.entries(synth.accessControls)) {
+    for (const [ref, config] of Object.entries(from.accessControls)) {
       const made = await cf.send(new CreateOriginAccessControlCommand({ OriginAccessControlConfig: { ...config, Name: `${config.Name}-${Math.random()}` } }));
       oacIds[ref] = made.OriginAccessControl!.Id!;
     }
-    const domains: Record<string, string> = { [synth.pageDomain]: pageDomain, [synth.ingestDomain]: ingestDomain, [synth.qbittorrentDomain]: qbtDomain };
-    const { ResponseHeadersPolicyId: _d, ...defaultBehavior } = synth.config.DefaultCacheBehavior!;
-    const behaviors = synth.config.CacheBehaviors!.Items!.filter((b) => b.PathPattern !== dropPattern).map(({ ResponseHeadersPolicyId: _, ...b }) => b);
-    const origins = synth.config.Origins!.Items!.map((o) => ({ ...o, DomainName: domains[o.DomainName!], OriginAccessControlId: oacIds[o.OriginAccessControlId!] }));
+    const domains: Record<string, string> = { [from.pageDomain]: pageDomain, [from.ingestDomain]: ingestDomain, [from.qbittorrentDomain]: qbtDomain };
+    const keyGroupIds: Record<string, string> = {};
+    if (from.downloads) {
+      domains[from.downloads.filesDomain] = filesDomain;
+      const key = await cf.send(new CreatePublicKeyCommand({ PublicKeyConfig: { CallerReference: `key-${Math.random()}`, Name: `t2s-downloads-${Date.now()}`, EncodedKey: publicPem } }));
+      const group = await cf.send(new CreateKeyGroupCommand({ KeyGroupConfig: { Name: `t2s-downloads-${Math.random()}`.replace(".", ""), Items: [key.PublicKey!.Id!] } }));
+      keyGroupIds[from.downloads.keyGroup] = group.KeyGroup!.Id!;
+    }
+    const { ResponseHeadersPolicyId: _d, ...defaultBehavior } = from.config.DefaultCacheBehavior!;
+    const behaviors = from.config.CacheBehaviors!.Items!.filter((b) => b.PathPattern !== dropPattern).map(({ ResponseHeadersPolicyId: _, ...b }) => {
+      const groups = b.TrustedKeyGroups?.Items?.map((ref) => keyGroupIds[ref]!) ?? [];
+      return { ...b, TrustedKeyGroups: { Enabled: groups.length > 0, Quantity: groups.length, Items: groups } };
+    });
+    const origins = from.config.Origins!.Items!.map((o) => ({ ...o, DomainName: domains[o.DomainName!], OriginAccessControlId: oacIds[o.OriginAccessControlId!] }));
     const config: DistributionConfig = {
-      ...synth.config, CallerReference: `ref-${Math.random()}`,
+      ...from.config, CallerReference: `ref-${Math.random()}`,
       Origins: { Quantity: origins.length, Items: origins },
       DefaultCacheBehavior: defaultBehavior,
       CacheBehaviors: { Quantity: behaviors.length, Items: behaviors },
@@ -111,7 +133,7 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     const applied = await readDistribution({ endpoint: moto.endpoint, credentials: motoKeys, id, originAccessControlIds: originAccessControlIdsFromState(state, id) });
     const f = await serveDistribution({
       distribution: applied, credentials: cloudfrontKeys,
-      origins: { [pageDomain]: `${page.url}/${pageBucket}`, [ingestDomain]: ingest.url, [qbtDomain]: qbt.url },
+      origins: { [pageDomain]: `${page.url}/${pageBucket}`, [ingestDomain]: ingest.url, [qbtDomain]: qbt.url, [filesDomain]: `${moto.endpoint}/${filesBucket}` },
       headersPolicy: { config: synth.headersPolicy },
     });
     fronts.push(f);
@@ -121,9 +143,14 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
   let deployed: CloudFrontStandIn;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "t2s-rehearse-cf-"));
-    moto = await startMoto({ logDir: dir });
+    // Behind its front, moto takes requests signed by the test or by CloudFront's OAC only.
+    moto = await startMoto({
+      logDir: dir, observe: (r) => s3Seen.push(r),
+      guard: { keys: motoKeys, dir: join(dir, "moto"), sessions: (id) => (id === cloudfrontKeys.accessKeyId ? cloudfrontKeys : undefined) },
+    });
     cf = new CloudFrontClient({ region, endpoint: moto.endpoint, credentials: motoKeys });
     synth = synthesizePageFront(storageOrigin);
+    signedSynth = synthesizePageFront("", { downloadsPublicKey: publicPem });
     [page, ingest, qbt] = [await recordingOrigin("AmazonS3"), await recordingOrigin("ingest"), await recordingOrigin("qbittorrent")];
     state = { resources: [] };
     deployed = await front(await apply());
@@ -264,5 +291,81 @@ describe("the rehearsal's CloudFront stand-in, from the distribution read back f
     assert.equal(r.ingest.length, 0);
     assert.equal(r.page[0]!.url, `/${pageBucket}/zip/abc`);
     assert.equal((await through(broken, "/api/jobs")).ingest.length, 1, "the other behaviours stay");
+  });
+  describe("with a downloads key: the files bucket at /files/*, for signed URLs only", () => {
+    const key = "files/0123/data/e ü.bin";
+    const bytes = randomBytes(256 * 1024);
+    const disposition = "attachment; filename*=UTF-8''e%20%C3%BC.bin";
+    let signed: CloudFrontStandIn;
+    let domain: string;
+    let keyPairId: string;
+    before(async () => {
+      const s3 = new S3Client({ region, endpoint: moto.endpoint, credentials: motoKeys, forcePathStyle: true });
+      await s3.send(new CreateBucketCommand({ Bucket: filesBucket }));
+      await s3.send(new PutObjectCommand({ Bucket: filesBucket, Key: key, Body: bytes, ContentDisposition: disposition, ContentType: "application/octet-stream" }));
+      s3.destroy();
+      const id = await apply(undefined, signedSynth);
+      const applied = await readDistribution({ endpoint: moto.endpoint, credentials: motoKeys, id, originAccessControlIds: originAccessControlIdsFromState(state, id) });
+      domain = applied.domainName;
+      const groups = Object.values(applied.keyGroups);
+      assert.equal(groups.length, 1, "one trusted key group, read back from moto");
+      keyPairId = Object.keys(groups[0]!)[0]!;
+      assert.equal(groups[0]![keyPairId!]?.trim(), publicPem.trim(), "its public key as the stack gave it");
+      signed = await front(id);
+    });
+    /** A URL ingest would sign for the object (its key as the path), rewritten onto the stand-in. */
+    const signUrl = (o: { expiresS?: number; path?: string } = {}) =>
+      getSignedUrl({ url: `https://${domain}/${o.path ?? "files/0123/data/e%20%C3%BC.bin"}`, keyPairId, privateKey: privatePem, dateLessThan: new Date(Date.now() + (o.expiresS ?? 60) * 1000) });
+    const onStandIn = (url: string) => { const u = new URL(url); return `${signed.url}${u.pathname}${u.search}`; };
+    const get = async (url: string, headers: Record<string, string> = {}) => {
+      const from = s3Seen.length;
+      const res = await fetch(onStandIn(url), { headers });
+      return { res, body: Buffer.from(await res.arrayBuffer()), s3: s3Seen.slice(from).filter((r) => r.path.startsWith(`/${filesBucket}/`)) };
+    };
+
+    it("serves the object from the bucket, with its own name, signed for s3 and without the signing parameters", async () => {
+      const { res, body, s3 } = await get(signUrl());
+      assert.equal(res.status, 200, body.toString());
+      assert.ok(body.equals(bytes), "the object's bytes");
+      assert.equal(res.headers.get("content-disposition"), disposition);
+      assert.equal(s3.length, 1);
+      assert.equal(s3[0]!.status, 200, "moto's front took the stand-in's OAC signature");
+      assert.equal(s3[0]!.path, `/${filesBucket}/files/0123/data/e%20%C3%BC.bin`, "no Expires, Signature or Key-Pair-Id reach the origin");
+      assert.match(s3[0]!.headers.authorization ?? "", new RegExp(`^AWS4-HMAC-SHA256 Credential=${cloudfrontKeys.accessKeyId}/\\d{8}/${region}/s3/aws4_request`));
+    });
+
+    it("passes a Range request through: 206 with those bytes", async () => {
+      const { res, body } = await get(signUrl(), { range: "bytes=1000-4999" });
+      assert.equal(res.status, 206);
+      assert.equal(res.headers.get("content-range"), `bytes 1000-4999/${bytes.length}`);
+      assert.ok(body.equals(bytes.subarray(1000, 5000)));
+    });
+
+    it("answers 403 with CloudFront's error for an unsigned, expired, tampered, re-pathed or foreign-key URL, without reaching the bucket", async () => {
+      const url = signUrl();
+      const tampered = url.replace(/Signature=(.)/, (_, c: string) => `Signature=${c === "A" ? "B" : "A"}`);
+      const foreign = new URL(url);
+      foreign.searchParams.set("Key-Pair-Id", "K0000000000000");
+      const cases: [string, string, string][] = [
+        ["unsigned", `https://${domain}/files/0123/data/e%20%C3%BC.bin`, "MissingKey"],
+        ["expired", signUrl({ expiresS: -1 }), "AccessDenied"],
+        ["tampered", tampered, "AccessDenied"],
+        ["another path", url.replace("e%20%C3%BC.bin", "other.bin"), "AccessDenied"],
+        ["an unknown key id", foreign.href, "InvalidKey"],
+      ];
+      for (const [what, u, code] of cases) {
+        const { res, body, s3 } = await get(u);
+        assert.equal(res.status, 403, what);
+        assert.match(body.toString(), new RegExp(`<Error><Code>${code}</Code>`), what);
+        assert.equal(res.headers.get("x-cache"), "Error from cloudfront", what);
+        assert.equal(s3.length, 0, `${what}: nothing reached the bucket`);
+      }
+    });
+
+    it("leaves the other behaviours unsigned", async () => {
+      const r = await through(signed, "/api/jobs");
+      assert.equal(r.ingest.length, 1);
+      assert.equal(r.res.status, 200);
+    });
   });
 });

@@ -1,8 +1,9 @@
 // `npm run rehearse`, as CI runs it: AWS mode as deployed (the stack applied by terraform to moto, the
 // Lambdas from their zips under their own roles, CloudFront from the applied distribution, the fleet as
-// Debian containers booting the launch template's user data), driven from a fleet at zero to links and
-// back to zero. Its canaries show that its checks fail on a broken world: a route taken from the
-// distribution, a grant taken from a role. (A broken line in the boot script: seedbox-boot.test.ts.)
+// Debian containers booting the launch template's user data), driven from a fleet at zero to links
+// (downloads through CloudFront signed URLs) and back to zero. Its canaries show that its checks fail on a
+// broken world: a route taken from the distribution, a grant taken from a role. (A broken line in the
+// boot script: seedbox-boot.test.ts.)
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { containerPreflight } from "../../scripts/rehearse/container.ts";
@@ -28,6 +29,8 @@ describe("the AWS rehearsal", { timeout: 2_400_000 }, () => {
     // Sonarr's and Radarr's way in: the npm qBittorrent client through the distribution, unsigned; the
     // public function URL answers nothing else.
     assert.deepEqual(summary.qbittorrent_api, { login: true, add: true, info: true, properties: true, delete: true, rest_refused: true, strangers_refused: true });
+    // With a downloads key: a /d/ and a /zip/ link through the stand-in's check of CloudFront signed URLs.
+    assert.deepEqual(summary.signed_downloads, { full: true, range: true, tampered_403: true, expired_403: true, zip: true, csp_self: true });
     for (const v of [summary.boot_s, summary.first_byte_from_zero_s]) assert.ok(Number.isFinite(v) && v! > 0, JSON.stringify(summary));
     // Beyond its stand-ins an instance fetched from Debian's archive and PyPI only, and asked the
     // metadata service with an IMDSv2 token every time.

@@ -621,6 +621,15 @@ describe("aws stack (synthesized)", () => {
     assert.equal(s.output.alarms_topic!.value, topic);
   });
 
+  it("e-mails the alarm address through an AWS Budgets budget when the month's actual cost passes monthly_budget_usd (only with both set)", () => {
+    const b = named("aws_budgets_budget", "monitoring_budget");
+    assert.deepEqual([b.name, b.budget_type, b.time_unit, b.limit_amount, b.limit_unit], ["${var.name}-monthly", "COST", "MONTHLY", "${var.monthly_budget_usd}", "USD"]);
+    assert.deepEqual(b.notification, [{ notification_type: "ACTUAL", comparison_operator: "GREATER_THAN", threshold: 100, threshold_type: "PERCENTAGE", subscriber_email_addresses: ["${var.alarm_email}"] }]);
+    // terraform evaluates this under each setting in aws-validate.test.ts.
+    assert.equal(b.count, '${min(1, length(var.alarm_email), signum(ceil(tonumber(coalesce(var.monthly_budget_usd, "0")))))}');
+    assert.equal(b.cost_filter, undefined, "the account's whole cost: a tag filter stays silent until the tag is activated for cost allocation");
+  });
+
   it("protects the data while keep_data is on: deletion protection on the table, no destroy of a bucket holding objects", () => {
     const t = one("aws_dynamodb_table");
     assert.equal(t.deletion_protection_enabled, "${var.keep_data}");

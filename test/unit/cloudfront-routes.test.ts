@@ -166,10 +166,11 @@ describe("the response headers policy", () => {
 describe("what the stand-in does not model", () => {
   it("is named, so a rehearsal never passes on a distribution it does not understand", () => {
     assert.deepEqual(unsupported(config([behavior("/api/*", "ingest")])), []);
-    const signed = { ...behavior("/files/*", "page"), TrustedKeyGroups: { Enabled: true, Quantity: 1, Items: ["k"] } };
+    const keyGroups = { ...behavior("/files/*", "page"), TrustedKeyGroups: { Enabled: true, Quantity: 1, Items: ["k"] } };
+    const signers = { ...behavior("/old/*", "page"), TrustedSigners: { Enabled: true, Quantity: 1, Items: ["self"] } };
     const custom = { ...behavior("/x", "page"), OriginRequestPolicyId: "custom-id" };
-    assert.deepEqual(unsupported(config([signed, custom], { CustomErrorResponses: { Quantity: 1, Items: [{ ErrorCode: 404 }] } })),
-      ["custom error responses", "signed URLs on /files/*", "origin request policy custom-id on /x"]);
+    assert.deepEqual(unsupported(config([keyGroups, signers, custom], { CustomErrorResponses: { Quantity: 1, Items: [{ ErrorCode: 404 }] } })),
+      ["custom error responses", "trusted signers (an account's key pairs) on /old/*", "origin request policy custom-id on /x"]);
   });
 });
 
