@@ -118,9 +118,15 @@ export class IngestLambda extends Construct {
     const claimChecks: Grant = { sid: "ClaimChecks", actions: ["s3:PutObject"], resources: [`${bucketArn}/incoming/*`] };
     // DELETE /api/jobs/:id/files: a person removes a completed job's objects (torrents/delete with deleteFiles too).
     const deleteFiles: Grant = { sid: "DeleteFiles", actions: ["s3:DeleteObject"], resources: [`${bucketArn}/files/*`] };
+    // A job cancelled (or torrents/delete) while no seedbox holds it: what an earlier holder left open under files/<id>/ goes too.
+    const abortUploads: Grant[] = [
+      { sid: "AbortUploads", actions: ["s3:AbortMultipartUpload"], resources: [`${bucketArn}/files/*`] },
+      { sid: "ListUploads", actions: ["s3:ListBucketMultipartUploads"], resources: [bucketArn] },
+    ];
     this.http = fn("function", `${p.name}-ingest`, "index.httpHandler", 30, [
       claimChecks,
       deleteFiles,
+      ...abortUploads,
       // The newest-first list and the change feed (live updates); the facts consumer needs neither.
       jobIndexes,
       enqueueWebhooks,
@@ -133,9 +139,7 @@ export class IngestLambda extends Construct {
     this.qbittorrent = fn("qbittorrent-function", `${p.name}-ingest-qbt`, "index.qbittorrentHandler", 30, [
       claimChecks,
       deleteFiles,
-      // torrents/delete of a job not yet complete: its unfinished uploads under files/<id>/ go too.
-      { sid: "AbortUploads", actions: ["s3:AbortMultipartUpload"], resources: [`${bucketArn}/files/*`] },
-      { sid: "ListUploads", actions: ["s3:ListBucketMultipartUploads"], resources: [bucketArn] },
+      ...abortUploads,
       // torrents/files and filePrio read the job's .torrent.
       { sid: "ClaimCheckRead", actions: ["s3:GetObject"], resources: [`${bucketArn}/incoming/*`] },
       // Categories and the sync agent's folder.

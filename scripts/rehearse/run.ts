@@ -60,6 +60,8 @@ export interface RehearsalSummary {
   qbittorrent_api: QbittorrentApiResult;
   /** A /d/ and a /zip/ link through CloudFront's signed URLs, checked against the applied key group. */
   signed_downloads: SignedDownloads;
+  /** A job cancelled while no seedbox held it: ingest cleared its files/<id>/ itself, with the API function's grants. */
+  cancelled_unheld: boolean;
   failures: string[];
 }
 
@@ -81,7 +83,7 @@ const secondS = (a?: number | null, b?: number | null) => (a == null || b == nul
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
   containerPreflight();
-  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, signed_downloads: noSignedDownloads(), qbittorrent_api: { ...noQbittorrentApi }, failures: [] };
+  const summary: RehearsalSummary = { jobs_completed: 0, boot_s: null, boot_phases_s: null, first_byte_from_zero_s: null, recovered_after_kill_s: null, spot_handed_back_s: null, back_to_zero: false, iam_enforced: false, iam_calls: 0, unused_grants: [], egress: [], imds_without_token: 0, canaries: { route_removed: false, grant_removed: false }, signed_downloads: noSignedDownloads(), qbittorrent_api: { ...noQbittorrentApi }, cancelled_unheld: false, failures: [] };
   const fail = (what: string) => {
     summary.failures.push(what);
     o.log(`FAILED: ${what}`);
@@ -201,6 +203,12 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalSummary> {
       if (links.size !== made.files.length) return (fail(`${what}: ${links.size} links for ${made.files.length} files`), false);
       return true;
     };
+    // Cancelled on a fleet at zero, so no seedbox holds it: the API function aborts what may be open under
+    // files/<id>/ and deletes it (its calls are judged with the rest below). Nobody seeds this hash.
+    const { job: unheld } = await api.submit({ magnet: `magnet:?xt=urn:btih:${randomBytes(20).toString("hex")}&dn=rehearsal-cancelled` });
+    const cancelled = await api.cancel(unheld.id).catch((err: Error) => (fail(`cancelling job ${unheld.id}, which no seedbox held: ${err.message}`), null));
+    summary.cancelled_unheld = cancelled?.status === "cancelled";
+    if (cancelled && !summary.cancelled_unheld) fail(`job ${unheld.id}, cancelled before any seedbox held it, is ${cancelled.status}`);
     const submittedAt = Date.now();
     const apiLeg = async () => {
       const { job } = await api.submit({ magnet: swarm.magnet(one) });

@@ -30,6 +30,7 @@ describe("the AWS rehearsal", { timeout: 2_400_000 }, () => {
     // public function URL answers nothing else.
     assert.deepEqual(summary.qbittorrent_api, { login: true, add: true, info: true, properties: true, delete: true, rest_refused: true, strangers_refused: true });
     // With a downloads key: a /d/ and a /zip/ link through the stand-in's check of CloudFront signed URLs.
+    assert.equal(summary.cancelled_unheld, true);
     assert.deepEqual(summary.signed_downloads, { full: true, range: true, tampered_403: true, expired_403: true, zip: true, csp_self: true });
     for (const v of [summary.boot_s, summary.first_byte_from_zero_s]) assert.ok(Number.isFinite(v) && v! > 0, JSON.stringify(summary));
     // Beyond its stand-ins an instance fetched from Debian's archive and PyPI only, and asked the

@@ -291,6 +291,10 @@ describe("aws stack (synthesized)", () => {
     const url = named("aws_lambda_function_url", "ingest_url_");
     assert.equal(url.authorization_type, "AWS_IAM", "the API's URL: CloudFront only");
     assert.match(String(url.function_name), /aws_lambda_function\.ingest_function_/);
+    // POST /api/jobs/:id/cancel of a job no seedbox holds aborts what was left open under files/<id>/.
+    const api = policyDoc("ingest_function-role_policy-document");
+    assert.deepEqual(api.find((x) => x.sid === "AbortUploads")?.actions, ["s3:AbortMultipartUpload"]);
+    assert.deepEqual(api.find((x) => x.sid === "ListUploads")?.actions, ["s3:ListBucketMultipartUploads"]);
     const maps = all("aws_lambda_event_source_mapping").filter((x) => /aws_lambda_function\.ingest_/.test(String(x.function_name)));
     assert.equal(maps.length, 2);
     for (const m of maps) assert.deepEqual(m.function_response_types, ["ReportBatchItemFailures"]);
