@@ -28,6 +28,8 @@ export interface JobWork {
   files?: TorrentFile[];
   /** A file selection (null: every file) the monitor applies once the metadata is in and no upload runs. */
   chosen?: { files: FileSelection | null };
+  /** The selection Deluge's priorities follow now (null: every file), written into the manifest; absent: not known here (a restart). */
+  applied?: { files: FileSelection | null };
   /** The run its request named, written into its manifest. */
   run?: string;
 }

@@ -113,6 +113,80 @@ describe("monitor and Deluge's file lists", () => {
     assert.deepEqual(uploaded, [listed().slice(1)]);
   });
 
+  it("a wider choice that comes while the upload runs is fetched and uploaded again once that upload ends, under the choice it follows", async () => {
+    const done = { ...status("a"), state: "Seeding", progress: 100, num_files: 3, total_wanted: 100, total_done: 100, is_finished: true };
+    let s = done;
+    let prio = [1, 0, 0];
+    const listed = () => ["a/x.bin", "a/n.txt", "a/y.bin"].map((path, index) => ({ index, path, size: 100, wanted: prio[index]! > 0 }));
+    const uploads: { chosen: unknown; files: string[] }[] = [];
+    let finishUpload = () => {};
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: {
+        statuses: async () => ({ [a]: s }),
+        files: async () => listed(),
+        chooseFiles: async (_id: string, _count: number, on: number[]) => void (prio = prio.map((_, i) => (on.includes(i) ? 1 : 0))),
+        resume: async () => {},
+      },
+      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+      uploader: {
+        upload: async (job: { chosen: unknown; files: { path: string }[] }) => {
+          uploads.push({ chosen: job.chosen, files: job.files.map((f) => f.path) });
+          if (uploads.length === 1) await new Promise<void>((r) => (finishUpload = r));
+        },
+      },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+    } as never);
+    const ac = new AbortController();
+    work.choose(a, [0]);
+    await monitor.tick(ac.signal);
+    await monitor.tick(ac.signal);
+    assert.equal(uploads.length, 1, "uploading file 0");
+    // Someone chooses file 2 meanwhile: nothing changes under the running upload.
+    work.choose(a, [0, 2]);
+    await monitor.tick(ac.signal);
+    assert.deepEqual(prio, [1, 0, 0]);
+    finishUpload();
+    await work.peek(a)?.upload?.done;
+    await monitor.tick(ac.signal);
+    assert.deepEqual(prio, [1, 0, 1], "file 2 is fetched once that upload ended");
+    s = { ...done, state: "Downloading", progress: 50, total_wanted: 200, is_finished: false };
+    await monitor.tick(ac.signal);
+    s = { ...done, total_wanted: 200, total_done: 200 };
+    await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    assert.deepEqual(uploads, [{ chosen: [0], files: ["a/x.bin"] }, { chosen: [0, 2], files: ["a/x.bin", "a/y.bin"] }]);
+  });
+
+  it("a wider choice naming no new file still uploads again, so the manifest names the choice the job now has", async () => {
+    const s = { ...status("a"), state: "Seeding", progress: 100, num_files: 2, total_wanted: 100, total_done: 100, is_finished: true };
+    const files = [{ index: 0, path: "a/x.bin", size: 100, wanted: true }, { index: 1, path: "a/n.txt", size: 5, wanted: false }];
+    const uploads: unknown[] = [];
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    const monitor = new Monitor({
+      deluge: { statuses: async () => ({ [a]: s }), files: async () => files, chooseFiles: async () => assert.fail("nothing changes in Deluge"), resume: async () => {} },
+      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+      uploader: { upload: async (job: { chosen: unknown }) => void uploads.push(job.chosen) },
+      work, log: createLogger("test", { level: "error" }),
+      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+    } as never);
+    const ac = new AbortController();
+    work.choose(a, [0]);
+    for (let i = 0; i < 2; i++) await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    // The same choice again (the sweeper's repeated request) uploads nothing more; a wider one does.
+    work.get(a).chosen = { files: [0] };
+    for (let i = 0; i < 2; i++) await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    work.get(a).chosen = { files: [0, "x.*"] };
+    for (let i = 0; i < 2; i++) await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    assert.deepEqual(uploads, [[0], [0, "x.*"]]);
+  });
+
   it("fails a job whose choice names none of the torrent's files", async () => {
     const failed: unknown[] = [];
     const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
