@@ -18,10 +18,6 @@ export interface TuningSetting {
 export const libtorrentTuning: readonly TuningSetting[] = [
   { key: "enable_outgoing_utp", value: false, why: "uTP's delay-based congestion control holds a peer to a few MB/s; TCP runs at line rate" },
   { key: "enable_incoming_utp", value: false, why: "peers that dial us over uTP would be held back the same way" },
-  {
-    key: "min_reconnect_time", value: 5,
-    why: "a finished torrent given more files to fetch (a job run again for another requester's files) redials the peers it dropped at the finish 5 s later, not 60: on a one-seeder swarm the rerun had no peer for 62 s",
-  },
 ];
 
 /** The table as the key → value object libtorrent's apply_settings takes. */
