@@ -296,7 +296,7 @@ export class Monitor {
     job.applied = { files: chosen };
     job.files = changed ? undefined : files.filter((f) => f.wanted);
     if (wider) job.uploaded = undefined;
-    if (changed) this.o.log.info("files chosen", { job: id, files: indexes.length, of: files.length });
+    if (changed) this.o.log.info("files chosen", { job: id, files: indexes.length, of: files.length, chosen });
     return changed;
   }
 
@@ -329,7 +329,7 @@ export class Monitor {
       (n) => void this.report(id, uploading(s.name, total, n)).catch(() => {}),
       signal,
     );
-    if (result === "exists") log.info("already uploaded");
+    if (result === "exists") log.info("already uploaded", { run, chosen: applied?.files });
     filesUp();
     await this.o.facts.uploaded(id);
     await this.o.early?.discard(id);

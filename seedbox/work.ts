@@ -95,6 +95,22 @@ export class Work {
     if (!job.upload) job.uploaded = undefined;
   }
 
+  /**
+   * A lease taken (again): what the job's earlier work here left goes (an upload done, failures, progress
+   * published, the file list), but not what holds for the torrent and its request: the run, and the file
+   * choice applied to Deluge or still to apply. This seedbox takes again a lease it let go after an upload
+   * that a wider choice made stale; forgetting the choice then uploaded that stale manifest's files again.
+   */
+  retake(id: string): void {
+    const { run, chosen, applied } = this.jobs.get(id) ?? {};
+    this.forget(id);
+    if (run === undefined && chosen === undefined && applied === undefined) return;
+    const job = this.get(id);
+    if (run !== undefined) job.run = run;
+    if (chosen !== undefined) job.chosen = chosen;
+    if (applied !== undefined) job.applied = applied;
+  }
+
   /** Drops what is kept about the job. A running upload stays until it ends: it is what stops it, or it is being stopped. */
   forget(id: string): void {
     void this.d.early?.discard(id);

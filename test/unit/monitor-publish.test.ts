@@ -187,6 +187,16 @@ describe("monitor and Deluge's file lists", () => {
     assert.deepEqual(uploads, [[0], [0, "x.*"]]);
   });
 
+  it("a lease taken again keeps the job's run and file choice, and drops what its earlier work left", () => {
+    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+    Object.assign(work.get(a), { run: "r1", applied: { files: [0, 2] }, chosen: { files: [0, 2, 3] }, uploaded: true, failures: { count: 1, retryAt: 0 }, files: [] });
+    work.retake(a);
+    assert.deepEqual(work.peek(a), { run: "r1", applied: { files: [0, 2] }, chosen: { files: [0, 2, 3] } });
+    work.get(b).uploaded = true;
+    work.retake(b);
+    assert.equal(work.peek(b), undefined, "nothing to keep: nothing kept");
+  });
+
   it("fails a job whose choice names none of the torrent's files", async () => {
     const failed: unknown[] = [];
     const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
