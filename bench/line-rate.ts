@@ -13,7 +13,7 @@ import { freePort } from "../scripts/local/net.ts";
 import { repoRoot } from "../scripts/local/paths.ts";
 import { run, startProc } from "../scripts/local/proc.ts";
 import type { MadeTorrent } from "../test/support/torrents.ts";
-import type { TestStack } from "../test/support/stack.ts";
+import { seederAddress, type TestStack } from "../test/support/stack.ts";
 import { cpuSeconds } from "./cpu.ts";
 import { timeJob, whenLinked } from "./pipeline.ts";
 import { median } from "./stats.ts";
@@ -117,10 +117,10 @@ export async function lineRateRun(s: TestStack, o: { dir: string; size: number; 
   const tracked: { close(): Promise<void> }[] = [];
   const seeders: { stop(): Promise<void> }[] = [];
   try {
-    // 1 GiB: the stack, aria2c and the recipe from the stack's own seeder (libtorrent defaults, on 127.0.0.1).
+    // 1 GiB: the stack, aria2c and the recipe from the stack's own seeder (libtorrent defaults, on its own loopback address).
     say(`line rate: ${o.size / MiB} MiB through the stack, aria2c and qBittorrent + aws s3 cp`);
     const big = await s.seed({ name: `bench-line-${randomBytes(4).toString("hex")}.bin`, single: { path: [], size: o.size }, pieceLength: MiB });
-    const tracker = await startTracker([{ ip: "127.0.0.1", port: s.seeder.listenPort }]);
+    const tracker = await startTracker([{ ip: seederAddress, port: s.seeder.listenPort }]);
     tracked.push(tracker);
     const procs = { seedbox: s.seedbox.pid, deluge: s.deluge.daemon.pid, store: s.store.proc.pid };
     const cpu0 = Object.fromEntries(await Promise.all(Object.entries(procs).map(async ([k, pid]) => [k, await cpuSeconds(pid)] as const)));

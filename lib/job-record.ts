@@ -352,11 +352,22 @@ export function applyFact(rec: JobRecord, fact: Fact, now: string): JobRecord | 
   return { ...next, lastFactAt: fact.at };
 }
 
+/**
+ * Whether a manifest holds what a run wants: it is of that run (an earlier run's, read before it was
+ * deleted, is not), and its files were chosen by a selection that covers `chosen` (one uploaded before a
+ * requester widened the choice lacks their files; undefined: any will do). What a manifest does not say
+ * (a seedbox that restarted) counts as fitting.
+ */
+export function manifestServes(m: Pick<Manifest, "run" | "chosen">, run: string | undefined, chosen: FileSelection | null | undefined): boolean {
+  if (m.run && run && m.run !== run) return false;
+  return chosen === undefined || m.chosen === undefined || covers(m.chosen, chosen);
+}
+
 /** The record once its manifest exists: the job is complete, with its files, which expire at `expiresAt`. */
 export function applyManifest(rec: JobRecord, m: Manifest, now: string, expiresAt: string): JobRecord | null {
   if (rec.job.status === "completed" || rec.job.status === "cancelled") return null;
-  // An earlier run's manifest, read before it was deleted (a late notice): not this run's files.
-  if (m.run && rec.queuedAt && m.run !== rec.queuedAt) return null;
+  // Not this run's, or not all the files chosen now: the seedbox uploads again (seedbox/monitor.ts).
+  if (!manifestServes(m, rec.queuedAt, selectionOf(rec.job))) return null;
   const prefix = `files/${m.id}/data/`;
   const files = m.files.filter((f) => f.key.startsWith(prefix)).map((f) => ({ path: f.path, key: f.key.slice(prefix.length), size: f.size }));
   const size = files.reduce((n, f) => n + f.size, 0);

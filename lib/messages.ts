@@ -54,6 +54,11 @@ export interface Manifest {
   zip?: { key: string; size: number };
   /** The run it belongs to (the request's `run`); absent when the seedbox did not know it. */
   run?: string;
+  /**
+   * The file selection its files were chosen by (the request's `files`; null: every file); absent when the
+   * seedbox did not know it. A manifest made before a requester widened the choice does not complete the job.
+   */
+  chosen?: FileSelection | null;
 }
 
 /** A message that can never be handled; `id` is set when the job it concerns is known. */
@@ -182,7 +187,18 @@ export function parseManifest(text: string, id: string): Manifest {
   const z = m.zip;
   // Only the one key the layout names: a manifest cannot point a link at any other object.
   const zip = isObj(z) && z.key === zipKey(id) && isNum(z.size) && z.size >= 0 ? { zip: { key: z.key, size: z.size } } : {};
-  return { id, name: m.name, files, ...zip, ...(typeof m.run === "string" ? { run: m.run } : {}) };
+  return { id, name: m.name, files, ...zip, ...(typeof m.run === "string" ? { run: m.run } : {}), ...chosenIn(m) };
+}
+
+/** A manifest's `chosen`, if it holds a selection (or null, every file); anything else counts as unknown. */
+function chosenIn(m: Obj): { chosen?: FileSelection | null } {
+  if (m.chosen === null) return { chosen: null };
+  try {
+    const chosen = parseSelection(m.chosen);
+    return chosen ? { chosen } : {};
+  } catch {
+    return {};
+  }
 }
 
 /** Reads an update from the queue; anything else is skipped (null). */

@@ -22,7 +22,8 @@ export interface PartUpload {
 }
 
 export interface ObjectStore {
-  exists(key: string): Promise<boolean>;
+  /** An object's bytes, or null when there is none. */
+  get(key: string, signal?: AbortSignal): Promise<Buffer | null>;
   putJson(key: string, value: unknown): Promise<void>;
   /** One object in one request (it fits in a part). */
   putObject(key: string, headers: ObjectHeaders, body: Buffer, signal: AbortSignal): Promise<void>;

@@ -56,7 +56,7 @@ const leases = new Leases({
   // restarted) uploads anew. Only the taken job's: other seedboxes' uploads go on.
   // A lease taken again starts the job's work afresh: what was kept from an earlier run (uploaded, say) goes.
   taken: async (id) => {
-    work.forget(id);
+    work.retake(id);
     const n = await bucket.abortUploads(filesPrefix(id));
     if (n > 0) log.info("aborted stale multipart uploads", { job: id, count: n });
   },

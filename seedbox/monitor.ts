@@ -1,7 +1,7 @@
 // Follows every torrent in Deluge: reports progress (throttled), spots finished ones and uploads them,
 // enforces the magnet timeout, the disk guard and the seeding rule. Its first pass is the start-up reconcile.
 // nextStep is the policy (what a torrent does next); the Monitor carries it out and notes it in Work.
-import { resolveSelection, type FileSelection } from "../lib/file-selection.ts";
+import { covers, resolveSelection, type FileSelection } from "../lib/file-selection.ts";
 import { isJobId, type JobErrorCode } from "../lib/job.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Progress } from "../lib/messages.ts";
@@ -290,10 +290,13 @@ export class Monitor {
     if (changed) await this.o.deluge.chooseFiles(id, files.length, indexes, signal);
     const job = this.o.work.get(id);
     job.chosen = undefined;
+    // A wider choice than its upload's (which may have ended meanwhile): that manifest does not complete
+    // the job (lib/job-record.ts manifestServes), so it goes up again, with any new files.
+    const wider = changed || (job.applied !== undefined && !covers(job.applied.files, chosen));
+    job.applied = { files: chosen };
     job.files = changed ? undefined : files.filter((f) => f.wanted);
-    // New files to fetch: an upload that ended meanwhile (with the files before) does not count for them.
-    if (changed) job.uploaded = undefined;
-    if (changed) this.o.log.info("files chosen", { job: id, files: indexes.length, of: files.length });
+    if (wider) job.uploaded = undefined;
+    if (changed) this.o.log.info("files chosen", { job: id, files: indexes.length, of: files.length, chosen });
     return changed;
   }
 
@@ -320,12 +323,13 @@ export class Monitor {
     const files = await this.filesOf(id, signal);
     const total = files.reduce((n, f) => n + f.size, 0);
     await this.report(id, uploading(s.name, total, 0), true);
+    const { run, applied } = this.o.work.peek(id) ?? {};
     const result = await this.o.uploader.upload(
-      { id, name: s.name, saveRoot: s.save_path, files, run: this.o.work.peek(id)?.run },
+      { id, name: s.name, saveRoot: s.save_path, files, run, chosen: applied?.files },
       (n) => void this.report(id, uploading(s.name, total, n)).catch(() => {}),
       signal,
     );
-    if (result === "exists") log.info("already uploaded");
+    if (result === "exists") log.info("already uploaded", { run, chosen: applied?.files });
     filesUp();
     await this.o.facts.uploaded(id);
     await this.o.early?.discard(id);

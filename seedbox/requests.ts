@@ -18,6 +18,7 @@ import type { Facts } from "./facts.ts";
 import { admit } from "../lib/lease.ts";
 import type { Leases } from "./leases.ts";
 import type { Monitor } from "./monitor.ts";
+import { manifestFits } from "./uploader.ts";
 import type { Work } from "./work.ts";
 
 export interface RequestsDeps extends Admission {
@@ -77,8 +78,9 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     // A duplicate of a job another live seedbox works on: not this seedbox's to admit, hand back or fail.
     const other = holder(rec, Date.now());
     if (other !== null && other !== d.leases.me) return d.log.info("request for a job another seedbox holds; dropped", { job: id, holder: other });
-    // Uploaded already, and the fact lost (a restart before ingest applied it): say so again, download nothing.
-    if (await d.bucket.exists(manifestKey(id))) {
+    // Uploaded already for this run and choice, and the fact lost (a restart before ingest applied it): say
+    // so again, download nothing.
+    if (manifestFits(await d.bucket.get(manifestKey(id), signal), id, req.run, req.files ?? null)) {
       d.log.info("request for a job whose files are up; reporting it uploaded", { job: id });
       return d.facts.uploaded(id);
     }
@@ -107,6 +109,8 @@ export function requestsHandler(d: RequestsDeps): (msg: QueueMessage, signal: Ab
     // The monitor applies the choice once the metadata is in; a torrent Deluge had already (the job runs
     // again for more files) gets its files set again, all of them if nobody chose.
     if (req.files || !added) d.work.choose(id, req.files ?? null);
+    // Added with every file wanted: that is the choice its files follow.
+    else d.work.get(id).applied = { files: null };
     if (req.run) d.work.get(id).run = req.run;
     await d.facts.progress(id, { status: "queued", name: req.name, progress: 0, size: null, downloaded: 0, rate: 0, eta: null });
     d.monitor.kick();

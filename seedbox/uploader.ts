@@ -3,9 +3,11 @@ import { lstat, open, realpath, type FileHandle } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { resolve, sep } from "node:path";
 import { create as contentDisposition } from "content-disposition";
+import type { FileSelection } from "../lib/file-selection.ts";
+import { manifestServes } from "../lib/job-record.ts";
 import { dataPrefix, manifestKey, zipKey } from "../lib/layout.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Manifest } from "../lib/messages.ts";
+import { parseManifest, type Manifest } from "../lib/messages.ts";
 import type { ObjectHeaders, ObjectStore } from "../lib/object-store.ts";
 import { BufferPool, eachLimited, readFully } from "./multipart.ts";
 import { objectHeaders, objectKeys } from "./objects.ts";
@@ -21,6 +23,8 @@ export interface UploadJob {
   files: { index: number; path: string; size: number }[];
   /** The run of the job (the request's), written into the manifest. */
   run?: string | undefined;
+  /** The file selection `files` follow (null: every file; undefined: not known here), written into the manifest. */
+  chosen?: FileSelection | null | undefined;
 }
 
 /** Parts of a job's files sent while the torrent downloaded (seedbox/early-upload.ts). */
@@ -62,16 +66,19 @@ export class Uploader {
     return p;
   }
 
-  /** Uploads every file, then the manifest. "exists" when the manifest was already there. */
+  /**
+   * Uploads every file, then the manifest. "exists" when a manifest of this run and choice was already there;
+   * one of a narrower choice (written before a requester widened it) is replaced.
+   */
   async upload(job: UploadJob, onProgress: (uploadedBytes: number) => void, signal: AbortSignal): Promise<"uploaded" | "exists"> {
     const { bucket, log } = this.o;
-    if (await bucket.exists(manifestKey(job.id))) return "exists";
+    if (manifestFits(await bucket.get(manifestKey(job.id), signal), job.id, job.run, job.chosen)) return "exists";
     const root = await realpath(job.saveRoot);
     const roots = await Promise.all(this.o.roots.map((r) => realpath(r).catch(() => r)));
     if (!roots.some((r) => within(r, root))) throw new Error(`save path is outside the seedbox folders: ${root}`);
 
     const keys = objectKeys(job.id, job.files);
-    const manifest: Manifest = { id: job.id, name: job.name, files: [], ...(job.run ? { run: job.run } : {}) };
+    const manifest: Manifest = { id: job.id, name: job.name, files: [], ...(job.run ? { run: job.run } : {}), ...(job.chosen !== undefined ? { chosen: job.chosen } : {}) };
     const zipped: (ZipEntry & { disk: string })[] = [];
     let done = 0;
     for (const [i, f] of job.files.entries()) {
@@ -166,4 +173,19 @@ export class Uploader {
       throw err;
     }
   }
+}
+
+/**
+ * Whether a stored manifest (its bytes; null: none) holds what a run asks for: the files of `chosen`
+ * (undefined: not known here, so any manifest of the run will do). A malformed one does not.
+ */
+export function manifestFits(raw: Buffer | null, id: string, run: string | undefined, chosen: FileSelection | null | undefined): boolean {
+  if (!raw) return false;
+  let m: Manifest;
+  try {
+    m = parseManifest(raw.toString("utf8"), id);
+  } catch {
+    return false;
+  }
+  return manifestServes(m, run, chosen);
 }

@@ -28,6 +28,8 @@ export interface JobWork {
   files?: TorrentFile[];
   /** A file selection (null: every file) the monitor applies once the metadata is in and no upload runs. */
   chosen?: { files: FileSelection | null };
+  /** The selection Deluge's priorities follow now (null: every file), written into the manifest; absent: not known here (a restart). */
+  applied?: { files: FileSelection | null };
   /** The run its request named, written into its manifest. */
   run?: string;
 }
@@ -91,6 +93,22 @@ export class Work {
     const job = this.get(id);
     job.chosen = { files };
     if (!job.upload) job.uploaded = undefined;
+  }
+
+  /**
+   * A lease taken (again): what the job's earlier work here left goes (an upload done, failures, progress
+   * published, the file list), but not what holds for the torrent and its request: the run, and the file
+   * choice applied to Deluge or still to apply. This seedbox takes again a lease it let go after an upload
+   * that a wider choice made stale; forgetting the choice then uploaded that stale manifest's files again.
+   */
+  retake(id: string): void {
+    const { run, chosen, applied } = this.jobs.get(id) ?? {};
+    this.forget(id);
+    if (run === undefined && chosen === undefined && applied === undefined) return;
+    const job = this.get(id);
+    if (run !== undefined) job.run = run;
+    if (chosen !== undefined) job.chosen = chosen;
+    if (applied !== undefined) job.applied = applied;
   }
 
   /** Drops what is kept about the job. A running upload stays until it ends: it is what stops it, or it is being stopped. */

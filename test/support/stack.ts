@@ -2,8 +2,9 @@
 // own scripts, plus what only tests need: a seeding Deluge, explicit peers, and a loopback file server.
 //
 // Peers are introduced explicitly (x.pe in magnets, connect_peer for .torrent files) rather than by a
-// tracker: both Deluges share 127.0.0.1, and libtorrent keeps one peer per IP, so a tracker that hands the
-// seedbox its own address makes it ban 127.0.0.1 as a self-connection and never reach the seeder.
+// tracker. The seeder has a loopback address of its own (seederAddress), as a stranger's client would:
+// libtorrent keeps one peer per IP, and with both Deluges on 127.0.0.1 a finished torrent given more files
+// (a job run again) sometimes got no connection to the seeder again.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -30,6 +31,8 @@ export interface TestStack extends LocalStack {
   files: FileServer;
   /** Between the services and the local endpoints (moto, the S3 store): cut() makes both unreachable for them. */
   awsProxy: Pick<TcpProxy, "cut" | "restore" | "close">;
+  /** Between the services and the S3 store alone: hold() keeps their requests to it waiting (moto still answers). */
+  storeProxy: Pick<TcpProxy, "hold" | "release">;
   /** Every JSON log line the services wrote. */
   logs: Record<string, unknown>[];
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
@@ -47,6 +50,9 @@ export interface TestStack extends LocalStack {
   restart(o: { hard: boolean; whileStopped?: () => Promise<void> }): Promise<number>;
 }
 
+/** The seeder's own loopback address (seedbox 1 has 127.0.0.1, seedboxes 2..N 127.0.0.3 and on). */
+export const seederAddress = "127.0.0.2";
+
 /** Connects the seeder to every torrent the seedbox downloads without peers (also after a Deluge restart). */
 function introducePeers(box: Deluge, seederPort: number): AbortController {
   const stop = new AbortController();
@@ -55,7 +61,7 @@ function introducePeers(box: Deluge, seederPort: number): AbortController {
       try {
         const all = await box.call<Record<string, { state: string; num_peers: number }>>("core.get_torrents_status", [{}, ["state", "num_peers"]], stop.signal);
         for (const [id, t] of Object.entries(all)) {
-          if (t.state === "Downloading" && t.num_peers === 0) await box.connectPeer(id, "127.0.0.1", seederPort, stop.signal);
+          if (t.state === "Downloading" && t.num_peers === 0) await box.connectPeer(id, seederAddress, seederPort, stop.signal);
         }
       } catch {
         /* Deluge restarting or stopping: try again */
@@ -77,10 +83,12 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
   const [files, seeder] = await Promise.all([
     startFileServer(),
     // The seeder stands for a stranger's client: libtorrent's defaults (uTP on), not the seedbox's tuning.
-    startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1, libtorrent: {} }),
+    startDeluge({ dir: join(tmp, "seeder"), logDir: tmp, name: "seeder", downloadDir: join(tmp, "payload"), offline: true, maxActive: -1, libtorrent: {}, peerAddress: seederAddress }),
   ]);
   let local: LocalStack;
   let proxies: TcpProxy[] = [];
+  /** Each proxy by the endpoint it stands in front of. */
+  let proxyOf = new Map<string, TcpProxy>();
   const awsProxy = {
     cut: async () => void (await Promise.all(proxies.map((p) => p.cut()))),
     restore: async () => void (await Promise.all(proxies.map((p) => p.restore()))),
@@ -91,6 +99,7 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
     serviceEndpoint: async (endpoint) => {
       const proxy = await startTcpProxy(Number(new URL(endpoint).port));
       proxies.push(proxy);
+      proxyOf.set(endpoint, proxy);
       return proxy.url;
     },
     dataDir: join(tmp, "stack"),
@@ -121,9 +130,19 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
   const payloadDir = join(tmp, "payload");
   let introducers = boxClients.map((c) => introducePeers(c, seeder.listenPort));
 
+  const storeProxyOf = () => {
+    const p = proxyOf.get(local.store.endpoint);
+    if (!p) throw new Error("the services reach the S3 store through no proxy");
+    return p;
+  };
+
   const stack: TestStack = {
     ...local,
     tmp, seeder, seederClient, boxClient, boxClients, files, logs, awsProxy,
+    storeProxy: {
+      hold: () => storeProxyOf().hold(),
+      release: () => storeProxyOf().release(),
+    },
     // LocalStack's processes may be replaced by restarts: read them through it.
     get ingest() { return local.ingest; },
     get seedbox() { return local.seedbox; },
@@ -144,7 +163,7 @@ export async function startTestStack(o: { seedboxes?: number; ingestEnv?: Record
       }
       return { status: res.status, body: parsed, headers: res.headers };
     },
-    magnet: (made) => `magnet:?xt=urn:btih:${made.infoHash}&dn=${encodeURIComponent(made.name)}&x.pe=127.0.0.1:${seeder.listenPort}`,
+    magnet: (made) => `magnet:?xt=urn:btih:${made.infoHash}&dn=${encodeURIComponent(made.name)}&x.pe=${seederAddress}:${seeder.listenPort}`,
     seed: async (o) => {
       const made = await makeTorrent({ ...o, dir: payloadDir });
       await seederClient.addTorrentFile(`${made.infoHash}.torrent`, made.torrent, {

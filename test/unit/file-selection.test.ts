@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import type { Bucket } from "../../lib/aws/bucket.ts";
 import { AppError } from "../../lib/errors.ts";
 import { checkSelection, covers, globMatches, parseSelection, resolveSelection, selectionFromText, unionOf, widen } from "../../lib/file-selection.ts";
-import { applyManifest, requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
+import { applyManifest, manifestServes, requestOf, selectionOf, setChoice, submitJob, type JobRecord, type JobSubmission } from "../../lib/job-record.ts";
 import { newJob, type JobStatus, type Requester } from "../../lib/job.ts";
 import { parseManifest, parseRequestMessage, PoisonMessage } from "../../lib/messages.ts";
 import { qbtRequester, torrentFiles, type QbtRecord } from "../../lib/qbittorrent.ts";
@@ -200,5 +200,29 @@ describe("file selection: a run's manifest", () => {
     assert.equal(applyManifest(r, m("2026-12-01T01:00:00.000Z"), "now", "later")!.job.status, "completed");
     // A seedbox that lost the run (a restart) writes none: its manifest counts, as before.
     assert.equal(applyManifest(r, m(), "now", "later")!.job.status, "completed");
+  });
+  it("a manifest made for a narrower choice than the job's now (a requester widened it while it uploaded) completes nothing", () => {
+    const q = (user: string, files?: (number | string)[]): Requester => ({ via: "api", user, ...(files ? { files } : {}) });
+    const run = "2026-12-01T01:00:00.000Z";
+    const widened: JobRecord = { ...rec(run), job: { ...rec(run).job, status: "uploading", requesters: [q("a", [0]), q("b", [2])] } };
+    const made = (chosen: (number | string)[] | null | undefined) => ({ ...m(run), ...(chosen !== undefined ? { chosen } : {}) });
+    assert.equal(applyManifest(widened, made([0]), "now", "later"), null);
+    assert.equal(applyManifest(widened, made([0, 2]), "now", "later")!.job.status, "completed");
+    assert.equal(applyManifest(widened, made(null), "now", "later")!.job.status, "completed", "every file covers any choice");
+    assert.equal(applyManifest(widened, made(undefined), "now", "later")!.job.status, "completed", "a manifest that does not say counts, as before");
+    // Narrowed since (qBittorrent's filePrio): a wider manifest still holds every file wanted.
+    const narrowed = { ...widened, job: { ...widened.job, requesters: [q("a", [0])] } };
+    assert.equal(applyManifest(narrowed, made([0, 2]), "now", "later")!.job.status, "completed");
+    // An every-file job is not served by a choice.
+    assert.equal(manifestServes(made([0, 1, 2]), run, null), false);
+    // The seedbox, not knowing the choice (a restart), takes any manifest of the run; never another run's.
+    assert.deepEqual([manifestServes(made([0]), run, undefined), manifestServes(made([0]), "other", undefined)], [true, false]);
+  });
+  it("the manifest carries its choice back: a selection, null for every file; anything else reads as not said", () => {
+    const text = (chosen: unknown) => JSON.stringify({ ...m("r"), chosen });
+    assert.deepEqual(parseManifest(text([0, "*.srt"]), id).chosen, [0, "*.srt"]);
+    assert.equal(parseManifest(text(null), id).chosen, null);
+    for (const bad of [[-1], "0", [], {}]) assert.equal("chosen" in parseManifest(text(bad), id), false, JSON.stringify(bad));
+    assert.equal("chosen" in parseManifest(JSON.stringify(m("r")), id), false);
   });
 });

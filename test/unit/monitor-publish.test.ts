@@ -12,6 +12,14 @@ const status = (name: string): TorrentStatus => ({
   ratio: 0, seeding_time: 0,
 });
 const [a, b] = ["a".repeat(40), "b".repeat(40)];
+/** Work with room to spare, and a monitor over it that holds every lease, with the test's Deluge and uploader. */
+const newWork = () => new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
+const monitorOf = (work: Work, deluge: object, uploader: object) => new Monitor({
+  deluge, uploader, work, log: createLogger("test", { level: "error" }),
+  facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
+  policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
+  leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
+} as never);
 
 describe("monitor", () => {
   it("finishes a pass while a progress publish hangs, and sends that torrent's progress again once it can", async () => {
@@ -85,20 +93,13 @@ describe("monitor and Deluge's file lists", () => {
     const chosen: unknown[] = [];
     const uploaded: unknown[] = [];
     const listed = () => ["a/x.mkv", "a/x.srt", "a/y.mkv"].map((path, index) => ({ index, path, size: 100, wanted: prio[index]! > 0 }));
-    const work = new Work({ deluge: { status: async () => ({}), remove: async () => {} } as never, freeBytes: async () => 1e12, diskReserveBytes: 0 });
-    const monitor = new Monitor({
-      deluge: {
-        statuses: async () => ({ [a]: s }),
-        files: async () => (s.num_files > 0 ? listed() : []),
-        chooseFiles: async (_id: string, count: number, on: number[]) => void (chosen.push([count, on]), (prio = prio.map((_, i) => (on.includes(i) ? 1 : 0)))),
-        resume: async () => {},
-      },
-      facts: { progress: async () => {}, failed: async () => {}, uploaded: async () => {} },
-      uploader: { upload: async (job: { files: unknown }) => void uploaded.push(job.files) },
-      work, log: createLogger("test", { level: "error" }),
-      policy: { magnetTimeoutS: 600, diskReserveBytes: 0, progressIntervalMs: 0, pollMs: 1000 },
-      leases: { ensure: async () => "held", release: async () => {}, noRoom: async () => {} },
-    } as never);
+    const work = newWork();
+    const monitor = monitorOf(work, {
+      statuses: async () => ({ [a]: s }),
+      files: async () => (s.num_files > 0 ? listed() : []),
+      chooseFiles: async (_id: string, count: number, on: number[]) => void (chosen.push([count, on]), (prio = prio.map((_, i) => (on.includes(i) ? 1 : 0)))),
+      resume: async () => {},
+    }, { upload: async (job: { files: unknown }) => void uploaded.push(job.files) });
     const ac = new AbortController();
     work.choose(a, ["*.srt", 2]);
     await monitor.tick(ac.signal);
@@ -111,6 +112,77 @@ describe("monitor and Deluge's file lists", () => {
     await monitor.tick(ac.signal);
     await work.peek(a)?.upload?.done;
     assert.deepEqual(uploaded, [listed().slice(1)]);
+  });
+
+  it("a wider choice that comes while the upload runs is fetched and uploaded again once that upload ends, under the choice it follows", async () => {
+    const done = { ...status("a"), state: "Seeding", progress: 100, num_files: 3, total_wanted: 100, total_done: 100, is_finished: true };
+    let s = done;
+    let prio = [1, 0, 0];
+    const listed = () => ["a/x.bin", "a/n.txt", "a/y.bin"].map((path, index) => ({ index, path, size: 100, wanted: prio[index]! > 0 }));
+    const uploads: { chosen: unknown; files: string[] }[] = [];
+    let finishUpload = () => {};
+    const work = newWork();
+    const monitor = monitorOf(work, {
+      statuses: async () => ({ [a]: s }),
+      files: async () => listed(),
+      chooseFiles: async (_id: string, _count: number, on: number[]) => void (prio = prio.map((_, i) => (on.includes(i) ? 1 : 0))),
+      resume: async () => {},
+    }, {
+      upload: async (job: { chosen: unknown; files: { path: string }[] }) => {
+        uploads.push({ chosen: job.chosen, files: job.files.map((f) => f.path) });
+        if (uploads.length === 1) await new Promise<void>((r) => (finishUpload = r));
+      },
+    });
+    const ac = new AbortController();
+    work.choose(a, [0]);
+    await monitor.tick(ac.signal);
+    await monitor.tick(ac.signal);
+    assert.equal(uploads.length, 1, "uploading file 0");
+    // Someone chooses file 2 meanwhile: nothing changes under the running upload.
+    work.choose(a, [0, 2]);
+    await monitor.tick(ac.signal);
+    assert.deepEqual(prio, [1, 0, 0]);
+    finishUpload();
+    await work.peek(a)?.upload?.done;
+    await monitor.tick(ac.signal);
+    assert.deepEqual(prio, [1, 0, 1], "file 2 is fetched once that upload ended");
+    s = { ...done, state: "Downloading", progress: 50, total_wanted: 200, is_finished: false };
+    await monitor.tick(ac.signal);
+    s = { ...done, total_wanted: 200, total_done: 200 };
+    await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    assert.deepEqual(uploads, [{ chosen: [0], files: ["a/x.bin"] }, { chosen: [0, 2], files: ["a/x.bin", "a/y.bin"] }]);
+  });
+
+  it("a wider choice naming no new file still uploads again, so the manifest names the choice the job now has", async () => {
+    const s = { ...status("a"), state: "Seeding", progress: 100, num_files: 2, total_wanted: 100, total_done: 100, is_finished: true };
+    const files = [{ index: 0, path: "a/x.bin", size: 100, wanted: true }, { index: 1, path: "a/n.txt", size: 5, wanted: false }];
+    const uploads: unknown[] = [];
+    const work = newWork();
+    const monitor = monitorOf(work, { statuses: async () => ({ [a]: s }), files: async () => files, chooseFiles: async () => assert.fail("nothing changes in Deluge"), resume: async () => {} },
+      { upload: async (job: { chosen: unknown }) => void uploads.push(job.chosen) });
+    const ac = new AbortController();
+    work.choose(a, [0]);
+    for (let i = 0; i < 2; i++) await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    // The same choice again (the sweeper's repeated request) uploads nothing more; a wider one does.
+    work.get(a).chosen = { files: [0] };
+    for (let i = 0; i < 2; i++) await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    work.get(a).chosen = { files: [0, "x.*"] };
+    for (let i = 0; i < 2; i++) await monitor.tick(ac.signal);
+    await work.peek(a)?.upload?.done;
+    assert.deepEqual(uploads, [[0], [0, "x.*"]]);
+  });
+
+  it("a lease taken again keeps the job's run and file choice, and drops what its earlier work left", () => {
+    const work = newWork();
+    Object.assign(work.get(a), { run: "r1", applied: { files: [0, 2] }, chosen: { files: [0, 2, 3] }, uploaded: true, failures: { count: 1, retryAt: 0 }, files: [] });
+    work.retake(a);
+    assert.deepEqual(work.peek(a), { run: "r1", applied: { files: [0, 2] }, chosen: { files: [0, 2, 3] } });
+    work.get(b).uploaded = true;
+    work.retake(b);
+    assert.equal(work.peek(b), undefined, "nothing to keep: nothing kept");
   });
 
   it("fails a job whose choice names none of the torrent's files", async () => {

@@ -49,8 +49,8 @@ class MemoryObjects implements ObjectStore {
   mostInFlight = 0;
   failPart: number | null = null;
 
-  async exists(key: string): Promise<boolean> {
-    return this.objects.has(key);
+  async get(key: string): Promise<Buffer | null> {
+    return this.objects.get(key)?.body ?? null;
   }
 
   async putJson(key: string, value: unknown): Promise<void> {
@@ -144,12 +144,26 @@ describe("Uploader (in-memory object store)", () => {
     assert.deepEqual(manifest.zip, { key: `files/${id}/all.zip`, size: zip.body.length });
   });
 
-  it("does nothing when the manifest is there already", async () => {
+  it("does nothing when the manifest of this run and choice is there already", async () => {
     const bucket = new MemoryObjects();
-    await bucket.putJson(`files/${id}/manifest.json`, {});
+    await bucket.putJson(`files/${id}/manifest.json`, { id, name: "Job", files: [], run: "r1", chosen: [0] });
     bucket.events.length = 0;
-    assert.equal(await uploader(bucket).upload(job(["small"]), () => {}, AbortSignal.timeout(10_000)), "exists");
+    assert.equal(await uploader(bucket).upload({ ...job(["small"]), run: "r1", chosen: [0] }, () => {}, AbortSignal.timeout(10_000)), "exists");
+    // Not knowing the choice (a restart), any manifest of the run will do.
+    assert.equal(await uploader(bucket).upload({ ...job(["small"]), run: "r1" }, () => {}, AbortSignal.timeout(10_000)), "exists");
     assert.deepEqual(bucket.events, []);
+  });
+
+  it("replaces a manifest of a narrower choice, another run's, or a malformed one, and names its run and choice", async () => {
+    for (const old of [{ id, name: "Job", files: [], run: "r1", chosen: [0] }, { id, name: "Job", files: [], run: "r0", chosen: [0, 1] }, {}]) {
+      const bucket = new MemoryObjects();
+      await bucket.putJson(`files/${id}/manifest.json`, old);
+      bucket.events.length = 0;
+      assert.equal(await uploader(bucket, { zip: false }).upload({ ...job(["small", "extra"]), run: "r1", chosen: [0, 1] }, () => {}, AbortSignal.timeout(10_000)), "uploaded");
+      assert.deepEqual(bucket.events.at(-1), `json files/${id}/manifest.json`);
+      const m = JSON.parse(bucket.objects.get(`files/${id}/manifest.json`)!.body.toString()) as Manifest;
+      assert.deepEqual([m.run, m.chosen, m.files.length], ["r1", [0, 1], 2]);
+    }
   });
 
   it("aborts the multipart upload when a part fails, and writes no manifest", async () => {
