@@ -68,28 +68,28 @@ describe("rotate-secrets against moto", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("api-token: a new random value, and all seven functions that read it refreshed, the ingest webhooks and sweep functions included", async () => {
+  it("api-token: a new random value, and all eight functions that read it refreshed, the ingest webhooks, sweep and qBittorrent functions included", async () => {
     const r = await run(["api-token"]);
     assert.equal(r.code, 0, r.lines.join("\n"));
     const v = await value(params.apiToken);
     assert.match(v, /^[0-9a-f]{64}$/);
-    assert.equal(all.length, 7);
+    assert.equal(all.length, 8);
     for (const fn of all) assert.equal(await description(fn), "secrets rotated 2026-12-07T03:00:00.000Z", fn);
-    assert.ok(all.includes(`${name}-ingest-webhooks`) && all.includes(`${name}-ingest-sweep`));
+    assert.ok(all.includes(`${name}-ingest-webhooks`) && all.includes(`${name}-ingest-sweep`) && all.includes(`${name}-ingest-qbt`));
     assert.equal(await description(`${name}-unrelated`), "");
     assert.equal(await value(params.signingSecret), `old-${params.signingSecret}`, "only the named parameter changes");
     assert.ok(!r.lines.some((l) => l.includes(v)), "the new value was printed");
     assert.match(r.lines.at(-1)!, /aws ssm get-parameter --with-decryption --name \/rot\/api-token/);
   });
 
-  it("signing-secret: only the four ingest functions read it, so only they are refreshed", async () => {
+  it("signing-secret: only the five ingest functions read it, so only they are refreshed", async () => {
     await reset();
     const r = await run(["signing-secret"]);
     assert.equal(r.code, 0, r.lines.join("\n"));
     assert.match(await value(params.signingSecret), /^[0-9a-f]{64}$/);
     const refreshed = [];
     for (const fn of all) if (await description(fn)) refreshed.push(fn);
-    assert.deepEqual(refreshed, ["ingest", "ingest-facts", "ingest-sweep", "ingest-webhooks"].map((f) => `${name}-${f}`));
+    assert.deepEqual(refreshed, ["ingest", "ingest-facts", "ingest-qbt", "ingest-sweep", "ingest-webhooks"].map((f) => `${name}-${f}`));
   });
 
   it("discord-token: the value from stdin (trimmed), the worker and the updates consumer refreshed; an empty stdin changes nothing", async () => {
